@@ -1,0 +1,41 @@
+# Two commands: `make run` serves the app on http://127.0.0.1:7071; `make test` runs every check.
+# Both set everything up first (a venv in .venv, Azurite in node_modules); nothing is installed globally.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint typecheck unit bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed (set PYTHON=...)"'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(PY) -m localdev run
+
+lint: setup
+	$(PY) -m ruff check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/cold_start.py
+
+clean:
+	rm -rf $(VENV) node_modules .azurite .mypy_cache .ruff_cache .pytest_cache

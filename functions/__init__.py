@@ -1,0 +1,1 @@
+"""The thin trigger layer: each module is one area's blueprint (authenticate, parse, call, map)."""

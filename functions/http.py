@@ -1,0 +1,275 @@
+"""The HTTP edge: one decorator registers an endpoint, parses its input and maps results to responses.
+
+A handler is a plain function `(call, [body], [query]) -> result`. Its type hints say everything:
+`body: SomeInput` is the JSON body, `query: SomeQuery` the query string, the return annotation the
+response (`Model` -> 200, `Created[Model]` -> 201, `Accepted[Model]` -> 202, `NoContent` -> 204).
+The same hints generate the OpenAPI document, so the spec cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from functions.routing import RouteTemplate
+from shared.errors import FieldError, ProblemError, bad_request, validation_failed
+from shared.ids import new_id
+
+log = logging.getLogger("tenantry.http")
+
+M = TypeVar("M", bound=BaseModel)
+PROBLEM_JSON = "application/problem+json"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+_MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Created(Generic[M]):
+    resource: M
+    location: str
+
+
+@dataclass
+class Accepted(Generic[M]):
+    resource: M
+    location: str
+
+
+class NoContent:
+    pass
+
+
+@dataclass
+class Call:
+    """What a handler gets: the raw request, route values, request id, and who is calling."""
+
+    request: func.HttpRequest
+    route: dict[str, str]
+    request_id: str
+    principal: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        value = self.request.headers.get(name)
+        return value if value else None
+
+
+Authenticator = Callable[[Call], Any]
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """Attached to each registered function, read back by the OpenAPI builder."""
+
+    route: str
+    methods: tuple[str, ...]
+    summary: str
+    tag: str
+    security: tuple[str, ...]
+    success_status: int
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    response_media_type: str
+    template: RouteTemplate
+
+
+def json_response(
+    body: Any,
+    status: int,
+    request_id: str,
+    *,
+    mimetype: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        mimetype=mimetype,
+        charset="utf-8",
+        headers={"x-request-id": request_id, **(headers or {})},
+    )
+
+
+def problem_response(error: ProblemError, request_id: str, instance: str | None = None) -> func.HttpResponse:
+    return json_response(
+        error.to_problem(instance), error.status, request_id, mimetype=PROBLEM_JSON, headers=error.headers
+    )
+
+
+def request_id_of(req: func.HttpRequest) -> str:
+    """Keeps a caller's well-formed x-request-id so traces join up; otherwise makes one."""
+    given = req.headers.get("x-request-id") or ""
+    return given if _REQUEST_ID.match(given) else new_id()
+
+
+def _field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
+    errors = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"] if part != "__root__")
+        errors.append(
+            FieldError(prefix + location if location else prefix.rstrip(".") or "body", item["msg"])
+        )
+    return errors
+
+
+def _parse_body(req: func.HttpRequest, model: type[M]) -> M:
+    content_type = (req.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise ProblemError(
+            415, "unsupported-media-type", "Unsupported media type.", "Send the body as application/json."
+        )
+    raw = req.get_body() or b""
+    if len(raw) > _MAX_BODY_BYTES:
+        raise ProblemError(413, "body-too-large", "The body is too large.", "At most 1 MiB.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise bad_request(f"The body is not valid JSON: {error}.") from None
+    if not isinstance(data, dict):
+        raise validation_failed([FieldError("body", "must be a JSON object")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise validation_failed(_field_errors(error)) from None
+
+
+def _parse_query(req: func.HttpRequest, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as error:
+        raise validation_failed(_field_errors(error)) from None
+
+
+def _to_response(result: Any, spec: EndpointSpec, request_id: str) -> func.HttpResponse:
+    if isinstance(result, func.HttpResponse):
+        result.headers["x-request-id"] = request_id
+        return result
+    if isinstance(result, NoContent):
+        return func.HttpResponse(status_code=204, headers={"x-request-id": request_id})
+    if isinstance(result, (Created, Accepted)):
+        body = result.resource.model_dump(mode="json", by_alias=True)
+        return json_response(body, spec.success_status, request_id, headers={"Location": result.location})
+    if isinstance(result, BaseModel):
+        return json_response(result.model_dump(mode="json", by_alias=True), spec.success_status, request_id)
+    raise TypeError(f"handler returned {type(result).__name__}")
+
+
+def _spec_from_hints(handler: Callable[..., Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(handler)
+    returned = hints.get("return")
+    origin = typing.get_origin(returned)
+    status, response, media = 200, None, "application/json"
+    if origin in (Created, Accepted):
+        status = 201 if origin is Created else 202
+        response = typing.get_args(returned)[0]
+    elif returned is NoContent:
+        status = 204
+    elif returned is func.HttpResponse:
+        media = "text/html"
+    elif isinstance(returned, type) and issubclass(returned, BaseModel):
+        response = returned
+    else:
+        raise TypeError(f"{handler.__name__}: unsupported return annotation {returned!r}")
+    return {
+        "success_status": status,
+        "response": response,
+        "response_media_type": media,
+        "body": hints.get("body"),
+        "query": hints.get("query"),
+    }
+
+
+def endpoint(
+    bp: func.Blueprint,
+    route: str,
+    *,
+    methods: list[str],
+    summary: str,
+    tag: str,
+    auth: Authenticator | None,
+    security: tuple[str, ...] = (),
+    media_type: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers `handler` as an anonymous-level HTTP function; `auth` decides who may call it.
+
+    `auth=None` marks a public endpoint; every other endpoint names its authenticator, which
+    raises a ProblemError (401/404) or returns the principal the handler sees as `call.principal`.
+    `media_type` documents what a handler returning a raw HttpResponse sends.
+    """
+
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        hinted = _spec_from_hints(handler)
+        if media_type is not None:
+            hinted["response_media_type"] = media_type
+        spec = EndpointSpec(
+            route=route,
+            methods=tuple(m.upper() for m in methods),
+            summary=summary,
+            tag=tag,
+            security=security,
+            template=RouteTemplate(route),
+            **hinted,
+        )
+
+        def http_function(req: func.HttpRequest) -> func.HttpResponse:
+            request_id = request_id_of(req)
+            started = time.perf_counter()
+            call = Call(request=req, route=dict(req.route_params), request_id=request_id)
+            try:
+                if auth is not None:
+                    call.principal = auth(call)
+                kwargs: dict[str, Any] = {}
+                if spec.body is not None:
+                    kwargs["body"] = _parse_body(req, spec.body)
+                if spec.query is not None:
+                    kwargs["query"] = _parse_query(req, spec.query)
+                response = _to_response(handler(call, **kwargs), spec, request_id)
+            except ProblemError as error:
+                response = problem_response(error, request_id)
+            except Exception:
+                # The stack trace goes to our logs under the request id; the caller gets only the id.
+                log.exception("unhandled error in %s (request %s)", handler.__name__, request_id)
+                response = problem_response(internal_error(request_id), request_id)
+            log.info(
+                "%s %s -> %d in %.1f ms",
+                req.method,
+                route,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                extra={"request_id": request_id, "function": handler.__name__},
+            )
+            return response
+
+        # Not functools.wraps: the worker inspects the signature, which must stay `(req)`.
+        http_function.__name__ = handler.__name__
+        http_function.__qualname__ = handler.__qualname__
+        http_function.__doc__ = handler.__doc__
+        http_function.__tenantry_endpoint__ = spec  # type: ignore[attr-defined]
+        bp.route(route=route, methods=list(spec.methods), auth_level=func.AuthLevel.ANONYMOUS)(http_function)
+        return handler
+
+    return register
+
+
+def internal_error(request_id: str) -> ProblemError:
+    return ProblemError(
+        500,
+        "internal-error",
+        "Something went wrong on our side.",
+        "Quote the correlationId when you contact support.",
+        extra={"correlationId": request_id},
+    )
+
+
+def endpoint_spec(function: Callable[..., Any]) -> EndpointSpec | None:
+    return getattr(function, "__tenantry_endpoint__", None)

@@ -1,0 +1,125 @@
+"""Endpoints about the API itself: health, the OpenAPI document, its docs page, and the fallback."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from functions import deps
+from functions.http import (
+    Call,
+    EndpointSpec,
+    endpoint,
+    endpoint_spec,
+    problem_response,
+    request_id_of,
+)
+from shared.errors import method_not_allowed, not_found, service_unavailable
+from shared.health import HealthReport, check_storage
+from shared.openapi import Operation, build_document
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+API_TITLE = "Tenantry API"
+API_VERSION = "0.1.0"
+_SCRIPT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def route_prefix() -> str:
+    """host.json's extensions.http.routePrefix, `api` when unset (as the Functions host does)."""
+    host = json.loads((_SCRIPT_ROOT / "host.json").read_text())
+    return str(host.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
+
+
+def registered_endpoints() -> list[tuple[str, EndpointSpec]]:
+    """Every endpoint the app registered, read from the app itself as the host indexes it."""
+    from function_app import app
+
+    found = []
+    for function in app.get_functions():
+        spec = endpoint_spec(function.get_user_function())
+        if spec is not None:
+            found.append((str(function.get_function_name()), spec))
+    return found
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    prefix = "/" + route_prefix().strip("/") if route_prefix() else ""
+    operations = []
+    for name, spec in registered_endpoints():
+        for method in spec.methods:
+            operations.append(
+                Operation(
+                    name=name if len(spec.methods) == 1 else f"{name}_{method.lower()}",
+                    path=f"{prefix}/{spec.route}",
+                    method=method,
+                    summary=spec.summary,
+                    tag=spec.tag,
+                    security=spec.security,
+                    success_status=spec.success_status,
+                    path_parameters=tuple((p.name, p.constraint) for p in spec.template.parameters),
+                    body=spec.body,
+                    query=spec.query,
+                    response=spec.response,
+                    response_media_type=spec.response_media_type,
+                )
+            )
+    return build_document(operations, title=API_TITLE, version=API_VERSION)
+
+
+@endpoint(
+    bp, "health", methods=["GET"], summary="Reachability of every storage account.", tag="meta", auth=None
+)
+def health(call: Call) -> HealthReport:
+    report = check_storage(deps.storage())
+    if report.unreachable:
+        error = service_unavailable(f"Storage unreachable: {', '.join(report.unreachable)}.")
+        error.extra["health"] = report.model_dump(mode="json")
+        raise error
+    return report
+
+
+@endpoint(
+    bp,
+    "openapi.json",
+    methods=["GET"],
+    summary="This API's OpenAPI 3.1 document.",
+    tag="meta",
+    auth=None,
+    media_type="application/json",
+)
+def openapi(call: Call) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json", charset="utf-8")
+
+
+@endpoint(
+    bp, "docs", methods=["GET"], summary="A page that renders the OpenAPI document.", tag="meta", auth=None
+)
+def docs(call: Call) -> func.HttpResponse:
+    page = (Path(__file__).parent / "docs.html").read_text()
+    return func.HttpResponse(page, mimetype="text/html", charset="utf-8")
+
+
+# The Functions host gives a catch-all route the lowest precedence, so this runs only when no
+# other function matched the path, or none accepted the method: it turns the host's bare 404
+# into problem details, and tells 404 (no such path) from 405 (path exists, method does not).
+@bp.route(route="{*path}", methods=None, auth_level=func.AuthLevel.ANONYMOUS)
+def fallback(req: func.HttpRequest) -> func.HttpResponse:
+    request_id = request_id_of(req)
+    path = req.route_params.get("path", "")
+    allowed = sorted(
+        {
+            method
+            for _, spec in registered_endpoints()
+            if spec.template.match(path) is not None
+            for method in spec.methods
+        }
+    )
+    error = method_not_allowed(allowed) if allowed else not_found(f"No endpoint at /{route_prefix()}/{path}.")
+    return problem_response(error, request_id)

@@ -1,0 +1,85 @@
+"""`python -m localdev run|host|azurite`: the local stack that `make run` starts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from localdev.azurite import REPO, Azurite, accounts_in, ports_in
+from localdev.settings import apply_local_settings
+
+
+def serve_host(script_root: Path, app_ref: str, port: int) -> None:
+    import uvicorn
+
+    from localdev.host import LocalHost
+
+    host = LocalHost(script_root, app_ref)
+    names = [f"{f.name} [{f.trigger['type']}]" for f in host.functions]
+    logging.getLogger("localdev").info("functions: %s", ", ".join(names))
+    config = uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    asyncio.run(uvicorn.Server(config).serve())
+
+
+def start_azurite(settings: dict[str, str], data_dir: Path | None) -> Azurite | None:
+    azurite = Azurite(accounts_in(settings), ports_in(settings), data_dir)
+    if azurite.running_elsewhere():
+        logging.getLogger("localdev").info("Azurite already answers on %s; using it", azurite.ports)
+        return None
+    azurite.start()
+    logging.getLogger("localdev").info("Azurite serving %s on %s", ", ".join(azurite.accounts), azurite.ports)
+    return azurite
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localdev")
+    parser.add_argument("command", choices=["run", "host", "azurite"])
+    parser.add_argument("--script-root", type=Path, default=REPO)
+    parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")))
+    parser.add_argument(
+        "--data-dir", type=Path, default=REPO / ".azurite", help="Azurite's data folder (git ignores it)"
+    )
+    parser.add_argument("--in-memory", action="store_true", help="Azurite keeps nothing on disk")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The storage SDK logs every HTTP exchange at INFO; the real host keeps that out of the console too.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+    settings = apply_local_settings(args.script_root)
+    data_dir = None if args.in_memory else args.data_dir
+    if args.command == "host":
+        serve_host(args.script_root, args.app, args.port)
+        return 0
+    azurite = start_azurite({**settings, **os.environ}, data_dir)
+    if args.command == "azurite":
+        if azurite is None or azurite.process is None:
+            return 0
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            return azurite.process.wait()
+        except (KeyboardInterrupt, SystemExit):
+            return 0
+        finally:
+            azurite.stop()
+    try:
+        print(
+            f"Tenantry is serving on http://127.0.0.1:{args.port}/api (docs: /api/docs). Ctrl-C stops.",
+            flush=True,
+        )
+        serve_host(args.script_root, args.app, args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if azurite is not None:
+            azurite.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Starts Azurite (the npm package in node_modules) with one storage account per configured account."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_ACCOUNT = re.compile(r"AccountName=([^;]+);AccountKey=([^;]+)")
+_PORT = re.compile(r"(Blob|Queue|Table)Endpoint=http://127\.0\.0\.1:(\d+)/")
+
+
+def accounts_in(settings: dict[str, str]) -> dict[str, str]:
+    """Every storage account named by a connection string among the settings: name -> key."""
+    found: dict[str, str] = {}
+    for value in settings.values():
+        match = _ACCOUNT.search(value)
+        if match and "127.0.0.1" in value:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def ports_in(settings: dict[str, str]) -> dict[str, int]:
+    for value in settings.values():
+        ports = {kind.lower(): int(port) for kind, port in _PORT.findall(value)}
+        if len(ports) == 3:
+            return ports
+    return {"blob": 10000, "queue": 10001, "table": 10002}
+
+
+def connection_string(account: str, key: str, ports: dict[str, int]) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{account};"
+        f"QueueEndpoint=http://127.0.0.1:{ports['queue']}/{account};"
+        f"TableEndpoint=http://127.0.0.1:{ports['table']}/{account};"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Azurite:
+    accounts: dict[str, str]
+    ports: dict[str, int]
+    data_dir: Path | None = None  # None: in-memory
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def command(self) -> list[str]:
+        binary = REPO / "node_modules" / ".bin" / "azurite"
+        if not binary.exists():
+            raise FileNotFoundError(f"{binary} is missing: run `make setup` (npm ci)")
+        args = [
+            str(binary),
+            "--silent",
+            "--disableTelemetry",  # otherwise it tries to reach a telemetry endpoint
+            "--skipApiVersionCheck",  # current SDKs send a newer API version than Azurite knows
+            "--loose",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.ports["blob"]),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(self.ports["queue"]),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(self.ports["table"]),
+        ]
+        if self.data_dir is None:
+            args.append("--inMemoryPersistence")
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--location", str(self.data_dir)]
+        return args
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = dict(os.environ)
+        env["AZURITE_ACCOUNTS"] = ";".join(f"{name}:{key}" for name, key in self.accounts.items())
+        if shutil.which("node") is None:
+            raise FileNotFoundError("node is not on PATH")
+        self.process = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not all(port_open(p) for p in self.ports.values()):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Azurite exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError("Azurite did not open its ports in time")
+            time.sleep(0.05)
+
+    def running_elsewhere(self) -> bool:
+        return all(port_open(p) for p in self.ports.values())
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def connection_string(self, account: str) -> str:
+        return connection_string(account, self.accounts[account], self.ports)

@@ -1,0 +1,274 @@
+"""A local Azure Functions host: indexes function_app like the real host and serves its triggers.
+
+HTTP functions are served over ASGI (uvicorn) with the host's route prefix and precedence; timer
+functions run on six-field NCRONTAB schedules with a schedule monitor (past_due); queue functions
+poll Azurite with host.json's queue settings, retries and `-poison` queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import importlib
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import azure.functions as func
+from croniter import croniter
+
+from functions.routing import RouteTemplate, strip_prefix
+
+log = logging.getLogger("localdev.host")
+
+ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+_SETTING_REF = re.compile(r"%([^%]+)%")
+
+
+def resolve(value: str) -> str:
+    """Binding expressions: `%NAME%` is replaced by the app setting NAME, as the host does."""
+    return _SETTING_REF.sub(lambda m: os.environ[m.group(1)], value)
+
+
+def parse_timespan(text: str) -> float:
+    """host.json timespans, `hh:mm:ss[.fff]` or `d.hh:mm:ss`, in seconds."""
+    days = 0
+    if text.count(":") == 2 and "." in text.split(":", maxsplit=1)[0]:
+        day_text, text = text.split(".", 1)
+        days = int(day_text)
+    hours, minutes, seconds = text.split(":")
+    return days * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """host.json extensions.queues, with the Functions host's defaults."""
+
+    batch_size: int = 16
+    new_batch_threshold: int = 8
+    visibility_timeout: float = 0.0
+    max_dequeue_count: int = 5
+    max_polling_interval: float = 60.0
+    message_encoding: str = "base64"
+
+    @classmethod
+    def from_host_json(cls, host: dict[str, Any]) -> QueueOptions:
+        queues = host.get("extensions", {}).get("queues", {})
+        batch = int(queues.get("batchSize", 16))
+        return cls(
+            batch_size=batch,
+            new_batch_threshold=int(queues.get("newBatchThreshold", batch // 2)),
+            visibility_timeout=parse_timespan(queues.get("visibilityTimeout", "00:00:00")),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            max_polling_interval=parse_timespan(queues.get("maxPollingInterval", "00:01:00")),
+            message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
+        )
+
+
+@dataclass
+class Indexed:
+    name: str
+    function: Callable[..., Any]
+    trigger: dict[str, Any]
+
+    @property
+    def arg_name(self) -> str:
+        return str(self.trigger["name"])
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
+
+
+@dataclass
+class HttpRoute:
+    indexed: Indexed
+    template: RouteTemplate
+    methods: frozenset[str] | None  # None: any method
+
+
+def load_app(script_root: Path, app_ref: str) -> func.FunctionApp:
+    module_name, _, attr = app_ref.partition(":")
+    if str(script_root) not in sys.path:
+        sys.path.insert(0, str(script_root))
+    module = importlib.import_module(module_name)
+    app: func.FunctionApp = getattr(module, attr or "app")
+    return app
+
+
+def index(app: func.FunctionApp) -> list[Indexed]:
+    """Reads the registered functions and their trigger bindings, as the host's indexing does."""
+    found = []
+    for function in app.get_functions():
+        trigger = json.loads(function.get_function_json())["bindings"][0]
+        found.append(Indexed(str(function.get_function_name()), function.get_user_function(), trigger))
+    return found
+
+
+def _problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/problem+json", headers=headers
+    )
+
+
+class LocalHost:
+    """One process serving every trigger of one Functions app."""
+
+    def __init__(self, script_root: Path, app_ref: str = "function_app:app", *, host_id: str = "localhost"):
+        self.script_root = script_root
+        self.host_json: dict[str, Any] = json.loads((script_root / "host.json").read_text())
+        self.route_prefix: str = (
+            self.host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+        )
+        self.queue_options = QueueOptions.from_host_json(self.host_json)
+        self.host_id = host_id
+        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
+        self.functions = index(load_app(script_root, app_ref))
+        self.routes = [
+            HttpRoute(f, RouteTemplate(f.trigger.get("route") or f.name), self._methods(f))
+            for f in self.functions
+            if f.trigger["type"] == "httpTrigger"
+        ]
+        self.timers = [f for f in self.functions if f.trigger["type"] == "timerTrigger"]
+        self.queues = [f for f in self.functions if f.trigger["type"] == "queueTrigger"]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @staticmethod
+    def _methods(f: Indexed) -> frozenset[str] | None:
+        methods = f.trigger.get("methods")
+        return frozenset(m.upper() for m in methods) if methods else None
+
+    async def invoke(self, indexed: Indexed, argument: Any) -> Any:
+        kwargs = {indexed.arg_name: argument}
+        if indexed.is_async:
+            return await indexed.function(**kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: indexed.function(**kwargs))
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def select_route(self, path: str, method: str) -> tuple[HttpRoute, dict[str, str]] | func.HttpResponse:
+        """The most specific route accepting the method; 405 if only other methods match; 404 if none."""
+        matched = [(r, p) for r in self.routes if (p := r.template.match(path)) is not None]
+        accepting = [(r, p) for r, p in matched if r.methods is None or method in r.methods]
+        if accepting:
+            return min(accepting, key=lambda rp: rp[0].template.precedence)
+        if matched:
+            allow = ", ".join(sorted({m for r, _ in matched for m in (r.methods or ())}))
+            return _problem(405, "Method not allowed.", f"This path accepts: {allow}.", {"Allow": allow})
+        return _problem(404, "Not found.", "No function serves this path.")
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        response = await self.handle_http(scope, body)
+        headers = [(k.lower().encode(), str(v).encode()) for k, v in response.headers.items()]
+        if response.mimetype and not any(k == b"content-type" for k, _ in headers):
+            content_type = response.mimetype + (f"; charset={response.charset}" if response.charset else "")
+            headers.append((b"content-type", content_type.encode()))
+        payload = response.get_body() or b""
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def handle_http(self, scope: dict[str, Any], body: bytes) -> func.HttpResponse:
+        method = scope["method"].upper()
+        raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        from urllib.parse import unquote
+
+        path = strip_prefix(unquote(raw_path), self.route_prefix)
+        if path is None:
+            return _problem(404, "Not found.", "Outside the route prefix.")
+        selected = self.select_route(path, method)
+        if isinstance(selected, func.HttpResponse):
+            return selected
+        route, params = selected
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        host = headers.get("host", "127.0.0.1")
+        url = f"http://{host}{raw_path}" + (
+            f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
+        )
+        request = func.HttpRequest(method, url, headers=headers, params=query, route_params=params, body=body)
+        try:
+            result = await self.invoke(route.indexed, request)
+        except Exception:
+            log.exception("function %s raised", route.indexed.name)
+            return _problem(500, "Internal error.", "The function raised; see the host log.")
+        if not isinstance(result, func.HttpResponse):
+            return _problem(500, "Internal error.", "The function returned no HttpResponse.")
+        return result
+
+    async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.start_background()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop_background()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- background triggers -------------------------------------------------------------
+
+    async def start_background(self) -> None:
+        from localdev.queues import QueuePoller
+        from localdev.timers import TimerRunner
+
+        for timer in self.timers:
+            self._tasks.append(asyncio.create_task(TimerRunner(self, timer).run()))
+        for queue in self.queues:
+            self._tasks.append(asyncio.create_task(QueuePoller(self, queue).run()))
+
+    async def stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def next_occurrence(schedule: str, after: datetime) -> datetime:
+    """Six-field NCRONTAB (seconds first), evaluated in UTC as the host does by default."""
+    fields = schedule.split()
+    if len(fields) != 6:
+        raise ValueError(f"NCRONTAB needs six fields (seconds first): {schedule!r}")
+    moment: datetime = croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+    return moment
+
+
+def decode_message(content: str, encoding: str) -> bytes:
+    if encoding == "none":
+        return content.encode()
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError("The input is not a valid Base-64 string") from error

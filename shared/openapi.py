@@ -1,0 +1,146 @@
+"""Builds the OpenAPI 3.1 document from the operations the app registers and their pydantic models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shared.models import Problem
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One HTTP operation as a partner's engineer sees it."""
+
+    name: str
+    path: str  # e.g. /api/partners/{partnerId}
+    method: str
+    summary: str
+    tag: str
+    security: tuple[str, ...]  # names of security schemes; empty means public
+    success_status: int
+    path_parameters: tuple[tuple[str, str | None], ...]  # (name, constraint)
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    response_media_type: str = "application/json"
+
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "deviceKey": {"type": "apiKey", "in": "header", "name": "x-device-key"},
+    "deviceSecret": {"type": "apiKey", "in": "header", "name": "x-device-secret"},
+}
+
+_PARAM_SCHEMAS: dict[str | None, dict[str, Any]] = {
+    None: {"type": "string", "minLength": 1},
+    "int": {"type": "integer"},
+    "long": {"type": "integer"},
+    "bool": {"type": "boolean"},
+    "guid": {"type": "string", "format": "uuid"},
+}
+
+_PROBLEM_STATUSES = {
+    "400": "The request could not be read.",
+    "401": "No valid credential.",
+    "404": "Not found (also for anything outside the caller's reach).",
+    "422": "A field is invalid.",
+    "500": "Unexpected failure; quote the correlationId.",
+}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", []))
+    schemas.update(schema.pop("$defs", {}))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def build_document(operations: list[Operation], *, title: str, version: str) -> dict[str, Any]:
+    models: set[type[BaseModel]] = {Problem}
+    for op in operations:
+        models.update(m for m in (op.body, op.response) if m is not None)
+    modes: tuple[Literal["validation"], Literal["serialization"]] = ("validation", "serialization")
+    pairs = [(m, mode) for m in models for mode in modes]
+    refs, defs = models_json_schema(
+        sorted(pairs, key=lambda p: (p[0].__name__, p[1])),
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return refs[(model, mode)]  # type: ignore[index]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in sorted(operations, key=lambda o: (o.path, o.method)):
+        parameters: list[dict[str, Any]] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _PARAM_SCHEMAS.get(c, {"type": "string"}),
+            }
+            for name, c in op.path_parameters
+        ]
+        if op.query is not None:
+            parameters.extend(_query_parameters(op.query, schemas))
+        success: dict[str, Any] = {
+            "description": "Success.",
+            "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
+        }
+        if op.response is not None:
+            success["content"] = {op.response_media_type: {"schema": ref(op.response, "serialization")}}
+        elif op.response_media_type != "application/json":
+            success["content"] = {op.response_media_type: {"schema": {"type": "string"}}}
+        responses: dict[str, Any] = {str(op.success_status): success}
+        for status, description in _PROBLEM_STATUSES.items():
+            if status in ("401",) and not op.security:
+                continue
+            responses[status] = _problem_response(description)
+        responses["default"] = _problem_response("Any other error, as problem details.")
+        operation: dict[str, Any] = {
+            "operationId": op.name,
+            "summary": op.summary,
+            "tags": [op.tag],
+            "parameters": parameters,
+            "responses": responses,
+            "security": [{name: []} for name in op.security] if op.security else [],
+        }
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(op.body, "validation")}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": SECURITY_SCHEMES,
+            "headers": {
+                "RequestId": {
+                    "description": "Correlates this response with our logs.",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    }

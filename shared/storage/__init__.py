@@ -1,0 +1,1 @@
+"""Storage adapters: the catalogue of what we keep, and the per-region router that hands out clients."""

@@ -1,0 +1,161 @@
+"""Hands out table, blob and queue clients for the control account and for each region's account."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from shared.errors import ProblemError
+from shared.settings import (
+    CONTROL_STORAGE_SETTING,
+    Settings,
+    StorageTarget,
+    region_storage_setting,
+    storage_target,
+)
+from shared.storage.catalogue import Placement, StorageKind, declared
+from shared.storage.queues import encode_policies
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+T = TypeVar("T")
+
+
+class StorageNotConfiguredError(RuntimeError):
+    """A region (or the control account) has no storage setting: a deployment mistake."""
+
+
+def unknown_region(region: str, allowed: tuple[str, ...]) -> ProblemError:
+    return ProblemError(
+        422,
+        "unknown-region",
+        "Unknown region.",
+        f"Region {region!r} is not one of the configured regions: {', '.join(allowed)}.",
+    )
+
+
+class AccountStorage:
+    """One storage account. Tables, containers and queues are created once per process, on first use.
+
+    SDK modules are imported here, at first use, so indexing the app stays fast.
+    """
+
+    def __init__(self, label: str, placement: Placement, target: StorageTarget, timeout: float):
+        self.label = label
+        self.placement = placement
+        self.target = target
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._services: dict[str, Any] = {}
+        self._created: dict[tuple[StorageKind, str], Any] = {}
+
+    def _connect(self, service: str, client_type: type[T]) -> T:
+        """A service client, made once: by connection string locally, by managed identity in Azure."""
+        with self._lock:
+            client = self._services.get(service)
+            if client is None:
+                options: dict[str, Any] = {
+                    "connection_timeout": self._timeout,
+                    "read_timeout": self._timeout,
+                }
+                if self.target.connection_string:
+                    client = client_type.from_connection_string(  # type: ignore[attr-defined]
+                        self.target.connection_string, **options
+                    )
+                else:
+                    from azure.identity import DefaultAzureCredential
+
+                    url = f"https://{self.target.account_name}.{service}.core.windows.net"
+                    client = client_type(url, credential=DefaultAzureCredential(), **options)  # type: ignore[call-arg]
+                self._services[service] = client
+            return client
+
+    def table_service(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
+        return self._connect("table", TableServiceClient)
+
+    def blob_service(self) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient
+
+        return self._connect("blob", BlobServiceClient)
+
+    def queue_service(self) -> QueueServiceClient:
+        from azure.storage.queue import QueueServiceClient
+
+        return self._connect("queue", QueueServiceClient)
+
+    def _check_placement(self, kind: StorageKind, name: str) -> None:
+        entry = declared(kind, name)
+        if entry.placement is not self.placement:
+            raise ValueError(
+                f"{kind.value} {name!r} belongs in the {entry.placement.value} account, not in {self.label}"
+            )
+
+    def table(self, name: str) -> TableClient:
+        key = (StorageKind.TABLE, name)
+        if key not in self._created:
+            self._check_placement(*key)
+            self._created[key] = self.table_service().create_table_if_not_exists(name)
+        return self._created[key]  # type: ignore[no-any-return]
+
+    def container(self, name: str) -> ContainerClient:
+        from azure.core.exceptions import ResourceExistsError
+
+        key = (StorageKind.CONTAINER, name)
+        if key not in self._created:
+            self._check_placement(*key)
+            client = self.blob_service().get_container_client(name)
+            with suppress(ResourceExistsError):
+                client.create_container()
+            self._created[key] = client
+        return self._created[key]  # type: ignore[no-any-return]
+
+    def queue(self, name: str) -> QueueClient:
+        from azure.core.exceptions import ResourceExistsError
+
+        key = (StorageKind.QUEUE, name)
+        if key not in self._created:
+            self._check_placement(*key)
+            # The service client does not hand its encode policy down to queue clients.
+            client = self.queue_service().get_queue_client(name, **encode_policies())
+            with suppress(ResourceExistsError):
+                client.create_queue()
+            self._created[key] = client
+        return self._created[key]  # type: ignore[no-any-return]
+
+    def ping(self) -> None:
+        """Raises if the account does not answer a cheap data-plane call within the timeout."""
+        tables = self.table_service().list_tables(results_per_page=1, retry_total=0)
+        next(iter(tables.by_page()), None)
+
+
+class StorageRouter:
+    """The control account plus one account per configured region, read from settings once."""
+
+    def __init__(self, settings: Settings, environ: dict[str, str] | None = None):
+        self.regions = settings.regions
+        timeout = settings.request_timeout_seconds
+        control = storage_target(CONTROL_STORAGE_SETTING, environ)
+        if control is None:
+            raise StorageNotConfiguredError(f"{CONTROL_STORAGE_SETTING} is not set")
+        self.control = AccountStorage("control", Placement.CONTROL, control, timeout)
+        self._regions: dict[str, AccountStorage] = {}
+        for region in self.regions:
+            target = storage_target(region_storage_setting(region), environ)
+            if target is None:
+                raise StorageNotConfiguredError(f"{region_storage_setting(region)} is not set")
+            self._regions[region] = AccountStorage(region, Placement.REGIONAL, target, timeout)
+
+    def region(self, region: str) -> AccountStorage:
+        try:
+            return self._regions[region]
+        except KeyError:
+            raise unknown_region(region, self.regions) from None
+
+    def accounts(self) -> list[AccountStorage]:
+        return [self.control, *self._regions.values()]

@@ -1,0 +1,38 @@
+"""Shared fixtures: one private Azurite per test session, and the product app on a local host."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.stack import local_host, start_test_azurite
+
+# Settings are read from the environment once per process, so the test Azurite's addresses go
+# there before anything reads them.
+_AZURITE, STACK_ENV = start_test_azurite()
+os.environ.update(STACK_ENV)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _AZURITE.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    return dict(STACK_ENV)
+
+
+@pytest.fixture(scope="session")
+def router():  # type: ignore[no-untyped-def]
+    from functions import deps
+
+    return deps.storage()
+
+
+@pytest.fixture(scope="session")
+def api(stack_env: dict[str, str]) -> Iterator[str]:
+    """Base URL of the product app served by the local host against the test Azurite."""
+    with local_host(stack_env) as base:
+        yield base

@@ -1,0 +1,60 @@
+"""The product app on the local host: health, problem details everywhere, the OpenAPI document."""
+
+from __future__ import annotations
+
+import httpx
+
+from functions.http import endpoint_spec
+
+
+def test_health_reports_every_region(api: str) -> None:
+    response = httpx.get(f"{api}/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["regions"]) == {"eu", "us"}
+    assert body["control"]["reachable"]
+    assert response.headers["x-request-id"]
+
+
+def test_unknown_route_is_404_problem(api: str) -> None:
+    response = httpx.get(f"{api}/api/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/not-found")
+    assert response.headers["x-request-id"]
+
+
+def test_wrong_method_is_405_problem_with_allow(api: str) -> None:
+    response = httpx.delete(f"{api}/api/health")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    assert response.json()["status"] == 405
+
+
+def test_request_id_is_echoed(api: str) -> None:
+    assert httpx.get(f"{api}/api/health", headers={"x-request-id": "abc-1"}).headers["x-request-id"] == "abc-1"
+
+
+def test_openapi_lists_every_registered_endpoint(api: str) -> None:
+    document = httpx.get(f"{api}/api/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    import function_app
+
+    expected = set()
+    for function in function_app.app.get_functions():
+        spec = endpoint_spec(function.get_user_function())
+        if spec is not None:
+            expected |= {(f"/api/{spec.route}", m.lower()) for m in spec.methods}
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert documented == expected
+    assert ("/api/health", "get") in documented
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status"} <= set(problem["required"])
+
+
+def test_docs_page_renders_the_document(api: str) -> None:
+    response = httpx.get(f"{api}/api/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'fetch("openapi.json")' in response.text

@@ -1,0 +1,169 @@
+"""The local host behaves as the Functions host does for HTTP, timer and queue triggers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient
+
+from shared.storage.queues import encode_policies
+from tests.stack import local_host, wait_until
+
+SAMPLE = Path(__file__).parent / "sample_app"
+QUEUE = "sample-work"
+
+
+@pytest.fixture(scope="module")
+def sample(stack_env: dict[str, str]) -> Iterator[str]:
+    storage = stack_env["AzureWebJobsStorage"]
+    # A schedule monitor record whose next occurrence has passed: the host was "down" then.
+    blobs = BlobServiceClient.from_connection_string(storage).get_container_client("azure-webjobs-hosts")
+    if not blobs.exists():
+        blobs.create_container()
+    past = datetime.now(UTC) - timedelta(hours=1)
+    status = {
+        "Last": (past - timedelta(days=1)).isoformat(),
+        "Next": past.isoformat(),
+        "LastUpdated": past.isoformat(),
+    }
+    blobs.upload_blob("timers/localhost/monitored/status", json.dumps(status), overwrite=True)
+    env = {**stack_env, "SAMPLE_QUEUE": QUEUE, "SAMPLE_CONCURRENCY": "8"}
+    with local_host(env, script_root=SAMPLE, app="sample_functions:app") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def records(stack_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    service = TableServiceClient.from_connection_string(stack_env["AzureWebJobsStorage"])
+    return service.create_table_if_not_exists("samplerecords")
+
+
+def record(records, kind: str, key: str) -> dict | None:  # type: ignore[no-untyped-def]
+    found = list(records.query_entities(f"PartitionKey eq '{kind}' and RowKey eq '{key}'"))
+    return json.loads(found[0]["values"]) if found else None
+
+
+def test_typed_and_optional_route_parameters(sample: str) -> None:
+    with_label = httpx.get(f"{sample}/api/echo/42/hello?x=1").json()
+    assert with_label == {"route": {"id": "42", "label": "hello"}, "query": {"x": "1"}, "method": "GET"}
+    without = httpx.get(f"{sample}/api/echo/42").json()
+    assert without["route"] == {"id": "42"}
+
+
+def test_int_constraint_refuses_text_and_literal_routes_win(sample: str) -> None:
+    # `fixed` is not an int, so only echo/fixed/{label?} can serve it.
+    assert httpx.get(f"{sample}/api/echo/fixed/a").json() == {"fixed": True, "route": {"label": "a"}}
+    assert httpx.get(f"{sample}/api/echo/abc/x").status_code == 404
+
+
+def test_catch_all_route_and_methods(sample: str) -> None:
+    got = httpx.put(f"{sample}/api/files/a/b/c.txt", content=b"data").json()
+    assert got == {"rest": "a/b/c.txt", "body": "data"}
+    refused = httpx.delete(f"{sample}/api/files/a")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, PUT"
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_route_prefix_is_required(sample: str) -> None:
+    assert httpx.get(f"{sample}/echo/1").status_code == 404
+
+
+def test_async_function(sample: str) -> None:
+    response = httpx.post(f"{sample}/api/async-echo", content=b"ping")
+    assert (response.status_code, response.content, response.headers["x-async"]) == (201, b"ping", "yes")
+
+
+def test_requests_are_served_concurrently(sample: str) -> None:
+    # The function answers only when eight requests are inside it at once; served one by one,
+    # the barrier would time out and every request would fail.
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: httpx.get(f"{sample}/api/together", timeout=15), range(8)))
+    assert [r.text for r in responses] == ["together"] * 8
+
+
+def test_timer_runs_on_startup(sample: str, records) -> None:  # type: ignore[no-untyped-def]
+    seen = wait_until(lambda: record(records, "timer", "startup"), what="the run_on_startup timer")
+    assert seen == {"past_due": False}
+
+
+def test_missed_occurrence_runs_past_due(sample: str, records) -> None:  # type: ignore[no-untyped-def]
+    seen = wait_until(lambda: record(records, "timer", "monitored"), what="the past-due timer")
+    assert seen == {"past_due": True}
+
+
+def sender(stack_env: dict[str, str]) -> QueueClient:
+    """Enqueues the way the product does: base64, as the trigger expects."""
+    client = QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], QUEUE, **encode_policies())
+    return client
+
+
+def test_queue_message_is_processed_with_its_metadata(sample: str, stack_env, records) -> None:  # type: ignore[no-untyped-def]
+    sent = sender(stack_env).send_message(json.dumps({"key": "ok-1"}))
+    done = wait_until(lambda: record(records, "done", "ok-1"), what="the message to be processed")
+    assert done["id"] == sent.id
+    assert done["dequeue_count"] == 1
+    assert datetime.fromisoformat(done["inserted"]) <= datetime.now(UTC)
+
+
+def test_message_survives_one_failure(sample: str, stack_env, records) -> None:  # type: ignore[no-untyped-def]
+    sender(stack_env).send_message(json.dumps({"key": "flaky-1", "fail": "once"}))
+    done = wait_until(lambda: record(records, "done", "flaky-1"), what="the retried message")
+    assert done["dequeue_count"] == 2
+
+
+def test_failing_message_moves_to_poison_after_max_dequeue_count(sample: str, stack_env, records) -> None:  # type: ignore[no-untyped-def]
+    sender(stack_env).send_message(json.dumps({"key": "bad-1", "fail": "always"}))
+    poison = QueueClient.from_connection_string(
+        stack_env["AzureWebJobsStorage"], f"{QUEUE}-poison", **encode_policies()
+    )
+
+    def poisoned() -> list[dict]:
+        return [
+            json.loads(m.content)
+            for m in poison.peek_messages(max_messages=32)
+            if json.loads(m.content)["key"] == "bad-1"
+        ]
+
+    assert wait_until(poisoned, what="the poison queue") == [{"key": "bad-1", "fail": "always"}]
+    # host.json sets maxDequeueCount 3: exactly three attempts, none after the move.
+    assert [record(records, "attempt", f"bad-1-{n}") is not None for n in (1, 2, 3, 4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert record(records, "done", "bad-1") is None
+
+
+def test_plain_text_message_is_refused_and_poisoned(sample: str, stack_env, records) -> None:  # type: ignore[no-untyped-def]
+    # The Python client's default (plain text) is what the trigger cannot read: this is why one
+    # helper enqueues everywhere.
+    raw = QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], QUEUE)
+    raw.send_message('{"key": "plain-1"}')
+    poison = QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], f"{QUEUE}-poison")
+    wait_until(
+        lambda: any(
+            "plain-1" in (m.content or "") or "plain-1" in _b64(m.content)
+            for m in poison.peek_messages(max_messages=32)
+        ),
+        what="plain text to be poisoned",
+    )
+    assert record(records, "done", "plain-1") is None
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    try:
+        return base64.b64decode(text).decode(errors="replace")
+    except ValueError:
+        return ""

@@ -1,0 +1,97 @@
+"""Test harness: a private Azurite on free ports, settings pointing at it, and local hosts in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from localdev.azurite import REPO, Azurite, accounts_in, free_port
+from localdev.settings import load_local_settings
+
+T = TypeVar("T")
+
+
+def start_test_azurite() -> tuple[Azurite, dict[str, str]]:
+    """Azurite in memory on free ports with the example settings' accounts; returns the settings to use."""
+    settings = load_local_settings(REPO)
+    azurite = Azurite(
+        accounts_in(settings),
+        {"blob": free_port(), "queue": free_port(), "table": free_port()},
+        data_dir=None,
+    )
+    azurite.start()
+    env = dict(settings)
+    for key, value in settings.items():
+        for account in azurite.accounts:
+            if f"AccountName={account};" in value:
+                env[key] = azurite.connection_string(account)
+    return azurite, env
+
+
+def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition") -> T:
+    """Polls `check` until it returns something truthy; fails the test with `what` after `timeout`.
+
+    Polling an observable outcome is how these tests synchronise with background work;
+    a fixed sleep would either waste time or flake.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def local_host(
+    env: dict[str, str], *, script_root: Path = REPO, app: str = "function_app:app"
+) -> Iterator[str]:
+    """Runs `python -m localdev host` for `script_root` and yields its base URL once it serves."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localdev",
+            "host",
+            "--script-root",
+            str(script_root),
+            "--app",
+            app,
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"local host exited with {process.returncode}")
+        try:
+            httpx.get(base + "/", timeout=1.0)
+        except httpx.TransportError:
+            return False
+        return True
+
+    try:
+        wait_until(serving, timeout=30, what="the local host to serve")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

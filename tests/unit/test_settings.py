@@ -1,0 +1,34 @@
+"""Settings: regions are validated, storage is found the way the Functions host finds it."""
+
+import pytest
+from pydantic import ValidationError
+
+from shared.settings import Settings, required_setting_names, storage_target
+
+
+def make(regions: str) -> Settings:
+    return Settings(TENANTRY_REGIONS=regions, OPERATOR_API_KEY="k")
+
+
+def test_regions_from_a_comma_separated_list() -> None:
+    assert make("eu, us,uk").regions == ("eu", "us", "uk")
+
+
+@pytest.mark.parametrize("regions", ["", "EU", "eu,eu", "e-u"])
+def test_bad_regions_are_refused(regions: str) -> None:
+    with pytest.raises(ValidationError):
+        make(regions)
+
+
+def test_storage_by_connection_string_or_identity() -> None:
+    local = storage_target("S", {"S": "DefaultEndpointsProtocol=http;AccountName=tenantryeu;AccountKey=secret;"})
+    assert local is not None and not local.uses_identity and local.describe() == "tenantryeu"
+    azure = storage_target("S", {"S__accountName": "tenantryprodeu"})
+    assert azure is not None and azure.uses_identity and azure.account_name == "tenantryprodeu"
+    assert storage_target("S", {}) is None
+
+
+def test_required_names_cover_every_region() -> None:
+    names = required_setting_names(("eu", "us"))
+    assert {"TENANTRY_REGIONS", "OPERATOR_API_KEY", "AzureWebJobsStorage"} <= set(names)
+    assert {"TENANTRY_STORAGE_EU", "TENANTRY_STORAGE_US"} <= set(names)
