@@ -33,7 +33,9 @@ def test_wrong_method_is_405_problem_with_allow(api: str) -> None:
 
 
 def test_request_id_is_echoed(api: str) -> None:
-    assert httpx.get(f"{api}/api/health", headers={"x-request-id": "abc-1"}).headers["x-request-id"] == "abc-1"
+    assert (
+        httpx.get(f"{api}/api/health", headers={"x-request-id": "abc-1"}).headers["x-request-id"] == "abc-1"
+    )
 
 
 def test_openapi_lists_every_registered_endpoint(api: str) -> None:

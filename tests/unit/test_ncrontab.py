@@ -26,5 +26,7 @@ def test_host_json_queue_settings_and_defaults() -> None:
     defaults = QueueOptions.from_host_json({})
     assert (defaults.batch_size, defaults.new_batch_threshold, defaults.max_dequeue_count) == (16, 8, 5)
     assert defaults.message_encoding == "base64"
-    custom = QueueOptions.from_host_json({"extensions": {"queues": {"batchSize": 4, "messageEncoding": "none"}}})
+    custom = QueueOptions.from_host_json(
+        {"extensions": {"queues": {"batchSize": 4, "messageEncoding": "none"}}}
+    )
     assert (custom.batch_size, custom.new_batch_threshold, custom.message_encoding) == (4, 2, "none")

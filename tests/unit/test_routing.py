@@ -15,7 +15,11 @@ from functions.routing import RouteTemplate, RouteTemplateError, strip_prefix
         ("items/{n:int}", "/items/12", {"n": "12"}),
         ("items/{n:int}", "/items/twelve", None),
         ("items/{n:int?}", "/items", {}),
-        ("items/{id:guid}", "/items/0b7e8f6a-3c2d-4e1f-8a9b-7c6d5e4f3a2b", {"id": "0b7e8f6a-3c2d-4e1f-8a9b-7c6d5e4f3a2b"}),
+        (
+            "items/{id:guid}",
+            "/items/0b7e8f6a-3c2d-4e1f-8a9b-7c6d5e4f3a2b",
+            {"id": "0b7e8f6a-3c2d-4e1f-8a9b-7c6d5e4f3a2b"},
+        ),
         ("items/{id:guid}", "/items/not-a-guid", None),
         ("files/{*rest}", "/files/a/b/c", {"rest": "a/b/c"}),
         ("files/{*rest}", "/files", {}),

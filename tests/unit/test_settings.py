@@ -21,7 +21,9 @@ def test_bad_regions_are_refused(regions: str) -> None:
 
 
 def test_storage_by_connection_string_or_identity() -> None:
-    local = storage_target("S", {"S": "DefaultEndpointsProtocol=http;AccountName=tenantryeu;AccountKey=secret;"})
+    local = storage_target(
+        "S", {"S": "DefaultEndpointsProtocol=http;AccountName=tenantryeu;AccountKey=secret;"}
+    )
     assert local is not None and not local.uses_identity and local.describe() == "tenantryeu"
     azure = storage_target("S", {"S__accountName": "tenantryprodeu"})
     assert azure is not None and azure.uses_identity and azure.account_name == "tenantryprodeu"
