@@ -36,9 +36,34 @@ def start_azurite(settings: dict[str, str], data_dir: Path | None) -> Azurite | 
     return azurite
 
 
+def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int) -> str:
+    """A development token for a person, looked up through the product (Azurite must be running)."""
+    from functions import deps
+    from localdev import dev_issuer
+    from shared.partners.access import AccessService
+
+    config = deps.settings()
+    partner = deps.partners().get(partner_id)
+    access = AccessService(
+        deps.storage().region(partner.region),
+        partner.id,
+        deps.clock(),
+        config.api_key_pepper.get_secret_value(),
+    )
+    person = access.get_person(personnel_id)
+    return dev_issuer.mint(
+        tenant_id=partner.entra_tenant_id,
+        object_id=person.object_id,
+        audience=config.entra_audience,
+        authority_host=config.entra_authority_host,
+        name=person.display_name,
+        lifetime_seconds=lifetime_seconds,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev")
-    parser.add_argument("command", choices=["run", "host", "azurite"])
+    parser.add_argument("command", choices=["run", "host", "azurite", "token"])
     parser.add_argument("--script-root", type=Path, default=REPO)
     parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")))
@@ -46,12 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", type=Path, default=REPO / ".azurite", help="Azurite's data folder (git ignores it)"
     )
     parser.add_argument("--in-memory", action="store_true", help="Azurite keeps nothing on disk")
+    parser.add_argument("--partner", help="token: the partner id")
+    parser.add_argument("--personnel", help="token: the person's personnel id at that partner")
+    parser.add_argument("--minutes", type=int, default=60, help="token: lifetime")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The storage SDK logs every HTTP exchange at INFO; the real host keeps that out of the console too.
     logging.getLogger("azure").setLevel(logging.WARNING)
 
     settings = apply_local_settings(args.script_root)
+    if args.command == "token":
+        print(mint_for_personnel(args.partner, args.personnel, args.minutes * 60))
+        return 0
     data_dir = None if args.in_memory else args.data_dir
     if args.command == "host":
         serve_host(args.script_root, args.app, args.port)

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import azure.functions as func
 from croniter import croniter
 
 from functions.routing import RouteTemplate, strip_prefix
+from localdev import dev_issuer
 
 log = logging.getLogger("localdev.host")
 
@@ -198,8 +199,8 @@ class LocalHost:
     async def handle_http(self, scope: dict[str, Any], body: bytes) -> func.HttpResponse:
         method = scope["method"].upper()
         raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-        from urllib.parse import unquote
-
+        if raw_path.startswith(dev_issuer.ROUTE_PREFIX) and raw_path.endswith("/discovery/v2.0/keys"):
+            return func.HttpResponse(json.dumps(dev_issuer.jwks()), mimetype="application/json")
         path = strip_prefix(unquote(raw_path), self.route_prefix)
         if path is None:
             return _problem(404, "Not found.", "Outside the route prefix.")
@@ -208,6 +209,10 @@ class LocalHost:
             return selected
         route, params = selected
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        if client and "x-forwarded-for" not in headers:
+            # Azure's front end passes the caller's address on this way; so do we.
+            headers["x-forwarded-for"] = f"{client[0]}:{client[1]}"
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         host = headers.get("host", "127.0.0.1")
         url = f"http://{host}{raw_path}" + (

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
@@ -30,3 +33,22 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[dict[str, str]] | None = None
     correlationId: str | None = None  # noqa: N815 - wire name of the 500 problem
+
+
+def _utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ISO 8601 UTC with `Z` and whole seconds on the wire, as the API promises.
+UtcDateTime = Annotated[datetime, PlainSerializer(_utc_iso, return_type=str, when_used="json")]
+
+
+class QueryInput(ApiModel):
+    """Query strings: unknown parameters are ignored (proxies and caches add their own)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class PageQuery(QueryInput):
+    top: int = Field(default=100, ge=1, le=1000)
+    continuation_token: str | None = Field(default=None, max_length=4096)

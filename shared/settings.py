@@ -74,6 +74,24 @@ class Settings(BaseSettings):
         alias="OPERATOR_API_KEY",
         description="The platform operator's key (x-api-key). A Key Vault reference in Azure.",
     )
+    api_key_pepper: SecretStr = Field(
+        alias="API_KEY_PEPPER",
+        description="Secret mixed into API-key hashes, so a leaked table alone cannot test guesses.",
+    )
+    entra_audience: str = Field(
+        alias="ENTRA_AUDIENCE",
+        description="The app's client id (or App ID URI): the audience personnel tokens must carry.",
+    )
+    entra_authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        alias="ENTRA_AUTHORITY_HOST",
+        description="Issuer of personnel tokens is `<host>/<partner's Entra tenant id>/v2.0`.",
+    )
+    entra_jwks_url: str = Field(
+        default="https://login.microsoftonline.com/common/discovery/v2.0/keys",
+        alias="ENTRA_JWKS_URL",
+        description="Where the issuer's signing keys are published.",
+    )
     request_timeout_seconds: float = Field(
         default=5.0,
         alias="TENANTRY_STORAGE_TIMEOUT_SECONDS",

@@ -58,6 +58,13 @@ def local_host(
 ) -> Iterator[str]:
     """Runs `python -m localdev host` for `script_root` and yields its base URL once it serves."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # The host serves the development token issuer itself, so its address follows the port.
+    env = {
+        **env,
+        "ENTRA_AUTHORITY_HOST": f"{base}/_dev/entra",
+        "ENTRA_JWKS_URL": f"{base}/_dev/entra/discovery/v2.0/keys",
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -75,7 +82,6 @@ def local_host(
         env={**os.environ, **env, "PYTHONPATH": str(REPO)},
         stdin=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
 
     def serving() -> bool:
         if process.poll() is not None:

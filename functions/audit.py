@@ -1,0 +1,125 @@
+"""Audit-log and usage endpoints of a partner."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import azure.functions as func
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+
+from functions import deps
+from functions.auth import PARTNER_SECURITY, PartnerContext, partner_access
+from functions.http import Call, endpoint
+from shared.access.principals import Scope
+from shared.audit.log import AuditLog, EventFilter
+from shared.models import ApiModel, PageQuery, QueryInput
+from shared.usage import UsageMeter, month_of
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+class EventQuery(PageQuery):
+    from_: AwareDatetime | None = Field(default=None, alias="from")
+    to: AwareDatetime | None = None
+    actor: Annotated[str, StringConstraints(max_length=64)] | None = None
+    action: Annotated[str, StringConstraints(max_length=100)] | None = None
+    target: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class EventOut(ApiModel):
+    id: str
+    at: str
+    action: str
+    actor: dict[str, str]
+    target: dict[str, str]
+    changes: dict[str, dict[str, object]]
+    request_id: str | None
+    client_ip: str | None
+    details: dict[str, object]
+    hash: str
+
+
+class EventList(ApiModel):
+    items: list[EventOut]
+    continuation_token: str | None
+
+
+class VerifyOut(ApiModel):
+    valid: bool
+    checked: int
+    first_broken_event_id: str | None
+
+
+class UsageQuery(QueryInput):
+    month: str | None = Field(default=None, description="YYYY-MM; the current month when absent.")
+
+    @field_validator("month")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            raise ValueError("must be YYYY-MM")
+        return value
+
+
+class UsageOut(ApiModel):
+    partner_id: str
+    month: str
+    units: dict[str, int]
+
+
+def _ctx(call: Call) -> PartnerContext:
+    context: PartnerContext = call.principal
+    return context
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/events",
+    methods=["GET"],
+    summary="The audit log, newest first.",
+    tag="audit",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_events(call: Call, query: EventQuery) -> EventList:
+    context = _ctx(call)
+    log = AuditLog(context.account, deps.clock())
+    filters = EventFilter(
+        start=query.from_, end=query.to, actor=query.actor, action=query.action, target=query.target
+    )
+    items, token = log.list(context.partner.id, filters, query.top, query.continuation_token)
+    return EventList(items=[EventOut.model_validate(item) for item in items], continuation_token=token)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/events/verify",
+    methods=["GET"],
+    summary="Recompute the audit log's hash chains; name the first broken event.",
+    tag="audit",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def verify_events(call: Call) -> VerifyOut:
+    context = _ctx(call)
+    result = AuditLog(context.account, deps.clock()).verify(context.partner.id)
+    return VerifyOut(
+        valid=result.valid, checked=result.checked, first_broken_event_id=result.first_broken_event_id
+    )
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/usage",
+    methods=["GET"],
+    summary="Billable units in one calendar month.",
+    tag="usage",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_usage(call: Call, query: UsageQuery) -> UsageOut:
+    context = _ctx(call)
+    month = query.month or month_of(deps.clock().now())
+    units = UsageMeter(context.account, deps.clock()).month(context.partner.id, month)
+    return UsageOut(partner_id=context.partner.id, month=month, units=units)

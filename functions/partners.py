@@ -1,0 +1,332 @@
+"""Partner, subscription, personnel, API-key and tenant-group endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import azure.functions as func
+from pydantic import StringConstraints
+
+from functions import deps
+from functions.auth import (
+    OPERATOR_SECURITY,
+    PARTNER_SECURITY,
+    PartnerContext,
+    operator_on_partner,
+    operator_only,
+    partner_access,
+)
+from functions.http import Call, Created, NoContent, endpoint
+from shared.access.principals import Scope
+from shared.audit.context import ActionContext
+from shared.errors import FieldError, validation_failed
+from shared.models import PageQuery
+from shared.partners.models import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyList,
+    PartnerIn,
+    PartnerOut,
+    PersonnelIn,
+    PersonnelList,
+    PersonnelOut,
+    PersonnelPatch,
+    SubscriptionChangeIn,
+    SubscriptionStateIn,
+    TenantGroupIn,
+    TenantGroupList,
+    TenantGroupOut,
+)
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+_GROUP_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")]
+
+
+def _ctx(call: Call) -> PartnerContext:
+    context: PartnerContext = call.principal
+    return context
+
+
+# --- partners and subscriptions (the platform operator) -------------------------------------
+
+
+@endpoint(
+    bp,
+    "partners",
+    methods=["POST"],
+    summary="Create a partner with its subscription.",
+    tag="partners",
+    auth=operator_only,
+    security=OPERATOR_SECURITY,
+)
+def create_partner(call: Call, body: PartnerIn) -> Created[PartnerOut]:
+    action: ActionContext = call.principal
+    partner = deps.partners().create(body, action)
+    return Created(deps.partners().view(partner), f"/api/partners/{partner.id}")
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}",
+    methods=["GET"],
+    summary="A partner and its subscription.",
+    tag="partners",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_partner(call: Call) -> PartnerOut:
+    return deps.partners().view(_ctx(call).partner)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/subscription",
+    methods=["PATCH"],
+    summary="Change plan or tenant limit from the start of the next billing cycle.",
+    tag="partners",
+    auth=operator_on_partner,
+    security=OPERATOR_SECURITY,
+)
+def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
+    if body.plan is None and body.tenant_limit is None:
+        raise validation_failed([FieldError("body", "give plan, tenantLimit or both")])
+    context = _ctx(call)
+    partner = deps.partners().change_subscription(
+        context.partner, body.plan, body.tenant_limit, context.action
+    )
+    return deps.partners().view(partner)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/subscription/terminate",
+    methods=["POST"],
+    summary="End the subscription at the start of the next billing cycle.",
+    tag="partners",
+    auth=operator_on_partner,
+    security=OPERATOR_SECURITY,
+)
+def terminate_subscription(call: Call) -> PartnerOut:
+    context = _ctx(call)
+    return deps.partners().view(deps.partners().terminate(context.partner, context.action))
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/subscription/state",
+    methods=["PUT"],
+    summary="Billing: mark the subscription active (paid) or past_due.",
+    tag="partners",
+    auth=operator_on_partner,
+    security=OPERATOR_SECURITY,
+)
+def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
+    context = _ctx(call)
+    return deps.partners().view(deps.partners().set_state(context.partner, body.state, context.action))
+
+
+# --- personnel -------------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/personnel",
+    methods=["GET"],
+    summary="The partner's personnel.",
+    tag="personnel",
+    auth=partner_access(Scope.MANAGE_ACCESS),
+    security=PARTNER_SECURITY,
+)
+def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
+    items, token = _ctx(call).access().list_personnel(query.top, query.continuation_token)
+    return PersonnelList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/personnel",
+    methods=["POST"],
+    summary="Invite a person with a role.",
+    tag="personnel",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
+    context = _ctx(call)
+    person = context.access().invite(body, context.action)
+    return Created(person, f"/api/partners/{context.partner.id}/personnel/{person.id}")
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/personnel/{personnelId}",
+    methods=["GET"],
+    summary="One person.",
+    tag="personnel",
+    auth=partner_access(Scope.MANAGE_ACCESS),
+    security=PARTNER_SECURITY,
+)
+def get_personnel(call: Call) -> PersonnelOut:
+    return _ctx(call).access().get_person(call.route["personnelId"])
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/personnel/{personnelId}",
+    methods=["PATCH"],
+    summary="Change a person's role, status, name or tenant scope.",
+    tag="personnel",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
+    context = _ctx(call)
+    return context.access().update_person(call.route["personnelId"], body, context.action)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/personnel/{personnelId}",
+    methods=["DELETE"],
+    summary="Deactivate a person (their record stays for the retention period).",
+    tag="personnel",
+    auth=partner_access(Scope.MANAGE_ACCESS),
+    security=PARTNER_SECURITY,
+)
+def deactivate_personnel(call: Call) -> NoContent:
+    # Not refused on a read-only subscription: removing access must always be possible.
+    context = _ctx(call)
+    patch = PersonnelPatch.model_validate({"status": "deactivated"})
+    context.access().update_person(call.route["personnelId"], patch, context.action)
+    return NoContent()
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/api-keys",
+    methods=["GET"],
+    summary="The partner's API keys (never secrets).",
+    tag="api-keys",
+    auth=partner_access(Scope.MANAGE_ACCESS),
+    security=PARTNER_SECURITY,
+)
+def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
+    items, token = _ctx(call).access().list_keys(query.top, query.continuation_token)
+    return ApiKeyList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/api-keys",
+    methods=["POST"],
+    summary="Create an API key; the secret is in this response only.",
+    tag="api-keys",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
+    context = _ctx(call)
+    created = context.access().create_key(body, context.action)
+    return Created(created, f"/api/partners/{context.partner.id}/api-keys/{created.id}")
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/api-keys/{keyId}",
+    methods=["DELETE"],
+    summary="Revoke an API key; it stops working at once.",
+    tag="api-keys",
+    auth=partner_access(Scope.MANAGE_ACCESS),
+    security=PARTNER_SECURITY,
+)
+def revoke_api_key(call: Call) -> NoContent:
+    context = _ctx(call)
+    context.access().revoke_key(call.route["keyId"], context.action)
+    return NoContent()
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/api-keys/{keyId}/rotate",
+    methods=["POST"],
+    summary="Replace a key's secret; the old secret stops working at once.",
+    tag="api-keys",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def rotate_api_key(call: Call) -> ApiKeyCreated:
+    context = _ctx(call)
+    return context.access().rotate_key(call.route["keyId"], context.action)
+
+
+# --- tenant groups ---------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/tenant-groups",
+    methods=["GET"],
+    summary="Named tenant groups, used to limit people and keys to some tenants.",
+    tag="tenant-groups",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_tenant_groups(call: Call) -> TenantGroupList:
+    members = _ctx(call).access().group_members()
+    items = [TenantGroupOut(name=name, tenant_ids=sorted(ids)) for name, ids in sorted(members.items())]
+    return TenantGroupList(items=items)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/tenant-groups/{groupName}",
+    methods=["GET"],
+    summary="One tenant group.",
+    tag="tenant-groups",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_tenant_group(call: Call) -> TenantGroupOut:
+    return _ctx(call).access().get_group(call.route["groupName"])
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/tenant-groups/{groupName}",
+    methods=["PUT"],
+    summary="Create or replace a tenant group.",
+    tag="tenant-groups",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
+    from pydantic import TypeAdapter, ValidationError
+
+    name = call.route["groupName"]
+    try:
+        TypeAdapter(_GROUP_NAME).validate_python(name)
+    except ValidationError:
+        raise validation_failed(
+            [FieldError("groupName", "letters, digits, '-' and '_', at most 63")]
+        ) from None
+    context = _ctx(call)
+    return context.access().put_group(name, [str(t) for t in body.tenant_ids], context.action)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/tenant-groups/{groupName}",
+    methods=["DELETE"],
+    summary="Delete a tenant group.",
+    tag="tenant-groups",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def delete_tenant_group(call: Call) -> NoContent:
+    context = _ctx(call)
+    context.access().delete_group(call.route["groupName"], context.action)
+    return NoContent()

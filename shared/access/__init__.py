@@ -1,0 +1,1 @@
+"""Who is calling and what they may do: roles, scopes, API keys and personnel tokens."""

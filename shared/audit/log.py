@@ -1,0 +1,338 @@
+"""The audit log: every state change, per partner, in monthly tables, tamper-evident by hash chains.
+
+Layout: one table per region and month (`events<yyyymm>`), one partition per partner. Newest
+first is the natural order (RowKey = inverted microseconds + ULID). Each event joins one of
+`LANES` hash chains, picked at random: a chain's head row and the new event are written in one
+entity-group transaction guarded by the head's ETag, so concurrent writers of a partner rarely
+collide (and retry on another lane when they do) instead of queueing behind one row. A month's
+first event of a lane links to the previous month's head of that lane, so dropping the oldest
+bucket (retention) leaves the remaining chain verifiable from its new start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.clock import Clock, isoformat
+from shared.errors import bad_request
+from shared.ids import new_id
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+    from shared.storage.router import AccountStorage
+
+LANES = 8
+BUCKET_PREFIX = "events"
+GENESIS = "0" * 64
+_MAX_TIME_US = 99_999_999_999_999_999
+_HEAD = "~head-"  # '~' sorts after every event RowKey
+
+
+def bucket_name(moment: datetime) -> str:
+    return f"{BUCKET_PREFIX}{moment.astimezone(UTC):%Y%m}"
+
+
+def _row_key(moment: datetime, event_id: str) -> str:
+    micros = int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return f"{_MAX_TIME_US - micros:017d}{event_id}"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    action: str
+    actor: dict[str, Any]
+    target: dict[str, Any]
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    request_id: str | None = None
+    client_ip: str | None = None  # already anonymised
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    start: datetime | None = None
+    end: datetime | None = None
+    actor: str | None = None  # actor id
+    action: str | None = None
+    target: str | None = None  # target id
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    checked: int
+    first_broken_event_id: str | None
+
+
+def _canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _hashed_fields(entity: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": entity["id"],
+        "at": entity["at"],
+        "lane": entity["lane"],
+        "seq": entity["seq"],
+        "prev": entity["prev"],
+        "action": entity["action"],
+        "actor": entity["actor"],
+        "target": entity["target"],
+        "changes": entity["changes"],
+        "requestId": entity.get("requestId"),
+        "clientIp": entity.get("clientIp"),
+        "details": entity["details"],
+    }
+
+
+def event_hash(entity: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical(_hashed_fields(entity))).hexdigest()
+
+
+def to_api(entity: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": entity["id"],
+        "at": entity["at"],
+        "action": entity["action"],
+        "actor": json.loads(entity["actor"]),
+        "target": json.loads(entity["target"]),
+        "changes": json.loads(entity["changes"]),
+        "requestId": entity.get("requestId"),
+        "clientIp": entity.get("clientIp"),
+        "details": json.loads(entity["details"]),
+        "hash": entity["hash"],
+    }
+
+
+class ConflictRetryExhaustedError(RuntimeError):
+    pass
+
+
+class AuditLog:
+    def __init__(self, account: AccountStorage, clock: Clock, *, lanes: int = LANES):
+        self.account = account
+        self.clock = clock
+        self.lanes = lanes
+
+    def _bucket(self, name: str) -> TableClient:
+        return self.account.table(name)
+
+    def _previous_head(self, partner_id: str, bucket: str, lane: int) -> str:
+        """The lane's last hash in the newest earlier bucket that has one (GENESIS if none)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for name in reversed(self.bucket_names()):
+            if name >= bucket:
+                continue
+            try:
+                head = (
+                    self.account.table_service()
+                    .get_table_client(name)
+                    .get_entity(partner_id, f"{_HEAD}{lane}")
+                )
+            except ResourceNotFoundError:
+                continue
+            return str(head["hash"])
+        return GENESIS
+
+    def append(self, partner_id: str, event: NewEvent) -> dict[str, Any]:
+        """Appends one event; returns it as stored. Retries on a lane conflict, up to a bound."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        at = self.clock.now()
+        bucket = bucket_name(at)
+        table = self._bucket(bucket)
+        event_id = new_id()
+        lanes = list(range(self.lanes))
+        random.shuffle(lanes)
+        for attempt in range(self.lanes * 4):
+            lane = lanes[attempt % self.lanes]
+            try:
+                head: Any = table.get_entity(partner_id, f"{_HEAD}{lane}")
+            except ResourceNotFoundError:
+                head = None
+            prev = str(head["hash"]) if head else self._previous_head(partner_id, bucket, lane)
+            entity: dict[str, Any] = {
+                "PartitionKey": partner_id,
+                "RowKey": _row_key(at, event_id),
+                "id": event_id,
+                "at": isoformat(at),
+                "lane": lane,
+                "seq": (int(head["seq"]) if head else 0) + 1,
+                "prev": prev,
+                "action": event.action,
+                "actor": json.dumps(event.actor, sort_keys=True),
+                "actorId": str(event.actor.get("id", "")),
+                "target": json.dumps(event.target, sort_keys=True),
+                "targetId": str(event.target.get("id", "")),
+                "changes": json.dumps(event.changes, sort_keys=True, default=str),
+                "requestId": event.request_id,
+                "clientIp": event.client_ip,
+                "details": json.dumps(event.details, sort_keys=True, default=str),
+            }
+            entity["hash"] = event_hash(entity)
+            new_head = {
+                "PartitionKey": partner_id,
+                "RowKey": f"{_HEAD}{lane}",
+                "seq": entity["seq"],
+                "hash": entity["hash"],
+                "eventId": event_id,
+            }
+            operations: list[Any] = [("create", {k: v for k, v in entity.items() if v is not None})]
+            if head is None:
+                operations.append(("create", new_head))
+            else:
+                operations.append(
+                    (
+                        "update",
+                        new_head,
+                        {
+                            "mode": UpdateMode.REPLACE,
+                            "etag": head.metadata["etag"],
+                            "match_condition": MatchConditions.IfNotModified,
+                        },
+                    )
+                )
+            try:
+                table.submit_transaction(operations)
+            except TableTransactionError:
+                continue  # another writer moved this lane's head first: try again
+            return entity
+        raise ConflictRetryExhaustedError(f"could not append to the audit log of {partner_id}")
+
+    def bucket_names(self) -> list[str]:
+        """Existing monthly buckets, oldest first."""
+        service = self.account.table_service()
+        names = [
+            t.name
+            for t in service.query_tables(
+                f"TableName ge '{BUCKET_PREFIX}0' and TableName le '{BUCKET_PREFIX}9'"
+            )
+        ]
+        return sorted(
+            n for n in names if len(n) == len(BUCKET_PREFIX) + 6 and n[len(BUCKET_PREFIX) :].isdigit()
+        )
+
+    def list(
+        self, partner_id: str, filters: EventFilter, top: int, continuation: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; the continuation token is opaque to callers (bucket + the table's own token)."""
+        position = _decode_token(continuation) if continuation else None
+        buckets = [b for b in reversed(self.bucket_names()) if _bucket_in_range(b, filters)]
+        if position is not None:
+            buckets = [b for b in buckets if b <= position["b"]]
+        query = self._filter(partner_id, filters)
+        items: list[dict[str, Any]] = []
+        for index, bucket in enumerate(buckets):
+            table = self.account.table_service().get_table_client(bucket)
+            token = position["t"] if position is not None and position["b"] == bucket else None
+            while len(items) < top:
+                pages: Any = table.query_entities(query, results_per_page=top - len(items)).by_page(
+                    continuation_token=token
+                )
+                page = next(pages, None)
+                if page is not None:
+                    items.extend(to_api(entity) for entity in page)
+                token = pages.continuation_token
+                if page is None or not token:
+                    break
+            if len(items) >= top:
+                if token:
+                    return items, _encode_token({"b": bucket, "t": token})
+                later = buckets[index + 1 :]
+                return items, (_encode_token({"b": later[0], "t": None}) if later else None)
+        return items, None
+
+    @staticmethod
+    def _filter(partner_id: str, filters: EventFilter) -> str:
+        clauses = [f"PartitionKey eq '{_quote(partner_id)}'", f"RowKey lt '{_HEAD}'"]
+        if filters.end is not None:
+            clauses.append(f"RowKey ge '{_row_key(filters.end, '')}'")
+        if filters.start is not None:
+            clauses.append(f"RowKey lt '{_row_key(filters.start, '~')}'")
+        if filters.actor:
+            clauses.append(f"actorId eq '{_quote(filters.actor)}'")
+        if filters.action:
+            clauses.append(f"action eq '{_quote(filters.action)}'")
+        if filters.target:
+            clauses.append(f"targetId eq '{_quote(filters.target)}'")
+        return " and ".join(clauses)
+
+    def verify(self, partner_id: str) -> VerifyResult:
+        """Recomputes every lane of every bucket; reports the first event (oldest first) that breaks."""
+        checked = 0
+        heads: dict[int, str] = {}
+        for bucket in self.bucket_names():
+            table = self.account.table_service().get_table_client(bucket)
+            events: dict[int, list[dict[str, Any]]] = {}
+            bucket_heads: dict[int, dict[str, Any]] = {}
+            for row in table.query_entities(f"PartitionKey eq '{_quote(partner_id)}'"):
+                if str(row["RowKey"]).startswith(_HEAD):
+                    bucket_heads[int(str(row["RowKey"])[len(_HEAD) :])] = dict(row)
+                else:
+                    events.setdefault(int(row["lane"]), []).append(dict(row))
+            broken: list[dict[str, Any]] = []
+            for lane in sorted(set(events) | set(bucket_heads)):
+                chain = sorted(events.get(lane, []), key=lambda e: int(e["seq"]))
+                expected_prev = heads.get(lane)
+                for position, entity in enumerate(chain, start=1):
+                    checked += 1
+                    links = expected_prev is None or entity["prev"] == expected_prev
+                    if int(entity["seq"]) != position or not links or event_hash(entity) != entity["hash"]:
+                        broken.append(entity)
+                        break
+                    expected_prev = entity["hash"]
+                else:
+                    head = bucket_heads.get(lane)
+                    if head is not None and (head["hash"] != expected_prev or int(head["seq"]) != len(chain)):
+                        broken.append({"id": head.get("eventId"), "at": "9999"})  # the newest event is gone
+                if expected_prev is not None:
+                    heads[lane] = expected_prev
+            if broken:
+                first = min(broken, key=lambda e: str(e["at"]))
+                return VerifyResult(False, checked, str(first["id"]))
+        return VerifyResult(True, checked, None)
+
+
+def _bucket_in_range(bucket: str, filters: EventFilter) -> bool:
+    month = bucket[len(BUCKET_PREFIX) :]
+    if filters.start is not None and month < f"{filters.start.astimezone(UTC):%Y%m}":
+        return False
+    return not (filters.end is not None and month > f"{filters.end.astimezone(UTC):%Y%m}")
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _encode_token(position: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        position = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(position, dict) or not str(position.get("b", "")).startswith(BUCKET_PREFIX):
+            raise ValueError
+        return position
+    except ValueError:
+        raise bad_request("continuationToken is not one we issued.") from None
+
+
+def iter_all(log: AuditLog, partner_id: str) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        items, token = log.list(partner_id, EventFilter(), 1000, token)
+        yield from items
+        if not token:
+            return

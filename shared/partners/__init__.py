@@ -1,0 +1,1 @@
+"""Partners, their subscriptions, personnel, API keys and tenant groups."""

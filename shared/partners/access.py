@@ -1,0 +1,398 @@
+"""Personnel, API keys and tenant groups: who at a partner may do what, on which tenants."""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.access import api_keys
+from shared.access.principals import Role, TenantScope
+from shared.audit.context import ActionContext, diff
+from shared.audit.log import AuditLog
+from shared.clock import Clock, isoformat
+from shared.errors import ProblemError, not_found
+from shared.ids import new_id
+from shared.partners.models import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    PersonnelIn,
+    PersonnelOut,
+    PersonnelPatch,
+    PersonnelStatus,
+    TenantGroupOut,
+    TenantScopeIn,
+    TenantScopeOut,
+)
+from shared.storage.entities import page, raise_if_conflict
+
+if TYPE_CHECKING:
+    from shared.storage.router import AccountStorage
+
+PERSONNEL = "personnel"
+API_KEYS = "apikeys"
+TENANT_GROUPS = "tenantgroups"
+_META = "meta"  # per-partner row counting active owners, guarded by its ETag
+
+
+def scope_to_json(scope: TenantScopeIn | None) -> str | None:
+    if scope is None:
+        return None
+    return json.dumps(
+        {"tenantIds": sorted(str(t).lower() for t in scope.tenant_ids), "groups": sorted(scope.groups)}
+    )
+
+
+def scope_from_json(text: Any) -> TenantScope | None:
+    if not text:
+        return None
+    data = json.loads(str(text))
+    return TenantScope(frozenset(data["tenantIds"]), frozenset(data["groups"]))
+
+
+def scope_out(text: Any) -> TenantScopeOut | None:
+    scope = scope_from_json(text)
+    return (
+        None
+        if scope is None
+        else TenantScopeOut(tenant_ids=sorted(scope.tenant_ids), groups=sorted(scope.groups))
+    )
+
+
+def personnel_out(entity: Any) -> PersonnelOut:
+    return PersonnelOut(
+        id=str(entity["RowKey"])[2:],
+        object_id=str(entity["objectId"]),
+        email=str(entity["email"]),
+        display_name=entity.get("displayName"),
+        role=Role(entity["role"]),
+        status=PersonnelStatus(entity["status"]),
+        tenant_scope=scope_out(entity.get("tenantScope")),
+        created_at=entity["createdAt"],
+        updated_at=entity["updatedAt"],
+    )
+
+
+def api_key_out(entity: Any) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=str(entity["RowKey"]),
+        name=str(entity["name"]),
+        scopes=json.loads(str(entity["scopes"])),
+        expires_at=entity.get("expiresAt"),
+        created_at=entity["createdAt"],
+        rotated_at=entity.get("rotatedAt"),
+        revoked_at=entity.get("revokedAt"),
+        tenant_scope=scope_out(entity.get("tenantScope")),
+    )
+
+
+def _last_owner() -> ProblemError:
+    return ProblemError(
+        409,
+        "last-owner",
+        "The last owner must stay.",
+        "A partner always keeps at least one active owner; appoint another first.",
+    )
+
+
+class AccessService:
+    """Personnel, API keys and tenant groups of one partner, in the partner's region."""
+
+    def __init__(self, account: AccountStorage, partner_id: str, clock: Clock, pepper: str):
+        self.account = account
+        self.partner_id = partner_id
+        self.clock = clock
+        self.pepper = pepper
+        self.audit = AuditLog(account, clock)
+
+    # --- personnel --------------------------------------------------------------------------
+
+    def _owner_meta(self) -> Any:
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        table = self.account.table(PERSONNEL)
+        try:
+            return table.get_entity(self.partner_id, _META)
+        except ResourceNotFoundError:
+            with suppress(ResourceExistsError):
+                table.create_entity({"PartitionKey": self.partner_id, "RowKey": _META, "activeOwners": 0})
+            return table.get_entity(self.partner_id, _META)
+
+    def _commit(self, operations: list[Any], meta: Any, owners_delta: int) -> None:
+        """Writes the person rows and, if the owner count moves, the meta row under its ETag, at once."""
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        if owners_delta:
+            new_count = int(meta["activeOwners"]) + owners_delta
+            if new_count < 1 and owners_delta < 0:
+                raise _last_owner()
+            operations.append(
+                (
+                    "update",
+                    {"PartitionKey": self.partner_id, "RowKey": _META, "activeOwners": new_count},
+                    {
+                        "mode": UpdateMode.REPLACE,
+                        "etag": meta.metadata["etag"],
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                )
+            )
+        try:
+            self.account.table(PERSONNEL).submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 409:
+                raise ProblemError(
+                    409,
+                    "personnel-exists",
+                    "Already a member.",
+                    "This Entra object id already belongs to a person of this partner.",
+                ) from None
+            raise_if_conflict(error)
+            raise
+
+    def invite(self, request: PersonnelIn, context: ActionContext) -> PersonnelOut:
+        now = isoformat(self.clock.now())
+        person_id = new_id()
+        oid = str(request.object_id).lower()
+        entity = {
+            "PartitionKey": self.partner_id,
+            "RowKey": f"p-{person_id}",
+            "objectId": oid,
+            "email": request.email,
+            "displayName": request.display_name,
+            "role": request.role.value,
+            "status": PersonnelStatus.ACTIVE.value,
+            "tenantScope": scope_to_json(request.tenant_scope),
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        index = {"PartitionKey": self.partner_id, "RowKey": f"oid-{oid}", "personnelId": person_id}
+        owner = request.role is Role.OWNER
+        meta = self._owner_meta() if owner else None
+        operations: list[Any] = [
+            ("create", {k: v for k, v in entity.items() if v is not None}),
+            ("create", index),
+        ]
+        self._commit(operations, meta, 1 if owner else 0)
+        out = personnel_out(entity)
+        context.record(
+            self.audit,
+            self.partner_id,
+            "personnel.invited",
+            {"type": "personnel", "id": person_id},
+            details={"role": request.role.value},
+        )
+        return out
+
+    def _person(self, person_id: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.account.table(PERSONNEL).get_entity(self.partner_id, f"p-{person_id}")
+        except ResourceNotFoundError:
+            raise not_found("No such person.") from None
+
+    def get_person(self, person_id: str) -> PersonnelOut:
+        return personnel_out(self._person(person_id))
+
+    def list_personnel(self, top: int, continuation: str | None) -> tuple[list[PersonnelOut], str | None]:
+        query = f"PartitionKey eq '{self.partner_id}' and RowKey ge 'p-' and RowKey lt 'p.'"
+        rows, token = page(self.account.table(PERSONNEL), query, top, continuation)
+        return [personnel_out(r) for r in rows], token
+
+    def person_by_object_id(self, object_id: str) -> Any | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        table = self.account.table(PERSONNEL)
+        try:
+            index = table.get_entity(self.partner_id, f"oid-{object_id.lower()}")
+            return table.get_entity(self.partner_id, f"p-{index['personnelId']}")
+        except ResourceNotFoundError:
+            return None
+
+    def update_person(self, person_id: str, patch: PersonnelPatch, context: ActionContext) -> PersonnelOut:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        entity = self._person(person_id)
+        before = personnel_out(entity).model_dump(mode="json", by_alias=True)
+        was_owner = entity["role"] == Role.OWNER and entity["status"] == PersonnelStatus.ACTIVE
+        fields = patch.model_fields_set
+        if "role" in fields and patch.role is not None:
+            entity["role"] = patch.role.value
+        if "status" in fields and patch.status is not None:
+            entity["status"] = patch.status.value
+        if "display_name" in fields:
+            entity["displayName"] = patch.display_name
+        if "tenant_scope" in fields:
+            entity["tenantScope"] = scope_to_json(patch.tenant_scope)
+        entity["updatedAt"] = isoformat(self.clock.now())
+        is_owner = entity["role"] == Role.OWNER and entity["status"] == PersonnelStatus.ACTIVE
+        delta = int(is_owner) - int(was_owner)
+        meta = self._owner_meta() if delta else None
+        row = {k: v for k, v in dict(entity).items() if v is not None}
+        self._commit(
+            [
+                (
+                    "update",
+                    row,
+                    {
+                        "mode": UpdateMode.REPLACE,
+                        "etag": entity.metadata["etag"],
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                )
+            ],
+            meta,
+            delta,
+        )
+        out = personnel_out(entity)
+        changes = diff(before, out.model_dump(mode="json", by_alias=True))
+        changes.pop("updatedAt", None)
+        action = (
+            "personnel.deactivated"
+            if entity["status"] == PersonnelStatus.DEACTIVATED
+            and before["status"] != PersonnelStatus.DEACTIVATED
+            else "personnel.updated"
+        )
+        context.record(
+            self.audit, self.partner_id, action, {"type": "personnel", "id": person_id}, changes=changes
+        )
+        return out
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    def create_key(self, request: ApiKeyIn, context: ActionContext) -> ApiKeyCreated:
+        now = self.clock.now()
+        if request.expires_at is not None and request.expires_at <= now:
+            raise ProblemError(
+                422,
+                "validation-failed",
+                "The request has invalid fields.",
+                "expiresAt must be in the future.",
+            )
+        key_id = new_id()
+        secret = api_keys.make_key(self.partner_id, key_id)
+        entity = {
+            "PartitionKey": self.partner_id,
+            "RowKey": key_id,
+            "name": request.name,
+            "scopes": json.dumps([s.value for s in request.scopes]),
+            "hash": api_keys.hash_key(secret, self.pepper),
+            "expiresAt": isoformat(request.expires_at) if request.expires_at else None,
+            "tenantScope": scope_to_json(request.tenant_scope),
+            "createdAt": isoformat(now),
+        }
+        self.account.table(API_KEYS).create_entity({k: v for k, v in entity.items() if v is not None})
+        context.record(
+            self.audit,
+            self.partner_id,
+            "apiKey.created",
+            {"type": "apiKey", "id": key_id},
+            details={"name": request.name, "scopes": [s.value for s in request.scopes]},
+        )
+        return ApiKeyCreated(**api_key_out(entity).model_dump(), key=secret)
+
+    def _key(self, key_id: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.account.table(API_KEYS).get_entity(self.partner_id, key_id)
+        except ResourceNotFoundError:
+            raise not_found("No such API key.") from None
+
+    def key_record(self, key_id: str) -> Any | None:
+        try:
+            return self._key(key_id)
+        except ProblemError:
+            return None
+
+    def list_keys(self, top: int, continuation: str | None) -> tuple[list[ApiKeyOut], str | None]:
+        rows, token = page(
+            self.account.table(API_KEYS), f"PartitionKey eq '{self.partner_id}'", top, continuation
+        )
+        return [api_key_out(r) for r in rows], token
+
+    def revoke_key(self, key_id: str, context: ActionContext) -> None:
+        entity = self._key(key_id)
+        if entity.get("revokedAt"):
+            return  # revoking twice is the same as once
+        entity["revokedAt"] = isoformat(self.clock.now())
+        self._replace_key(entity)
+        context.record(self.audit, self.partner_id, "apiKey.revoked", {"type": "apiKey", "id": key_id})
+
+    def rotate_key(self, key_id: str, context: ActionContext) -> ApiKeyCreated:
+        entity = self._key(key_id)
+        if entity.get("revokedAt"):
+            raise ProblemError(
+                409, "api-key-revoked", "The key is revoked.", "A revoked key cannot be rotated."
+            )
+        secret = api_keys.make_key(self.partner_id, key_id)
+        entity["hash"] = api_keys.hash_key(secret, self.pepper)
+        entity["rotatedAt"] = isoformat(self.clock.now())
+        self._replace_key(entity)
+        context.record(self.audit, self.partner_id, "apiKey.rotated", {"type": "apiKey", "id": key_id})
+        return ApiKeyCreated(**api_key_out(entity).model_dump(), key=secret)
+
+    def _replace_key(self, entity: Any) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        try:
+            self.account.table(API_KEYS).update_entity(
+                entity,
+                mode=UpdateMode.REPLACE,
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except HttpResponseError as error:
+            raise_if_conflict(error)
+            raise
+
+    # --- tenant groups ----------------------------------------------------------------------
+
+    def put_group(self, name: str, tenant_ids: list[str], context: ActionContext) -> TenantGroupOut:
+        ids = sorted({t.lower() for t in tenant_ids})
+        before = self.group_members().get(name)
+        self.account.table(TENANT_GROUPS).upsert_entity(
+            {"PartitionKey": self.partner_id, "RowKey": name, "tenantIds": json.dumps(ids)}
+        )
+        context.record(
+            self.audit,
+            self.partner_id,
+            "tenantGroup.saved",
+            {"type": "tenantGroup", "id": name},
+            changes={"tenantIds": {"before": sorted(before) if before is not None else None, "after": ids}},
+        )
+        return TenantGroupOut(name=name, tenant_ids=ids)
+
+    def group_members(self) -> dict[str, frozenset[str]]:
+        table = self.account.table(TENANT_GROUPS)
+        return {
+            str(row["RowKey"]): frozenset(json.loads(str(row["tenantIds"])))
+            for row in table.query_entities(f"PartitionKey eq '{self.partner_id}'")
+        }
+
+    def get_group(self, name: str) -> TenantGroupOut:
+        members = self.group_members().get(name)
+        if members is None:
+            raise not_found("No such tenant group.")
+        return TenantGroupOut(name=name, tenant_ids=sorted(members))
+
+    def delete_group(self, name: str, context: ActionContext) -> None:
+        self.get_group(name)
+        self.account.table(TENANT_GROUPS).delete_entity(self.partner_id, name)
+        context.record(
+            self.audit, self.partner_id, "tenantGroup.deleted", {"type": "tenantGroup", "id": name}
+        )
+
+
+def key_is_live(entity: Any, now: datetime) -> bool:
+    if entity.get("revokedAt"):
+        return False
+    expires = entity.get("expiresAt")
+    return not (expires and datetime.fromisoformat(str(expires).replace("Z", "+00:00")) <= now)

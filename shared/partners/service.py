@@ -1,0 +1,202 @@
+"""Creating partners and running their subscriptions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.access.principals import Role
+from shared.audit.context import ActionContext, diff
+from shared.audit.log import AuditLog
+from shared.clock import Clock, isoformat
+from shared.errors import not_found
+from shared.ids import new_id
+from shared.partners import subscription as subs
+from shared.partners.access import AccessService
+from shared.partners.directory import PartnerDirectory
+from shared.partners.models import ContactOut, PartnerIn, PartnerOut, PersonnelIn, SubscriptionOut
+from shared.partners.subscription import Subscription
+from shared.storage.entities import raise_if_conflict
+from shared.storage.router import StorageRouter, unknown_region
+from shared.usage import UsageMeter
+
+if TYPE_CHECKING:
+    from shared.storage.router import AccountStorage
+
+TABLE = "partners"
+
+
+@dataclass
+class Partner:
+    id: str
+    region: str
+    display_name: str
+    entra_tenant_id: str
+    contact_name: str
+    contact_email: str
+    subscription: Subscription
+    created_at: str
+    etag: str | None = None
+
+    def to_entity(self) -> dict[str, Any]:
+        return {
+            "PartitionKey": self.id,
+            "RowKey": "partner",
+            "region": self.region,
+            "displayName": self.display_name,
+            "entraTenantId": self.entra_tenant_id,
+            "contactName": self.contact_name,
+            "contactEmail": self.contact_email,
+            "subscription": self.subscription.model_dump_json(by_alias=True),
+            "createdAt": self.created_at,
+        }
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> Partner:
+        return cls(
+            id=str(entity["PartitionKey"]),
+            region=str(entity["region"]),
+            display_name=str(entity["displayName"]),
+            entra_tenant_id=str(entity["entraTenantId"]),
+            contact_name=str(entity["contactName"]),
+            contact_email=str(entity["contactEmail"]),
+            subscription=Subscription.model_validate_json(str(entity["subscription"])),
+            created_at=str(entity["createdAt"]),
+            etag=entity.metadata.get("etag"),
+        )
+
+
+class PartnerService:
+    def __init__(self, router: StorageRouter, directory: PartnerDirectory, clock: Clock, pepper: str):
+        self.router = router
+        self.directory = directory
+        self.clock = clock
+        self.pepper = pepper
+
+    def audit(self, account: AccountStorage) -> AuditLog:
+        return AuditLog(account, self.clock)
+
+    def usage(self, account: AccountStorage) -> UsageMeter:
+        return UsageMeter(account, self.clock)
+
+    def view(self, partner: Partner) -> PartnerOut:
+        now = self.clock.now()
+        current = subs.advance(partner.subscription, now)
+        return PartnerOut(
+            id=partner.id,
+            display_name=partner.display_name,
+            region=partner.region,
+            entra_tenant_id=partner.entra_tenant_id,
+            contact=ContactOut(name=partner.contact_name, email=partner.contact_email),
+            subscription=SubscriptionOut(
+                **current.model_dump(), read_only=subs.write_refusal(current, now) is not None
+            ),
+            created_at=partner.created_at,  # type: ignore[arg-type]
+        )
+
+    def create(self, request: PartnerIn, context: ActionContext) -> Partner:
+        if request.region not in self.router.regions:
+            raise unknown_region(request.region, self.router.regions)
+        now = self.clock.now()
+        sub = request.subscription
+        partner = Partner(
+            id=new_id(),
+            region=request.region,
+            display_name=request.display_name,
+            entra_tenant_id=str(request.entra_tenant_id).lower(),
+            contact_name=request.contact.name,
+            contact_email=request.contact.email,
+            subscription=subs.new_subscription(
+                sub.plan, sub.tenant_limit, sub.billing_cycle, sub.trial_days, now
+            ),
+            created_at=isoformat(now),
+        )
+        account = self.router.region(partner.region)
+        # The regional row first: until the directory names the partner it cannot be reached,
+        # so a crash in between leaves an unreachable row, never a directory entry to nowhere.
+        account.table(TABLE).create_entity(partner.to_entity())
+        self.directory.register(partner.id, partner.region)
+        context.record(
+            self.audit(account),
+            partner.id,
+            "partner.created",
+            {"type": "partner", "id": partner.id},
+            details={"region": partner.region, "plan": sub.plan, "tenantLimit": sub.tenant_limit},
+        )
+        if request.owner is not None:
+            owner = PersonnelIn(
+                object_id=request.owner.object_id,
+                email=request.owner.email,
+                display_name=request.owner.display_name,
+                role=Role.OWNER,
+            )
+            AccessService(account, partner.id, self.clock, self.pepper).invite(owner, context)
+        return partner
+
+    def get(self, partner_id: str) -> Partner:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        account = self.directory.account_of(partner_id)
+        if account is None:
+            raise not_found("No such partner.")
+        try:
+            return Partner.from_entity(account.table(TABLE).get_entity(partner_id, "partner"))
+        except ResourceNotFoundError:
+            raise not_found("No such partner.") from None
+
+    def _save_subscription(
+        self, partner: Partner, updated: Subscription, action: str, context: ActionContext
+    ) -> Partner:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        before = json.loads(
+            subs.advance(partner.subscription, self.clock.now()).model_dump_json(by_alias=True)
+        )
+        partner.subscription = updated
+        account = self.router.region(partner.region)
+        # ETag-guarded: two concurrent changes cannot silently overwrite each other.
+        try:
+            account.table(TABLE).update_entity(
+                partner.to_entity(),
+                mode=UpdateMode.REPLACE,
+                etag=partner.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except HttpResponseError as error:
+            raise_if_conflict(error)
+            raise
+        after = json.loads(updated.model_dump_json(by_alias=True))
+        context.record(
+            self.audit(account),
+            partner.id,
+            action,
+            {"type": "subscription", "id": partner.id},
+            changes=diff(before, after),
+        )
+        return partner
+
+    def change_subscription(
+        self, partner: Partner, plan: str | None, tenant_limit: int | None, context: ActionContext
+    ) -> Partner:
+        current = subs.advance(partner.subscription, self.clock.now())
+        return self._save_subscription(
+            partner,
+            subs.schedule_change(current, plan, tenant_limit),
+            "subscription.change_scheduled",
+            context,
+        )
+
+    def terminate(self, partner: Partner, context: ActionContext) -> Partner:
+        current = subs.advance(partner.subscription, self.clock.now())
+        return self._save_subscription(
+            partner, subs.schedule_termination(current), "subscription.termination_scheduled", context
+        )
+
+    def set_state(self, partner: Partner, state: subs.SubscriptionState, context: ActionContext) -> Partner:
+        current = subs.advance(partner.subscription, self.clock.now())
+        return self._save_subscription(
+            partner, subs.set_state(current, state), "subscription.state_changed", context
+        )

@@ -1,0 +1,92 @@
+"""Usage metering: billable units per partner per calendar month, on sharded counters.
+
+A partner's requests all count, so one counter row would serialise them. Each unit is spread
+over `SHARDS` rows; an increment picks one at random and updates it under its ETag (retrying on
+a conflict), and a read sums the shards. Areas meter through `UsageMeter.add` (counters, e.g. API
+calls, notifications sent) or `UsageMeter.peak` (high-water marks, e.g. tenants under management).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from shared.clock import Clock
+
+if TYPE_CHECKING:
+    from shared.storage.router import AccountStorage
+
+SHARDS = 16
+TABLE = "usage"
+
+
+class Unit(StrEnum):
+    API_CALLS = "apiCalls"
+    TENANTS = "tenants"
+    NOTIFICATIONS_SENT = "notificationsSent"
+
+
+PEAK_UNITS = frozenset({Unit.TENANTS})
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment:%Y-%m}"
+
+
+class UsageMeter:
+    def __init__(self, account: AccountStorage, clock: Clock):
+        self.account = account
+        self.clock = clock
+
+    def _partition(self, partner_id: str, month: str) -> str:
+        return f"{partner_id}-{month}"
+
+    def add(self, partner_id: str, unit: Unit, amount: int = 1) -> None:
+        self._update(partner_id, unit, lambda current: current + amount, random.randrange(SHARDS))  # noqa: S311 - spreading load, not secrecy
+
+    def peak(self, partner_id: str, unit: Unit, value: int) -> None:
+        """Records `value` if it is the month's highest so far (one row: peaks are rare writes)."""
+        self._update(partner_id, unit, lambda current: max(current, value), 0)
+
+    def _update(self, partner_id: str, unit: Unit, change: Any, shard: int) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        table = self.account.table(TABLE)
+        key = self._partition(partner_id, month_of(self.clock.now()))
+        row = f"{unit.value}-{shard:02d}"
+        for _ in range(50):
+            try:
+                entity = table.get_entity(key, row)
+            except ResourceNotFoundError:
+                try:
+                    table.create_entity({"PartitionKey": key, "RowKey": row, "count": change(0)})
+                    return
+                except ResourceExistsError:
+                    continue
+            entity["count"] = change(int(entity["count"]))
+            try:
+                table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                return
+            except HttpResponseError as error:
+                if error.status_code != 412:
+                    raise
+        raise RuntimeError(f"usage counter {key}/{row} stayed contended")
+
+    def month(self, partner_id: str, month: str) -> dict[str, int]:
+        table = self.account.table(TABLE)
+        totals = {unit.value: 0 for unit in Unit}
+        for entity in table.query_entities(f"PartitionKey eq '{self._partition(partner_id, month)}'"):
+            unit = str(entity["RowKey"]).rsplit("-", 1)[0]
+            if unit in totals:
+                count = int(entity["count"])
+                totals[unit] = max(totals[unit], count) if unit in PEAK_UNITS else totals[unit] + count
+        return totals

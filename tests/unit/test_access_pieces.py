@@ -1,0 +1,49 @@
+"""API-key format and hashing, IP anonymisation, tenant scopes."""
+
+import pytest
+
+from shared.access import api_keys
+from shared.access.principals import TenantScope
+from shared.audit.ip import anonymise_ip
+
+PARTNER, KEY = "01M88V66J4VP2QB77MXNCH6HS8", "01M88V66W52CQRHYMVBKPXNNRM"
+
+
+def test_key_round_trip_and_hash_check() -> None:
+    key = api_keys.make_key(PARTNER, KEY)
+    parsed = api_keys.parse_key(key)
+    assert parsed is not None and (parsed.partner_id, parsed.key_id) == (PARTNER, KEY)
+    stored = api_keys.hash_key(key, "pepper")
+    assert key not in stored
+    assert api_keys.key_matches(key, stored, "pepper")
+    assert not api_keys.key_matches(key[:-1] + ("A" if key[-1] != "A" else "B"), stored, "pepper")
+    assert not api_keys.key_matches(key, stored, "other pepper")
+
+
+@pytest.mark.parametrize("text", ["", "tk_short", f"tk_{PARTNER}_{KEY}_tooshort", "local-operator-key"])
+def test_malformed_keys_do_not_parse(text: str) -> None:
+    assert api_keys.parse_key(text) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("203.0.113.77", "203.0.113.0"),
+        ("203.0.113.77:51234", "203.0.113.0"),
+        ("198.51.100.9, 10.0.0.1", "198.51.100.0"),
+        ("2001:db8:abcd:1234:5678::1", "2001:db8:abcd::"),
+        ("[2001:db8:abcd:1234::1]:443", "2001:db8:abcd::"),
+        ("not an ip", None),
+        (None, None),
+    ],
+)
+def test_ip_addresses_are_anonymised(given: str | None, stored: str | None) -> None:
+    assert anonymise_ip(given) == stored
+
+
+def test_tenant_scope_by_id_or_group() -> None:
+    scope = TenantScope(frozenset({"aaaa"}), frozenset({"emea"}))
+    groups = {"emea": frozenset({"bbbb"}), "apac": frozenset({"cccc"})}
+    assert scope.allows("AAAA", groups)
+    assert scope.allows("bbbb", groups)
+    assert not scope.allows("cccc", groups)
