@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # setting names and queue names, so they are kept to the same alphabet.
 _REGION_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 
-CONTROL_STORAGE_SETTING = "AzureWebJobsStorage"
+# The control account (partner directory) has its own prefix: AzureWebJobsStorage belongs to the
+# Functions host of each stamp (leases, timer state, keys) and stays in the stamp's own account.
+CONTROL_STORAGE_SETTING = "TENANTRY_STORAGE_CONTROL"
 
 
 def region_storage_setting(region: str) -> str:

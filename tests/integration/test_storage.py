@@ -34,7 +34,7 @@ def test_a_partners_rows_exist_only_in_its_region(router: StorageRouter, stack_e
 
     assert len(rows("TENANTRY_STORAGE_EU")) == 1
     assert rows("TENANTRY_STORAGE_US") == []
-    assert rows("AzureWebJobsStorage") == []
+    assert rows("TENANTRY_STORAGE_CONTROL") == []
 
 
 def test_undeclared_storage_is_refused(router: StorageRouter) -> None:

@@ -32,5 +32,5 @@ def test_storage_by_connection_string_or_identity() -> None:
 
 def test_required_names_cover_every_region() -> None:
     names = required_setting_names(("eu", "us"))
-    assert {"TENANTRY_REGIONS", "OPERATOR_API_KEY", "AzureWebJobsStorage"} <= set(names)
+    assert {"TENANTRY_REGIONS", "OPERATOR_API_KEY", "TENANTRY_STORAGE_CONTROL"} <= set(names)
     assert {"TENANTRY_STORAGE_EU", "TENANTRY_STORAGE_US"} <= set(names)

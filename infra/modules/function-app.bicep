@@ -1,0 +1,181 @@
+// The stamp's function app: Flex Consumption (FC1, Linux, Python 3.11), deployed from a blob
+// container of the stamp's own storage account, every connection made with the stamp's
+// user-assigned identity. No setting holds a key, a connection string with a key, or a secret.
+
+@description('Azure location of the stamp.')
+param location string
+
+@description('Region key of this stamp (one of the app\'s regions, e.g. eu).')
+param region string
+
+param planName string
+param appName string
+
+@description('Resource id of the stamp identity.')
+param identityId string
+
+@description('Client id of the stamp identity (tells the SDKs and the host which identity to use).')
+param identityClientId string
+
+@description('The stamp storage account (regional data, host state, app package).')
+param regionalStorageName string
+param deploymentContainerUrl string
+
+@description('The control storage account of the global part (partner directory).')
+param controlStorageAccountName string
+
+@description('Name of the stamp Key Vault that holds the app secrets.')
+param keyVaultName string
+
+@description('Audience the personnel tokens must carry: the app registration\'s client id or App ID URI.')
+param entraAudience string
+
+@description('Application Insights connection string (an identifier; ingestion needs the identity token).')
+param appInsightsConnectionString string
+
+@description('Upper bound of instances Flex Consumption may scale out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int
+
+@description('Memory of one instance.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int
+
+param tags object
+
+// Flex Consumption plan: no cost while idle (no always-ready instances are configured).
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // The API is public: partner apps, Dataverse webhooks and browsers call it (see checkov-skips.yaml).
+    publicNetworkAccess: 'Enabled'
+    clientCertEnabled: false
+    // Key Vault references are resolved with the stamp identity (it holds Key Vault Secrets User).
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          // The app package lives in the stamp's own account and is fetched with the identity,
+          // never with a storage connection string.
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// The app settings, in full: this resource replaces whatever was set by hand. The names are the
+// ones shared/settings.py reads; tests/infra/test_settings.py fails the build on any setting the
+// code needs that is missing here, and on any setting here that nothing reads.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: app
+  name: 'appsettings'
+  properties: {
+    // --- Host storage -------------------------------------------------------------------------
+    // The Functions host keeps its leases, timer state and keys in the stamp's own account, so
+    // nothing of the stamp's runtime state leaves the region or reaches another stamp.
+    AzureWebJobsStorage__accountName: regionalStorageName
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+
+    // --- Control data -------------------------------------------------------------------------
+    // The partner directory (CONTROL_STORAGE_SETTING in shared/settings.py), in the global part.
+    TENANTRY_STORAGE_CONTROL__accountName: controlStorageAccountName
+    TENANTRY_STORAGE_CONTROL__credential: 'managedidentity'
+    TENANTRY_STORAGE_CONTROL__clientId: identityClientId
+
+    // --- Regional data ------------------------------------------------------------------------
+    // A stamp serves exactly one region and holds settings for no other region's account: it
+    // can never reach another region's data.
+    TENANTRY_REGIONS: region
+    'TENANTRY_STORAGE_${toUpper(region)}__accountName': regionalStorageName
+    'TENANTRY_STORAGE_${toUpper(region)}__credential': 'managedidentity'
+    'TENANTRY_STORAGE_${toUpper(region)}__clientId': identityClientId
+
+    // --- Plain settings -----------------------------------------------------------------------
+    ENTRA_AUDIENCE: entraAudience
+
+    // --- Secrets: Key Vault references, one line each ------------------------------------------
+    // <SETTING>: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=<secret-name>)'
+    // No version in the reference: the app picks up a rotated secret (see infra/README.md).
+    OPERATOR_API_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=operator-api-key)'
+    API_KEY_PEPPER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=api-key-pepper)'
+
+    // --- Platform -----------------------------------------------------------------------------
+    // Azure SDKs (DefaultAzureCredential) in the app use the stamp identity.
+    AZURE_CLIENT_ID: identityClientId
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+    // Telemetry is sent with the identity's Entra ID token (the component refuses local auth).
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+}
+
+// No deployment with basic (user name + password) credentials, over FTP or SCM.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = app.name
+output defaultHostName string = app.properties.defaultHostName
+output customDomainVerificationId string = app.properties.customDomainVerificationId

@@ -1,0 +1,238 @@
+// The storage account of one region: every table row, blob and queue message about the partners
+// who chose this region lives here and nowhere else. It also carries the Functions host's own
+// state (leases, timers, host keys) and the app package the Flex Consumption app runs from.
+//
+// Only the stamp's managed identity reaches it (shared keys are disabled), with the three data
+// roles granted below on this account alone.
+
+@description('Azure location of the stamp.')
+param location string
+
+@description('Storage account name (3-24 lowercase letters and digits, globally unique).')
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Replication. ZRS keeps three copies in different zones of the same region, so data never leaves the region.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+])
+param skuName string
+
+@description('Principal id of the stamp identity, the only reader and writer of this account.')
+param dataPrincipalId string
+
+param tags object
+
+// ---------------------------------------------------------------------------------------------
+// What the app keeps here: the `regional` entries of shared/storage/catalogue.py, by kind.
+// tests/infra/test_catalogue.py fails the build when this list and the catalogue disagree.
+// Bucketed tables (`<name><yyyymm>`) are created by the app at run time: do not list them.
+// Queues get a `<name>-poison` twin from the Functions host: do not list those either.
+var tables = [
+  'partners'
+  'personnel'
+  'apikeys'
+  'tenantgroups'
+  'usage'
+]
+var queues = []
+var containers = []
+
+// Blobs that storage itself deletes, from the retention table in the design notes. One entry per
+// catalogue container whose retention storage can enforce: { container: '<name>', days: <n> }.
+// For example, when those containers land in the catalogue: DSR export packages 7 days,
+// transient notification payloads 1 day. The lifecycle engine runs about once a day, so a blob
+// goes within a day after its limit.
+var blobRetention = []
+
+// The container the Flex Consumption app package is deployed to (infrastructure, not app data).
+var deploymentContainerName = 'app-package'
+// ---------------------------------------------------------------------------------------------
+
+// Built-in roles (data plane only; none of them can read account keys or change the account).
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // the Functions host's storage needs Owner (blob leases and host keys)
+var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  properties: {
+    accessTier: 'Hot'
+    supportsHttpsTrafficOnly: true
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    // Managed identity only: no account keys, no SAS signed with them, no local SFTP users.
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    isLocalUserEnabled: false
+    isSftpEnabled: false
+    allowCrossTenantReplication: false
+    // Flex Consumption without a VNet reaches storage over its public endpoint; access needs an
+    // Entra ID token of the stamp identity. See checkov-skips.yaml.
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      // A second, infrastructure-level layer of AES-256 encryption. Can only be set at creation.
+      requireInfrastructureEncryption: true
+      services: {
+        blob: {
+          enabled: true
+          keyType: 'Account'
+        }
+        file: {
+          enabled: true
+          keyType: 'Account'
+        }
+        // Account-scoped keys so that tables and queues get infrastructure encryption too.
+        table: {
+          enabled: true
+          keyType: 'Account'
+        }
+        queue: {
+          enabled: true
+          keyType: 'Account'
+        }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    // Soft delete: a blob or container deleted by mistake can be restored for 7 days. Kept short
+    // so that erased personal data is also gone from soft-deleted copies within days.
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    // No versioning and no change feed: both would keep copies of erased data indefinitely.
+    isVersioningEnabled: false
+    changeFeed: {
+      enabled: false
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource appContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for container in containers: {
+  parent: blobService
+  name: container
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource appTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for table in tables: {
+  parent: tableService
+  name: table
+}]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource appQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queue in queues: {
+  parent: queueService
+  name: queue
+}]
+
+// A management policy needs at least one rule, so it exists only once a retention is listed.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (!empty(blobRetention)) {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [for rule in blobRetention: {
+        name: 'delete-${rule.container}-after-${rule.days}-days'
+        enabled: true
+        type: 'Lifecycle'
+        definition: {
+          filters: {
+            blobTypes: [
+              'blockBlob'
+            ]
+            prefixMatch: [
+              '${rule.container}/'
+            ]
+          }
+          actions: {
+            baseBlob: {
+              delete: {
+                daysAfterCreationGreaterThan: rule.days
+              }
+            }
+          }
+        }
+      }]
+    }
+  }
+}
+
+// The stamp identity's data roles, on this account only (never on another region's account).
+resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, dataPrincipalId, storageBlobDataOwner)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: dataPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource queueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, dataPrincipalId, storageQueueDataContributor)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: dataPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Account scope (not per table) because the app creates its monthly bucket tables at run time.
+resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, dataPrincipalId, storageTableDataContributor)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
+    principalId: dataPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table
+output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainerName}'
