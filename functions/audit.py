@@ -14,7 +14,7 @@ from functions.http import Call, endpoint
 from shared.access.principals import Scope
 from shared.audit.log import AuditLog, EventFilter
 from shared.models import ApiModel, PageQuery, QueryInput
-from shared.usage import UsageMeter, month_of
+from shared.usage import month_of
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -121,5 +121,6 @@ def verify_events(call: Call) -> VerifyOut:
 def get_usage(call: Call, query: UsageQuery) -> UsageOut:
     context = _ctx(call)
     month = query.month or month_of(deps.clock().now())
-    units = UsageMeter(context.account, deps.clock()).month(context.partner.id, month)
+    deps.api_call_counter().flush()
+    units = deps.usage(context.partner.region).month(context.partner.id, month)
     return UsageOut(partner_id=context.partner.id, month=month, units=units)

@@ -15,7 +15,7 @@ from shared.partners import subscription as subs
 from shared.partners.access import AccessService
 from shared.partners.service import Partner
 from shared.storage.router import AccountStorage
-from shared.usage import Unit, UsageMeter
+from shared.usage import Unit
 
 PARTNER_SECURITY = ("apiKey", "bearer")
 OPERATOR_SECURITY = ("apiKey",)
@@ -80,7 +80,7 @@ def partner_access(scope: Scope, *, write: bool = False, operator: bool = True) 
                 raise ProblemError(
                     403, "forbidden", "Not allowed.", f"This needs the '{scope.value}' permission."
                 )
-            UsageMeter(account, deps.clock()).add(partner.id, Unit.API_CALLS)
+            deps.api_call_counter().add(deps.usage(partner.region), partner.id, Unit.API_CALLS)
             if write:
                 now = deps.clock().now()
                 refusal = subs.write_refusal(subs.advance(partner.subscription, now), now)

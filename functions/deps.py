@@ -11,6 +11,7 @@ from shared.partners.directory import PartnerDirectory
 from shared.partners.service import PartnerService
 from shared.settings import Settings, get_settings
 from shared.storage.router import StorageRouter
+from shared.usage import BufferedUsage, UsageMeter
 
 
 def settings() -> Settings:
@@ -45,3 +46,13 @@ def authenticator() -> Authenticator:
         pepper=config.api_key_pepper.get_secret_value(),
         authority_host=config.entra_authority_host,
     )
+
+
+@cache
+def usage(region: str) -> UsageMeter:
+    return UsageMeter(storage().region(region), clock())
+
+
+@cache
+def api_call_counter() -> BufferedUsage:
+    return BufferedUsage()

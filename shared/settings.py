@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Azure storage account names: 3-24 lowercase letters and digits. Region names become part of
@@ -99,6 +99,18 @@ class Settings(BaseSettings):
         alias="TENANTRY_STORAGE_TIMEOUT_SECONDS",
         description="How long one storage call may take before it counts as unreachable.",
     )
+
+    @model_validator(mode="after")
+    def _no_unresolved_key_vault_references(self) -> Settings:
+        # App Service leaves the literal reference in place when it cannot resolve a secret;
+        # running with "@Microsoft.KeyVault(...)" as an operator key or pepper would be worse
+        # than not starting.
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if isinstance(text, str) and text.startswith("@Microsoft.KeyVault("):
+                raise ValueError(f"{field.alias} is an unresolved Key Vault reference")
+        return self
 
     @field_validator("regions", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import local_host, start_test_azurite
+from localdev.stack import local_host, start_test_azurite
 
 # Settings are read from the environment once per process, so the test Azurite's addresses go
 # there before anything reads them.

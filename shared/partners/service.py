@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,11 +70,16 @@ class Partner:
 
 
 class PartnerService:
+    # Every authenticated request needs its partner; a few seconds of staleness across instances
+    # is acceptable for subscription state, and this instance's own writes refresh it at once.
+    CACHE_SECONDS = 5.0
+
     def __init__(self, router: StorageRouter, directory: PartnerDirectory, clock: Clock, pepper: str):
         self.router = router
         self.directory = directory
         self.clock = clock
         self.pepper = pepper
+        self._cache: dict[str, tuple[float, Partner]] = {}
 
     def audit(self, account: AccountStorage) -> AuditLog:
         return AuditLog(account, self.clock)
@@ -137,13 +144,18 @@ class PartnerService:
     def get(self, partner_id: str) -> Partner:
         from azure.core.exceptions import ResourceNotFoundError
 
+        cached = self._cache.get(partner_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return copy.deepcopy(cached[1])
         account = self.directory.account_of(partner_id)
         if account is None:
             raise not_found("No such partner.")
         try:
-            return Partner.from_entity(account.table(TABLE).get_entity(partner_id, "partner"))
+            partner = Partner.from_entity(account.table(TABLE).get_entity(partner_id, "partner"))
         except ResourceNotFoundError:
             raise not_found("No such partner.") from None
+        self._cache[partner_id] = (time.monotonic() + self.CACHE_SECONDS, copy.deepcopy(partner))
+        return partner
 
     def _save_subscription(
         self, partner: Partner, updated: Subscription, action: str, context: ActionContext
@@ -158,6 +170,7 @@ class PartnerService:
         partner.subscription = updated
         account = self.router.region(partner.region)
         # ETag-guarded: two concurrent changes cannot silently overwrite each other.
+        self._cache.pop(partner.id, None)
         try:
             account.table(TABLE).update_entity(
                 partner.to_entity(),

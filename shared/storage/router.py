@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# requests pools 10 connections per host by default; the worker runs up to 32 functions at
+# once, and every connection dropped from a full pool is a new TCP (and TLS) handshake later.
+_POOL_SIZE = 64
+
+
+def _pooled_session() -> Any:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class StorageNotConfiguredError(RuntimeError):
     """A region (or the control account) has no storage setting: a deployment mistake."""
 
@@ -61,6 +77,7 @@ class AccountStorage:
                 options: dict[str, Any] = {
                     "connection_timeout": self._timeout,
                     "read_timeout": self._timeout,
+                    "session": _pooled_session(),
                 }
                 if self.target.connection_string:
                     client = client_type.from_connection_string(  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 from shared.storage.queues import encode_policies
-from tests.stack import local_host, wait_until
+from localdev.stack import local_host, wait_until
 
 SAMPLE = Path(__file__).parent / "sample_app"
 QUEUE = "sample-work"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from tests.conftest import STACK_ENV
-from tests.stack import local_host
+from localdev.stack import local_host
 
 # One local host for the whole module; schemathesis needs the schema at collection time.
 _HOST = local_host(STACK_ENV)

@@ -20,6 +20,11 @@ def test_bad_regions_are_refused(regions: str) -> None:
         make(regions)
 
 
+def test_unresolved_key_vault_reference_is_refused() -> None:
+    with pytest.raises(ValidationError, match="OPERATOR_API_KEY is an unresolved Key Vault reference"):
+        Settings(TENANTRY_REGIONS="eu", OPERATOR_API_KEY="@Microsoft.KeyVault(VaultName=v;SecretName=s)")
+
+
 def test_storage_by_connection_string_or_identity() -> None:
     local = storage_target(
         "S", {"S": "DefaultEndpointsProtocol=http;AccountName=tenantryeu;AccountKey=secret;"}

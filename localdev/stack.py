@@ -1,4 +1,4 @@
-"""Test harness: a private Azurite on free ports, settings pointing at it, and local hosts in subprocesses."""
+"""A local stack on demand: a private Azurite on free ports, its settings, local hosts in subprocesses."""
 
 from __future__ import annotations
 

@@ -1,0 +1,108 @@
+"""Personnel token validation: the JWKS is fetched once and cached, and refreshed for a new key."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from localdev import dev_issuer
+from shared.access.tokens import InvalidTokenError, TokenValidator
+
+TENANT, OID, AUDIENCE, HOST = "6f1c2b7e-0a4d-4c8e-9d3b-2a1f5e7c9b10", "1111", "api://t", "http://issuer"
+
+
+class Issuer:
+    """A JWKS endpoint that counts how often it is asked, and can publish a second key."""
+
+    def __init__(self) -> None:
+        self.fetches = 0
+        self.extra: list[dict[str, str]] = []
+
+
+@pytest.fixture
+def issuer() -> Iterator[tuple[Issuer, str]]:
+    state = Issuer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.fetches += 1
+            body = json.dumps({"keys": dev_issuer.jwks()["keys"] + state.extra}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/keys"
+    server.shutdown()
+
+
+def token(**options: object) -> str:
+    claims: dict[str, object] = {
+        "tenant_id": TENANT,
+        "object_id": OID,
+        "audience": AUDIENCE,
+        "authority_host": HOST,
+    }
+    return dev_issuer.mint(**{**claims, **options})  # type: ignore[arg-type]
+
+
+def test_keys_are_fetched_once_for_many_tokens(issuer: tuple[Issuer, str]) -> None:
+    state, url = issuer
+    validator = TokenValidator(url, AUDIENCE)
+    for _ in range(50):
+        claims = validator.validate(token())
+    assert (claims.tenant_id, claims.object_id, claims.issuer) == (TENANT, OID, f"{HOST}/{TENANT}/v2.0")
+    assert state.fetches == 1
+
+
+def test_an_unknown_kid_refreshes_the_key_set(issuer: tuple[Issuer, str]) -> None:
+    state, url = issuer
+    validator = TokenValidator(url, AUDIENCE)
+    validator.validate(token())
+    # The issuer rolls a new signing key; a token signed with it must still be accepted.
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(new_key.public_key()))
+    state.extra = [{**jwk, "kid": "rolled", "use": "sig", "alg": "RS256"}]
+    claims = {
+        "iss": f"{HOST}/{TENANT}/v2.0",
+        "aud": AUDIENCE,
+        "tid": TENANT,
+        "oid": OID,
+        "nbf": int(time.time()),
+        "exp": int(time.time()) + 600,
+    }
+    # The first fetch was just now: PyJWT refreshes on an unknown kid once its cool-down allows.
+    validator._jwks().cooldown_duration = 0
+    validator.validate(jwt.encode(claims, new_key, algorithm="RS256", headers={"kid": "rolled"}))
+    assert state.fetches == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ({"issued_at": time.time() - 7200, "lifetime_seconds": 3600}, "expired"),
+        ({"issued_at": time.time() + 600}, "not yet valid"),
+        ({"audience": "api://another-app"}, "wrong audience"),
+    ],
+)
+def test_bad_tokens_are_refused(issuer: tuple[Issuer, str], options: dict[str, object], why: str) -> None:
+    _, url = issuer
+    with pytest.raises(InvalidTokenError):
+        TokenValidator(url, AUDIENCE).validate(token(**options))
+
+
+def test_small_clock_skew_is_tolerated(issuer: tuple[Issuer, str]) -> None:
+    _, url = issuer
+    TokenValidator(url, AUDIENCE).validate(token(issued_at=time.time() + 30))
