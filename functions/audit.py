@@ -9,7 +9,7 @@ import azure.functions as func
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
 from functions import deps
-from functions.auth import PARTNER_SECURITY, PartnerContext, partner_access
+from functions.auth import PARTNER_SECURITY, partner_access, partner_context
 from functions.http import Call, endpoint
 from shared.access.principals import Scope
 from shared.audit.log import AuditLog, EventFilter
@@ -68,11 +68,6 @@ class UsageOut(ApiModel):
     units: dict[str, int]
 
 
-def _ctx(call: Call) -> PartnerContext:
-    context: PartnerContext = call.principal
-    return context
-
-
 @endpoint(
     bp,
     "partners/{partnerId}/events",
@@ -83,7 +78,7 @@ def _ctx(call: Call) -> PartnerContext:
     security=PARTNER_SECURITY,
 )
 def list_events(call: Call, query: EventQuery) -> EventList:
-    context = _ctx(call)
+    context = partner_context(call)
     log = AuditLog(context.account, deps.clock())
     filters = EventFilter(
         start=query.from_, end=query.to, actor=query.actor, action=query.action, target=query.target
@@ -102,7 +97,7 @@ def list_events(call: Call, query: EventQuery) -> EventList:
     security=PARTNER_SECURITY,
 )
 def verify_events(call: Call) -> VerifyOut:
-    context = _ctx(call)
+    context = partner_context(call)
     result = AuditLog(context.account, deps.clock()).verify(context.partner.id)
     return VerifyOut(
         valid=result.valid, checked=result.checked, first_broken_event_id=result.first_broken_event_id
@@ -119,7 +114,7 @@ def verify_events(call: Call) -> VerifyOut:
     security=PARTNER_SECURITY,
 )
 def get_usage(call: Call, query: UsageQuery) -> UsageOut:
-    context = _ctx(call)
+    context = partner_context(call)
     month = query.month or month_of(deps.clock().now())
     deps.api_call_counter().flush()
     units = deps.usage(context.partner.region).month(context.partner.id, month)

@@ -54,6 +54,14 @@ def operator_only(call: Call) -> ActionContext:
     return action_context(call, OperatorCaller())
 
 
+def partner_context(call: Call) -> PartnerContext:
+    """The PartnerContext a `partner_access` or `operator_on_partner` endpoint authenticated."""
+    context = call.principal
+    if not isinstance(context, PartnerContext):
+        raise TypeError("endpoint was not declared with partner_access or operator_on_partner")
+    return context
+
+
 def operator_on_partner(call: Call) -> PartnerContext:
     """Operator-only calls about one partner (its subscription): the partner must exist."""
     action = operator_only(call)

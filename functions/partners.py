@@ -11,10 +11,10 @@ from functions import deps
 from functions.auth import (
     OPERATOR_SECURITY,
     PARTNER_SECURITY,
-    PartnerContext,
     operator_on_partner,
     operator_only,
     partner_access,
+    partner_context,
 )
 from functions.http import Call, Created, NoContent, endpoint
 from shared.access.principals import Scope
@@ -41,11 +41,6 @@ from shared.partners.models import (
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 _GROUP_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")]
-
-
-def _ctx(call: Call) -> PartnerContext:
-    context: PartnerContext = call.principal
-    return context
 
 
 # --- partners and subscriptions (the platform operator) -------------------------------------
@@ -76,7 +71,7 @@ def create_partner(call: Call, body: PartnerIn) -> Created[PartnerOut]:
     security=PARTNER_SECURITY,
 )
 def get_partner(call: Call) -> PartnerOut:
-    return deps.partners().view(_ctx(call).partner)
+    return deps.partners().view(partner_context(call).partner)
 
 
 @endpoint(
@@ -91,7 +86,7 @@ def get_partner(call: Call) -> PartnerOut:
 def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
     if body.plan is None and body.tenant_limit is None:
         raise validation_failed([FieldError("body", "give plan, tenantLimit or both")])
-    context = _ctx(call)
+    context = partner_context(call)
     partner = deps.partners().change_subscription(
         context.partner, body.plan, body.tenant_limit, context.action
     )
@@ -108,7 +103,7 @@ def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
     security=OPERATOR_SECURITY,
 )
 def terminate_subscription(call: Call) -> PartnerOut:
-    context = _ctx(call)
+    context = partner_context(call)
     return deps.partners().view(deps.partners().terminate(context.partner, context.action))
 
 
@@ -122,7 +117,7 @@ def terminate_subscription(call: Call) -> PartnerOut:
     security=OPERATOR_SECURITY,
 )
 def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
-    context = _ctx(call)
+    context = partner_context(call)
     return deps.partners().view(deps.partners().set_state(context.partner, body.state, context.action))
 
 
@@ -139,7 +134,7 @@ def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
     security=PARTNER_SECURITY,
 )
 def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
-    items, token = _ctx(call).access().list_personnel(query.top, query.continuation_token)
+    items, token = partner_context(call).access().list_personnel(query.top, query.continuation_token)
     return PersonnelList(items=items, continuation_token=token)
 
 
@@ -153,7 +148,7 @@ def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
     security=PARTNER_SECURITY,
 )
 def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
-    context = _ctx(call)
+    context = partner_context(call)
     person = context.access().invite(body, context.action)
     return Created(person, f"/api/partners/{context.partner.id}/personnel/{person.id}")
 
@@ -168,7 +163,7 @@ def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
     security=PARTNER_SECURITY,
 )
 def get_personnel(call: Call) -> PersonnelOut:
-    return _ctx(call).access().get_person(call.route["personnelId"])
+    return partner_context(call).access().get_person(call.route["personnelId"])
 
 
 @endpoint(
@@ -181,7 +176,7 @@ def get_personnel(call: Call) -> PersonnelOut:
     security=PARTNER_SECURITY,
 )
 def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
-    context = _ctx(call)
+    context = partner_context(call)
     return context.access().update_person(call.route["personnelId"], body, context.action)
 
 
@@ -196,7 +191,7 @@ def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
 )
 def deactivate_personnel(call: Call) -> NoContent:
     # Not refused on a read-only subscription: removing access must always be possible.
-    context = _ctx(call)
+    context = partner_context(call)
     patch = PersonnelPatch.model_validate({"status": "deactivated"})
     context.access().update_person(call.route["personnelId"], patch, context.action)
     return NoContent()
@@ -215,7 +210,7 @@ def deactivate_personnel(call: Call) -> NoContent:
     security=PARTNER_SECURITY,
 )
 def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
-    items, token = _ctx(call).access().list_keys(query.top, query.continuation_token)
+    items, token = partner_context(call).access().list_keys(query.top, query.continuation_token)
     return ApiKeyList(items=items, continuation_token=token)
 
 
@@ -229,7 +224,7 @@ def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
     security=PARTNER_SECURITY,
 )
 def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
-    context = _ctx(call)
+    context = partner_context(call)
     created = context.access().create_key(body, context.action)
     return Created(created, f"/api/partners/{context.partner.id}/api-keys/{created.id}")
 
@@ -244,7 +239,7 @@ def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
     security=PARTNER_SECURITY,
 )
 def revoke_api_key(call: Call) -> NoContent:
-    context = _ctx(call)
+    context = partner_context(call)
     context.access().revoke_key(call.route["keyId"], context.action)
     return NoContent()
 
@@ -259,7 +254,7 @@ def revoke_api_key(call: Call) -> NoContent:
     security=PARTNER_SECURITY,
 )
 def rotate_api_key(call: Call) -> ApiKeyCreated:
-    context = _ctx(call)
+    context = partner_context(call)
     return context.access().rotate_key(call.route["keyId"], context.action)
 
 
@@ -276,7 +271,7 @@ def rotate_api_key(call: Call) -> ApiKeyCreated:
     security=PARTNER_SECURITY,
 )
 def list_tenant_groups(call: Call) -> TenantGroupList:
-    members = _ctx(call).access().group_members()
+    members = partner_context(call).access().group_members()
     items = [TenantGroupOut(name=name, tenant_ids=sorted(ids)) for name, ids in sorted(members.items())]
     return TenantGroupList(items=items)
 
@@ -291,7 +286,7 @@ def list_tenant_groups(call: Call) -> TenantGroupList:
     security=PARTNER_SECURITY,
 )
 def get_tenant_group(call: Call) -> TenantGroupOut:
-    return _ctx(call).access().get_group(call.route["groupName"])
+    return partner_context(call).access().get_group(call.route["groupName"])
 
 
 @endpoint(
@@ -313,7 +308,7 @@ def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
         raise validation_failed(
             [FieldError("groupName", "letters, digits, '-' and '_', at most 63")]
         ) from None
-    context = _ctx(call)
+    context = partner_context(call)
     return context.access().put_group(name, [str(t) for t in body.tenant_ids], context.action)
 
 
@@ -327,6 +322,6 @@ def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
     security=PARTNER_SECURITY,
 )
 def delete_tenant_group(call: Call) -> NoContent:
-    context = _ctx(call)
+    context = partner_context(call)
     context.access().delete_group(call.route["groupName"], context.action)
     return NoContent()
