@@ -14,8 +14,8 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
-from shared.storage.queues import encode_policies
 from localdev.stack import local_host, wait_until
+from shared.storage.queues import encode_policies
 
 SAMPLE = Path(__file__).parent / "sample_app"
 QUEUE = "sample-work"

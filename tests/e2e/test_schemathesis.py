@@ -9,8 +9,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from tests.conftest import STACK_ENV
 from localdev.stack import local_host
+from tests.conftest import STACK_ENV
 
 # One local host for the whole module; schemathesis needs the schema at collection time.
 _HOST = local_host(STACK_ENV)
