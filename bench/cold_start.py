@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from localdev.settings import load_local_settings  # noqa: E402
 
 # What the Functions worker does at cold start: import the script, index its functions.
 _PROBE = """
@@ -25,7 +28,8 @@ print(json.dumps({"ms": elapsed, "functions": len(functions), "modules": len(sys
 
 
 def measure(runs: int) -> list[dict[str, float]]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "0"}
+    # App settings are in the environment before the worker imports the app, as in Azure.
+    env = {**load_local_settings(REPO), **os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "0"}
     results = []
     for _ in range(runs):
         out = subprocess.run(

@@ -11,7 +11,6 @@ bucket (retention) leaves the remaining chain verifiable from its new start.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from shared.clock import Clock, isoformat
 from shared.errors import bad_request
 from shared.ids import new_id
+from shared.storage.entities import decode_token, encode_token
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -227,7 +227,7 @@ class AuditLog:
         self, partner_id: str, filters: EventFilter, top: int, continuation: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first; the continuation token is opaque to callers (bucket + the table's own token)."""
-        position = _decode_token(continuation) if continuation else None
+        position = _decode_position(continuation) if continuation else None
         buckets = [b for b in reversed(self.bucket_names()) if _bucket_in_range(b, filters)]
         if position is not None:
             buckets = [b for b in buckets if b <= position["b"]]
@@ -248,9 +248,9 @@ class AuditLog:
                     break
             if len(items) >= top:
                 if token:
-                    return items, _encode_token({"b": bucket, "t": token})
+                    return items, encode_token({"b": bucket, "t": token})
                 later = buckets[index + 1 :]
-                return items, (_encode_token({"b": later[0], "t": None}) if later else None)
+                return items, (encode_token({"b": later[0], "t": None}) if later else None)
         return items, None
 
     @staticmethod
@@ -315,18 +315,11 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _encode_token(position: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
-
-
-def _decode_token(token: str) -> dict[str, Any]:
-    try:
-        position = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(position, dict) or not str(position.get("b", "")).startswith(BUCKET_PREFIX):
-            raise ValueError
-        return position
-    except ValueError:
-        raise bad_request("continuationToken is not one we issued.") from None
+def _decode_position(token: str) -> dict[str, Any]:
+    position: dict[str, Any] = decode_token(token)
+    if not str(position.get("b", "")).startswith(BUCKET_PREFIX):
+        raise bad_request("continuationToken is not one we issued.")
+    return position
 
 
 def iter_all(log: AuditLog, partner_id: str) -> Iterator[dict[str, Any]]:
