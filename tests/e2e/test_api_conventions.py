@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 
 from functions.http import endpoint_spec
+from localdev.azurite import connection_string
+from localdev.stack import local_host
 
 
 def test_health_reports_every_region(api: str) -> None:
@@ -60,3 +62,13 @@ def test_docs_page_renders_the_document(api: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert 'fetch("openapi.json")' in response.text
+
+
+def test_health_is_503_naming_the_region_that_is_down(stack_env: dict[str, str]) -> None:
+    dead = connection_string("tenantryus", "a2V5", {"blob": 9, "queue": 9, "table": 9})
+    env = {**stack_env, "TENANTRY_STORAGE_US": dead, "TENANTRY_STORAGE_TIMEOUT_SECONDS": "2"}
+    with local_host(env) as base:
+        response = httpx.get(f"{base}/api/health", timeout=30)
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["detail"] == "Storage unreachable: us."
