@@ -57,7 +57,7 @@ def openapi_document() -> dict[str, Any]:
             operations.append(
                 Operation(
                     name=name if len(spec.methods) == 1 else f"{name}_{method.lower()}",
-                    path=f"{prefix}/{spec.route}",
+                    path=f"{prefix}/{spec.template.openapi_path()}",
                     method=method,
                     summary=spec.summary,
                     tag=spec.tag,

@@ -99,6 +99,10 @@ class RouteTemplate:
             position = match.end()
         return out + re.escape(segment[position:])
 
+    def openapi_path(self) -> str:
+        """The template as OpenAPI writes paths: `{name}` without constraints or markers."""
+        return _PARAM.sub(lambda m: "{" + m.group(1).lstrip("*").split(":")[0].rstrip("?") + "}", self.template)
+
     def match(self, path: str) -> dict[str, str] | None:
         """Route parameters for `path` (without the route prefix), or None. Absent optionals are left out."""
         found = self.pattern.match("/" + path.strip("/") if path.strip("/") else "")

@@ -49,7 +49,7 @@ def test_openapi_lists_every_registered_endpoint(api: str) -> None:
     for function in function_app.app.get_functions():
         spec = endpoint_spec(function.get_user_function())
         if spec is not None:
-            expected |= {(f"/api/{spec.route}", m.lower()) for m in spec.methods}
+            expected |= {(f"/api/{spec.template.openapi_path()}", m.lower()) for m in spec.methods}
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert documented == expected
     assert ("/api/health", "get") in documented

@@ -50,3 +50,8 @@ def test_strip_prefix() -> None:
     assert strip_prefix("/API", "api") == ""
     assert strip_prefix("/apix/partners", "api") is None
     assert strip_prefix("/partners", "") == "/partners"
+
+
+def test_openapi_path_drops_constraints_and_markers() -> None:
+    assert RouteTemplate("orgs/{orgId:guid}/items/{n:int?}").openapi_path() == "orgs/{orgId}/items/{n}"
+    assert RouteTemplate("files/{*rest}").openapi_path() == "files/{rest}"
