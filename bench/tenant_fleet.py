@@ -1,0 +1,106 @@
+"""Syncing many small tenants at once: total time and peak memory, with bounded concurrency.
+
+Starts a private Azurite and the Graph stand-in (own process), onboards N tenants of M users to
+one partner, and runs every tenant's first sync through the product's service on a pool of
+`--concurrency` workers (as the queue trigger's batch size bounds an instance). Graph throttles
+per (app, tenant), so fanning out across tenants is what makes this fast. Last line:
+`tenant_fleet_seconds: <s>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from graph_sync_parse import start_standin  # noqa: E402
+
+from localdev.stack import start_test_azurite  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--users", type=int, default=50, help="users per tenant")
+    parser.add_argument("--concurrency", type=int, default=16, help="tenants synced at once")
+    args = parser.parse_args()
+    azurite, env = start_test_azurite()
+    standin, graph_env = start_standin(args.users, Path(tempfile.mkdtemp(prefix="fleet-bench-")))
+    try:
+        os.environ.update({**env, **graph_env})
+        run(args)
+    finally:
+        standin.terminate()
+        azurite.stop()
+
+
+def run(args: argparse.Namespace) -> None:
+    from functions import deps
+    from shared.access.principals import Actor
+    from shared.audit.context import ActionContext
+    from shared.partners.models import PartnerIn
+    from shared.tenants.graph_access import GraphAccess
+    from shared.tenants.models import TenantIn
+    from shared.tenants.service import TenantService
+
+    action = ActionContext(Actor("personnel", "bench"))
+    partner = deps.partners().create(
+        PartnerIn.model_validate(
+            {
+                "displayName": "Fleet IT",
+                "region": "eu",
+                "entraTenantId": str(uuid.uuid4()),
+                "contact": {"name": "Bench", "email": "bench@example.com"},
+                "subscription": {"plan": "standard", "tenantLimit": args.tenants, "billingCycle": "monthly"},
+            }
+        ),
+        action,
+    )
+    # Few storage workers per sync: the fleet's parallelism is across tenants.
+    service = TenantService(
+        deps.storage().region("eu"),
+        partner,
+        deps.clock(),
+        GraphAccess(deps.graph_access().settings),
+        sync_workers=2,
+    )
+    started = time.perf_counter()
+    tenants = []
+    for _ in range(args.tenants):
+        tenant_id = str(uuid.uuid4())
+        service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Small"), action)
+        tenants.append((tenant_id, str(service._entity(tenant_id)["activeSyncId"])))
+    print(f"{args.tenants} tenants onboarded in {time.perf_counter() - started:.1f}s")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def sync(item: tuple[str, str]) -> int:
+        result = service.run_sync(item[0], item[1], final_attempt=True)
+        assert result.state == "succeeded", result.error
+        return result.counts.users
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        users = sum(pool.map(sync, tenants))
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"{args.tenants} tenants ({users} users) synced in {seconds:.1f}s, "
+        f"concurrency {args.concurrency} "
+        f"({args.tenants / seconds:.1f} tenants/s); peak RSS {peak / 1024:.0f} MiB "
+        f"({(peak - before) / 1024:.0f} MiB above the idle process)"
+    )
+    print(f"tenant_fleet_seconds: {seconds:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,439 @@
+"""Tenant endpoints (onboarding, sync, users, groups, configuration, baselines), the sync timer and queues."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+
+from functions import deps
+from functions.auth import PARTNER_SECURITY, PartnerContext, partner_access
+from functions.http import Accepted, Call, Created, NoContent, endpoint
+from shared.access.principals import PartnerCaller, Scope
+from shared.errors import not_found
+from shared.models import PageQuery
+from shared.settings import get_settings, region_storage_setting
+from shared.tenants.models import (
+    QUEUE,
+    BaselineList,
+    BaselineOut,
+    BaselineSettings,
+    BaselineSettingsIn,
+    ConfigurationOut,
+    GroupList,
+    GroupOut,
+    LicenceChangeIn,
+    MemberIn,
+    SecurityDefaultsIn,
+    SecurityDefaultsOut,
+    SyncList,
+    SyncMessage,
+    SyncOut,
+    TenantIn,
+    TenantList,
+    TenantOut,
+    UserList,
+    UserOut,
+    UserPatch,
+    UserQuery,
+)
+
+if TYPE_CHECKING:
+    from shared.tenants.service import TenantService
+
+log = logging.getLogger("tenantry.tenants")
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+# The queue trigger's last attempt is host.json's maxDequeueCount: then a sync is marked failed
+# instead of being left "running" when the message moves to the poison queue.
+_HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+MAX_DEQUEUE = int(
+    json.loads(_HOST_JSON.read_text()).get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5)
+)
+_TENANT = "partners/{partnerId}/tenants/{tenantId}"
+
+
+def _ctx(call: Call) -> PartnerContext:
+    context: PartnerContext = call.principal
+    return context
+
+
+def _visible(context: PartnerContext) -> object:
+    """A predicate: may this caller see the tenant? (People and keys may be limited to some tenants.)"""
+    caller = context.caller
+    if not isinstance(caller, PartnerCaller) or caller.tenant_scope is None:
+        return lambda tenant_id: True
+    scope = caller.tenant_scope
+    members = context.access().group_members()
+    return lambda tenant_id: scope.allows(tenant_id, members)
+
+
+def _service(call: Call, *, tenant: bool = True) -> TenantService:
+    """The partner's tenant service; a tenant outside the caller's scope answers 404, like a missing one."""
+    context = _ctx(call)
+    if tenant:
+        visible = _visible(context)
+        if not visible(call.route.get("tenantId", "").lower()):  # type: ignore[operator]
+            raise not_found("No such tenant.")
+    return deps.tenants(context.partner)
+
+
+# --- tenants ---------------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/tenants",
+    methods=["POST"],
+    summary="Add a customer tenant (within the subscription's tenant limit); its first sync starts.",
+    tag="tenants",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def create_tenant(call: Call, body: TenantIn) -> Created[TenantOut]:
+    context = _ctx(call)
+    caller = context.caller
+    if isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
+        # A caller limited to some tenants cannot add one it would then not see.
+        from shared.errors import ProblemError
+
+        raise ProblemError(
+            403, "forbidden", "Not allowed.", "Callers limited to some tenants cannot add tenants."
+        )
+    service = _service(call, tenant=False)
+    tenant = service.create(body, context.action, deps.usage(context.partner.region))
+    return Created(tenant, f"/api/partners/{context.partner.id}/tenants/{tenant.id}")
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/tenants",
+    methods=["GET"],
+    summary="The partner's tenants (those the caller may see).",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_tenants(call: Call, query: PageQuery) -> TenantList:
+    visible = _visible(_ctx(call))
+    items, token = _service(call, tenant=False).list_tenants(query.top, query.continuation_token, visible)  # type: ignore[arg-type]
+    return TenantList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    _TENANT,
+    methods=["GET"],
+    summary="One tenant: status, last sync, counts, last error.",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_tenant(call: Call) -> TenantOut:
+    return _service(call).get(call.route["tenantId"])
+
+
+@endpoint(
+    bp,
+    _TENANT,
+    methods=["DELETE"],
+    summary="Remove a tenant: its users, groups and snapshots are deleted; its audit events stay.",
+    tag="tenants",
+    auth=partner_access(Scope.WRITE),
+    security=PARTNER_SECURITY,
+)
+def delete_tenant(call: Call) -> NoContent:
+    # Not refused on a read-only subscription: deleting end-user data must always be possible.
+    _service(call).delete(call.route["tenantId"], _ctx(call).action)
+    return NoContent()
+
+
+# --- syncs -----------------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/sync",
+    methods=["POST"],
+    summary="Sync the tenant now (or join the sync already queued or running).",
+    tag="tenants",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def start_sync(call: Call) -> Accepted[SyncOut]:
+    context = _ctx(call)
+    sync = _service(call).request_sync(call.route["tenantId"], "manual", context.action)
+    return Accepted(sync, f"/api/partners/{context.partner.id}/tenants/{sync.tenant_id}/syncs/{sync.id}")
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/syncs",
+    methods=["GET"],
+    summary="The tenant's syncs, newest first.",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_syncs(call: Call, query: PageQuery) -> SyncList:
+    items, token = _service(call).list_syncs(call.route["tenantId"], query.top, query.continuation_token)
+    return SyncList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/syncs/{{syncId}}",
+    methods=["GET"],
+    summary="A sync's status: state, counts, timings, error.",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_sync(call: Call) -> SyncOut:
+    return _service(call).get_sync(call.route["tenantId"], call.route["syncId"])
+
+
+# --- users and groups ------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/users",
+    methods=["GET"],
+    summary="The tenant's users as last synced (filter by text, enabled, licence).",
+    tag="tenant-users",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_users(call: Call, query: UserQuery) -> UserList:
+    items, token = _service(call).list_users(call.route["tenantId"], query)
+    return UserList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/users/{{userId}}",
+    methods=["GET"],
+    summary="One user as stored.",
+    tag="tenant-users",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_user(call: Call) -> UserOut:
+    return _service(call).get_user(call.route["tenantId"], call.route["userId"])
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/users/{{userId}}",
+    methods=["PATCH"],
+    summary="Change a user in the tenant (enabled, usage location, display name); answers the stored copy.",
+    tag="tenant-users",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def update_user(call: Call, body: UserPatch) -> UserOut:
+    return _service(call).update_user(call.route["tenantId"], call.route["userId"], body, _ctx(call).action)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/users/{{userId}}/licenses",
+    methods=["POST"],
+    summary="Assign and remove licences (refused when the SKU has no free seats).",
+    tag="tenant-users",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def change_licences(call: Call, body: LicenceChangeIn) -> UserOut:
+    return _service(call).change_licences(
+        call.route["tenantId"], call.route["userId"], body, _ctx(call).action
+    )
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/groups",
+    methods=["GET"],
+    summary="The tenant's groups as last synced.",
+    tag="tenant-groups-m365",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_groups(call: Call, query: PageQuery) -> GroupList:
+    items, token = _service(call).list_groups(call.route["tenantId"], query.top, query.continuation_token)
+    return GroupList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/groups/{{groupId}}",
+    methods=["GET"],
+    summary="One group with its member ids.",
+    tag="tenant-groups-m365",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_group(call: Call) -> GroupOut:
+    return _service(call).get_group(call.route["tenantId"], call.route["groupId"])
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/groups/{{groupId}}/members",
+    methods=["POST"],
+    summary="Add a user to a group.",
+    tag="tenant-groups-m365",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def add_member(call: Call, body: MemberIn) -> GroupOut:
+    return _service(call).change_member(
+        call.route["tenantId"], call.route["groupId"], body.user_id, add=True, context=_ctx(call).action
+    )
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/groups/{{groupId}}/members/{{userId}}",
+    methods=["DELETE"],
+    summary="Remove a user from a group.",
+    tag="tenant-groups-m365",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def remove_member(call: Call) -> NoContent:
+    _service(call).change_member(
+        call.route["tenantId"],
+        call.route["groupId"],
+        call.route["userId"],
+        add=False,
+        context=_ctx(call).action,
+    )
+    return NoContent()
+
+
+# --- configuration and baselines -------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/configuration",
+    methods=["GET"],
+    summary="The latest configuration snapshot (licences, domains, roles, policies).",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_configuration(call: Call) -> ConfigurationOut:
+    return _service(call).configuration(call.route["tenantId"])
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/security-defaults",
+    methods=["PUT"],
+    summary="Switch the tenant's security defaults on or off.",
+    tag="tenants",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def put_security_defaults(call: Call, body: SecurityDefaultsIn) -> SecurityDefaultsOut:
+    enabled = _service(call).set_security_defaults(call.route["tenantId"], body.enabled, _ctx(call).action)
+    return SecurityDefaultsOut(enabled=enabled)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/baseline",
+    methods=["GET"],
+    summary="The tenant's baseline checks as evaluated after its last sync.",
+    tag="baselines",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_baseline(call: Call) -> BaselineOut:
+    return _service(call).baseline(call.route["tenantId"])
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/baseline",
+    methods=["GET"],
+    summary="Baseline results across the partner's tenants (those the caller may see).",
+    tag="baselines",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def list_baselines(call: Call, query: PageQuery) -> BaselineList:
+    visible = _visible(_ctx(call))
+    items, token = _service(call, tenant=False).baselines(query.top, query.continuation_token, visible)  # type: ignore[arg-type]
+    return BaselineList(items=items, continuation_token=token)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/baseline/settings",
+    methods=["GET"],
+    summary="Which baseline checks run, and their bounds.",
+    tag="baselines",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_baseline_settings(call: Call) -> BaselineSettings:
+    return _service(call, tenant=False).baseline_settings()
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/baseline/settings",
+    methods=["PUT"],
+    summary="Switch baseline checks off and set bounds (applied from the next sync).",
+    tag="baselines",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def put_baseline_settings(call: Call, body: BaselineSettingsIn) -> BaselineSettings:
+    settings = BaselineSettings.model_validate(body.model_dump())
+    return _service(call, tenant=False).save_baseline_settings(settings, _ctx(call).action)
+
+
+# --- timer and queues ------------------------------------------------------------------------
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%TENANT_SYNC_SCHEDULE%", run_on_startup=False)
+def tenant_sync_timer(timer: func.TimerRequest) -> None:
+    """Queues one sync per active tenant, each in its region's own queue (ids only)."""
+    queued = 0
+    for region in deps.settings().regions:
+        from shared.tenants.service import active_tenants_in
+
+        by_partner = active_tenants_in(deps.storage().region(region))
+        for partner_id, tenant_ids in by_partner.items():
+            partner = deps.partners().get(partner_id)
+            service = deps.tenants(partner)
+            for tenant_id in tenant_ids:
+                service.request_sync(tenant_id, "schedule", None)
+                queued += 1
+    log.info("tenant sync timer queued %d syncs", queued)
+
+
+def _sync_handler(region: str) -> None:
+    def run(msg: func.QueueMessage) -> None:
+        message = SyncMessage.model_validate_json(msg.get_body())
+        partner = deps.partners().get(message.partner_id)
+        final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
+        deps.tenants(partner).run_sync(message.tenant_id, message.sync_id, final_attempt=final)
+
+    run.__name__ = run.__qualname__ = f"tenant_sync_{region}"
+    bp.function_name(name=f"tenant_sync_{region}")(
+        bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=region_storage_setting(region))(run)
+    )
+
+
+for _region in get_settings().regions:
+    _sync_handler(_region)

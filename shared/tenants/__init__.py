@@ -1,0 +1,1 @@
+"""Customer Microsoft 365 tenants: onboarding, delta sync, snapshots and drift, management, baselines."""

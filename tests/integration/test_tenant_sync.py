@@ -1,0 +1,235 @@
+"""Tenant sync against real Azurite and the real Graph stand-in: full, incremental, crash and retry, drift."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from functions import deps
+from localdev.graph_standin import StandinControl
+from shared.access.principals import Actor
+from shared.audit.context import ActionContext
+from shared.audit.log import AuditLog, iter_all
+from shared.partners.models import PartnerIn
+from shared.partners.service import Partner
+from shared.tenants.graph_access import GraphAccess
+from shared.tenants.models import TenantIn
+from shared.tenants.service import TenantService
+from shared.tenants.store import DirectoryStore, group_members
+from tests.conftest import GRAPH
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions.*"),
+]
+
+ACTION = ActionContext(Actor("personnel", "tester"))
+
+
+class KilledError(Exception):
+    """Stands for the process dying part-way through a sync."""
+
+
+@pytest.fixture(scope="module")
+def control() -> Any:
+    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+    yield client
+    client.clear_faults()
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def partner() -> Partner:
+    body = PartnerIn.model_validate(
+        {
+            "displayName": "Sync Test IT",
+            "region": "eu",
+            "entraTenantId": str(uuid.uuid4()),
+            "contact": {"name": "Ana Li", "email": "ana@example.com"},
+            "subscription": {"plan": "standard", "tenantLimit": 50, "billingCycle": "monthly"},
+        }
+    )
+    return deps.partners().create(body, ACTION)
+
+
+def service_for(partner: Partner, page_size: int = 999) -> TenantService:
+    access = deps.graph_access()
+    settings = replace(
+        access.settings, page_size=page_size, backoff_base_seconds=0.01, backoff_cap_seconds=0.05
+    )
+    # These tests run each sync themselves, so syncs are not handed to the queue (a local host
+    # serving other tests would pick them up and run them concurrently).
+    return TenantService(
+        deps.storage().region(partner.region),
+        partner,
+        deps.clock(),
+        GraphAccess(settings),
+        sync_workers=4,
+        dispatch=lambda message, delay: None,
+    )
+
+
+def onboard(service: TenantService, control: StandinControl, users: int) -> str:
+    tenant_id = str(uuid.uuid4())
+    control.put_tenant(tenant_id, users)
+    service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Fabrikam"), ACTION)
+    return tenant_id
+
+
+def queued_sync(service: TenantService, tenant_id: str) -> str:
+    return str(service._entity(tenant_id)["activeSyncId"])
+
+
+def stored_users(service: TenantService, tenant_id: str) -> dict[str, Any]:
+    store = DirectoryStore(service.account, service.partner.id, tenant_id, None)  # type: ignore[arg-type]
+    rows = list(store.iter_users())
+    ids = [str(r["RowKey"]) for r in rows]
+    assert len(ids) == len(set(ids)), "a user is stored twice"
+    return {str(r["RowKey"]): r for r in rows}
+
+
+def graph_users(service: TenantService, tenant_id: str) -> dict[str, Any]:
+    with service.graph.reader(tenant_id, "graph-app") as reader:  # type: ignore[union-attr]
+        users: dict[str, Any] = {}
+        for page in reader.users_delta():
+            users.update({u.id: u for u in page.items})
+        return users
+
+
+def test_a_sync_killed_after_some_pages_ends_exact_after_retry(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner, page_size=40)
+    tenant_id = onboard(service, control, 230)
+    sync_id = queued_sync(service, tenant_id)
+
+    def die_after_two(pages: int) -> None:
+        if pages == 2:
+            raise KilledError
+
+    with pytest.raises(KilledError):
+        service.run_sync(tenant_id, sync_id, final_attempt=False, on_page=die_after_two)
+    assert 0 < len(stored_users(service, tenant_id)) < 230
+    # Meanwhile the tenant changes: the retry must see the tenant as it is now, exactly.
+    first = sorted(graph_users(service, tenant_id))[:3]
+    control.mutate(tenant_id, add=5, remove=first)
+    result = service.run_sync(tenant_id, sync_id, final_attempt=False)
+    assert result.state == "succeeded" and result.attempts == 2 and result.full
+    assert set(stored_users(service, tenant_id)) == set(graph_users(service, tenant_id))
+    assert service.get(tenant_id).counts.users == 232
+
+
+def test_incremental_sync_applies_only_changes_and_survives_a_crash(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner, page_size=40)
+    tenant_id = onboard(service, control, 120)
+    first = service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    assert first.state == "succeeded" and first.counts.users == 120
+    users = sorted(graph_users(service, tenant_id))
+    control.mutate(
+        tenant_id,
+        add=60,
+        change={users[0]: {"displayName": "Renamed Person", "accountEnabled": False}},
+        remove=users[1:3],
+    )
+    sync = service.request_sync(tenant_id, "manual", ACTION)
+
+    def die_after_one(pages: int) -> None:
+        if pages == 1:
+            raise KilledError
+
+    with pytest.raises(KilledError):
+        service.run_sync(tenant_id, sync.id, final_attempt=False, on_page=die_after_one)
+    result = service.run_sync(tenant_id, sync.id, final_attempt=False)
+    assert result.state == "succeeded" and result.full is False
+    stored = stored_users(service, tenant_id)
+    assert set(stored) == set(graph_users(service, tenant_id))
+    assert stored[users[0]]["displayName"] == "Renamed Person" and stored[users[0]]["accountEnabled"] is False
+    # Cost follows the change: 60 added + 1 changed + 2 removed, not the tenant's 178 users.
+    assert result.counts.users_upserted == 61 and result.counts.users_removed == 2
+    assert service.get(tenant_id).counts.users == 178
+
+
+def test_expired_delta_token_resyncs_in_full_and_reconciles(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 30)
+    service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    users = sorted(graph_users(service, tenant_id))
+    control.expire_delta_tokens(tenant_id)
+    control.mutate(tenant_id, remove=users[:4], hard_delete=True)
+    result = service.run_sync(
+        tenant_id, service.request_sync(tenant_id, "manual", None).id, final_attempt=False
+    )
+    assert result.state == "succeeded" and result.full is True and result.counts.users_removed == 4
+    assert set(stored_users(service, tenant_id)) == set(graph_users(service, tenant_id))
+
+
+def test_groups_and_memberships_are_stored(partner: Partner, control: StandinControl) -> None:
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 30)
+    result = service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    assert result.counts.groups > 0
+    store = DirectoryStore(service.account, partner.id, tenant_id, None)  # type: ignore[arg-type]
+    rows = store.all_groups()
+    assert len(rows) == result.counts.groups
+    assert any(group_members(r) for r in rows)
+
+
+def test_configuration_drift_becomes_audit_events_and_baseline_follows(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 20)
+    service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    before = service.configuration(tenant_id).configuration
+    enabled = before["securityDefaults"]["isEnabled"]
+
+    # Someone changes the tenant outside Tenantry (the admin centre): through Graph directly.
+    async def flip() -> None:
+        async with service.graph.writer(tenant_id, "graph-app") as writer:  # type: ignore[union-attr]
+            await writer.set_security_defaults(not enabled)
+
+    asyncio.run(flip())
+    result = service.run_sync(
+        tenant_id, service.request_sync(tenant_id, "manual", None).id, final_attempt=False
+    )
+    assert result.counts.drift_events >= 1
+    events = [
+        e
+        for e in iter_all(AuditLog(service.account, deps.clock()), partner.id)
+        if e["action"] == "tenant.drift.securityDefaults" and e["target"]["id"] == tenant_id
+    ]
+    assert len(events) == 1
+    assert events[0]["details"]["summary"] == f"security defaults {'disabled' if enabled else 'enabled'}"
+    assert events[0]["actor"]["type"] == "system"
+    assert events[0]["changes"]["securityDefaults"] == {"before": enabled, "after": not enabled}
+    mfa = {c.id: c for c in service.baseline(tenant_id).checks}["mfaEnforced"]
+    assert mfa.state in ("pass", "fail")
+
+
+def test_removing_a_tenant_deletes_users_and_snapshots_and_keeps_events(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 25)
+    service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    assert stored_users(service, tenant_id)
+    service.delete(tenant_id, ACTION)
+    assert stored_users(service, tenant_id) == {}
+    snapshots = list(
+        service.account.container("tenantsnapshots").list_blobs(name_starts_with=f"{partner.id}/{tenant_id}/")
+    )
+    assert snapshots == []
+    actions = [
+        e["action"]
+        for e in iter_all(AuditLog(service.account, deps.clock()), partner.id)
+        if e["target"]["id"] == tenant_id
+    ]
+    assert "tenant.created" in actions and "tenant.deleted" in actions
