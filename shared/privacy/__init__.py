@@ -1,0 +1,1 @@
+"""The privacy engine: the record of processing, retention sweeps, breaches, data-subject requests."""
