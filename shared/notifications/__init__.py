@@ -1,0 +1,1 @@
+"""Dynamics 365 push notifications: organisations, rules, devices, the Dataverse webhook, fan-out."""

@@ -1,0 +1,114 @@
+"""Secrets of the notifications area: their formats, peppered hashes, and the device-token envelope.
+
+Webhook keys, device keys and device secrets are random; we store only their peppered HMAC
+(`shared.access.api_keys.hash_key`) and compare in constant time. A device secret carries the org
+and device ids (like API keys carry theirs) so that checking it is a point read, never a scan.
+
+Device tokens (FCM registration tokens, installation ids) must be sent again, so they are
+encrypted: AES-256-GCM with a key from settings (Key Vault in Azure). The envelope is
+`v1.<key id>.<base64url(nonce | ciphertext+tag)>`; the associated data binds it to its org and
+device, so a ciphertext copied to another row does not decrypt. Several keys may be configured
+(comma-separated, the first encrypts): rotation adds a key in front, old rows still decrypt.
+`cryptography` is imported at first use (cold start).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from shared.access.api_keys import hash_key, key_matches
+
+__all__ = ["TokenCipher", "hash_key", "key_matches"]
+
+_DEVICE_SECRET = re.compile(
+    r"^ds_(?P<org>[0-9a-f]{32})_(?P<device>[0-9A-Z]{26})_(?P<secret>[A-Za-z0-9_\-]{43})$"
+)
+
+
+def new_webhook_key() -> str:
+    return "whk_" + secrets.token_urlsafe(32)
+
+
+def new_device_key() -> str:
+    return "dk_" + secrets.token_urlsafe(24)
+
+
+def new_device_secret(org_id: str, device_id: str) -> str:
+    return f"ds_{org_id.replace('-', '')}_{device_id}_{secrets.token_urlsafe(32)}"
+
+
+@dataclass(frozen=True)
+class ParsedDeviceSecret:
+    org_id: str
+    device_id: str
+
+
+def parse_device_secret(text: str) -> ParsedDeviceSecret | None:
+    match = _DEVICE_SECRET.match(text)
+    if not match:
+        return None
+    raw = match["org"]
+    org = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return ParsedDeviceSecret(org, match["device"])
+
+
+def target_hash(org_id: str, kind: str, value: str, pepper: str) -> str:
+    """Finds a device by its token without storing the token in the clear (idempotent re-register)."""
+    return hmac.new(pepper.encode(), f"{org_id}|{kind}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def idempotency_hash(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+class TokenCipher:
+    """AES-256-GCM envelope for device tokens (and transient payloads)."""
+
+    def __init__(self, keys_text: str):
+        keys = [part.strip() for part in keys_text.split(",") if part.strip()]
+        if not keys:
+            raise ValueError("no device-token encryption key configured")
+        self._keys: dict[str, bytes] = {}
+        self._current = ""
+        for index, text in enumerate(keys):
+            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            if len(key) != 32:
+                raise ValueError("a device-token key is 32 bytes, base64-encoded")
+            key_id = hashlib.sha256(key).hexdigest()[:8]
+            self._keys[key_id] = key
+            if index == 0:
+                self._current = key_id
+        self._aead: dict[str, Any] = {}
+
+    def _cipher(self, key_id: str) -> Any:
+        cipher = self._aead.get(key_id)
+        if cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._aead[key_id] = AESGCM(self._keys[key_id])
+        return cipher
+
+    def seal(self, plaintext: str, context: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._cipher(self._current).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"v1.{self._current}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+    def open(self, envelope: str, context: str) -> str:
+        version, key_id, data = envelope.split(".", 2)
+        if version != "v1" or key_id not in self._keys:
+            raise ValueError("unknown envelope version or key")
+        raw = base64.urlsafe_b64decode(data)
+        plain: bytes = self._cipher(key_id).decrypt(raw[:12], raw[12:], context.encode())
+        return plain.decode()
+
+
+def new_encryption_key() -> str:
+    """A fresh key for DEVICE_TOKEN_KEY (operators: store it in Key Vault)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")

@@ -1,0 +1,305 @@
+"""Notifications: accepting one (webhook or partner), reading its metadata, delivery acknowledgements.
+
+Tables (regional):
+- `notifications`, PartitionKey = org id: `<notification id>` rows hold the metadata (source,
+  rule, event names, recipients, state, device count, timestamps; never a title or body) and
+  `k_<hash>` rows make a Dataverse delivery idempotent: both are written in one transaction, so a
+  retried delivery finds the first one's notification and nothing else is created.
+- `notifydeliveries`, PartitionKey = notification id: one row per device (state, attempts, Firebase
+  message name, sent/delivered time, error code and reason) and `~shard<nnnnn>` rows (see fanout).
+
+The body (title, body, data, link) is sealed into a blob of `notifypayloads`, named by the
+notification id, read by the fan-out and deleted when the notification completes; a lifecycle
+rule deletes any left over after 1 day. The queue message carries ids only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.clock import Clock, isoformat
+from shared.errors import not_found
+from shared.ids import new_id
+from shared.notifications.models import (
+    DeliveredOut,
+    DeviceOutcome,
+    FanoutJob,
+    NotificationOut,
+)
+from shared.notifications.secrets import TokenCipher
+from shared.storage.entities import decode_token, encode_token
+from shared.storage.queues import enqueue
+
+if TYPE_CHECKING:
+    from shared.storage.router import AccountStorage
+
+NOTIFICATIONS = "notifications"
+DELIVERIES = "notifydeliveries"
+PAYLOADS = "notifypayloads"
+QUEUE = "notifyfanout"
+IDEMPOTENCY_PREFIX = "k_"
+SHARD_PREFIX = "~shard"
+FINAL_STATES = frozenset({"sent", "failed"})
+# A sealed payload up to this size travels in the job message (which holds 48 KiB of JSON).
+INLINE_PAYLOAD_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a device shows. Lives in memory and in the sealed transient blob, nowhere else."""
+
+    title: str
+    body: str
+    data: dict[str, str]
+    link: str | None
+
+    def to_json(self) -> str:
+        return json.dumps({"title": self.title, "body": self.body, "data": self.data, "link": self.link})
+
+    @classmethod
+    def from_json(cls, text: str) -> Payload:
+        raw = json.loads(text)
+        return cls(str(raw["title"]), str(raw["body"]), dict(raw.get("data") or {}), raw.get("link"))
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    org_id: str
+    source: str  # webhook | partner
+    recipients: list[str] | None  # system user ids; None = everyone
+    payload: Payload
+    rule_id: str | None = None
+    entity: str | None = None
+    message: str | None = None
+    record_id: str | None = None
+    needs_record: bool = False
+    idempotency_key: str | None = None
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+class NotificationService:
+    """One region's notifications of one partner."""
+
+    def __init__(self, account: AccountStorage, partner_id: str, clock: Clock, cipher: TokenCipher):
+        self.account = account
+        self.partner_id = partner_id
+        self.clock = clock
+        self.cipher = cipher
+
+    # --- accepting -----------------------------------------------------------------------------
+
+    def accept(self, new: NewNotification) -> tuple[str, bool]:
+        """Persists the metadata and payload, queues the fan-out; (notification id, created now).
+
+        A small payload rides sealed in the job message itself (no blob to write, read and delete:
+        the webhook answers sooner); a larger one goes to the transient `notifypayloads` blob.
+        """
+        from shared.notifications import tablebatch
+
+        notification_id = new_id()
+        sealed = self.cipher.seal(new.payload.to_json(), notification_id)
+        in_message = len(sealed) <= INLINE_PAYLOAD_BYTES
+        blob = self.account.container(PAYLOADS).get_blob_client(notification_id)
+        if not in_message:
+            blob.upload_blob(sealed.encode(), overwrite=True)
+        now = isoformat(self.clock.now())
+        row: dict[str, Any] = {
+            "PartitionKey": new.org_id,
+            "RowKey": notification_id,
+            "source": new.source,
+            "state": "accepted",
+            "recipients": json.dumps(new.recipients) if new.recipients is not None else "everyone",
+            "ruleId": new.rule_id,
+            "entity": new.entity,
+            "message": new.message,
+            "recordId": new.record_id,
+            "needsRecord": new.needs_record,
+            "createdAt": now,
+            "deviceCount": 0,
+            "payloadBlob": not in_message,
+        }
+        operations: list[Any] = [("create", {k: v for k, v in row.items() if v is not None})]
+        if new.idempotency_key:
+            key_row = {
+                "PartitionKey": new.org_id,
+                "RowKey": IDEMPOTENCY_PREFIX + new.idempotency_key,
+                "notificationId": notification_id,
+                "createdAt": now,
+            }
+            operations.insert(0, ("create", key_row))
+        table = self.account.table(NOTIFICATIONS)
+        try:
+            tablebatch.submit(table, operations)
+        except tablebatch.BatchRefusedError as error:
+            if not new.idempotency_key or error.status_code != 409:
+                raise
+            if not in_message:
+                blob.delete_blob()
+            existing = table.get_entity(new.org_id, IDEMPOTENCY_PREFIX + new.idempotency_key)
+            first = str(existing["notificationId"])
+            current = table.get_entity(new.org_id, first)
+            if current.get("state") == "accepted":
+                # The first delivery may have stopped before queueing: queue again (the fan-out
+                # claims each device once, so a second job sends nothing twice).
+                again = self.cipher.seal(new.payload.to_json(), first)
+                self._queue(new.org_id, first, again if not current.get("payloadBlob") else None)
+            return first, False
+        self._queue(new.org_id, notification_id, sealed if in_message else None)
+        return notification_id, True
+
+    def _queue(self, org_id: str, notification_id: str, sealed: str | None) -> None:
+        job = FanoutJob(
+            partner_id=self.partner_id, org_id=org_id, notification_id=notification_id, payload=sealed
+        )
+        enqueue(self.account.queue(QUEUE), job)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def _row(self, org_id: str, notification_id: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if notification_id.startswith(IDEMPOTENCY_PREFIX):
+            raise not_found("No such notification.")
+        try:
+            return self.account.table(NOTIFICATIONS).get_entity(org_id, notification_id)
+        except ResourceNotFoundError:
+            raise not_found("No such notification.") from None
+
+    def _view(self, row: Any, counts: dict[str, int] | None = None) -> NotificationOut:
+        recipients_text = str(row.get("recipients") or "everyone")
+        recipients: Any = "everyone" if recipients_text == "everyone" else json.loads(recipients_text)
+        total = int(row.get("deviceCount") or 0)
+        counts = counts or {
+            "sent": int(row.get("sent") or 0),
+            "failed": int(row.get("failed") or 0),
+            "delivered": int(row.get("delivered") or 0),
+        }
+        return NotificationOut(
+            id=str(row["RowKey"]),
+            org_id=str(row["PartitionKey"]),
+            source=row["source"],
+            state=row["state"],
+            rule_id=row.get("ruleId"),
+            entity=row.get("entity"),
+            message=row.get("message"),
+            record_id=row.get("recordId"),
+            needs_record=bool(row.get("needsRecord", False)),
+            recipients=recipients,
+            sent=counts["sent"],
+            failed=counts["failed"],
+            delivered=counts["delivered"],
+            pending=max(0, total - counts["sent"] - counts["failed"]),
+            device_count=total,
+            created_at=row["createdAt"],
+            completed_at=row.get("completedAt"),
+        )
+
+    def list_notifications(
+        self, org_id: str, top: int, continuation: str | None
+    ) -> tuple[list[NotificationOut], str | None]:
+        table = self.account.table(NOTIFICATIONS)
+        query = f"PartitionKey eq '{_quote(org_id)}' and RowKey lt '{IDEMPOTENCY_PREFIX}'"
+        pages: Any = table.query_entities(query, results_per_page=top).by_page(
+            continuation_token=decode_token(continuation)
+        )
+        rows = list(next(pages, []))
+        return [self._view(r) for r in rows], encode_token(pages.continuation_token)
+
+    def counts(self, notification_id: str) -> dict[str, int]:
+        counts = {"sent": 0, "failed": 0, "delivered": 0}
+        rows = self.account.table(DELIVERIES).query_entities(
+            "PartitionKey eq @pk and RowKey lt '~'",
+            parameters={"pk": notification_id},
+            select=["state", "deliveredAt"],
+            results_per_page=1000,
+        )
+        for row in rows:
+            state = row.get("state")
+            if state in counts:
+                counts[state] += 1
+            if row.get("deliveredAt"):
+                counts["delivered"] += 1
+        return counts
+
+    def get(
+        self, org_id: str, notification_id: str, top: int = 100, continuation: str | None = None
+    ) -> NotificationOut:
+        row = self._row(org_id, notification_id)
+        view = self._view(row, self.counts(notification_id))
+        pages: Any = (
+            self.account.table(DELIVERIES)
+            .query_entities(
+                "PartitionKey eq @pk and RowKey lt '~'",
+                parameters={"pk": notification_id},
+                results_per_page=top,
+            )
+            .by_page(continuation_token=decode_token(continuation))
+        )
+        view.devices = [outcome_of(r) for r in next(pages, [])]
+        view.devices_continuation_token = encode_token(pages.continuation_token)
+        return view
+
+    # --- acknowledgements ---------------------------------------------------------------------
+
+    def delivered(self, notification_id: str, device_id: str, at: datetime | None) -> DeliveredOut:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        table = self.account.table(DELIVERIES)
+        try:
+            row = table.get_entity(notification_id, device_id)
+        except ResourceNotFoundError:
+            raise not_found("No such notification for this device.") from None
+        if row.get("state") != "sent":
+            raise not_found("No such notification for this device.")
+        moment = at or self.clock.now()
+        if not row.get("deliveredAt"):
+            table.update_entity(
+                {"PartitionKey": notification_id, "RowKey": device_id, "deliveredAt": isoformat(moment)},
+                mode=UpdateMode.MERGE,
+            )
+        else:
+            moment = datetime.fromisoformat(str(row["deliveredAt"]).replace("Z", "+00:00"))
+        return DeliveredOut(notification_id=notification_id, device_id=device_id, delivered_at=moment)
+
+
+def outcome_of(row: Any) -> DeviceOutcome:
+    return DeviceOutcome(
+        device_id=str(row["RowKey"]),
+        system_user_id=row.get("systemUserId"),
+        state=row.get("state", "sending"),
+        attempts=int(row.get("attempts") or 0),
+        message_id=row.get("messageId"),
+        sent_at=row.get("sentAt"),
+        delivered_at=row.get("deliveredAt"),
+        error_code=row.get("errorCode"),
+        reason=row.get("reason"),
+        device_deleted=bool(row.get("deviceDeleted", False)),
+    )
+
+
+def delete_org_notifications(account: AccountStorage, org_id: str) -> int:
+    """The org-delete cascade: notification metadata, their delivery rows and any payload left."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from shared.notifications.orgs import delete_partition, rows_of
+
+    table = account.table(NOTIFICATIONS)
+    count = 0
+    for row in rows_of(table, org_id, ["RowKey"]):
+        key = str(row["RowKey"])
+        if key.startswith(IDEMPOTENCY_PREFIX):
+            continue
+        delete_partition(account.table(DELIVERIES), key)
+        with contextlib.suppress(ResourceNotFoundError):
+            account.container(PAYLOADS).delete_blob(key)
+        count += 1
+    delete_partition(table, org_id)
+    return count

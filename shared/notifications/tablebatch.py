@@ -1,0 +1,96 @@
+"""Entity-group transactions for the fan-out's hot path, sent as one hand-built OData `$batch`.
+
+azure-data-tables builds and parses each sub-request through azure-core's multipart machinery,
+which starts thread pools per transaction; measured in the fan-out, a transaction of 100 took
+~175 ms (two per 100 devices: the claim and the outcome), the ceiling of the whole fan-out. The
+wire format is small and stable, so it is written here (the same approach as
+`shared/tenants/batch.py`, which has no inserts or ETag conditions); signing, retries and the
+connection pool stay the SDK's: the request goes through the table client's own pipeline.
+
+Operations: ("create", entity) inserts (409 if it exists), ("merge" | "replace", entity) upserts,
+("update", entity, etag) merges only if the row still has that ETag (412 otherwise),
+("delete", entity) deletes whatever the ETag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+_STATUS = re.compile(rb"HTTP/1\.1 (\d{3})")
+
+
+class BatchRefusedError(Exception):
+    """A sub-request failed, so the whole transaction was rolled back."""
+
+    def __init__(self, status_code: int):
+        super().__init__(f"batch refused with {status_code}")
+        self.status_code = status_code
+
+
+def _key(value: str) -> str:
+    return quote(str(value).replace("'", "''"), safe="")
+
+
+def submit(table: TableClient, operations: list[tuple[Any, ...]]) -> None:
+    """One transaction (all operations in one partition, at most 100)."""
+    from azure.core.rest import HttpRequest
+
+    base = f"{table.scheme}://{table._primary_hostname}"
+    batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
+    parts = [f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"]
+    for index, operation in enumerate(operations):
+        kind, entity = operation[0], operation[1]
+        keys = f"PartitionKey='{_key(entity['PartitionKey'])}',RowKey='{_key(entity['RowKey'])}'"
+        body = json.dumps(entity, separators=(",", ":"))
+        json_type = "Content-Type: application/json\r\n"
+        if kind == "create":
+            method, target, extra = "POST", f"{base}/{table.table_name}", json_type
+        elif kind in ("merge", "replace"):
+            method = "MERGE" if kind == "merge" else "PUT"
+            target, extra = f"{base}/{table.table_name}({keys})", json_type
+        elif kind == "update":
+            method, target = "MERGE", f"{base}/{table.table_name}({keys})"
+            extra = f"{json_type}If-Match: {operation[2]}\r\n"
+        elif kind == "delete":
+            method, target, extra, body = (
+                "DELETE",
+                f"{base}/{table.table_name}({keys})",
+                "If-Match: *\r\n",
+                "",
+            )
+        else:
+            raise ValueError(f"unsupported batch operation {kind!r}")
+        parts.append(
+            f"--{changeset}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+            f"{method} {target} HTTP/1.1\r\n{extra}Accept: application/json;odata=nometadata\r\n"
+            "Prefer: return-no-content\r\nDataServiceVersion: 3.0\r\n"
+            f"Content-ID: {index + 1}\r\n\r\n{body}\r\n"
+        )
+    parts.append(f"--{changeset}--\r\n--{batch}--\r\n")
+    request = HttpRequest(
+        "POST",
+        f"{base}/$batch",
+        headers={
+            "x-ms-version": table.api_version,
+            "DataServiceVersion": "3.0",
+            "MaxDataServiceVersion": "3.0;NetFx",
+            "Content-Type": f"multipart/mixed; boundary={batch}",
+            "Accept": "application/json",
+        },
+        content="".join(parts).encode(),
+    )
+    response = table._client.send_request(request, stream=True)
+    reply = response.read()
+    if response.status_code != 202:
+        raise BatchRefusedError(response.status_code)
+    for match in _STATUS.finditer(reply):
+        status = int(match.group(1))
+        if not 200 <= status < 300:
+            raise BatchRefusedError(status)

@@ -1,0 +1,116 @@
+"""The Dataverse webhook: authenticate the org, read the context, make one notification per rule.
+
+Dataverse waits at most 60 s and retries once, only on 502/503/504; so the work here is small
+and bounded (a directory lookup, the org row, cached rules, one blob, one transaction, one queue
+message per matching rule) and storage trouble answers 503 (retried), bad input 4xx (not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from shared.errors import FieldError, ProblemError, bad_request, unauthenticated, validation_failed
+from shared.notifications import templates
+from shared.notifications.dataverse import ExecutionContext
+from shared.notifications.models import RuleOut
+from shared.notifications.orgs import Org, OrgLocation
+from shared.notifications.secrets import idempotency_hash, key_matches
+from shared.notifications.service import NewNotification, Payload
+
+log = logging.getLogger("tenantry.webhook")
+
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
+_MAX_BODY = 1024 * 1024  # Dataverse sends at most 256 KB
+
+
+def check_webhook_secret(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> None:
+    """Constant-time check of the WebhookKey `code` or the configured header; 401 otherwise."""
+    if org.webhook_auth_type == "HttpHeader":
+        given = headers.get((org.webhook_header_name or "").lower())
+    else:
+        given = code
+    if not key_matches(given or "", org.webhook_key_hash, pepper) or not given:
+        raise unauthenticated("The webhook key is missing or wrong.")
+
+
+def read_body(raw: bytes) -> Any:
+    if len(raw) > _MAX_BODY:
+        raise ProblemError(413, "body-too-large", "The body is too large.", "At most 1 MiB.")
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        raise bad_request("The body is not JSON.") from None
+
+
+def matches(rule: RuleOut, context: ExecutionContext) -> bool:
+    if context.entity != rule.entity or (context.message or "").lower() != rule.message.lower():
+        return False
+    if rule.filtering_attributes and context.target is not None:
+        return bool(set(rule.filtering_attributes) & context.changed())
+    return True
+
+
+def plan(
+    location: OrgLocation, rules: list[RuleOut], context: ExecutionContext, raw: bytes
+) -> list[NewNotification]:
+    """One notification per matching rule; the idempotency key names the Dataverse delivery."""
+    if context.organization_id and context.organization_id != location.org_id:
+        raise validation_failed([FieldError("OrganizationId", "is not this webhook's organisation")])
+    delivery = [context.correlation_id, context.operation_id, context.request_id, context.step_id]
+    if any(delivery):
+        key_parts = [part or "" for part in delivery] + [str(context.stage or "")]
+    else:
+        key_parts = [idempotency_hash(raw.decode("utf-8", "replace"))]
+    made = []
+    for rule in rules:
+        if not matches(rule, context):
+            continue
+        recipients, needs_record = _recipients(rule, context)
+        link = templates.render(rule.link, context) if rule.link else None
+        payload = Payload(
+            title=templates.render(rule.title, context)[:500],
+            body=templates.render(rule.body, context)[:4000],
+            data={
+                k: v
+                for k, v in {
+                    "entity": context.entity,
+                    "recordId": context.record_id,
+                    "ruleId": rule.id,
+                }.items()
+                if v
+            },
+            link=link if link and link.startswith("https://") else None,
+        )
+        made.append(
+            NewNotification(
+                org_id=location.org_id,
+                source="webhook",
+                recipients=recipients,
+                payload=payload,
+                rule_id=rule.id,
+                entity=context.entity,
+                message=context.message,
+                record_id=context.record_id,
+                needs_record=needs_record,
+                idempotency_key=idempotency_hash(*key_parts, rule.id),
+            )
+        )
+    return made
+
+
+def _recipients(rule: RuleOut, context: ExecutionContext) -> tuple[list[str] | None, bool]:
+    kind = rule.recipients.type
+    if kind == "everyone":
+        return None, False
+    if kind == "users":
+        return [str(u).lower() for u in rule.recipients.users or []], False
+    if kind == "initiatingUser":
+        user = context.initiating_user_id or context.user_id
+        return ([user] if user else []), user is None
+    owner = context.owner_id()
+    # Without images (size exceeded, or the step registered none) the owner is not in the context:
+    # the notification is kept, marked as needing the record, and reaches nobody.
+    return ([owner] if owner else []), owner is None

@@ -1,0 +1,403 @@
+"""The fan-out against real Azurite and real firebase-admin talking to the FCM stand-in.
+
+These tests get their own Azurite, so no local host of the session polls their queue: the jobs
+run exactly when a test runs them (the queue itself is checked where it matters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from functions import deps
+from localdev.azurite import REPO, Azurite
+from localdev.stack import start_test_azurite, wait_until
+from shared.adapters.fcm import FcmSender, FcmSettings
+from shared.audit.log import AuditLog, iter_all
+from shared.notifications.devices import DeviceRegistry
+from shared.notifications.fanout import FanOut, FanoutSettings
+from shared.notifications.models import DeviceIn, FanoutJob
+from shared.notifications.secrets import TokenCipher
+from shared.notifications.service import (
+    DELIVERIES,
+    PAYLOADS,
+    QUEUE,
+    NewNotification,
+    NotificationService,
+    Payload,
+)
+from shared.settings import Settings
+from shared.storage.router import AccountStorage, StorageRouter
+from shared.usage import Unit, UsageMeter
+from tests.conftest import FCM, STACK_ENV
+
+PARTNER = "01TESTPARTNER0000000000000"
+
+
+class MovableClock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="module")
+def private_stack() -> Iterator[tuple[Azurite, dict[str, str]]]:
+    azurite, env = start_test_azurite()
+    try:
+        yield azurite, {**STACK_ENV, **{k: v for k, v in env.items() if k.startswith("TENANTRY_STORAGE")}}
+    finally:
+        azurite.stop()
+
+
+@pytest.fixture(scope="module")
+def private_router(private_stack: tuple[Azurite, dict[str, str]]) -> StorageRouter:
+    settings: Settings = deps.settings()
+    return StorageRouter(settings, private_stack[1])
+
+
+@pytest.fixture(scope="module")
+def account(private_router: StorageRouter) -> AccountStorage:
+    return private_router.region("eu")
+
+
+@pytest.fixture(scope="module")
+def sender() -> Iterator[FcmSender]:
+    made = FcmSender(
+        FcmSettings(
+            project_id=STACK_ENV["FIREBASE_PROJECT_ID"],
+            service_account=STACK_ENV["FIREBASE_SERVICE_ACCOUNT"],
+            fcm_url=STACK_ENV["FIREBASE_FCM_URL"],
+        )
+    )
+    yield made
+    made.close()
+
+
+@pytest.fixture(autouse=True)
+def standin_defaults() -> Iterator[None]:
+    yield
+    httpx.post(FCM.base_url + "/_standin/latency", json={"ms": 0, "jitter_ms": 0})
+
+
+def cipher() -> TokenCipher:
+    return TokenCipher(STACK_ENV["DEVICE_TOKEN_KEY"])
+
+
+def registry(account: AccountStorage, clock: MovableClock) -> DeviceRegistry:
+    return DeviceRegistry(account, clock, cipher(), STACK_ENV["API_KEY_PEPPER"])
+
+
+def make_fanout(account: AccountStorage, clock: MovableClock, sender: FcmSender, **options: Any) -> FanOut:
+    return FanOut(
+        account,
+        clock,
+        registry(account, clock),
+        sender,
+        UsageMeter(account, clock),
+        FanoutSettings(**options),
+    )
+
+
+def register(
+    account: AccountStorage, clock: MovableClock, org: str, tokens: list[str], user: str | None = None
+) -> dict[str, str]:
+    """token -> device id, through the registry's own registration."""
+    devices = registry(account, clock)
+    made = {}
+    for token in tokens:
+        created, _ = devices.register(
+            org, DeviceIn(system_user_id=uuid.UUID(user) if user else uuid.uuid4(), token=token)
+        )
+        made[token] = created.id
+    return made
+
+
+def notify(
+    account: AccountStorage, clock: MovableClock, org: str, recipients: list[str] | None = None
+) -> str:
+    service = NotificationService(account, PARTNER, clock, cipher())
+    notification_id, _ = service.accept(
+        NewNotification(
+            org_id=org,
+            source="partner",
+            recipients=recipients,
+            payload=Payload("Case assigned", "CAS-01234 needs you", {"kind": "case"}, None),
+        )
+    )
+    queue = account.queue(QUEUE)
+
+    def planning_job() -> FanoutJob | None:
+        for message in queue.receive_messages(max_messages=32, visibility_timeout=1):
+            found = FanoutJob.model_validate_json(message.content)
+            if found.notification_id == notification_id:
+                queue.delete_message(message)
+                return found
+        return None
+
+    # The job as queued (the small payload rides sealed in it); the tests run it themselves.
+    QUEUED[notification_id] = wait_until(planning_job, what="the planning job in the queue")
+    return notification_id
+
+
+QUEUED: dict[str, FanoutJob] = {}
+
+
+def job(org: str, notification_id: str, shard: int | None = None, round_: int = 0) -> FanoutJob:
+    queued = QUEUED[notification_id]
+    assert queued.org_id == org and queued.payload  # sealed: not the text
+    assert "CAS-01234" not in queued.model_dump_json()
+    return queued.model_copy(update={"shard": shard, "round": round_})
+
+
+def rows(account: AccountStorage, notification_id: str) -> dict[str, Any]:
+    table = account.table(DELIVERIES)
+    return {
+        str(r["RowKey"]): r
+        for r in table.query_entities(
+            "PartitionKey eq @pk and RowKey lt '~'", parameters={"pk": notification_id}
+        )
+    }
+
+
+def deliveries(token: str) -> int:
+    return len(FCM.state.deliveries_to("token", token))
+
+
+def test_every_failure_class_gets_its_outcome_and_only_failed_devices_are_retried(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    run = uuid.uuid4().hex[:8]
+    tokens = {
+        "ok": [f"ok-{run}-{i}" for i in range(5)],
+        "unregistered": [f"unregistered-{run}"],
+        "mismatch": [f"mismatch-{run}"],
+        "invalid": [f"invalid-{run}"],
+        "thirdparty": [f"thirdparty-{run}"],
+        "flaky": [f"unavailable-once-{run}"],
+        "quota": [f"quota-{run}"],
+    }
+    ids = register(account, clock, org, [t for group in tokens.values() for t in group])
+    notification_id = notify(account, clock, org)
+    fanout = make_fanout(account, clock, sender, shard_size=4)
+    fanout.handle(job(org, notification_id))
+    shards = list(
+        account.table(DELIVERIES).query_entities(f"PartitionKey eq '{notification_id}' and RowKey ge '~'")
+    )
+    assert len(shards) == 3  # 11 devices, 4 per shard
+    for index in range(3):
+        fanout.handle(job(org, notification_id, index))
+
+    state = rows(account, notification_id)
+    assert len(state) == 11
+    by_token = {t: state[ids[t]] for group in tokens.values() for t in group}
+    assert all(
+        by_token[t]["state"] == "sent" and by_token[t]["messageId"].startswith("projects/")
+        for t in tokens["ok"]
+    )
+    for dead in ("unregistered", "mismatch", "invalid"):
+        row = by_token[tokens[dead][0]]
+        assert row["state"] == "failed" and row["deviceDeleted"] is True, dead
+        assert registry(account, clock).get(org, ids[tokens[dead][0]]) is None
+    third = by_token[tokens["thirdparty"][0]]
+    assert third["state"] == "failed" and not third.get("deviceDeleted")
+    assert registry(account, clock).get(org, ids[tokens["thirdparty"][0]]) is not None
+    alerts = [
+        e
+        for e in iter_all(AuditLog(account, clock), PARTNER)
+        if e["action"] == "notification.push-credentials-refused"
+    ]
+    assert len(alerts) == 1 and alerts[0]["details"]["notificationId"] == notification_id
+    flaky, quota = by_token[tokens["flaky"][0]], by_token[tokens["quota"][0]]
+    assert flaky["state"] == quota["state"] == "retrying"
+    assert datetime.fromisoformat(quota["notBefore"].replace("Z", "+00:00")) >= clock.now() + timedelta(
+        seconds=59
+    )
+    # The retry is a delayed queue message: there, but invisible now.
+    queue = account.queue(QUEUE)
+    visible = [json.loads(m.content) for m in queue.peek_messages(max_messages=32)]
+    assert all(m["round"] == 0 for m in visible)
+    assert queue.get_queue_properties().approximate_message_count > len(visible)
+
+    # The retry round, once its time has come: only the failed devices are sent again.
+    sends_before = {t: deliveries(t) for t in tokens["ok"]}
+    clock.offset = timedelta(minutes=20)
+    for index in range(3):
+        fanout.handle(job(org, notification_id, index, 1))
+    state = rows(account, notification_id)
+    assert state[ids[tokens["flaky"][0]]]["state"] == "sent"
+    assert state[ids[tokens["flaky"][0]]]["attempts"] == 2
+    assert {t: deliveries(t) for t in tokens["ok"]} == sends_before == dict.fromkeys(tokens["ok"], 1)
+    # QUOTA_EXCEEDED every time: bounded attempts, then failed.
+    for round_ in range(2, 8):
+        clock.offset += timedelta(hours=1)
+        fanout.handle(job(org, notification_id, 2, round_))
+    final = rows(account, notification_id)[ids[tokens["quota"][0]]]
+    assert final["state"] == "failed" and "exhausted" in final["reason"]
+    assert all(r["state"] in ("sent", "failed") for r in rows(account, notification_id).values())
+
+    view = NotificationService(account, PARTNER, clock, cipher()).get(org, notification_id)
+    assert view.state == "completed" and (view.sent, view.failed) == (6, 5)
+    assert (
+        UsageMeter(account, clock).month(PARTNER, f"{clock.now():%Y-%m}")[Unit.NOTIFICATIONS_SENT.value] >= 6
+    )
+    assert list(account.container(PAYLOADS).list_blobs(name_starts_with=notification_id)) == []
+
+
+def test_duplicate_jobs_running_at_once_notify_nobody_twice(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    tokens = [f"dup-{uuid.uuid4().hex}" for _ in range(60)]
+    register(account, clock, org, tokens)
+    notification_id = notify(account, clock, org)
+    fanout = make_fanout(account, clock, sender, chunk_size=20)
+    fanout.handle(job(org, notification_id))
+    httpx.post(FCM.base_url + "/_standin/latency", json={"ms": 30})
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: fanout.handle(job(org, notification_id, 0)), range(4)))
+    assert [deliveries(t) for t in tokens] == [1] * 60
+    state = rows(account, notification_id)
+    assert len(state) == 60 and all(r["state"] == "sent" for r in state.values())
+
+
+def test_unsubscribed_devices_stop_at_once_and_keep_no_token(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    user = str(uuid.uuid4())
+    tokens = [f"unsub-{uuid.uuid4().hex}" for _ in range(2)]
+    ids = register(account, clock, org, tokens, user)
+    registry(account, clock).unsubscribe(org, ids[tokens[0]])
+    tombstone = registry(account, clock).get(org, ids[tokens[0]])
+    assert tombstone["status"] == "unsubscribed" and tombstone["unsubscribedAt"]
+    assert "target" not in tombstone and "footprint" not in tombstone and "secretHash" not in tombstone
+    notification_id = notify(account, clock, org, [user])
+    fanout = make_fanout(account, clock, sender)
+    fanout.handle(job(org, notification_id))
+    fanout.handle(job(org, notification_id, 0))
+    assert (deliveries(tokens[0]), deliveries(tokens[1])) == (0, 1)
+    # Tokens are sealed at rest: neither the token nor its text appears in the device row.
+    raw = json.dumps(dict(registry(account, clock).get(org, ids[tokens[1]])), default=str)
+    assert tokens[1] not in raw
+
+
+CRASH_WORKER = """
+import json, os, sys
+from datetime import UTC, datetime
+from functions import deps
+from shared.adapters.fcm import FcmSender, FcmSettings
+from shared.notifications.devices import DeviceRegistry
+from shared.notifications.fanout import FanOut, FanoutSettings
+from shared.notifications.models import FanoutJob
+from shared.notifications.secrets import TokenCipher
+from shared.storage.router import StorageRouter
+
+config = deps.settings()
+account = StorageRouter(config).region("eu")
+class Clock:
+    def now(self): return datetime.now(UTC)
+sender = FcmSender(FcmSettings(config.firebase_project_id, config.firebase_service_account.get_secret_value(),
+                               config.firebase_fcm_url))
+devices = DeviceRegistry(account, Clock(), TokenCipher(config.device_token_key.get_secret_value()),
+                         config.api_key_pepper.get_secret_value())
+fanout = FanOut(account, Clock(), devices, sender, None, FanoutSettings(chunk_size=25, concurrent_sends=1))
+print("ready", flush=True)
+fanout.handle(FanoutJob.model_validate_json(sys.argv[1]))
+print("finished", flush=True)
+"""
+
+
+def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nobody_notified_twice(
+    account: AccountStorage, sender: FcmSender, private_stack: tuple[Azurite, dict[str, str]]
+) -> None:
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    tokens = [f"crash-{uuid.uuid4().hex}" for _ in range(300)]
+    ids = register(account, clock, org, tokens)
+    notification_id = notify(account, clock, org)
+    fanout = make_fanout(account, clock, sender, chunk_size=25)
+    fanout.handle(job(org, notification_id))
+    httpx.post(FCM.base_url + "/_standin/latency", json={"ms": 150})
+    worker = subprocess.Popen(
+        [sys.executable, "-c", CRASH_WORKER, job(org, notification_id, 0).model_dump_json()],
+        cwd=REPO,
+        env={**os.environ, **private_stack[1], "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def mid_chunk() -> bool:
+            if sum(deliveries(t) for t in tokens) < 50:
+                return False
+            # Frozen (SIGSTOP) first, so the check and the kill see the same moment.
+            worker.send_signal(signal.SIGSTOP)
+            if any(r["state"] == "sending" for r in rows(account, notification_id).values()):
+                return True
+            worker.send_signal(signal.SIGCONT)  # between two chunks: let it claim the next one
+            return False
+
+        # Killed while a chunk is claimed and being sent (each send takes the stand-in's 150 ms).
+        wait_until(mid_chunk, timeout=60, what="the worker to be in the middle of a chunk")
+    finally:
+        worker.kill()  # SIGKILL: no cleanup, no outcome written for the chunk in flight
+        worker.wait()
+    httpx.post(FCM.base_url + "/_standin/latency", json={"ms": 0})
+    assert sum(deliveries(t) for t in tokens) < len(tokens), "the worker finished before it was killed"
+
+    # The queue redelivers the job. Within the claim lease it must not touch the claimed chunk...
+    fanout.handle(job(org, notification_id, 0))
+    assert any(r["state"] == "sending" for r in rows(account, notification_id).values())
+    # ...after it, the claimed chunk gets its final outcome without being sent again.
+    clock.offset = timedelta(minutes=10)
+    fanout.handle(job(org, notification_id, 0, 1))
+
+    state = rows(account, notification_id)
+    assert sorted(state) == sorted(ids.values())
+    assert all(r["state"] in ("sent", "failed") for r in state.values())
+    counts = {t: deliveries(t) for t in tokens}
+    assert max(counts.values()) == 1, "someone was notified twice"
+    unknown = [t for t in tokens if state[ids[t]]["state"] == "failed"]
+    assert all(state[ids[t]]["errorCode"] == "OUTCOME_UNKNOWN" for t in unknown)
+    assert 0 < len(unknown) <= 25  # at most the one chunk in flight
+    assert all(counts[t] == 1 for t in tokens if state[ids[t]]["state"] == "sent")
+
+
+def test_the_privacy_sweep_removes_unsubscribed_device_tombstones(
+    account: AccountStorage, private_router: StorageRouter
+) -> None:
+    from shared.privacy.retention import SweepScope
+
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    tokens = [f"sweep-{uuid.uuid4().hex}" for _ in range(3)]
+    ids = register(account, clock, org, tokens)
+    registry(account, clock).unsubscribe(org, ids[tokens[0]])
+    rule = next(
+        r for r in deps.retention_registry().rules() if r.name == "notifications.unsubscribed-devices"
+    )
+    scope = SweepScope("eu", account, private_router, clock.now())
+    due = [c for c in rule.candidates(scope, None) if c.ref[0] == org]
+    assert [c.ref[1] for c in due] == [f"d_{ids[tokens[0]]}"]
+    assert rule.delete(scope, due[0]) is True
+    assert rule.delete(scope, due[0]) is False
+    assert registry(account, clock).get(org, ids[tokens[0]]) is None
+    assert all(registry(account, clock).get(org, ids[t])["status"] == "active" for t in tokens[1:])
