@@ -3,19 +3,51 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from shared.access.authenticate import Authenticator
 from shared.access.tokens import TokenValidator
+from shared.adapters.fcm import FcmSender
 from shared.clock import Clock, SystemClock
+from shared.notifications.devices import DeviceRegistry
+from shared.notifications.fanout import FanOut
+from shared.notifications.orgs import OrgDirectory, OrgService
+from shared.notifications.secrets import TokenCipher
+from shared.notifications.service import NotificationService
 from shared.partners.directory import PartnerDirectory
-from shared.partners.service import PartnerService
+from shared.partners.service import Partner, PartnerService
+from shared.privacy.breaches import BreachRegister
+from shared.privacy.retention import RetentionRegistry, RetentionSweeper, builtin_rules
+from shared.privacy.settings import PrivacySettingsService
 from shared.settings import Settings, get_settings
-from shared.storage.router import StorageRouter
+from shared.storage.router import AccountStorage, StorageRouter
 from shared.usage import BufferedUsage, UsageMeter
+
+if TYPE_CHECKING:
+    # Imported at first use: the Graph adapter's models cost cold start, and only tenant calls need them.
+    from shared.tenants.graph_access import GraphAccess
+    from shared.tenants.service import TenantService
 
 
 def settings() -> Settings:
-    return get_settings()
+    config = get_settings()
+    _remember_secrets(config)
+    return config
+
+
+_remembered: list[Settings] = []
+
+
+def _remember_secrets(config: Settings) -> None:
+    # The literal secrets are redacted from logs whatever shape they appear in.
+    if _remembered and _remembered[0] is config:
+        return
+    from functions.logsafe import remember_settings_secrets
+
+    remember_settings_secrets(
+        [config.operator_api_key.get_secret_value(), config.api_key_pepper.get_secret_value()]
+    )
+    _remembered[:] = [config]
 
 
 @cache
@@ -56,3 +88,123 @@ def usage(region: str) -> UsageMeter:
 @cache
 def api_call_counter() -> BufferedUsage:
     return BufferedUsage()
+
+
+@cache
+def retention_registry() -> RetentionRegistry:
+    """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
+    from shared.notifications.retention import UnsubscribedDevices
+
+    return RetentionRegistry([*builtin_rules(), UnsubscribedDevices()])
+
+
+@cache
+def retention_sweeper() -> RetentionSweeper:
+    return RetentionSweeper(
+        retention_registry(),
+        storage(),
+        clock(),
+        budget_seconds=settings().privacy_sweep_budget_seconds,
+    )
+
+
+def privacy_settings(account: AccountStorage) -> PrivacySettingsService:
+    return PrivacySettingsService(account, clock())
+
+
+@cache
+def graph_access() -> GraphAccess:
+    """Graph for the tenants area: one app credential per process, made at first use."""
+    from pydantic import SecretStr
+
+    from shared.adapters.graph import GraphSettings
+    from shared.tenants.graph_access import GraphAccess
+
+    config = settings()
+    return GraphAccess(
+        GraphSettings(
+            client_id=config.graph_client_id,
+            client_secret=SecretStr(config.graph_client_secret.get_secret_value()),
+            authority_host=config.graph_authority_host,
+            base_url=config.graph_base_url,
+            ca_bundle=config.graph_ca_bundle,
+        )
+    )
+
+
+def tenants(partner: Partner) -> TenantService:
+    from shared.tenants.service import TenantService
+
+    return TenantService(storage().region(partner.region), partner, clock(), graph_access())
+
+
+def breach_register(region: str) -> BreachRegister:
+    def partner_exists(partner_id: str, in_region: str) -> bool:
+        return partners().directory.region_of(partner_id) == in_region
+
+    return BreachRegister(storage().region(region), clock(), partner_exists)
+
+
+# --- Dynamics 365 push notifications (shared/notifications/) ---------------------------------
+
+
+@cache
+def org_directory() -> OrgDirectory:
+    return OrgDirectory(storage())
+
+
+@cache
+def token_cipher() -> TokenCipher:
+    return TokenCipher(settings().device_token_key.get_secret_value())
+
+
+def orgs(partner_id: str, region: str) -> OrgService:
+    account = storage().region(region)
+
+    def cascade(org_id: str) -> None:
+        from shared.notifications.devices import TABLE as DEVICES
+        from shared.notifications.orgs import delete_partition
+        from shared.notifications.service import delete_org_notifications
+
+        delete_org_notifications(account, org_id)
+        delete_partition(account.table(DEVICES), org_id)
+
+    return OrgService(
+        account,
+        partner_id,
+        region,
+        org_directory(),
+        clock(),
+        settings().api_key_pepper.get_secret_value(),
+        cascade=cascade,
+    )
+
+
+def devices(region: str) -> DeviceRegistry:
+    return DeviceRegistry(
+        storage().region(region), clock(), token_cipher(), settings().api_key_pepper.get_secret_value()
+    )
+
+
+def notifications(partner_id: str, region: str) -> NotificationService:
+    return NotificationService(storage().region(region), partner_id, clock(), token_cipher())
+
+
+@cache
+def fcm_sender() -> FcmSender:
+    """One firebase-admin app per process, set up at the first send."""
+    from shared.adapters.fcm import FcmSettings
+
+    config = settings()
+    return FcmSender(
+        FcmSettings(
+            project_id=config.firebase_project_id,
+            service_account=config.firebase_service_account.get_secret_value(),
+            fcm_url=config.firebase_fcm_url,
+        ),
+        clock=clock(),
+    )
+
+
+def fanout(region: str) -> FanOut:
+    return FanOut(storage().region(region), clock(), devices(region), fcm_sender(), usage(region))

@@ -101,7 +101,9 @@ class RouteTemplate:
 
     def openapi_path(self) -> str:
         """The template as OpenAPI writes paths: `{name}` without constraints or markers."""
-        return _PARAM.sub(lambda m: "{" + m.group(1).lstrip("*").split(":")[0].rstrip("?") + "}", self.template)
+        return _PARAM.sub(
+            lambda m: "{" + m.group(1).lstrip("*").split(":")[0].rstrip("?") + "}", self.template
+        )
 
     def match(self, path: str) -> dict[str, str] | None:
         """Route parameters for `path` (without the route prefix), or None. Absent optionals are left out."""

@@ -21,6 +21,9 @@ param controlStorageAccountName string
 @description('Audience of personnel tokens (ENTRA_AUDIENCE): the client id or App ID URI of the app registration.')
 param entraAudience string
 
+@description('Firebase project id push notifications are sent through (FIREBASE_PROJECT_ID).')
+param firebaseProjectId string
+
 @description('Resource group of the global part (same default as global.bicep).')
 param controlResourceGroupName string = 'rg-tenantry-global'
 
@@ -148,6 +151,7 @@ module functionApp 'modules/function-app.bicep' = {
     controlStorageAccountName: controlStorageAccountName
     keyVaultName: keyVault.outputs.name
     entraAudience: entraAudience
+    firebaseProjectId: firebaseProjectId
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

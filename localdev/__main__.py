@@ -75,9 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--personnel", help="token: the person's personnel id at that partner")
     parser.add_argument("--minutes", type=int, default=60, help="token: lifetime")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The storage SDK logs every HTTP exchange at INFO; the real host keeps that out of the console too.
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    # The app's log hygiene applies to the host's own lines too (shared/privacy/redact.py).
+    from shared.privacy.redact import install as install_log_hygiene
+
+    install_log_hygiene()
+    level = os.environ.get("TENANTRY_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # The storage SDK logs every HTTP exchange at INFO; the real host keeps that out of the console too.
+        logging.getLogger("azure").setLevel(logging.WARNING)
 
     settings = apply_local_settings(args.script_root)
     if args.command == "token":
@@ -98,15 +104,29 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             azurite.stop()
+    # Firebase is the local FCM stand-in; its throwaway service account is kept in .localdev/.
+    from localdev.fcm_local import start_fcm_standin
+
+    fcm, fcm_settings = start_fcm_standin(
+        port=int(os.environ.get("FCM_STANDIN_PORT", "9099")),
+        key_file=REPO / ".localdev" / "fcm-service-account.json",
+    )
+    os.environ.update(fcm_settings)
     try:
+        from localdev.demo import graph_standin, register_in_background
+
         print(
             f"Tenantry is serving on http://127.0.0.1:{args.port}/api (docs: /api/docs). Ctrl-C stops.",
             flush=True,
         )
-        serve_host(args.script_root, args.app, args.port)
+        # Graph is the local stand-in; a demo partner with a demo tenant is there to try at once.
+        with graph_standin(data_dir):
+            register_in_background(f"http://127.0.0.1:{args.port}", data_dir)
+            serve_host(args.script_root, args.app, args.port)
     except KeyboardInterrupt:
         pass
     finally:
+        fcm.stop()
         if azurite is not None:
             azurite.stop()
     return 0

@@ -213,6 +213,15 @@ class LocalHost:
         if client and "x-forwarded-for" not in headers:
             # Azure's front end passes the caller's address on this way; so do we.
             headers["x-forwarded-for"] = f"{client[0]}:{client[1]}"
+        # Verbose on purpose (DEBUG only): the process-wide log hygiene must make even this safe.
+        log.debug(
+            "request %s %s?%s headers=%s body=%s",
+            method,
+            raw_path,
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            body,
+        )
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         host = headers.get("host", "127.0.0.1")
         url = f"http://{host}{raw_path}" + (

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import httpx
 
@@ -54,9 +54,15 @@ def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, what: st
 
 @contextmanager
 def local_host(
-    env: dict[str, str], *, script_root: Path = REPO, app: str = "function_app:app"
+    env: dict[str, str],
+    *,
+    script_root: Path = REPO,
+    app: str = "function_app:app",
+    output: IO[bytes] | None = None,
 ) -> Iterator[str]:
-    """Runs `python -m localdev host` for `script_root` and yields its base URL once it serves."""
+    """Runs `python -m localdev host` for `script_root` and yields its base URL once it serves.
+
+    `output` (a file) receives the host's stdout and stderr, e.g. to search its log."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # The host serves the development token issuer itself, so its address follows the port.
@@ -81,6 +87,8 @@ def local_host(
         cwd=REPO,
         env={**os.environ, **env, "PYTHONPATH": str(REPO)},
         stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
 
     def serving() -> bool:

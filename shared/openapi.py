@@ -34,6 +34,8 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "deviceKey": {"type": "apiKey", "in": "header", "name": "x-device-key"},
     "deviceSecret": {"type": "apiKey", "in": "header", "name": "x-device-secret"},
+    # Dataverse's WebhookKey authentication; an org set to HttpHeader sends its own header instead.
+    "webhookKey": {"type": "apiKey", "in": "query", "name": "code"},
 }
 
 _PARAM_SCHEMAS: dict[str | None, dict[str, Any]] = {

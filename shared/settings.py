@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Azure storage account names: 3-24 lowercase letters and digits. Region names become part of
@@ -63,6 +63,34 @@ def storage_target(setting: str, environ: dict[str, str] | None = None) -> Stora
     return None
 
 
+class Subprocessor(BaseModel):
+    """One sub-processor as partners see it; `regions` empty means every region."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    service: str
+    purpose: str
+    location: str
+    regions: tuple[str, ...] = ()
+
+
+DEFAULT_SUBPROCESSORS = (
+    Subprocessor(
+        name="Microsoft Ireland Operations Ltd",
+        service="Microsoft Azure (Functions, Storage, Key Vault, Monitor)",
+        purpose="Hosting: compute, storage and logs of the region's stamp",
+        location="Azure datacentres of the partner's chosen region",
+    ),
+    Subprocessor(
+        name="Google Ireland Ltd",
+        service="Firebase Cloud Messaging",
+        purpose="Delivering push notifications to registered browsers and devices (ids and titles only)",
+        location="Google's global network (EU Standard Contractual Clauses)",
+    ),
+)
+
+
 class Settings(BaseSettings):
     """Every plain setting the app reads. Per-region storage is resolved by `region_storage_setting`."""
 
@@ -98,6 +126,75 @@ class Settings(BaseSettings):
         default=5.0,
         alias="TENANTRY_STORAGE_TIMEOUT_SECONDS",
         description="How long one storage call may take before it counts as unreachable.",
+    )
+
+    privacy_sweep_schedule: str = Field(
+        default="0 30 2 * * *",
+        alias="PRIVACY_SWEEP_SCHEDULE",
+        description="NCRONTAB (six fields, UTC) of the retention sweep; the trigger reads it as %NAME%.",
+    )
+    privacy_watch_schedule: str = Field(
+        default="0 */15 * * * *",
+        alias="PRIVACY_WATCH_SCHEDULE",
+        description="NCRONTAB of the deadline watch (data-subject requests, breaches).",
+    )
+    privacy_sweep_budget_seconds: float = Field(
+        default=240.0,
+        gt=0,
+        alias="PRIVACY_SWEEP_BUDGET_SECONDS",
+        description="How long one sweep invocation may work per region before it saves its cursor.",
+    )
+    tenant_sync_schedule: str = Field(
+        default="0 0 */6 * * *",
+        alias="TENANT_SYNC_SCHEDULE",
+        description="NCRONTAB (six fields, UTC) of the tenant sync timer; the trigger reads it as %NAME%.",
+    )
+    graph_client_id: str = Field(
+        default="",
+        alias="GRAPH_CLIENT_ID",
+        description="Client id of the multi-tenant (GDAP) app Tenantry reaches customer tenants with.",
+    )
+    graph_client_secret: SecretStr = Field(
+        default=SecretStr(""),
+        alias="GRAPH_CLIENT_SECRET",
+        description="That app's client secret (Key Vault reference in Azure); a tenant stores only a name.",
+    )
+    graph_authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        alias="GRAPH_AUTHORITY_HOST",
+        description="Where app-only tokens for customer tenants are issued.",
+    )
+    graph_base_url: str = Field(
+        default="https://graph.microsoft.com/v1.0",
+        alias="GRAPH_BASE_URL",
+        description="Microsoft Graph's base URL (the local stand-in's, locally).",
+    )
+    graph_ca_bundle: str | None = Field(
+        default=None,
+        alias="GRAPH_CA_BUNDLE",
+        description="Local only: the CA the Graph stand-in's TLS certificate comes from.",
+    )
+    firebase_project_id: str = Field(
+        alias="FIREBASE_PROJECT_ID",
+        description="The Firebase project push notifications are sent through (FCM HTTP v1).",
+    )
+    firebase_service_account: SecretStr = Field(
+        alias="FIREBASE_SERVICE_ACCOUNT",
+        description="The service account's key file: its JSON text (Key Vault in Azure) or, locally, a path.",
+    )
+    firebase_fcm_url: str | None = Field(
+        default=None,
+        alias="FIREBASE_FCM_URL",
+        description="Local only: base URL of the FCM stand-in; unset sends to Google.",
+    )
+    device_token_key: SecretStr = Field(
+        alias="DEVICE_TOKEN_KEY",
+        description="AES-256 key(s), base64, comma-separated (first encrypts) for push tokens and payloads.",
+    )
+    subprocessors: tuple[Subprocessor, ...] = Field(
+        default=DEFAULT_SUBPROCESSORS,
+        alias="TENANTRY_SUBPROCESSORS",
+        description="JSON list of sub-processors (name, service, purpose, location, regions).",
     )
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ param principalId string
 // The control tables of shared/storage/catalogue.py; the same list as control-storage.bicep.
 var tables = [
   'partnerdirectory'
+  'orgdirectory'
 ]
 
 // Built-in role: Storage Table Data Contributor (read, write and delete entities).

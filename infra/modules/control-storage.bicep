@@ -25,6 +25,7 @@ param tags object
 // build when this list and the catalogue disagree. Keep control-access.bicep's list the same.
 var tables = [
   'partnerdirectory'
+  'orgdirectory'
 ]
 // ---------------------------------------------------------------------------------------------
 

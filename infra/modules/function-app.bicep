@@ -30,6 +30,12 @@ param keyVaultName string
 @description('Audience the personnel tokens must carry: the app registration\'s client id or App ID URI.')
 param entraAudience string
 
+@description('Client id of the multi-tenant Graph app (GDAP) that reads and manages customer tenants.')
+param graphClientId string = ''
+
+@description('Firebase project id push notifications are sent through (FIREBASE_PROJECT_ID).')
+param firebaseProjectId string
+
 @description('Application Insights connection string (an identifier; ingestion needs the identity token).')
 param appInsightsConnectionString string
 
@@ -143,12 +149,23 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 
     // --- Plain settings -----------------------------------------------------------------------
     ENTRA_AUDIENCE: entraAudience
+    // Timer schedules (NCRONTAB, UTC), read by the triggers as %PRIVACY_..._SCHEDULE%.
+    PRIVACY_SWEEP_SCHEDULE: '0 30 2 * * *'
+    PRIVACY_WATCH_SCHEDULE: '0 */15 * * * *'
+    TENANT_SYNC_SCHEDULE: '0 0 */6 * * *'
+    // Microsoft Graph: the multi-tenant (GDAP) app that reads and manages customer tenants.
+    GRAPH_CLIENT_ID: graphClientId
+    // Firebase Cloud Messaging: the project push notifications are sent through.
+    FIREBASE_PROJECT_ID: firebaseProjectId
 
     // --- Secrets: Key Vault references, one line each ------------------------------------------
     // <SETTING>: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=<secret-name>)'
     // No version in the reference: the app picks up a rotated secret (see infra/README.md).
     OPERATOR_API_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=operator-api-key)'
     API_KEY_PEPPER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=api-key-pepper)'
+    GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=graph-client-secret)'
+    FIREBASE_SERVICE_ACCOUNT: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=firebase-service-account)'
+    DEVICE_TOKEN_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=device-token-key)'
 
     // --- Platform -----------------------------------------------------------------------------
     // Azure SDKs (DefaultAzureCredential) in the app use the stamp identity.

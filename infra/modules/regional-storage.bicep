@@ -36,16 +36,38 @@ var tables = [
   'apikeys'
   'tenantgroups'
   'usage'
+  'privacysettings'
+  'privacysweeps'
+  'breaches'
+  'tenants'
+  'tenantsyncs'
+  'tenantusers'
+  'tenantdirgroups'
+  'tenantbaselines'
+  'orgs'
+  'orgusers'
+  'orgrules'
+  'devices'
+  'notifications'
+  'notifydeliveries'
 ]
-var queues = []
-var containers = []
+var queues = [
+  'tenantsync'
+  'notifyfanout'
+]
+var containers = [
+  'tenantsnapshots'
+  'notifypayloads'
+]
 
 // Blobs that storage itself deletes, from the retention table in the design notes. One entry per
 // catalogue container whose retention storage can enforce: { container: '<name>', days: <n> }.
 // For example, when those containers land in the catalogue: DSR export packages 7 days,
 // transient notification payloads 1 day. The lifecycle engine runs about once a day, so a blob
 // goes within a day after its limit.
-var blobRetention = []
+var blobRetention = [
+  { container: 'notifypayloads', days: 1 }
+]
 
 // The container the Flex Consumption app package is deployed to (infrastructure, not app data).
 var deploymentContainerName = 'app-package'

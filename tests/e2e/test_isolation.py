@@ -16,6 +16,9 @@ import pytest
 from tests.e2e.actors import OPERATOR, PartnerSetup, expired_token, forged_token, make_partner
 
 MEANT_PUBLIC = {("get", "/api/health"), ("get", "/api/openapi.json"), ("get", "/api/docs")}
+# Transparency about Tenantry's own processing (Art. 28(2)/(4), Art. 30): no partner's data, and
+# partners and prospects must be able to show it to their customers before and after signing.
+MEANT_PUBLIC |= {("get", "/api/privacy/processing-activities"), ("get", "/api/privacy/subprocessors")}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,21 @@ def test_every_operation_declares_who_may_call_it(world: dict[str, Any]) -> None
             assert (method, path) in MEANT_PUBLIC, f"{method.upper()} {path} is public by accident?"
 
 
+# Routes outside /partners/{partnerId} that organisations and their devices call: each names its
+# own scheme, so a partner credential alone never reaches them unless the route says so.
+OWN_SCHEMES = {"deviceKey", "deviceSecret", "webhookKey"}
+
+
+def test_routes_outside_partner_paths_use_device_or_webhook_credentials(world: dict[str, Any]) -> None:
+    for method, path, op in world["operations"]:
+        if not op["security"] or "{partnerId}" in path or (method, path) in MEANT_PUBLIC:
+            continue
+        schemes = {name for requirement in op["security"] for name in requirement}
+        if path.startswith(("/api/partners", "/api/privacy", "/api/operator")):
+            continue
+        assert schemes & OWN_SCHEMES, f"{method.upper()} {path} is outside partner paths: {schemes}"
+
+
 def credentials(world: dict[str, Any]) -> dict[str, dict[str, str]]:
     victim: PartnerSetup = world["victim"]
     stranger: PartnerSetup = world["stranger"]
@@ -61,6 +79,10 @@ def credentials(world: dict[str, Any]) -> dict[str, dict[str, str]]:
         "forged token": {"authorization": f"Bearer {forged_token(victim)}"},
         "revoked key": {"x-api-key": world["revoked_key"]},
         "garbage key": {"x-api-key": "tk_" + "A" * 60},
+        # Device and webhook routes have their own credentials (deviceKey, deviceSecret, webhookKey):
+        # well-formed but unknown ones are refused everywhere too.
+        "garbage device key": {"x-device-key": "dk_" + "A" * 32},
+        "forged device secret": {"x-device-secret": f"ds_{uuid.uuid4().hex}_{'0' * 26}_{'A' * 43}"},
     }
 
 
