@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shared.adapters.fcm import DeleteDevice, Failed, KeepAndAlert, PushMessage, Retry, SendOutcome, Sent
 from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat
-from shared.notifications import tablebatch
 from shared.notifications.devices import DeviceRegistry, Target
 from shared.notifications.models import FanoutJob
 from shared.notifications.service import (
@@ -53,6 +52,7 @@ from shared.notifications.service import (
     SHARD_PREFIX,
     Payload,
 )
+from shared.storage import tablebatch
 from shared.storage.queues import enqueue
 from shared.usage import Unit, UsageMeter
 

@@ -101,7 +101,7 @@ class NotificationService:
         A small payload rides sealed in the job message itself (no blob to write, read and delete:
         the webhook answers sooner); a larger one goes to the transient `notifypayloads` blob.
         """
-        from shared.notifications import tablebatch
+        from shared.storage import tablebatch
 
         notification_id = new_id()
         sealed = self.cipher.seal(new.payload.to_json(), notification_id)

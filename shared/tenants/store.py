@@ -122,7 +122,7 @@ class DirectoryStore:
     # --- batches ---
 
     def _submit(self, table: TableClient, operations: list[tuple[Any, ...]]) -> None:
-        from shared.tenants.batch import BatchRefusedError, submit
+        from shared.storage.tablebatch import BatchRefusedError, submit
 
         try:
             submit(table, operations)
