@@ -78,7 +78,8 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
         "webhook key": org["webhookKey"],
         "device key": org["deviceKey"],
         "device secret": device["deviceSecret"],
-        "device secret part": device["deviceSecret"].rsplit("_", 1)[1],
+        # ds_<org>_<device>_<secret>: the secret itself may contain "_", so split from the left.
+        "device secret part": device["deviceSecret"].split("_", 3)[3],
         "FCM token": token,
         "footprint": footprint,
         "title from the webhook": f"Full{marker}",
