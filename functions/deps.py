@@ -94,8 +94,9 @@ def api_call_counter() -> BufferedUsage:
 def retention_registry() -> RetentionRegistry:
     """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
     from shared.notifications.retention import UnsubscribedDevices
+    from shared.tenants.retention import EndUserDataAtSubscriptionEnd
 
-    return RetentionRegistry([*builtin_rules(), UnsubscribedDevices()])
+    return RetentionRegistry([*builtin_rules(), UnsubscribedDevices(), EndUserDataAtSubscriptionEnd()])
 
 
 @cache

@@ -122,6 +122,26 @@ def active_tenants_in(account: AccountStorage) -> dict[str, list[str]]:
     return found
 
 
+def purge_tenant_data(account: AccountStorage, partner_id: str, tenant_id: str, workers: int = 8) -> None:
+    """Deletes a tenant's end-user data, snapshots, sync records and baseline (not its audit events).
+
+    Used when the partner removes the tenant and by the retention sweep when the subscription ends.
+    """
+    with ThreadPoolExecutor(workers) as pool:
+        DirectoryStore(account, partner_id, tenant_id, pool).purge()
+    container = account.container(SNAPSHOTS)
+    for blob in container.list_blobs(name_starts_with=f"{partner_id}/{tenant_id}/"):
+        with suppress(Exception):
+            container.delete_blob(blob.name)
+    syncs = account.table(SYNCS)
+    partition = f"{partner_id}~{tenant_id}"
+    for row in syncs.query_entities("PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"]):
+        with suppress(Exception):
+            syncs.delete_entity(partition, str(row["RowKey"]))
+    with suppress(Exception):
+        account.table(BASELINES).delete_entity(partner_id, tenant_id)
+
+
 class TenantService:
     """The tenants of one partner, in the partner's region."""
 
@@ -300,20 +320,7 @@ class TenantService:
         )
 
     def purge_data(self, tenant_id: str) -> None:
-        with ThreadPoolExecutor(self.sync_workers) as pool:
-            DirectoryStore(self.account, self.partner.id, tenant_id, pool).purge()
-        container = self.account.container(SNAPSHOTS)
-        for blob in container.list_blobs(name_starts_with=f"{self.partner.id}/{tenant_id}/"):
-            with suppress(Exception):
-                container.delete_blob(blob.name)
-        syncs = self.account.table(SYNCS)
-        for row in syncs.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": self._sync_partition(tenant_id)}, select=["RowKey"]
-        ):
-            with suppress(Exception):
-                syncs.delete_entity(self._sync_partition(tenant_id), str(row["RowKey"]))
-        with suppress(Exception):
-            self.account.table(BASELINES).delete_entity(self.partner.id, tenant_id)
+        purge_tenant_data(self.account, self.partner.id, tenant_id, self.sync_workers)
 
     # --- syncs ----------------------------------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""End-user data of a partner whose subscription ended goes at endUserDataAt, through the retention sweep."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from functions import deps
+from localdev.graph_standin import StandinControl
+from shared.privacy.retention import RetentionRegistry, RetentionSweeper
+from shared.settings import get_settings
+from shared.storage.router import StorageRouter
+from shared.tenants.retention import EndUserDataAtSubscriptionEnd
+from tests.conftest import GRAPH
+from tests.integration.test_privacy_retention import MovableClock, terminated_partner
+from tests.integration.test_tenant_sync import onboard, queued_sync, service_for, stored_users
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def control() -> Any:
+    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+    yield client
+    client.close()
+
+
+def sweep_to_end(router: StorageRouter, at: datetime) -> dict[str, int]:
+    registry = RetentionRegistry([EndUserDataAtSubscriptionEnd()])
+    counts: dict[str, int] = {}
+    for _ in range(50):
+        report = RetentionSweeper(registry, router, MovableClock(at), budget_seconds=60).sweep("eu")
+        for category, count in report.run_counts.items():
+            counts[category] = counts.get(category, 0) + count
+        if report.complete:
+            return counts
+    raise AssertionError("the sweep never completed")
+
+
+def test_synced_users_go_a_day_after_the_subscription_ends_not_a_day_before(control: Any) -> None:
+    router = StorageRouter(get_settings())
+    router.region("eu").table("privacysweeps").delete_entity("sweep", "state")
+    partner = terminated_partner(router, MovableClock(datetime(1950, 1, 10, tzinfo=UTC)))
+    assert partner.subscription.deletion_schedule is not None
+    end_user_at = partner.subscription.deletion_schedule.end_user_data_at
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 12)
+    service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    assert len(stored_users(service, tenant_id)) == 12
+
+    assert sweep_to_end(router, end_user_at - DAY) == {}
+    assert len(stored_users(service, tenant_id)) == 12
+
+    assert sweep_to_end(router, end_user_at + DAY) == {"end-user data": 1}
+    assert stored_users(service, tenant_id) == {}
+    snapshots = service.account.container("tenantsnapshots").list_blobs(
+        name_starts_with=f"{partner.id}/{tenant_id}/"
+    )
+    assert list(snapshots) == []
+    tenants = service.account.table("tenants").query_entities(
+        "PartitionKey eq @pk and RowKey lt '~'", parameters={"pk": partner.id}
+    )
+    assert list(tenants) == []
+    # Nothing left to do: a second sweep deletes nothing twice.
+    assert sweep_to_end(router, end_user_at + 2 * DAY) == {}
+
+
+def test_the_app_sweeps_with_this_rule() -> None:
+    assert "tenants.end-user-data" in {rule.name for rule in deps.retention_registry().rules()}
