@@ -10,17 +10,7 @@ import pytest
 from shared.audit.log import AuditLog, EventFilter, NewEvent, bucket_name
 from shared.ids import new_id
 from shared.storage.router import StorageRouter
-
-
-class MovableClock:
-    """A clock tests move by hand; each reading ticks a millisecond, as real time would."""
-
-    def __init__(self, now: datetime):
-        self.moment = now
-
-    def now(self) -> datetime:
-        self.moment += timedelta(milliseconds=1)
-        return self.moment
+from tests.clocks import MovableClock
 
 
 def event(action: str, n: int = 0) -> NewEvent:

@@ -34,19 +34,11 @@ from shared.privacy.settings import PrivacySettingsIn, PrivacySettingsService
 from shared.settings import get_settings
 from shared.storage.router import StorageRouter
 from shared.usage import Unit, UsageMeter
+from tests.clocks import MovableClock
 
 PEPPER = "pepper-for-tests"
 OPERATOR = ActionContext(Actor("operator", "operator"))
 DAY = timedelta(days=1)
-
-
-class MovableClock:
-    def __init__(self, now: datetime):
-        self.moment = now
-
-    def now(self) -> datetime:
-        self.moment += timedelta(milliseconds=1)
-        return self.moment
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from shared.privacy.retention import RetentionRegistry, RetentionSweeper
 from shared.settings import get_settings
 from shared.storage.router import StorageRouter
 from shared.tenants.retention import EndUserDataAtSubscriptionEnd
+from tests.clocks import MovableClock
 from tests.conftest import GRAPH
-from tests.integration.test_privacy_retention import MovableClock, terminated_partner
+from tests.integration.test_privacy_retention import terminated_partner
 from tests.integration.test_tenant_sync import onboard, queued_sync, service_for, stored_users
 
 DAY = timedelta(days=1)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from shared.ids import new_id
 from shared.storage.router import StorageRouter
 from shared.usage import Unit, UsageMeter
-from tests.integration.test_audit_log import MovableClock
+from tests.clocks import MovableClock
 
 
 def test_concurrent_counts_are_exact_and_months_separate(router: StorageRouter) -> None:
