@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.access.principals import Actor
 from shared.audit.log import AuditLog, NewEvent
+from shared.audit.seal import EventSubject
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ActionContext:
         *,
         changes: dict[str, dict[str, Any]] | None = None,
         details: dict[str, Any] | None = None,
+        subject: EventSubject | None = None,
     ) -> None:
         actor: dict[str, Any] = {"type": self.actor.type, "id": self.actor.id}
         if self.actor.display:
@@ -38,6 +40,7 @@ class ActionContext:
                 request_id=self.request_id,
                 client_ip=self.client_ip,
                 details=details or {},
+                subject=subject,
             ),
         )
 

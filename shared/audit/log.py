@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.audit.seal import EventSubject
 from shared.clock import Clock, isoformat
 from shared.errors import bad_request
 from shared.ids import new_id
@@ -27,6 +28,7 @@ from shared.storage.entities import decode_token, encode_token
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
+    from shared.audit.seal import SubjectKeys
     from shared.storage.router import AccountStorage
 
 LANES = 8
@@ -34,6 +36,9 @@ BUCKET_PREFIX = "events"
 GENESIS = "0" * 64
 _MAX_TIME_US = 99_999_999_999_999_999
 _HEAD = "~head-"  # '~' sorts after every event RowKey
+# Rows `~subj-<kid>-<event RowKey>` index the events naming one data subject (see audit/seal.py);
+# written with the event, in its bucket, so retention drops them with it.
+SUBJECT_INDEX = "~subj-"
 
 
 def bucket_name(moment: datetime) -> str:
@@ -54,6 +59,7 @@ class NewEvent:
     request_id: str | None = None
     client_ip: str | None = None  # already anonymised
     details: dict[str, Any] = field(default_factory=dict)
+    subject: EventSubject | None = None  # a data subject the event names: its personal fields are sealed
 
 
 @dataclass(frozen=True)
@@ -117,10 +123,22 @@ class ConflictRetryExhaustedError(RuntimeError):
 
 
 class AuditLog:
-    def __init__(self, account: AccountStorage, clock: Clock, *, lanes: int = LANES):
+    def __init__(
+        self, account: AccountStorage, clock: Clock, *, lanes: int = LANES, master_key: str | None = None
+    ):
         self.account = account
         self.clock = clock
         self.lanes = lanes
+        self._master_key = master_key
+
+    def subject_keys(self) -> SubjectKeys:
+        from shared.audit.seal import SubjectKeys
+
+        if self._master_key is None:
+            from shared.settings import get_settings
+
+            self._master_key = get_settings().subject_key_master.get_secret_value()
+        return SubjectKeys(self.account, self._master_key)
 
     def _bucket(self, name: str) -> TableClient:
         return self.account.table(name)
@@ -153,6 +171,20 @@ class AuditLog:
         bucket = bucket_name(at)
         table = self._bucket(bucket)
         event_id = new_id()
+        target, changes, details = event.target, event.changes, event.details
+        index_row: dict[str, Any] | None = None
+        if event.subject is not None:
+            from shared.audit.seal import seal_fields
+
+            kid, key = self.subject_keys().obtain(partner_id, event.subject.scope, event.subject.key)
+            parts = {"target": target, "changes": changes, "details": details}
+            sealed = seal_fields(partner_id, kid, key, event.subject, parts)
+            target, changes, details = sealed["target"], sealed["changes"], sealed["details"]
+            index_row = {
+                "PartitionKey": partner_id,
+                "RowKey": f"{SUBJECT_INDEX}{kid}-{_row_key(at, event_id)}",
+                "eventRowKey": _row_key(at, event_id),
+            }
         lanes = list(range(self.lanes))
         random.shuffle(lanes)
         for attempt in range(self.lanes * 4):
@@ -173,12 +205,12 @@ class AuditLog:
                 "action": event.action,
                 "actor": json.dumps(event.actor, sort_keys=True),
                 "actorId": str(event.actor.get("id", "")),
-                "target": json.dumps(event.target, sort_keys=True),
-                "targetId": str(event.target.get("id", "")),
-                "changes": json.dumps(event.changes, sort_keys=True, default=str),
+                "target": json.dumps(target, sort_keys=True),
+                "targetId": str(target.get("id", "")),
+                "changes": json.dumps(changes, sort_keys=True, default=str),
                 "requestId": event.request_id,
                 "clientIp": event.client_ip,
-                "details": json.dumps(event.details, sort_keys=True, default=str),
+                "details": json.dumps(details, sort_keys=True, default=str),
             }
             entity["hash"] = event_hash(entity)
             new_head = {
@@ -189,6 +221,8 @@ class AuditLog:
                 "eventId": event_id,
             }
             operations: list[Any] = [("create", {k: v for k, v in entity.items() if v is not None})]
+            if index_row is not None:
+                operations.append(("create", index_row))
             if head is None:
                 operations.append(("create", new_head))
             else:
@@ -242,7 +276,7 @@ class AuditLog:
                 )
                 page = next(pages, None)
                 if page is not None:
-                    items.extend(to_api(entity) for entity in page)
+                    items.extend(_opened(self, partner_id, list(page)))
                 token = pages.continuation_token
                 if page is None or not token:
                     break
@@ -279,6 +313,8 @@ class AuditLog:
             for row in table.query_entities(f"PartitionKey eq '{_quote(partner_id)}'"):
                 if str(row["RowKey"]).startswith(_HEAD):
                     bucket_heads[int(str(row["RowKey"])[len(_HEAD) :])] = dict(row)
+                elif str(row["RowKey"]).startswith(SUBJECT_INDEX):
+                    continue
                 else:
                     events.setdefault(int(row["lane"]), []).append(dict(row))
             broken: list[dict[str, Any]] = []
@@ -302,6 +338,22 @@ class AuditLog:
                 first = min(broken, key=lambda e: str(e["at"]))
                 return VerifyResult(False, checked, str(first["id"]))
         return VerifyResult(True, checked, None)
+
+
+def _opened(log: AuditLog, partner_id: str, entities: list[Any]) -> list[dict[str, Any]]:
+    """Events for the API, sealed personal fields opened (`"[erased]"` where the key is gone)."""
+    from shared.audit.seal import PREFIX
+
+    items = [to_api(entity) for entity in entities]
+    if not any(PREFIX in str(e[part]) for e in entities for part in ("target", "changes", "details")):
+        return items
+    from shared.audit.seal import KeyCache, open_tree
+
+    keys = KeyCache(log.subject_keys(), partner_id)
+    for item in items:
+        for part in ("target", "changes", "details"):
+            item[part] = open_tree(partner_id, item[part], keys)
+    return items
 
 
 def _bucket_in_range(bucket: str, filters: EventFilter) -> bool:

@@ -28,6 +28,7 @@ from shared.notifications.secrets import (
     new_device_secret,
     target_hash,
 )
+from shared.privacy.subjects.index import index_device
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -112,6 +113,7 @@ class DeviceRegistry:
                     table.create_entity({"PartitionKey": org_id, "RowKey": index_key, "deviceId": device_id})
                 except ResourceExistsError:
                     continue
+            index_device(self.account, org_id, str(body.system_user_id), device_id)
             secret = new_device_secret(org_id, device_id)
             entity = device_entity(
                 org_id,

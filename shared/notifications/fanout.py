@@ -33,7 +33,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,6 +88,8 @@ def _iso_ms(moment: datetime) -> str:
 class FanOut:
     _slots: dict[int, threading.BoundedSemaphore] = {}
     _slots_lock = threading.Lock()
+    # System users of an org who restricted or objected to processing (set by the composition root).
+    restricted: Callable[[AccountStorage, str], frozenset[str]] | None = None
 
     def __init__(  # noqa: PLR0917 - the adapters a fan-out works with
         self,
@@ -269,6 +271,16 @@ class FanOut:
                 finals.append(
                     _final(job.notification_id, device_id, "DEVICE_GONE", "The device unsubscribed.")
                 )
+        if self.restricted is not None and to_send:
+            skip = self.restricted(self.account, job.org_id)
+            finals.extend(
+                _final(
+                    job.notification_id, str(d["RowKey"])[2:], "RESTRICTED", "The user restricted processing."
+                )
+                for d, _ in to_send
+                if str(d.get("systemUserId")) in skip
+            )
+            to_send = [(d, x) for d, x in to_send if str(d.get("systemUserId")) not in skip]
         payload = self._payload(job.notification_id, job.payload)
         if payload is None and to_send:
             finals.extend(

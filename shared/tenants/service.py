@@ -21,6 +21,7 @@ from shared.adapters.graph import (
 )
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
+from shared.audit.seal import EventSubject, tenant_scope
 from shared.clock import Clock, isoformat
 from shared.errors import ProblemError, not_found
 from shared.ids import new_id
@@ -714,6 +715,7 @@ class TenantService:
             "tenant.user.updated",
             {"type": "user", "id": row["RowKey"], "tenantId": tenant_id},
             changes=diff({k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}),
+            subject=EventSubject(tenant_scope(tenant_id), str(row["RowKey"])),
         )
         return UserOut.model_validate(after)
 
@@ -757,6 +759,7 @@ class TenantService:
                 {"assignedLicenses": before.get("assignedLicenses")},
                 {"assignedLicenses": after.get("assignedLicenses")},
             ),
+            subject=EventSubject(tenant_scope(tenant_id), str(row["RowKey"])),
         )
         return UserOut.model_validate(after)
 
@@ -824,6 +827,7 @@ class TenantService:
             "tenant.group.memberAdded" if add else "tenant.group.memberRemoved",
             {"type": "group", "id": group["RowKey"], "tenantId": tenant_id},
             details={"userId": user_id},
+            subject=EventSubject(tenant_scope(tenant_id), user_id, ("details.userId",)),
         )
         return GroupOut.model_validate(
             group_from_entity(self._group_row(tenant_id, group_id), with_members=True)

@@ -110,6 +110,7 @@ class DirectoryStore:
         self.tenant_id = tenant_id
         self.pool = pool
         self.writes = Writes()
+        self._erased: frozenset[str] | None = None
 
     @property
     def users(self) -> TableClient:
@@ -164,6 +165,8 @@ class DirectoryStore:
         from azure.data.tables import UpdateMode
 
         mode = UpdateMode.REPLACE if full else UpdateMode.MERGE
+        users = self.without_erased(users)
+        self.index_users(users)
         self.write_batches(
             self.users,
             (
@@ -177,6 +180,72 @@ class DirectoryStore:
                 for u in users
             ),
         )
+
+    # --- the subject index (shared/privacy/subjects/index.py): end users by UPN and mail ---
+
+    def without_erased(self, users: list[GraphUser]) -> list[GraphUser]:
+        """Users minus those erased on a data-subject request (read once per store, i.e. per sync)."""
+        from shared.privacy.subjects import index
+
+        if self._erased is None:
+            rows = self.account.table(index.TABLE).query_entities(
+                "PartitionKey eq @pk",
+                parameters={"pk": index.erased_partition(self.partner_id, self.tenant_id)},
+                select=["RowKey"],
+            )
+            self._erased = frozenset(str(r["RowKey"]) for r in rows)
+        if not self._erased:
+            return users
+        return [
+            u for u in users if index.erased_key(self.partner_id, self.tenant_id, u.id) not in self._erased
+        ]
+
+    def index_users(self, users: list[GraphUser]) -> None:
+        """Index entries for the addresses users have now (old ones: `unindex` or found stale on read)."""
+        from shared.privacy.subjects import index
+
+        entries = [
+            entry
+            for u in users
+            for entry in index.tenant_entries(
+                self.partner_id,
+                self.tenant_id,
+                u.id,
+                index.tenant_user_addresses({"userPrincipalName": u.user_principal_name, "mail": u.mail}),
+            )
+        ]
+        if entries:
+            self.write_batches(self.account.table(index.TABLE), (("replace", e) for e in entries))
+
+    def unindex(self, addresses: dict[str, set[str]]) -> None:
+        """Removes index entries: user id -> addresses it is no longer found by."""
+        from shared.privacy.subjects import index
+
+        entries = [
+            e
+            for u, a in addresses.items()
+            for e in index.tenant_entries(self.partner_id, self.tenant_id, u, a)
+        ]
+        if entries:
+            self.write_batches(self.account.table(index.TABLE), (("delete", e) for e in entries))
+
+    def addresses(self, user_ids: list[str]) -> dict[str, Any]:
+        """Stored users among these (parallel point reads): id -> its UPN and mail as stored."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        table = self.users
+
+        def read(user_id: str) -> Any:
+            try:
+                return table.get_entity(
+                    user_partition(self.partner_id, self.tenant_id, user_id),
+                    user_id,
+                    select=["RowKey", "userPrincipalName", "mail"],
+                )
+            except ResourceNotFoundError:
+                return None
+
+        return {u: r for u, r in zip(user_ids, self.pool.map(read, user_ids), strict=True) if r is not None}
 
     def delete_users(self, user_ids: Iterable[str]) -> None:
         self.write_batches(
@@ -212,9 +281,15 @@ class DirectoryStore:
         except ResourceNotFoundError:
             return None
 
-    def user_ids_not_seen(self, sync_id: str) -> Iterator[str]:
+    def user_ids_not_seen(self, sync_id: str, addresses: dict[str, set[str]] | None = None) -> Iterator[str]:
+        """Users a full round did not see; `addresses` collects what they were indexed by."""
+        from shared.privacy.subjects.index import tenant_user_addresses
+
         query = f"{_range(tenant_prefix(self.partner_id, self.tenant_id))} and syncId ne @sync"
-        for row in self.users.query_entities(query, parameters={"sync": sync_id}, select=["RowKey"]):
+        select = ["RowKey", "userPrincipalName", "mail"]
+        for row in self.users.query_entities(query, parameters={"sync": sync_id}, select=select):
+            if addresses is not None:
+                addresses[str(row["RowKey"])] = tenant_user_addresses(row)
             yield str(row["RowKey"])
 
     def iter_users(self, extra_filter: str = "", select: list[str] | None = None) -> Iterator[Any]:
@@ -313,6 +388,13 @@ class DirectoryStore:
         """Deletes every user and group row of the tenant (the tenant was removed)."""
         self.delete_users([str(r["RowKey"]) for r in self.iter_users(select=["RowKey"])])
         self.delete_groups([str(r["RowKey"]) for r in self.all_groups(select=["RowKey"])])
+        from shared.privacy.subjects import index
+
+        table = self.account.table(index.TABLE)
+        rows = table.query_entities(
+            index.tenant_range(self.partner_id, self.tenant_id), select=["PartitionKey", "RowKey"]
+        )
+        self.write_batches(table, (("delete", dict(r)) for r in rows))
 
 
 def group_fields(group: GraphGroup, stored: Any | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from shared.adapters.graph import GraphGroup, GraphReader, GraphUser
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat
+from shared.privacy.subjects.index import tenant_user_addresses
 from shared.tenants import baseline, drift
 from shared.tenants.models import BaselineSettings, SyncCounts
 from shared.tenants.store import DirectoryStore, group_fields, group_members
@@ -137,7 +138,9 @@ class SyncEngine:
         if pending is not None:
             pending.result()
         if full:
-            gone = list(store.user_ids_not_seen(job.marker))
+            indexed: dict[str, set[str]] = {}
+            gone = list(store.user_ids_not_seen(job.marker, indexed))
+            store.unindex(indexed)
             store.delete_users(gone)
             counts.users_removed += len(gone)
             counts.users = len(seen)
@@ -152,8 +155,20 @@ class SyncEngine:
         counts: SyncCounts,
     ) -> None:
         ids = [u.id for u in items] + removed
-        stored = store.existing(ids)
+        before = store.addresses(ids)  # one point read each, as before; now with the old addresses
+        stored = set(before)
         new = sum(1 for u in items if u.id not in stored)
+        # Subject index: entries of users that left, and of addresses a changed user no longer has.
+        stale = {u: tenant_user_addresses(before[u]) for u in removed if u in before}
+        for user in items:
+            if user.id in before:
+                old = before[user.id]
+                after = {
+                    wire: getattr(user, name) if name in user.model_fields_set else old.get(wire)
+                    for name, wire in (("user_principal_name", "userPrincipalName"), ("mail", "mail"))
+                }
+                stale[user.id] = tenant_user_addresses(old) - tenant_user_addresses(after)
+        store.unindex(stale)
         store.upsert_users(items, sync_id, full=False)
         gone = [u for u in removed if u in stored]
         store.delete_users(gone)

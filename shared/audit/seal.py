@@ -1,0 +1,255 @@
+"""Crypto-shredding of audit events: personal fields sealed with a per-subject key that erasure destroys.
+
+An event naming a data subject (an end user of a tenant, a system user of an organisation)
+carries an `EventSubject`; its personal fields are stored as `enc:v1:<kid>:<base64url(nonce |
+ciphertext+tag)>` under the subject's AES-256-GCM key. Keys live in table `subjectkeys` of the
+region (PartitionKey = partner id): `s~<scope>~<subject>` names the subject's key id and
+`k~<kid>` holds the key, wrapped (AES-GCM) with the master key from settings (Key Vault in Azure).
+Both rows are written in one transaction. Erasure deletes them: the stored events do not change
+(so their hash chain still verifies) but their sealed fields can no longer be read and render as
+`"[erased]"`. The kid is random, so once the `s~` row is gone nothing links it to the subject.
+`cryptography` is imported at first use (cold start).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.storage.router import AccountStorage
+
+TABLE = "subjectkeys"
+PREFIX = "enc:v1:"
+ERASED = "[erased]"
+_SUBJECT_ROW = "s~"
+_KEY_ROW = "k~"
+
+
+@dataclass(frozen=True)
+class EventSubject:
+    """The data subject an event names, and which of its fields are personal.
+
+    `scope` is `t~<tenant id>` or `o~<org id>`; `key` the subject's stable id there (Entra object
+    id, system-user id), lowercase. `fields` are dotted paths: `target.id`, `changes` (every
+    before/after value), `details.<name>`.
+    """
+
+    scope: str
+    key: str
+    fields: tuple[str, ...] = ("target.id", "changes")
+
+
+def tenant_scope(tenant_id: str) -> str:
+    return f"t~{tenant_id.lower()}"
+
+
+def org_scope(org_id: str) -> str:
+    return f"o~{org_id.lower()}"
+
+
+def subject_row_key(scope: str, key: str) -> str:
+    return f"{_SUBJECT_ROW}{scope}~{key.lower()}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def master_key_bytes(text: str) -> bytes:
+    key = _unb64(text.strip())
+    if len(key) != 32:
+        raise ValueError("the subject master key must be 32 bytes, base64url")
+    return key
+
+
+def new_master_key() -> str:
+    """A fresh value for SUBJECT_KEY_MASTER (operators: store it in Key Vault)."""
+    return _b64(os.urandom(32))
+
+
+class SubjectKeys:
+    """The per-subject keys of one region's account."""
+
+    def __init__(self, account: AccountStorage, master_key: str):
+        self.account = account
+        self._master = master_key_bytes(master_key)
+        self.rows_read = 0
+
+    def _table(self) -> Any:
+        return self.account.table(TABLE)
+
+    def _aad(self, partner_id: str, kid: str) -> bytes:
+        return f"{partner_id}|{kid}".encode()
+
+    def find(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes] | None:
+        """(kid, key) of the subject, or None (never had one, or erased)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            row = self._table().get_entity(partner_id, subject_row_key(scope, key))
+        except ResourceNotFoundError:
+            return None
+        self.rows_read += 1
+        kid = str(row["kid"])
+        return kid, self._unwrap(partner_id, kid, str(row["wrapped"]))
+
+    def obtain(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes]:
+        """The subject's key, made on first use. Two writers racing agree on the first one stored."""
+        from azure.data.tables import TableTransactionError
+
+        found = self.find(partner_id, scope, key)
+        if found is not None:
+            return found
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from shared.ids import new_id
+
+        kid = new_id()
+        raw = AESGCM.generate_key(bit_length=256)
+        wrapped = self._wrap(partner_id, kid, raw)
+        try:
+            self._table().submit_transaction(
+                [
+                    (
+                        "create",
+                        {
+                            "PartitionKey": partner_id,
+                            "RowKey": subject_row_key(scope, key),
+                            "kid": kid,
+                            "wrapped": wrapped,
+                        },
+                    ),
+                    ("create", {"PartitionKey": partner_id, "RowKey": _KEY_ROW + kid, "wrapped": wrapped}),
+                ]
+            )
+        except TableTransactionError:
+            again = self.find(partner_id, scope, key)
+            if again is None:
+                raise
+            return again
+        return kid, raw
+
+    def by_kid(self, partner_id: str, kid: str) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            row = self._table().get_entity(partner_id, _KEY_ROW + kid)
+        except ResourceNotFoundError:
+            return None
+        self.rows_read += 1
+        return self._unwrap(partner_id, kid, str(row["wrapped"]))
+
+    def destroy(self, partner_id: str, scope: str, key: str) -> str | None:
+        """Deletes the subject's key (both rows); returns its kid, or None if there was none."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            row = self._table().get_entity(partner_id, subject_row_key(scope, key))
+        except ResourceNotFoundError:
+            return None
+        kid = str(row["kid"])
+        # The key first: a crash in between leaves a pointer to nothing, which a retry removes.
+        for row_key in (_KEY_ROW + kid, subject_row_key(scope, key)):
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table().delete_entity(partner_id, row_key)
+        return kid
+
+    def _wrap(self, partner_id: str, kid: str, raw: bytes) -> str:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = os.urandom(12)
+        return _b64(nonce + AESGCM(self._master).encrypt(nonce, raw, self._aad(partner_id, kid)))
+
+    def _unwrap(self, partner_id: str, kid: str, wrapped: str) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        data = _unb64(wrapped)
+        return AESGCM(self._master).decrypt(data[:12], data[12:], self._aad(partner_id, kid))
+
+
+def seal_value(partner_id: str, kid: str, key: bytes, value: Any) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    plain = json.dumps(value, default=str).encode()
+    sealed = AESGCM(key).encrypt(nonce, plain, f"{partner_id}|{kid}".encode())
+    return f"{PREFIX}{kid}:{_b64(nonce + sealed)}"
+
+
+def _open_value(partner_id: str, text: str, key_of: Callable[[str], bytes | None]) -> Any:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    kid, _, body = text[len(PREFIX) :].partition(":")
+    key = key_of(kid)
+    if key is None:
+        return ERASED
+    data = _unb64(body)
+    try:
+        return json.loads(AESGCM(key).decrypt(data[:12], data[12:], f"{partner_id}|{kid}".encode()))
+    except (InvalidTag, ValueError):
+        return ERASED
+
+
+def seal_fields(
+    partner_id: str, kid: str, key: bytes, subject: EventSubject, parts: dict[str, Any]
+) -> dict[str, Any]:
+    """`parts` holds `target`, `changes`, `details` as dicts; returns them with personal fields sealed."""
+    sealed = {name: json.loads(json.dumps(value, default=str)) for name, value in parts.items()}
+    for path in subject.fields:
+        head, _, rest = path.partition(".")
+        section = sealed.get(head)
+        if not isinstance(section, dict):
+            continue
+        if head == "changes" and not rest:
+            for change in section.values():
+                if isinstance(change, dict):
+                    for side in ("before", "after"):
+                        if change.get(side) is not None:
+                            change[side] = seal_value(partner_id, kid, key, change[side])
+        elif rest in section and section[rest] is not None:
+            section[rest] = seal_value(partner_id, kid, key, section[rest])
+    return sealed
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def kid_of(value: str) -> str:
+    return value[len(PREFIX) :].partition(":")[0]
+
+
+def open_tree(partner_id: str, value: Any, key_of: Callable[[str], bytes | None]) -> Any:
+    """A JSON value with every sealed string opened, or `"[erased]"` where its key is gone."""
+    if is_sealed(value):
+        return _open_value(partner_id, value, key_of)
+    if isinstance(value, dict):
+        return {k: open_tree(partner_id, v, key_of) for k, v in value.items()}
+    if isinstance(value, list):
+        return [open_tree(partner_id, v, key_of) for v in value]
+    return value
+
+
+@dataclass
+class KeyCache:
+    """Keys by kid for one read (a page of events): one point read per subject, not per event."""
+
+    keys: SubjectKeys
+    partner_id: str
+    found: dict[str, bytes | None] = field(default_factory=dict)
+
+    def __call__(self, kid: str) -> bytes | None:
+        if kid not in self.found:
+            self.found[kid] = self.keys.by_kid(self.partner_id, kid)
+        return self.found[kid]

@@ -1,0 +1,618 @@
+"""What we hold on one data subject: locate, export, erase (with crypto-shredding), rectify, restrict.
+
+The seam between the data-subject-request workflow (shared/privacy/requests.py) and the data:
+`SubjectData` is built once in functions/deps.py; every method is idempotent (a queue job may run
+twice after a crash) and raises `shared.errors.ProblemError` for domain refusals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import Field, model_validator
+
+from shared.errors import FieldError, ProblemError, not_found, validation_failed
+from shared.models import ApiInput, ApiModel, UtcDateTime
+
+if TYPE_CHECKING:
+    from shared.clock import Clock
+    from shared.privacy.subjects.holdings import Holdings
+    from shared.storage.router import AccountStorage, StorageRouter
+
+# The categories a subject's data falls into, as they appear in results and certificates.
+Category = Literal[
+    "tenantUser",  # the end user's row synced from Microsoft 365 (tenantusers)
+    "tenantGroupMemberships",  # groups listing the end user as a member (tenantdirgroups)
+    "orgUser",  # the Dynamics system user (orgusers)
+    "devices",  # push devices registered by the system user (devices)
+    "notificationDeliveries",  # per-device delivery metadata (notifydeliveries)
+    "consents",  # marketing consent records (consent ledger)
+    "auditEvents",  # audit events naming the subject (events<yyyymm>)
+    "restriction",  # the restriction/objection flag itself (subjectflags)
+]
+
+RestrictionKind = Literal["restriction", "objection"]
+
+
+class SubjectIdentifier(ApiInput):
+    """How a request names its subject: exactly one of the four identifiers."""
+
+    email: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Email address or UPN, compared case-insensitively.",
+    )
+    object_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Entra object id (tenant end users)."
+    )
+    system_user_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Dynamics system-user id (org users)."
+    )
+    phone: str | None = Field(
+        default=None, min_length=3, max_length=32, description="Phone number as stored (org users)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SubjectIdentifier:
+        given = [v for v in (self.email, self.object_id, self.system_user_id, self.phone) if v]
+        if len(given) != 1:
+            raise ValueError("exactly one of email, objectId, systemUserId, phone must be given")
+        return self
+
+
+@dataclass(frozen=True)
+class SubjectScope:
+    """Where the subject is: one tenant or one Dynamics organisation of one partner."""
+
+    partner_id: str
+    region: str
+    tenant_id: str | None = None  # exactly one of tenant_id / org_id
+    org_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tenant_id is None) == (self.org_id is None):
+            raise ValueError("a subject scope names exactly one of tenant_id or org_id")
+
+
+class SubjectMatch(ApiModel):
+    """Which records exist for the subject (no side effects)."""
+
+    found: bool
+    subject_key: str | None = Field(
+        default=None,
+        description="The subject's stable id in the scope: Entra object id or system-user id.",
+    )
+    counts: dict[str, int] = Field(default_factory=dict, description="Records per category.")
+    restricted: RestrictionKind | None = None
+    rows_read: int = 0
+
+
+class ExportResult(ApiModel):
+    blob_name: str
+    rows_read: int
+    counts: dict[str, int]
+    bytes: int
+    created_at: UtcDateTime
+
+
+class KeptRecord(ApiModel):
+    category: str
+    count: int
+    why: str
+    until: UtcDateTime | None = None
+
+
+class ErasureCertificate(ApiModel):
+    request_id: str
+    subject_key: str | None
+    deleted: dict[str, int]
+    kept: list[KeptRecord]
+    crypto_shredded: dict[str, int]
+    issued_at: UtcDateTime
+
+
+class RectificationResult(ApiModel):
+    request_id: str
+    subject_key: str
+    rectified: dict[str, str] = Field(description="Field -> new value, as stored now.")
+    rectified_at: UtcDateTime
+
+
+class ConsentSource(Protocol):
+    """The consent ledger (shared/privacy/consent.py), as exports and erasure use it."""
+
+    def records_for(self, partner_id: str, email: str) -> Any: ...
+
+    def withdraw_subject(self, partner_id: str, email: str, *, request_id: str) -> int: ...
+
+
+EVENT_RETENTION_MONTHS = 24
+_ERASURES = "erasures~"  # subjectflags partition prefix of erasure journals (one row per request)
+
+
+class SubjectData:
+    """The subject-level operations over one storage router (every region)."""
+
+    def __init__(
+        self,
+        storage: StorageRouter,
+        clock: Clock,
+        master_key: str,
+        consents: Callable[[str], ConsentSource] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self._master_key = master_key
+        self._consents = consents  # region -> the ledger there
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _gather(self, scope: SubjectScope, who: SubjectIdentifier, *, with_events: bool = True) -> Holdings:
+        from shared.audit.seal import SubjectKeys
+        from shared.privacy.subjects.holdings import Gatherer
+
+        account = self.storage.region(scope.region)
+        keys = SubjectKeys(account, self._master_key)
+        return Gatherer(account, keys, scope).gather(who, with_events=with_events)
+
+    def _consent_records(self, scope: SubjectScope, found: Holdings, who: SubjectIdentifier) -> None:
+        if self._consents is None:
+            return
+        addresses = set(found.addresses)
+        if who.email:
+            addresses.add(who.email.strip().lower())
+        ledger = self._consents(scope.region)
+        for address in sorted(addresses):
+            records = ledger.records_for(scope.partner_id, address)
+            dumped = (
+                records.model_dump(mode="json", by_alias=True) if hasattr(records, "model_dump") else records
+            )
+            contacts = dumped.get("contacts", []) if isinstance(dumped, dict) else []
+            ledger_rows = dumped.get("ledger", []) if isinstance(dumped, dict) else []
+            found.rows_read += len(contacts) + len(ledger_rows)
+            if contacts or ledger_rows:
+                found.data.setdefault("consents", []).append({"address": address, **dumped})
+
+    def locate(self, scope: SubjectScope, who: SubjectIdentifier) -> SubjectMatch:
+        found = self._gather(scope, who)
+        self._consent_records(scope, found, who)
+        return SubjectMatch(
+            found=bool(found.counts()),
+            subject_key=found.subject_key,
+            counts=found.counts(),
+            restricted=(found.flag or {}).get("kind"),
+            rows_read=found.rows_read,
+        )
+
+    def export(self, scope: SubjectScope, who: SubjectIdentifier, *, request_id: str) -> ExportResult:
+        """Writes the package (same name for the same request: a rerun replaces it)."""
+        from shared.clock import isoformat
+        from shared.privacy.subjects.holdings import dumps
+
+        found = self._gather(scope, who)
+        self._consent_records(scope, found, who)
+        now = self.clock.now()
+        package = {
+            "format": "tenantry.subject-export/1",
+            "requestId": request_id,
+            "generatedAt": isoformat(now),
+            "controller": {"partnerId": scope.partner_id, "tenantId": scope.tenant_id, "orgId": scope.org_id},
+            "subject": {"key": found.subject_key, "restriction": (found.flag or {}).get("kind")},
+            "counts": found.counts(),
+            "categories": dict(sorted(found.data.items())),
+        }
+        body = dumps(package)
+        blob_name = export_blob_name(scope, request_id)
+        account = self.storage.region(scope.region)
+        from azure.storage.blob import ContentSettings
+
+        account.container(EXPORTS).upload_blob(
+            blob_name,
+            body,
+            overwrite=True,
+            content_settings=ContentSettings(content_type="application/json"),
+        )
+        return ExportResult(
+            blob_name=blob_name,
+            rows_read=found.rows_read,
+            counts=found.counts(),
+            bytes=len(body),
+            created_at=now,
+        )
+
+    def export_link(self, scope: SubjectScope, blob_name: str, *, ttl: timedelta) -> str:
+        from shared.privacy.subjects.links import signed_link
+
+        if not blob_name.startswith(f"{scope.partner_id}/"):
+            raise not_found("No such export package.")
+        account = self.storage.region(scope.region)
+        return signed_link(account, EXPORTS, blob_name, now=self.clock.now(), ttl=ttl)
+
+    # --- erasure ------------------------------------------------------------------------------
+
+    def _journal(self, scope: SubjectScope, request_id: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._flags(scope).get_entity(_ERASURES + scope.partner_id, request_id)
+        except ResourceNotFoundError:
+            return None
+
+    def _flags(self, scope: SubjectScope) -> Any:
+        from shared.privacy.subjects.holdings import FLAGS
+
+        return self.storage.region(scope.region).table(FLAGS)
+
+    def erase(self, scope: SubjectScope, who: SubjectIdentifier, *, request_id: str) -> ErasureCertificate:
+        """Deletes what may go, destroys the key of what must stay; the same certificate every time.
+
+        A journal row (per request) records the counts planned before anything is deleted, so a
+        run cut off half-way finishes on the retry with the first run's counts, and a completed
+        run answers its stored certificate.
+        """
+        from azure.data.tables import UpdateMode
+
+        journal = self._journal(scope, request_id)
+        if journal is not None and journal.get("certificate"):
+            return ErasureCertificate.model_validate_json(str(journal["certificate"]))
+        account = self.storage.region(scope.region)
+        found = self._gather(scope, who)
+        planned: dict[str, int] = json.loads(str(journal["planned"])) if journal is not None else {}
+        if journal is None:
+            planned = found.counts()
+            self._flags(scope).upsert_entity(
+                {
+                    "PartitionKey": _ERASURES + scope.partner_id,
+                    "RowKey": request_id,
+                    "planned": json.dumps(planned),
+                    "subjectKey": found.subject_key or "",
+                    "months": json.dumps(found.event_months),
+                },
+                mode=UpdateMode.REPLACE,
+            )
+            months = found.event_months
+        else:
+            months = json.loads(str(journal.get("months") or "[]"))
+            found.subject_key = found.subject_key or str(journal.get("subjectKey") or "") or None
+        withdrawn = self._remove(account, scope, who, found, request_id)
+        if withdrawn and "consents" not in planned:
+            planned["consents"] = withdrawn
+        shredded = planned.pop("auditEvents", 0)
+        kept = self._kept(planned, shredded, months)
+        if scope.tenant_id is not None and found.subject_key is not None:
+            kept.append(
+                KeptRecord(
+                    category="erasureMarker",
+                    count=1,
+                    why=(
+                        "A one-way hash of the object id, so the tenant sync does not import the user "
+                        "again while they exist in the customer's Entra ID (erase them there too)."
+                    ),
+                    until=None,
+                )
+            )
+        certificate = ErasureCertificate(
+            request_id=request_id,
+            subject_key=found.subject_key,
+            deleted={k: v for k, v in sorted(planned.items()) if v},
+            kept=kept,
+            crypto_shredded={"auditEvents": shredded} if shredded else {},
+            issued_at=self.clock.now(),
+        )
+        stored = certificate.model_dump_json(by_alias=True)
+        # What a rerun answers is what was stored (whole seconds), so the first answer is that too.
+        certificate = ErasureCertificate.model_validate_json(stored)
+        self._flags(scope).update_entity(
+            {"PartitionKey": _ERASURES + scope.partner_id, "RowKey": request_id, "certificate": stored},
+            mode=UpdateMode.MERGE,
+        )
+        self._record(
+            scope,
+            "privacy.subject.erased",
+            request_id,
+            details={"deleted": certificate.deleted, "cryptoShredded": certificate.crypto_shredded},
+        )
+        return certificate
+
+    def _remove(
+        self,
+        account: AccountStorage,
+        scope: SubjectScope,
+        who: SubjectIdentifier,
+        found: Holdings,
+        request_id: str,
+    ) -> int:
+        """Deletes what was found, marks a tenant user erased, destroys the key; returns withdrawals."""
+        from shared.audit.seal import SubjectKeys
+        from shared.privacy.subjects.holdings import seal_scope
+
+        # Group rows are the group's, not the subject's: the subject leaves their member lists.
+        for _, partition, group_id in found.rows.get("tenantGroupMemberships", []):
+            self._drop_member(account, partition, group_id, str(found.subject_key))
+        for category, rows in found.rows.items():
+            if category in ("auditEvents", "tenantGroupMemberships"):
+                continue
+            for table, partition, row_key in rows:
+                _delete(account, table, partition, row_key)
+        for table, partition, row_key in found.index_rows:
+            _delete(account, table, partition, row_key)
+        withdrawn = 0
+        if self._consents is not None:
+            ledger = self._consents(scope.region)
+            addresses = set(found.addresses) | ({who.email.strip().lower()} if who.email else set())
+            for address in sorted(addresses):
+                withdrawn += ledger.withdraw_subject(scope.partner_id, address, request_id=request_id)
+        if found.subject_key is not None and scope.tenant_id is not None:
+            from shared.privacy.subjects import index
+
+            # The user may still be in the customer's directory: sync must not bring them back.
+            marker = index.erased_key(scope.partner_id, scope.tenant_id, found.subject_key)
+            account.table(index.TABLE).upsert_entity(
+                {"PartitionKey": index.erased_partition(scope.partner_id, scope.tenant_id), "RowKey": marker}
+            )
+        if found.subject_key is not None:
+            SubjectKeys(account, self._master_key).destroy(
+                scope.partner_id, seal_scope(scope), found.subject_key
+            )
+        return withdrawn
+
+    def _kept(self, planned: dict[str, int], shredded: int, months: list[str]) -> list[KeptRecord]:
+        kept: list[KeptRecord] = []
+        if shredded:
+            last = max(months) if months else f"events{self.clock.now():%Y%m}"
+            kept.append(
+                KeptRecord(
+                    category="auditEvents",
+                    count=shredded,
+                    why=(
+                        "The audit log is kept for accountability (Art. 5(2), 30 and 32 GDPR) and is "
+                        "tamper-evident; the subject's fields in it were crypto-shredded (their key is "
+                        'destroyed), so they read as "[erased]" and the chain still verifies.'
+                    ),
+                    until=_months_after(last, EVENT_RETENTION_MONTHS),
+                )
+            )
+        if "consents" in planned:
+            kept.append(
+                KeptRecord(
+                    category="consentRevocations",
+                    count=planned["consents"],
+                    why="Proof that consent was withdrawn (Art. 7(1) GDPR), kept by the consent ledger.",
+                    until=None,
+                )
+            )
+        return kept
+
+    @staticmethod
+    def _drop_member(account: AccountStorage, partition: str, group_id: str, user_id: str) -> None:
+        from azure.data.tables import UpdateMode
+
+        from shared.tenants.store import GROUPS, group_members
+
+        row = _get(account, GROUPS, partition, group_id)
+        if row is None:
+            return
+        members = group_members(row) - {user_id}
+        fields = {k: v for k, v in row.items() if not (len(k) == 3 and k.startswith("m") and k[1:].isdigit())}
+        for name in ("memberCount", "membersTruncated"):
+            fields.pop(name, None)
+        entity: dict[str, Any] = {**fields, "memberCount": len(members)}
+        ordered = sorted(members)
+        for n in range(14):
+            chunk = ordered[n * 800 : (n + 1) * 800]
+            if chunk:
+                entity[f"m{n:02d}"] = json.dumps(chunk)
+        account.table(GROUPS).upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def _record(
+        self,
+        scope: SubjectScope,
+        action: str,
+        request_id: str,
+        *,
+        details: dict[str, Any] | None = None,
+        changes: dict[str, dict[str, Any]] | None = None,
+        subject_key: str | None = None,
+    ) -> None:
+        from shared.audit.log import AuditLog, NewEvent
+        from shared.audit.seal import EventSubject
+        from shared.privacy.subjects.holdings import seal_scope
+
+        target: dict[str, Any] = {"type": "dataSubject", "id": subject_key or request_id}
+        if scope.tenant_id is not None:
+            target["tenantId"] = scope.tenant_id
+        else:
+            target["orgId"] = scope.org_id
+        AuditLog(self.storage.region(scope.region), self.clock, master_key=self._master_key).append(
+            scope.partner_id,
+            NewEvent(
+                action=action,
+                actor={"type": "system", "id": "privacy"},
+                target=target,
+                changes=changes or {},
+                details={"privacyRequestId": request_id, **(details or {})},
+                subject=EventSubject(seal_scope(scope), subject_key) if subject_key else None,
+            ),
+        )
+
+    # --- rectification, restriction -----------------------------------------------------------
+
+    def rectify(
+        self, scope: SubjectScope, who: SubjectIdentifier, changes: dict[str, str], *, request_id: str
+    ) -> RectificationResult:
+        """Org users: fullName, email, mobilePhone, as pushed by the organisation. Tenant users: 409.
+
+        A tenant's end users are a copy of the customer's Entra ID that every sync overwrites, so
+        they are rectified at the source (the tenant user PATCH writes through Graph).
+        """
+        from azure.data.tables import UpdateMode
+
+        from shared.notifications.orgs import USERS
+        from shared.privacy.subjects import index
+
+        if scope.tenant_id is not None:
+            raise ProblemError(
+                409,
+                "rectify-at-source",
+                "End users are rectified in the customer's directory.",
+                "A tenant's end users are synced from Microsoft Entra ID and the next sync would undo a "
+                "change here. Correct them in Entra ID, or through PATCH "
+                f"/api/partners/{scope.partner_id}/tenants/{scope.tenant_id}/users/{{userId}} "
+                "(displayName, usageLocation, accountEnabled), which writes to Entra ID through Graph.",
+            )
+        unknown = sorted(set(changes) - set(RECTIFIABLE_ORG_FIELDS))
+        if unknown or not changes:
+            raise validation_failed(
+                [
+                    FieldError(
+                        f"changes.{name}", f"not rectifiable; one of {', '.join(RECTIFIABLE_ORG_FIELDS)}"
+                    )
+                    for name in unknown
+                ]
+                or [FieldError("changes", "at least one field")]
+            )
+        found = self._gather(scope, who, with_events=False)
+        if "orgUser" not in found.data or found.subject_key is None:
+            raise not_found("No such subject in this organisation.")
+        account = self.storage.region(scope.region)
+        org = str(scope.org_id).lower()
+        row = _get(account, USERS, org, found.subject_key)
+        before = {name: row.get(name) for name in changes}
+        account.table(USERS).update_entity(
+            {"PartitionKey": org, "RowKey": found.subject_key, **changes}, mode=UpdateMode.MERGE
+        )
+        after_row = {**dict(row), **changes}
+        index.index_org_users(account, org, [after_row])
+        for value in index.org_user_values(row) - index.org_user_values(after_row):
+            _delete(account, index.TABLE, index.org_people_partition(org), f"{value}|{found.subject_key}")
+        diff = {k: {"before": before[k], "after": v} for k, v in changes.items() if before[k] != v}
+        if diff:
+            self._record(
+                scope, "privacy.subject.rectified", request_id, changes=diff, subject_key=found.subject_key
+            )
+        return RectificationResult(
+            request_id=request_id,
+            subject_key=found.subject_key,
+            rectified=dict(changes),
+            rectified_at=self.clock.now(),
+        )
+
+    def set_restriction(
+        self,
+        scope: SubjectScope,
+        who: SubjectIdentifier,
+        *,
+        restricted: bool,
+        kind: RestrictionKind,
+        request_id: str,
+    ) -> None:
+        """Flags (or lifts) the subject: sync keeps its data, fan-out and third-party exports skip it."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        from shared.clock import isoformat
+        from shared.privacy.subjects.holdings import flag_partition
+
+        found = self._gather(scope, who, with_events=False)
+        if found.subject_key is None:
+            raise not_found("No such subject in this scope.")
+        table = self._flags(scope)
+        partition = flag_partition(scope)
+        current = (found.flag or {}).get("kind")
+        if restricted:
+            if current == kind:
+                return
+            table.upsert_entity(
+                {
+                    "PartitionKey": partition,
+                    "RowKey": found.subject_key,
+                    "kind": kind,
+                    "since": isoformat(self.clock.now()),
+                    "requestId": request_id,
+                },
+                mode=UpdateMode.REPLACE,
+            )
+        else:
+            if current is None:
+                return
+            with contextlib.suppress(ResourceNotFoundError):
+                table.delete_entity(partition, found.subject_key)
+        self._record(
+            scope,
+            f"privacy.subject.{kind}-{'set' if restricted else 'lifted'}",
+            request_id,
+            subject_key=found.subject_key,
+        )
+
+    def is_restricted(self, scope: SubjectScope, who_key: str) -> bool:
+        """`who_key` is the subject's stable id in the scope (SubjectMatch.subject_key)."""
+        from shared.privacy.subjects.holdings import FLAGS, flag_partition
+
+        row = _get(self.storage.region(scope.region), FLAGS, flag_partition(scope), who_key.lower())
+        return row is not None
+
+    def restricted_in_org(self, region: str, org_id: str) -> frozenset[str]:
+        """System users of an organisation who restricted or objected (the fan-out skips their devices)."""
+        return restricted_in_org(self.storage.region(region), org_id)
+
+
+RECTIFIABLE_ORG_FIELDS = ("fullName", "email", "mobilePhone")
+EXPORTS = "privacyexports"
+
+
+def export_blob_name(scope: SubjectScope, request_id: str) -> str:
+    return f"{scope.partner_id}/{request_id}.json"
+
+
+def restricted_in_org(account: AccountStorage, org_id: str) -> frozenset[str]:
+    from shared.privacy.subjects.holdings import FLAGS
+
+    rows = account.table(FLAGS).query_entities(
+        "PartitionKey eq @pk", parameters={"pk": f"o~{org_id.lower()}"}, select=["RowKey"]
+    )
+    return frozenset(str(r["RowKey"]) for r in rows)
+
+
+def forget_org_subjects(account: AccountStorage, org_id: str) -> None:
+    """The org-delete cascade: its subject index entries and restriction flags."""
+    from shared.notifications.orgs import delete_partition
+    from shared.privacy.subjects import index
+    from shared.privacy.subjects.holdings import FLAGS
+
+    for partition in (index.org_people_partition(org_id), index.org_devices_partition(org_id)):
+        delete_partition(account.table(index.TABLE), partition)
+    delete_partition(account.table(FLAGS), f"o~{org_id.lower()}")
+
+
+def _get(account: AccountStorage, table: str, partition: str, row_key: str) -> Any:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return account.table(table).get_entity(partition, row_key)
+    except ResourceNotFoundError:
+        return None
+
+
+def _delete(account: AccountStorage, table: str, partition: str, row_key: str) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    client = (
+        account.table_service().get_table_client(table)
+        if table.startswith("events")
+        else account.table(table)
+    )
+    with contextlib.suppress(ResourceNotFoundError):
+        client.delete_entity(partition, row_key)
+
+
+def _months_after(bucket: str, months: int) -> datetime:
+    year, month = int(bucket[-6:-2]), int(bucket[-2:])
+    total = year * 12 + (month - 1) + months + 1  # the end of the bucket's month, plus `months`
+    return datetime(total // 12, total % 12 + 1, 1, tzinfo=UTC)

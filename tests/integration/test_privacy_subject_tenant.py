@@ -1,0 +1,255 @@
+"""One tenant end user as a data subject, against Azurite and the Graph stand-in: index, export, erasure."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from functions import deps
+from localdev.graph_standin import StandinControl
+from shared.access.principals import Actor
+from shared.audit.context import ActionContext
+from shared.audit.log import AuditLog, iter_all
+from shared.errors import ProblemError
+from shared.partners.models import PartnerIn
+from shared.partners.service import Partner
+from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index
+from shared.tenants.graph_access import GraphAccess
+from shared.tenants.models import TenantIn, UserPatch
+from shared.tenants.service import TenantService
+from shared.tenants.store import DirectoryStore
+from tests.conftest import GRAPH
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions.*"),
+]
+
+ACTION = ActionContext(Actor("personnel", "privacy-officer"))
+
+
+@pytest.fixture(scope="module")
+def control() -> Any:
+    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def partner() -> Partner:
+    body = PartnerIn.model_validate(
+        {
+            "displayName": "Subject Test IT",
+            "region": "eu",
+            "entraTenantId": str(uuid.uuid4()),
+            "contact": {"name": "Ana Li", "email": "ana@example.com"},
+            "subscription": {"plan": "standard", "tenantLimit": 50, "billingCycle": "monthly"},
+        }
+    )
+    return deps.partners().create(body, ACTION)
+
+
+def service_for(partner: Partner) -> TenantService:
+    access = deps.graph_access()
+    settings = replace(access.settings, backoff_base_seconds=0.01, backoff_cap_seconds=0.05)
+    return TenantService(
+        deps.storage().region(partner.region),
+        partner,
+        deps.clock(),
+        GraphAccess(settings),
+        sync_workers=4,
+        dispatch=lambda message, delay: None,
+    )
+
+
+def synced_tenant(service: TenantService, control: StandinControl, users: int) -> str:
+    tenant_id = str(uuid.uuid4())
+    control.put_tenant(tenant_id, users)
+    service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Fabrikam"), ACTION)
+    sync_id = str(service._entity(tenant_id)["activeSyncId"])
+    assert service.run_sync(tenant_id, sync_id, final_attempt=False).state == "succeeded"
+    return tenant_id
+
+
+def users_of(service: TenantService, tenant_id: str) -> dict[str, Any]:
+    store = DirectoryStore(service.account, service.partner.id, tenant_id, None)  # type: ignore[arg-type]
+    return {str(r["RowKey"]): r for r in store.iter_users()}
+
+
+def index_entries(service: TenantService, tenant_id: str) -> list[Any]:
+    table = service.account.table(index.TABLE)
+    return list(table.query_entities(index.tenant_range(service.partner.id, tenant_id)))
+
+
+def subjects() -> SubjectData:
+    return deps.subject_data()
+
+
+def by_email(address: str) -> SubjectIdentifier:
+    return SubjectIdentifier(email=address)
+
+
+def test_the_index_follows_renames_and_removals_through_sync(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    tenant_id = synced_tenant(service, control, 40)
+    scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+    users = users_of(service, tenant_id)
+    renamed, leaver, other = sorted(users)[:3]
+    old_upn = str(users[renamed]["userPrincipalName"])
+    leaver_upn = str(users[leaver]["userPrincipalName"])
+
+    found = subjects().locate(scope, by_email(old_upn.upper()))  # addresses compare case-insensitively
+    assert found.found and found.subject_key == renamed and found.counts["tenantUser"] == 1
+
+    new_address = f"renamed.{uuid.uuid4().hex[:6]}@fabrikam.example"
+    control.mutate(
+        tenant_id, change={renamed: {"userPrincipalName": new_address, "mail": new_address}}, remove=[leaver]
+    )
+    sync = service.request_sync(tenant_id, "manual", ACTION)
+    assert service.run_sync(tenant_id, sync.id, final_attempt=False).state == "succeeded"
+
+    # The delta sync itself rewrote the index: no entry is left for the old address or the leaver.
+    keys = {str(e["RowKey"]) for e in index_entries(service, tenant_id)}
+    assert not any(k.startswith(old_upn.lower() + "|") or k.endswith("|" + leaver) for k in keys)
+    assert f"{new_address}|{renamed}" in keys
+    assert subjects().locate(scope, by_email(new_address)).subject_key == renamed
+    assert subjects().locate(scope, by_email(old_upn)).found is False
+    assert subjects().locate(scope, by_email(leaver_upn)).found is False
+    assert subjects().locate(scope, SubjectIdentifier(object_id=other)).counts["tenantUser"] == 1
+
+
+def test_export_holds_every_category_reads_only_the_subjects_rows_and_is_fetched_by_signed_link(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    small = synced_tenant(service, control, 30)
+    large = synced_tenant(service, control, 600)
+    reads = {}
+    for tenant_id in (small, large):
+        user_id = sorted(users_of(service, tenant_id))[5]
+        service.update_user(tenant_id, user_id, UserPatch(display_name="Ada Subject"), ACTION)
+        scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+        reads[tenant_id] = subjects().export(scope, SubjectIdentifier(object_id=user_id), request_id="r1")
+    # What an export reads follows the subject, not the tenant's size (30 vs 600 users). The one
+    # read that is not the subject's own is the tenant's group list (memberships live in group rows).
+    groups = {t: len(service.list_groups(t, 1000, None)[0]) for t in (small, large)}
+    assert groups[small] < groups[large]
+    assert reads[small].rows_read - groups[small] == reads[large].rows_read - groups[large] < 10
+
+    tenant_id = large
+    user_id = sorted(users_of(service, tenant_id))[5]
+    group = service.list_groups(tenant_id, 1, None)[0][0]
+    service.change_member(tenant_id, group.id, user_id, add=True, context=ACTION)
+    scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+    upn = str(users_of(service, tenant_id)[user_id]["userPrincipalName"])
+    result = subjects().export(scope, by_email(upn), request_id=f"req-{uuid.uuid4().hex[:8]}")
+    member_of = {
+        g.id: g.display_name
+        for g in service.list_groups(tenant_id, 1000, None)[0]
+        if user_id in (service.get_group(tenant_id, g.id).members or [])
+    }
+    assert group.id in member_of
+    assert result.counts == {"tenantUser": 1, "tenantGroupMemberships": len(member_of), "auditEvents": 2}
+
+    link = subjects().export_link(scope, result.blob_name, ttl=timedelta(minutes=15))
+    assert "sig=" in link and "se=" in link
+    response = httpx.get(link)
+    assert response.status_code == 200
+    package = response.json()
+    categories = package["categories"]
+    assert categories["tenantUser"][0]["id"] == user_id
+    assert categories["tenantUser"][0]["displayName"] == "Ada Subject"
+    assert {m["groupId"]: m["displayName"] for m in categories["tenantGroupMemberships"]} == member_of
+    updated = next(e for e in categories["auditEvents"] if e["action"] == "tenant.user.updated")
+    assert updated["target"]["id"] == user_id and updated["changes"]["displayName"]["after"] == "Ada Subject"
+    # Nobody else is in it.
+    others = set(users_of(service, tenant_id)) - {user_id}
+    text = response.text
+    assert not any(other in text for other in others)
+    # A link for another partner's blob name is refused; a tampered signature is refused by storage.
+    with pytest.raises(ProblemError):
+        subjects().export_link(scope, "someone-else/req.json", ttl=timedelta(minutes=1))
+    assert httpx.get(link.replace("sig=", "sig=A")).status_code == 403
+
+
+def test_erasure_deletes_shreds_events_keeps_the_chain_valid_and_is_idempotent(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    tenant_id = synced_tenant(service, control, 25)
+    user_id = sorted(users_of(service, tenant_id))[3]
+    upn = str(users_of(service, tenant_id)[user_id]["userPrincipalName"])
+    service.update_user(tenant_id, user_id, UserPatch(display_name="Grace Subject"), ACTION)
+    group = service.list_groups(tenant_id, 1, None)[0][0]
+    service.change_member(tenant_id, group.id, user_id, add=True, context=ACTION)
+    log = AuditLog(service.account, deps.clock())
+    before = [e for e in iter_all(log, partner.id) if e["target"].get("tenantId") == tenant_id]
+    named = [e for e in before if e["action"].startswith(("tenant.user.", "tenant.group.member"))]
+    assert {e["target"]["id"] for e in named if e["target"]["type"] == "user"} == {user_id}
+    assert any(e["changes"].get("displayName", {}).get("after") == "Grace Subject" for e in named)
+
+    scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+    request_id = f"req-{uuid.uuid4().hex[:8]}"
+    located = subjects().locate(scope, by_email(upn))
+    assert located.counts["tenantUser"] == 1 and located.counts["tenantGroupMemberships"] >= 1
+    certificate = subjects().erase(scope, by_email(upn), request_id=request_id)
+    assert certificate.deleted == {k: v for k, v in located.counts.items() if k != "auditEvents"}
+    assert certificate.crypto_shredded == {"auditEvents": 2}
+    assert [k.category for k in certificate.kept] == ["auditEvents", "erasureMarker"]
+    assert certificate.kept[0].until is not None
+    assert certificate.kept[0].until > deps.clock().now() + timedelta(days=700)
+
+    # The data is gone, the index too; the group no longer lists the user.
+    assert user_id not in users_of(service, tenant_id)
+    assert not any(e.get("subject") == user_id for e in index_entries(service, tenant_id))
+    groups = service.list_groups(tenant_id, 1000, None)[0]
+    assert not any(user_id in (service.get_group(tenant_id, g.id).members or []) for g in groups)
+    assert subjects().locate(scope, by_email(upn)).found is False
+    assert subjects().locate(scope, SubjectIdentifier(object_id=user_id)).counts == {}
+
+    # The events stay, unreadable where they named the subject, and the chain still verifies.
+    after = {e["id"]: e for e in iter_all(log, partner.id)}
+    for event in named:
+        kept = after[event["id"]]
+        text = json.dumps(kept)
+        assert user_id not in text and "Grace Subject" not in text
+    updated = next(after[e["id"]] for e in named if e["action"] == "tenant.user.updated")
+    assert updated["target"]["id"] == "[erased]"
+    assert updated["changes"]["displayName"] == {"before": "[erased]", "after": "[erased]"}
+    assert updated["target"]["tenantId"] == tenant_id  # not personal: still readable
+    assert log.verify(partner.id).valid
+
+    # Still in the customer's directory and changed there: the next sync does not bring them back.
+    control.mutate(tenant_id, change={user_id: {"displayName": "Grace Back"}}, add=1)
+    sync = service.request_sync(tenant_id, "manual", ACTION)
+    assert service.run_sync(tenant_id, sync.id, final_attempt=False).state == "succeeded"
+    assert user_id not in users_of(service, tenant_id) and len(users_of(service, tenant_id)) == 25
+    assert subjects().locate(scope, by_email(upn)).found is False
+
+    # Again (a retried job): the same certificate, nothing else happens.
+    again = subjects().erase(scope, by_email(upn), request_id=request_id)
+    assert again == certificate
+    erased_events = [e for e in iter_all(log, partner.id) if e["action"] == "privacy.subject.erased"]
+    assert len([e for e in erased_events if e["details"]["privacyRequestId"] == request_id]) == 1
+
+
+def test_rectifying_a_tenant_user_points_to_the_source(partner: Partner, control: StandinControl) -> None:
+    service = service_for(partner)
+    tenant_id = synced_tenant(service, control, 5)
+    user_id = sorted(users_of(service, tenant_id))[0]
+    scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+    with pytest.raises(ProblemError) as refused:
+        subjects().rectify(scope, SubjectIdentifier(object_id=user_id), {"displayName": "X"}, request_id="r")
+    assert refused.value.status == 409 and refused.value.kind == "rectify-at-source"
+    assert "Entra ID" in str(refused.value.detail)
+    with pytest.raises(ProblemError) as wrong:
+        subjects().locate(scope, SubjectIdentifier(system_user_id=str(uuid.uuid4())))
+    assert wrong.value.status == 422
