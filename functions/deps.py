@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from shared.notifications.service import NotificationService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.service import Partner, PartnerService
 from shared.privacy.breaches import BreachRegister
+from shared.privacy.consent import ConsentKeys, ConsentLedger, consent_rules
 from shared.privacy.retention import RetentionRegistry, RetentionSweeper, builtin_rules
 from shared.privacy.settings import PrivacySettingsService
 from shared.settings import Settings, get_settings
@@ -24,6 +26,9 @@ from shared.storage.router import AccountStorage, StorageRouter
 from shared.usage import BufferedUsage, UsageMeter
 
 if TYPE_CHECKING:
+    from shared.privacy.requests import PrivacyRequests
+    from shared.privacy.subjects import SubjectData
+
     # Imported at first use: the Graph adapter's models cost cold start, and only tenant calls need them.
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.service import TenantService
@@ -45,7 +50,12 @@ def _remember_secrets(config: Settings) -> None:
     from functions.logsafe import remember_settings_secrets
 
     remember_settings_secrets(
-        [config.operator_api_key.get_secret_value(), config.api_key_pepper.get_secret_value()]
+        [
+            config.operator_api_key.get_secret_value(),
+            config.api_key_pepper.get_secret_value(),
+            *config.consent_token_keys.get_secret_value().split(","),
+            config.subject_key_master.get_secret_value(),
+        ]
     )
     _remembered[:] = [config]
 
@@ -94,9 +104,18 @@ def api_call_counter() -> BufferedUsage:
 def retention_registry() -> RetentionRegistry:
     """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
     from shared.notifications.retention import UnsubscribedDevices
+    from shared.privacy.requests import request_rules
     from shared.tenants.retention import EndUserDataAtSubscriptionEnd
 
-    return RetentionRegistry([*builtin_rules(), UnsubscribedDevices(), EndUserDataAtSubscriptionEnd()])
+    return RetentionRegistry(
+        [
+            *builtin_rules(),
+            UnsubscribedDevices(),
+            EndUserDataAtSubscriptionEnd(),
+            *consent_rules(),
+            *request_rules(),
+        ]
+    )
 
 
 @cache
@@ -139,6 +158,44 @@ def tenants(partner: Partner) -> TenantService:
     return TenantService(storage().region(partner.region), partner, clock(), graph_access())
 
 
+@cache
+def consent_keys() -> ConsentKeys:
+    config = settings()
+    return ConsentKeys(config.consent_token_keys.get_secret_value(), config.api_key_pepper.get_secret_value())
+
+
+def consent_ledger(region: str) -> ConsentLedger:
+    """The consent ledger of one region (a partner's newsletter consents live in its region)."""
+    return ConsentLedger(storage().region(region), clock(), consent_keys())
+
+
+def privacy_requests(
+    partner: Partner, scope_exists: Callable[[str | None, str | None], bool] | None = None
+) -> PrivacyRequests:
+    """One partner's data-subject requests; `scope_exists` is needed to file one, not to run it."""
+    from shared.privacy.requests import Executors, PrivacyRequests
+
+    return PrivacyRequests(
+        storage().region(partner.region),
+        partner.id,
+        partner.region,
+        clock(),
+        settings().api_key_pepper.get_secret_value(),
+        scope_exists=scope_exists,
+        executors=Executors(subjects=subject_data, consent=lambda: consent_ledger(partner.region)),
+    )
+
+
+@cache
+def subject_data() -> SubjectData:
+    """One data subject's holdings in any region: locate, export, erase, rectify, restrict."""
+    from shared.privacy.subjects import SubjectData
+
+    return SubjectData(
+        storage(), clock(), settings().subject_key_master.get_secret_value(), consents=consent_ledger
+    )
+
+
 def breach_register(region: str) -> BreachRegister:
     def partner_exists(partner_id: str, in_region: str) -> bool:
         return partners().directory.region_of(partner_id) == in_region
@@ -166,9 +223,11 @@ def orgs(partner_id: str, region: str) -> OrgService:
         from shared.notifications.devices import TABLE as DEVICES
         from shared.notifications.orgs import delete_partition
         from shared.notifications.service import delete_org_notifications
+        from shared.privacy.subjects import forget_org_subjects
 
         delete_org_notifications(account, org_id)
         delete_partition(account.table(DEVICES), org_id)
+        forget_org_subjects(account, org_id)
 
     return OrgService(
         account,
@@ -208,4 +267,8 @@ def fcm_sender() -> FcmSender:
 
 
 def fanout(region: str) -> FanOut:
-    return FanOut(storage().region(region), clock(), devices(region), fcm_sender(), usage(region))
+    from shared.privacy.subjects import restricted_in_org
+
+    fan = FanOut(storage().region(region), clock(), devices(region), fcm_sender(), usage(region))
+    fan.restricted = restricted_in_org
+    return fan

@@ -41,7 +41,7 @@ class Created(Generic[M]):
 @dataclass
 class Accepted(Generic[M]):
     resource: M
-    location: str
+    location: str | None = None  # None: accepted work with no status resource to show
 
 
 class NoContent:
@@ -158,7 +158,8 @@ def _to_response(result: Any, spec: EndpointSpec, request_id: str) -> func.HttpR
         return func.HttpResponse(status_code=204, headers={"x-request-id": request_id})
     if isinstance(result, (Created, Accepted)):
         body = result.resource.model_dump(mode="json", by_alias=True)
-        return json_response(body, spec.success_status, request_id, headers={"Location": result.location})
+        location = {"Location": result.location} if result.location else None
+        return json_response(body, spec.success_status, request_id, headers=location)
     if isinstance(result, BaseModel):
         return json_response(result.model_dump(mode="json", by_alias=True), spec.success_status, request_id)
     raise TypeError(f"handler returned {type(result).__name__}")

@@ -3,7 +3,10 @@ the breach register and data-subject requests. Thin: each calls one service in s
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 import azure.functions as func
 from pydantic import ConfigDict, Field
@@ -13,18 +16,36 @@ from functions import deps
 from functions.auth import (
     OPERATOR_SECURITY,
     PARTNER_SECURITY,
+    PartnerContext,
     operator_only,
     partner_access,
     partner_context,
 )
-from functions.http import Call, Created, endpoint
-from shared.access.principals import Scope
+from functions.http import Accepted, Call, Created, endpoint
+from shared.access.principals import PartnerCaller, Scope
 from shared.errors import ProblemError, not_found
 from shared.models import ApiModel, QueryInput, UtcDateTime
 from shared.privacy import record
+from shared.privacy import requests as dsr
 from shared.privacy.breaches import BreachIn, BreachList, BreachOut, BreachRegister, PartnerBreachList
+from shared.privacy.requests import QUEUE as JOBS_QUEUE
+from shared.privacy.requests import (
+    CancelIn,
+    ExportLink,
+    ExtendIn,
+    JobMessage,
+    PrivacyRequests,
+    ReasonIn,
+    RequestIn,
+    RequestList,
+    RequestOut,
+    RequestQuery,
+    VerifyIn,
+)
 from shared.privacy.retention import SweepBusyError, SweepReport
 from shared.privacy.settings import PrivacySettings, PrivacySettingsIn
+from shared.privacy.subjects import ErasureCertificate
+from shared.settings import get_settings, region_storage_setting
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger("tenantry.privacy")
@@ -259,7 +280,234 @@ def partner_breaches(call: Call) -> PartnerBreachList:
 
 @bp.timer_trigger(schedule="%PRIVACY_WATCH_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def privacy_deadline_watch(timer: func.TimerRequest) -> None:
-    """Raises events as breach (72 h) deadlines near and pass."""
+    """Raises events as deadlines near and pass: breaches (72 h) and data-subject requests (30 days)."""
     for region in deps.settings().regions:
         for breach_id, action in _register(region).watch():
             log.warning("%s: breach %s in %s", action, breach_id, region)
+        for partner_id, request_id, action in dsr.watch(deps.storage().region(region), deps.clock()):
+            log.warning("%s: request %s of partner %s", action, request_id, partner_id)
+
+
+# --- data-subject requests ----------------------------------------------------------------------
+
+_REQUESTS = "partners/{partnerId}/privacy/requests"
+_REQUEST = _REQUESTS + "/{requestId}"
+# The queue trigger's last attempt is host.json's maxDequeueCount: then a request is marked
+# failed (retryable, deadline kept) instead of being left in progress when the message goes to poison.
+_MAX_DEQUEUE = int(
+    json.loads((Path(__file__).resolve().parent.parent / "host.json").read_text())
+    .get("extensions", {})
+    .get("queues", {})
+    .get("maxDequeueCount", 5)
+)
+
+
+def _tenant_visible(context: PartnerContext) -> Callable[[str], bool]:
+    """People and keys limited to some tenants see requests about those tenants only."""
+    caller = context.caller
+    if not isinstance(caller, PartnerCaller) or caller.tenant_scope is None:
+        return lambda tenant_id: True
+    scope = caller.tenant_scope
+    members = context.access().group_members()
+    return lambda tenant_id: scope.allows(tenant_id, members)
+
+
+def _may_see(context: PartnerContext) -> Callable[[RequestOut], bool]:
+    visible = _tenant_visible(context)
+    return lambda request: request.tenant_id is None or visible(request.tenant_id)
+
+
+def _requests(call: Call) -> PrivacyRequests:
+    """The partner's requests; one about a tenant outside the caller's scope answers 404."""
+    context = partner_context(call)
+    service = deps.privacy_requests(context.partner)
+    request_id = call.route.get("requestId")
+    caller = context.caller
+    if request_id is not None and isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
+        service.visible(request_id, _may_see(context))
+    return service
+
+
+def _request_location(partner_id: str, request_id: str) -> str:
+    return f"/api/partners/{partner_id}/privacy/requests/{request_id}"
+
+
+@endpoint(
+    bp,
+    _REQUESTS,
+    methods=["POST"],
+    summary="File a data-subject request about a subject of one tenant or organisation (due in 30 days).",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def create_privacy_request(call: Call, body: RequestIn) -> Created[RequestOut]:
+    context = partner_context(call)
+    visible = _tenant_visible(context)
+
+    def scope_exists(tenant_id: str | None, org_id: str | None) -> bool:
+        try:
+            if tenant_id is not None:
+                return visible(tenant_id.lower()) and bool(deps.tenants(context.partner).get(tenant_id))
+            return bool(deps.orgs(context.partner.id, context.partner.region).get(org_id or ""))
+        except ProblemError as error:
+            if error.status == 404:
+                return False
+            raise
+
+    created = deps.privacy_requests(context.partner, scope_exists).create(body, context.action)
+    return Created(created, _request_location(context.partner.id, created.id))
+
+
+@endpoint(
+    bp,
+    _REQUESTS,
+    methods=["GET"],
+    summary="The partner's data-subject requests, oldest first; filter by state and type.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def list_privacy_requests(call: Call, query: RequestQuery) -> RequestList:
+    items, token = _requests(call).list_requests(query)
+    may_see = _may_see(partner_context(call))
+    return RequestList(items=[r for r in items if may_see(r)], continuation_token=token)
+
+
+@endpoint(
+    bp,
+    _REQUEST,
+    methods=["GET"],
+    summary="One data-subject request: state, deadline, verification, outcome.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def get_privacy_request(call: Call) -> RequestOut:
+    return _requests(call).get(call.route["requestId"])
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/verify",
+    methods=["POST"],
+    summary="Record who verified the subject's identity and how (received -> awaitingApproval).",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def verify_privacy_request(call: Call, body: VerifyIn) -> RequestOut:
+    return _requests(call).verify(call.route["requestId"], body, partner_context(call).action)
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/approve",
+    methods=["POST"],
+    summary="Approve a verified request (awaitingApproval -> approved); then execute it.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def approve_privacy_request(call: Call) -> RequestOut:
+    return _requests(call).approve(call.route["requestId"], partner_context(call).action)
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/reject",
+    methods=["POST"],
+    summary="Reject a request, with the reason the controller gives the subject.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def reject_privacy_request(call: Call, body: ReasonIn) -> RequestOut:
+    return _requests(call).reject(call.route["requestId"], body, partner_context(call).action)
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/cancel",
+    methods=["POST"],
+    summary="Cancel a request (the subject withdrew it, or it was filed by mistake).",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def cancel_privacy_request(call: Call, body: CancelIn) -> RequestOut:
+    return _requests(call).cancel(call.route["requestId"], body, partner_context(call).action)
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/extend",
+    methods=["POST"],
+    summary="Extend the deadline once, by up to 60 days, with the reason told to the subject.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def extend_privacy_request(call: Call, body: ExtendIn) -> RequestOut:
+    return _requests(call).extend(call.route["requestId"], body, partner_context(call).action)
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/execute",
+    methods=["POST"],
+    summary="Execute an approved request, or retry a failed one: 202, poll the request.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def execute_privacy_request(call: Call) -> Accepted[RequestOut]:
+    context = partner_context(call)
+    started = _requests(call).execute(call.route["requestId"], context.action)
+    return Accepted(started, _request_location(context.partner.id, started.id))
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/export",
+    methods=["GET"],
+    summary="A signed link (15 minutes) to the export package of a completed access/portability request.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def privacy_request_export(call: Call) -> ExportLink:
+    return _requests(call).export_link(call.route["requestId"], partner_context(call).action)
+
+
+@endpoint(
+    bp,
+    _REQUEST + "/certificate",
+    methods=["GET"],
+    summary="The erasure certificate of a completed erasure request: deleted, kept (why, until), shredded.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY),
+    security=PARTNER_SECURITY,
+)
+def privacy_request_certificate(call: Call) -> ErasureCertificate:
+    return _requests(call).certificate(call.route["requestId"])
+
+
+def _job_handler(region: str) -> None:
+    def run(msg: func.QueueMessage) -> None:
+        message = JobMessage.model_validate_json(msg.get_body())
+        partner = deps.partners().get(message.partner_id)
+        final = (msg.dequeue_count or 1) >= _MAX_DEQUEUE
+        done = deps.privacy_requests(partner).run(message.request_id, final_attempt=final)
+        log.info("privacy request %s: %s", done.id, done.state.value)
+
+    run.__name__ = run.__qualname__ = f"privacy_jobs_{region}"
+    bp.function_name(name=f"privacy_jobs_{region}")(
+        bp.queue_trigger(arg_name="msg", queue_name=JOBS_QUEUE, connection=region_storage_setting(region))(
+            run
+        )
+    )
+
+
+for _region in get_settings().regions:
+    _job_handler(_region)

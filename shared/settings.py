@@ -191,6 +191,14 @@ class Settings(BaseSettings):
         alias="DEVICE_TOKEN_KEY",
         description="AES-256 key(s), base64, comma-separated (first encrypts) for push tokens and payloads.",
     )
+    consent_token_keys: SecretStr = Field(
+        alias="CONSENT_TOKEN_KEYS",
+        description="Keys signing consent links, comma-separated (first signs, all verify).",
+    )
+    subject_key_master: SecretStr = Field(
+        alias="SUBJECT_KEY_MASTER",
+        description="AES-256 key, base64url, wrapping the per-subject keys that seal audit events.",
+    )
     subprocessors: tuple[Subprocessor, ...] = Field(
         default=DEFAULT_SUBPROCESSORS,
         alias="TENANTRY_SUBPROCESSORS",

@@ -166,6 +166,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=graph-client-secret)'
     FIREBASE_SERVICE_ACCOUNT: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=firebase-service-account)'
     DEVICE_TOKEN_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=device-token-key)'
+    CONSENT_TOKEN_KEYS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=consent-token-keys)'
+    SUBJECT_KEY_MASTER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=subject-key-master)'
 
     // --- Platform -----------------------------------------------------------------------------
     // Azure SDKs (DefaultAzureCredential) in the app use the stamp identity.

@@ -39,6 +39,7 @@ var tables = [
   'privacysettings'
   'privacysweeps'
   'breaches'
+  'privacyrequests'
   'tenants'
   'tenantsyncs'
   'tenantusers'
@@ -50,14 +51,23 @@ var tables = [
   'devices'
   'notifications'
   'notifydeliveries'
+  'consentcontacts'
+  'consentledger'
+  'consentoutbox'
+  'consentthrottle'
+  'subjectindex'
+  'subjectkeys'
+  'subjectflags'
 ]
 var queues = [
   'tenantsync'
   'notifyfanout'
+  'privacyjobs'
 ]
 var containers = [
   'tenantsnapshots'
   'notifypayloads'
+  'privacyexports'
 ]
 
 // Blobs that storage itself deletes, from the retention table in the design notes. One entry per
@@ -67,6 +77,7 @@ var containers = [
 // goes within a day after its limit.
 var blobRetention = [
   { container: 'notifypayloads', days: 1 }
+  { container: 'privacyexports', days: 7 }
 ]
 
 // The container the Flex Consumption app package is deployed to (infrastructure, not app data).

@@ -21,6 +21,7 @@ from shared.clock import Clock, isoformat
 from shared.errors import FieldError, not_found, validation_failed
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, UtcDateTime
+from shared.privacy import deadlines
 from shared.privacy.retention import SYSTEM_PARTITION
 
 if TYPE_CHECKING:
@@ -213,31 +214,19 @@ class BreachRegister:
 
     def watch(self) -> list[tuple[str, str]]:
         """Raises one event per breach as its deadline nears (24 h left) and once it passes."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError
-        from azure.data.tables import UpdateMode
-
         now = self.clock.now()
         raised = []
         table = self.account.table(TABLE)
-        query = f"PartitionKey eq '{_REGISTER}' and (deadlineState eq 'open' or deadlineState eq 'nearing')"
+        query = f"PartitionKey eq '{_REGISTER}' and {deadlines.watched_filter('deadlineState')}"
         for row in table.query_entities(query):
-            notify_by = _time(row["notifyBy"])
             state = str(row["deadlineState"])
-            new_state = "passed" if now >= notify_by else "nearing" if now >= notify_by - NEARING else state
-            if new_state == state:
-                continue
-            try:  # one event per change, even with two watchers running
-                table.update_entity(
-                    {"PartitionKey": _REGISTER, "RowKey": row["RowKey"], "deadlineState": new_state},
-                    mode=UpdateMode.MERGE,
-                    etag=row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError:
+            new_state = deadlines.next_state(state, _time(row["notifyBy"]), now, NEARING)
+            if new_state == state or not deadlines.claim(table, row, "deadlineState", new_state):
                 continue
             action = (
-                "privacy.breach.deadlinePassed" if new_state == "passed" else "privacy.breach.deadlineNearing"
+                "privacy.breach.deadlinePassed"
+                if new_state == deadlines.PASSED
+                else "privacy.breach.deadlineNearing"
             )
             self.log.append(
                 SYSTEM_PARTITION,

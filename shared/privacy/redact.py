@@ -39,7 +39,8 @@ _NAMED_SECRET = re.compile(
 # Query-string credentials: a webhook's `code`, a SAS `sig` (short names, so only after ? or &).
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:code|sig)=)(?!\[redacted\])[^&\s\"'#]+")
 _JSON_BODY = re.compile(rf"(?i)([\"'])({_BODY_NAMES})\1(\s*:\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*')")
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
+# Also URL-encoded (`%40`): storage queries keyed by an address show up so in the SDK's URL lines.
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+(?:@|%40)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|\d{1,3}(?:\.\d{1,3}){3})(?![\w:])"

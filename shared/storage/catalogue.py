@@ -125,6 +125,30 @@ CATALOGUE: tuple[StoredData, ...] = (
         retention="While the region's stamp runs: the documentation a supervisory authority may ask for.",
     ),
     StoredData(
+        name="privacyrequests",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=(
+            "data-subject requests (identifier while open, keyed hash, verification, outcome)",
+            "personnel data (who verified and approved)",
+        ),
+        purpose="Data-subject requests the partner files for its customers: lifecycle, deadline, evidence.",
+        legal_basis="Art. 28(3)(e) GDPR: assisting the controller with Art. 12-22 requests; Art. 5(2)",
+        retention=(
+            "Until 24 months after the subscription ends; the subject's identifier goes when an erasure"
+            " of that subject completes (the keyed hash and certificate stay as evidence)."
+        ),
+    ),
+    StoredData(
+        name="privacyjobs",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("data-subject requests (ids only)",),
+        purpose="Execution jobs of approved data-subject requests: partner and request ids only.",
+        legal_basis="Art. 28(3)(e) GDPR: assisting the controller with Art. 12-22 requests",
+        retention="Until the job ran (queue messages live at most 7 days).",
+    ),
+    StoredData(
         name="tenants",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
@@ -186,6 +210,43 @@ CATALOGUE: tuple[StoredData, ...] = (
         purpose="One message per tenant sync to run: partner, tenant and sync ids only.",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="Until the sync ran (queue messages live at most 7 days).",
+    ),
+    # --- Data subjects (shared/privacy/subjects/) ----------------------------------------------
+    StoredData(
+        name="subjectindex",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("end-user data (email/UPN, phone and ids, as index keys)",),
+        purpose="Find one data subject's rows (by email, UPN, phone, devices) without scanning tables.",
+        legal_basis="Art. 28 GDPR with Art. 12 and 15-22: answering data-subject requests for the controller",
+        retention="Follows the rows it points to: rewritten by sync, removed with the user, tenant or org.",
+    ),
+    StoredData(
+        name="subjectkeys",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("cryptographic keys (per data subject, wrapped)",),
+        purpose="Per-subject keys sealing personal fields of audit events; erasure destroys them.",
+        legal_basis="Art. 32 and 17 GDPR: security of processing and erasure of what must be kept",
+        retention="Until the subject's erasure, or with the audit events it seals (24 months).",
+    ),
+    StoredData(
+        name="subjectflags",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("data-subject requests (restriction/objection flags, erasure journals)",),
+        purpose="Who restricted or objected (notifications and exports skip them); erasure progress.",
+        legal_basis="Art. 6(1)(c) GDPR with Art. 17, 18 and 21: erasure, restriction and objection",
+        retention="Flags while the restriction holds; an erasure's journal (counts) with its request.",
+    ),
+    StoredData(
+        name="privacyexports",
+        kind=StorageKind.CONTAINER,
+        placement=Placement.REGIONAL,
+        categories=("end-user data (access/portability packages)",),
+        purpose="The JSON package of everything held on a subject, fetched by a short-lived signed link.",
+        legal_basis="Art. 28 GDPR with Art. 15 and 20: access and portability for the controller",
+        retention="7 days (storage lifecycle deletes the blob).",
     ),
     # --- Dynamics 365 push notifications (shared/notifications/) ---------------------------------
     StoredData(
@@ -268,6 +329,43 @@ CATALOGUE: tuple[StoredData, ...] = (
         purpose="Fan-out jobs: partner, organisation, notification and shard ids only.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
         retention="Until the job ran (queue messages live at most 7 days).",
+    ),
+    # --- Consent ledger (shared/privacy/consent.py): the partner's newsletter consents ----------
+    StoredData(
+        name="consentcontacts",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("marketing contacts",),
+        purpose="Name, email and phone of people who asked for a partner's newsletter (double opt-in).",
+        legal_basis="Art. 6(1)(a) GDPR: consent (Art. 28 processing for the partner, the controller)",
+        retention="Until consent is withdrawn (deleted at once); unconfirmed ones when the link expires.",
+    ),
+    StoredData(
+        name="consentledger",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("consent revocations", "consent records (keyed hash of the address, purpose, time)"),
+        purpose="Proof of every consent granted and withdrawn: who (a keyed hash), what purpose, when, how.",
+        legal_basis="Art. 6(1)(c) GDPR with Art. 7(1): demonstrating consent",
+        retention="While the consent stands; after a withdrawal its records stay 3 years, then go.",
+    ),
+    StoredData(
+        name="consentoutbox",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("marketing contacts (reference only)",),
+        purpose="Confirmation messages the partner's mailer must send: a contact reference, never a token.",
+        legal_basis="Art. 6(1)(a) GDPR: consent (collecting it by double opt-in)",
+        retention="Until the mailer acknowledges it, at most 48 hours (the confirmation link's life).",
+    ),
+    StoredData(
+        name="consentthrottle",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("rate-limit counters (keyed hashes of anonymised networks and addresses)",),
+        purpose="Rate limits of the public consent endpoints, shared by every instance of the app.",
+        legal_basis="Art. 6(1)(f) GDPR: security of processing (abuse of public endpoints)",
+        retention="2 days after the counter's window ends.",
     ),
 )
 

@@ -19,6 +19,13 @@ MEANT_PUBLIC = {("get", "/api/health"), ("get", "/api/openapi.json"), ("get", "/
 # Transparency about Tenantry's own processing (Art. 28(2)/(4), Art. 30): no partner's data, and
 # partners and prospects must be able to show it to their customers before and after signing.
 MEANT_PUBLIC |= {("get", "/api/privacy/processing-activities"), ("get", "/api/privacy/subprocessors")}
+# A partner's newsletter sign-up form and the links in its mails: the people calling them have no
+# credential; confirm/unsubscribe carry a signed token instead, and all three are rate-limited.
+MEANT_PUBLIC |= {
+    ("post", "/api/consent/subscribe"),
+    ("post", "/api/consent/confirm"),
+    ("post", "/api/consent/unsubscribe"),
+}
 
 
 @pytest.fixture(scope="module")

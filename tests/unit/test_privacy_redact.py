@@ -30,6 +30,11 @@ KEY = "tk_01ABCDEFGHJKMNPQRSTVWXYZ12_01ABCDEFGHJKMNPQRSTVWXYZ12_abcdefghijklmnop
         ("from 203.0.113.77:5555", ["203.0.113.77"], ["203.0.113.0"]),
         ("from 2001:db8:85a3:1234::8a2e:370:7334", ["8a2e", "1234"], ["2001:db8:85a3::"]),
         ("user ana.li@contoso.example signed in", ["ana.li"], ["@contoso.example"]),
+        (
+            "GET /t()?$filter=RowKey%20ge%20%27ana.li%40contoso.example%7C%27",
+            ["ana.li"],
+            ["@contoso.example"],
+        ),
         ("{'x-device-secret': 's3cr3tvalue', 'host': 'h'}", ["s3cr3tvalue"], ["'host': 'h'"]),
     ],
 )
