@@ -57,6 +57,7 @@ def seed(partner_id: str, users: int, groups: int) -> tuple[str, list[str]]:
     """A tenant of `users` users and `groups` groups of up to 500 members; returns (tenant, user ids)."""
     from functions import deps
     from shared.adapters.graph import GraphUser
+    from shared.privacy.subjects.index import index_key
     from shared.tenants.store import DirectoryStore
 
     tenant_id = str(uuid.uuid4())
@@ -64,7 +65,9 @@ def seed(partner_id: str, users: int, groups: int) -> tuple[str, list[str]]:
     ids = [str(uuid.uuid4()) for _ in range(users)]
     started = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
-        store = DirectoryStore(account, partner_id, tenant_id, pool)
+        store = DirectoryStore(
+            account, partner_id, tenant_id, pool, index_key(deps.settings().api_key_pepper.get_secret_value())
+        )
         for start in range(0, users, 5000):
             batch = [
                 GraphUser.model_validate(

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> None:
     from shared.access.principals import Actor
     from shared.audit.context import ActionContext
     from shared.partners.models import PartnerIn
+    from shared.privacy.subjects.index import index_key
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.models import TenantIn
     from shared.tenants.service import TenantService
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> None:
         deps.clock(),
         GraphAccess(deps.graph_access().settings),
         sync_workers=2,
+        index_key=index_key(deps.settings().api_key_pepper.get_secret_value()),
     )
     started = time.perf_counter()
     tenants = []

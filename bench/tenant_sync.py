@@ -57,6 +57,7 @@ def run(args: argparse.Namespace, graph_env: dict[str, str]) -> None:
     from shared.access.principals import Actor
     from shared.audit.context import ActionContext
     from shared.partners.models import PartnerIn
+    from shared.privacy.subjects.index import index_key
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.models import TenantIn
     from shared.tenants.service import TenantService
@@ -77,7 +78,12 @@ def run(args: argparse.Namespace, graph_env: dict[str, str]) -> None:
     )
     settings = deps.graph_access().settings
     service = TenantService(
-        deps.storage().region("eu"), partner, deps.clock(), GraphAccess(settings), sync_workers=args.workers
+        deps.storage().region("eu"),
+        partner,
+        deps.clock(),
+        GraphAccess(settings),
+        sync_workers=args.workers,
+        index_key=index_key(deps.settings().api_key_pepper.get_secret_value()),
     )
     tenant_id = str(uuid.UUID(int=args.users, version=4))
     control = StandinControl(graph_env["GRAPH_AUTHORITY_HOST"], Path(graph_env["GRAPH_CA_BUNDLE"]))

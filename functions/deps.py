@@ -153,9 +153,16 @@ def graph_access() -> GraphAccess:
 
 
 def tenants(partner: Partner) -> TenantService:
+    from shared.privacy.subjects.index import index_key
     from shared.tenants.service import TenantService
 
-    return TenantService(storage().region(partner.region), partner, clock(), graph_access())
+    return TenantService(
+        storage().region(partner.region),
+        partner,
+        clock(),
+        graph_access(),
+        index_key=index_key(settings().api_key_pepper.get_secret_value()),
+    )
 
 
 @cache
@@ -192,7 +199,11 @@ def subject_data() -> SubjectData:
     from shared.privacy.subjects import SubjectData
 
     return SubjectData(
-        storage(), clock(), settings().subject_key_master.get_secret_value(), consents=consent_ledger
+        storage(),
+        clock(),
+        settings().subject_key_master.get_secret_value(),
+        consents=consent_ledger,
+        pepper=settings().api_key_pepper.get_secret_value(),
     )
 
 

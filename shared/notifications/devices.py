@@ -28,7 +28,7 @@ from shared.notifications.secrets import (
     new_device_secret,
     target_hash,
 )
-from shared.privacy.subjects.index import index_device
+from shared.privacy.subjects.index import index_device, index_key
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -89,6 +89,7 @@ class DeviceRegistry:
         self.clock = clock
         self.cipher = cipher
         self.pepper = pepper
+        self.subject_index_key = index_key(pepper)
 
     def table(self) -> Any:
         return self.account.table(TABLE)
@@ -113,7 +114,7 @@ class DeviceRegistry:
                     table.create_entity({"PartitionKey": org_id, "RowKey": index_key, "deviceId": device_id})
                 except ResourceExistsError:
                     continue
-            index_device(self.account, org_id, str(body.system_user_id), device_id)
+            index_device(self.account, self.subject_index_key, org_id, str(body.system_user_id), device_id)
             secret = new_device_secret(org_id, device_id)
             entity = device_entity(
                 org_id,

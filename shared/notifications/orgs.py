@@ -37,7 +37,7 @@ from shared.notifications.models import (
     WebhookAuth,
 )
 from shared.notifications.secrets import hash_key, new_device_key, new_webhook_key
-from shared.privacy.subjects.index import index_org_users
+from shared.privacy.subjects.index import index_key, index_org_users
 from shared.storage.entities import page
 
 if TYPE_CHECKING:
@@ -428,7 +428,7 @@ class OrgService:
             table.submit_transaction(
                 [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in entities[start : start + 100]]
             )
-        index_org_users(self.account, org.id, entities)
+        index_org_users(self.account, index_key(self.pepper), org.id, entities)
         action.record(
             self.audit(),
             self.partner_id,

@@ -27,9 +27,7 @@ already sent). The expiry is inside the signed payload and read against the inje
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import math
 import re
 import secrets
@@ -47,6 +45,8 @@ from shared.errors import ProblemError
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, UtcDateTime
 from shared.partners.subscription import add_months
+from shared.privacy import keyed
+from shared.privacy.keyed import KeyedHash
 from shared.privacy.retention import Candidate, RetentionRule, SweepScope
 
 if TYPE_CHECKING:
@@ -177,10 +177,6 @@ class SubjectConsents(ApiModel):
 # --- keys and tokens ------------------------------------------------------------------------
 
 
-def _b64(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 class ConsentKeys:
     """Keyed hashes (subject and network keys) and the signed link tokens."""
 
@@ -194,16 +190,14 @@ class ConsentKeys:
         self._signing = keys
         # A subject key must stay the same for years (revocations are looked up by it), so it is
         # made with the never-rotated pepper, domain-separated from the API-key hashes.
-        self._hash_key = hmac.new(
-            hash_key.encode(), b"tenantry consent subject keys", hashlib.sha256
-        ).digest()
+        self._hash_key = KeyedHash(hash_key, keyed.CONSENT)
 
     def subject_key(self, partner_id: str, email: str) -> str:
         text = f"subject\n{partner_id}\n{email.strip().lower()}"
-        return _b64(hmac.new(self._hash_key, text.encode(), hashlib.sha256).digest())
+        return self._hash_key.b64(text)
 
     def network_key(self, network: str) -> str:
-        return _b64(hmac.new(self._hash_key, f"network\n{network}".encode(), hashlib.sha256).digest())
+        return self._hash_key.b64(f"network\n{network}")
 
     def _serializer(self, salt: str) -> Any:
         from itsdangerous import URLSafeSerializer

@@ -39,6 +39,14 @@ _NAMED_SECRET = re.compile(
 # Query-string credentials: a webhook's `code`, a SAS `sig` (short names, so only after ? or &).
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:code|sig)=)(?!\[redacted\])[^&\s\"'#]+")
 _JSON_BODY = re.compile(rf"(?i)([\"'])({_BODY_NAMES})\1(\s*:\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*')")
+# Table entity keys in storage URLs (the SDK's and urllib3's DEBUG lines): a RowKey is often a
+# person's id (an Entra object id, a Dynamics system-user id), in a point read's path
+# `(PartitionKey='..',RowKey='..')` or a query's `$filter`; PartitionKeys (partner, tenant, org,
+# month) stay readable for debugging.
+_ROW_KEY = re.compile(
+    r"(?i)(\bRowKey(?:\s*=\s*|(?:\s|%20|\+)+(?:eq|ne|ge|gt|le|lt)(?:\s|%20|\+)+))"
+    r"(?!'\[redacted\]')('(?:[^']|'')*'|%27.*?%27)"
+)
 # Also URL-encoded (`%40`): storage queries keyed by an address show up so in the SDK's URL lines.
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+(?:@|%40)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\d.])")
@@ -86,6 +94,7 @@ def redact(text: str) -> str:
     text = _CONNECTION_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _NAMED_SECRET.sub(_named, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _ROW_KEY.sub(lambda m: f"{m.group(1)}'{REDACTED}'", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _JWT.sub("[jwt]", text)
     text = _API_KEY.sub("tk_" + REDACTED, text)

@@ -20,8 +20,6 @@ append leaves the event to be appended by the next writer instead of losing it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Callable
@@ -39,7 +37,8 @@ from shared.clock import Clock, isoformat
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
-from shared.privacy import deadlines
+from shared.privacy import deadlines, keyed
+from shared.privacy.keyed import KeyedHash
 from shared.privacy.retention import PartitionRows, RetentionRule, personnel_data_at
 from shared.privacy.subjects import (
     ErasureCertificate,
@@ -345,10 +344,9 @@ def normalised(who: SubjectIdentifier) -> str:
     return "phone:" + ("+" if phone.strip().startswith("+") else "") + re.sub(r"\D", "", phone)
 
 
-def subject_hash(key: bytes, tenant_id: str | None, org_id: str | None, who: SubjectIdentifier) -> str:
+def subject_hash(key: KeyedHash, tenant_id: str | None, org_id: str | None, who: SubjectIdentifier) -> str:
     scope = f"tenant:{tenant_id.lower()}" if tenant_id else f"org:{(org_id or '').lower()}"
-    message = f"{scope}|{normalised(who)}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return key.hex(f"{scope}|{normalised(who)}")
 
 
 def _open_key(hashed: str, request_type: str, lift: bool) -> str:
@@ -429,7 +427,7 @@ class PrivacyRequests:
         self.clock = clock
         # Stable for years (duplicates and erased subjects are found by it): the never-rotated
         # pepper, domain-separated from the API-key hashes made with it.
-        self.hash_key = hmac.new(pepper.encode(), b"tenantry data-subject requests", hashlib.sha256).digest()
+        self.hash_key = KeyedHash(pepper, keyed.REQUESTS)
         self.scope_exists = scope_exists  # (tenant_id, org_id) -> may this caller file for it?
         self.executors = executors
         self.dispatch = dispatch or self._enqueue

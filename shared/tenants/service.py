@@ -55,6 +55,7 @@ from shared.usage import Unit, UsageMeter
 
 if TYPE_CHECKING:
     from shared.partners.service import Partner
+    from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
 
 log = logging.getLogger("tenantry.tenants")
@@ -155,8 +156,10 @@ class TenantService:
         *,
         sync_workers: int = 8,
         dispatch: Callable[[SyncMessage, int | None], None] | None = None,
+        index_key: KeyedHash,
     ):
         self.account = account
+        self.index_key = index_key  # the subject index's (shared/privacy/subjects/index.py)
         self.partner = partner
         self.clock = clock
         self.graph = graph
@@ -536,7 +539,12 @@ class TenantService:
             return False
 
         engine = SyncEngine(
-            self.account, self.clock, workers=self.sync_workers, still_there=still_there, on_page=on_page
+            self.account,
+            self.clock,
+            workers=self.sync_workers,
+            still_there=still_there,
+            on_page=on_page,
+            index_key=self.index_key,
         )
         try:
             with self.graph.reader(
@@ -653,7 +661,9 @@ class TenantService:
     # --- users and groups ------------------------------------------------------------------
 
     def _store(self, tenant_id: str, pool: ThreadPoolExecutor | None = None) -> DirectoryStore:
-        return DirectoryStore(self.account, self.partner.id, tenant_id.lower(), pool or ThreadPoolExecutor(1))
+        return DirectoryStore(
+            self.account, self.partner.id, tenant_id.lower(), pool or ThreadPoolExecutor(1), self.index_key
+        )
 
     def list_users(self, tenant_id: str, query: UserQuery) -> tuple[list[UserOut], str | None]:
         tenant_id = str(self._entity(tenant_id)["RowKey"])

@@ -22,6 +22,7 @@ from shared.storage.entities import decode_token, encode_token
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
+    from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
 
 USERS = "tenantusers"
@@ -104,8 +105,18 @@ class Writes:
 class DirectoryStore:
     """A tenant's users and groups in the region's tables."""
 
-    def __init__(self, account: AccountStorage, partner_id: str, tenant_id: str, pool: ThreadPoolExecutor):
+    def __init__(
+        self,
+        account: AccountStorage,
+        partner_id: str,
+        tenant_id: str,
+        pool: ThreadPoolExecutor,
+        index_key: KeyedHash | None = None,
+    ):
         self.account = account
+        # The subject index's key (shared/privacy/subjects/index.py); a store built without it can
+        # read and purge, and refuses to write users (which would leave them unindexed).
+        self.index_key = index_key
         self.partner_id = partner_id
         self.tenant_id = tenant_id
         self.pool = pool
@@ -183,6 +194,11 @@ class DirectoryStore:
 
     # --- the subject index (shared/privacy/subjects/index.py): end users by UPN and mail ---
 
+    def _key(self) -> KeyedHash:
+        if self.index_key is None:
+            raise RuntimeError("this DirectoryStore was built without the subject index key")
+        return self.index_key
+
     def without_erased(self, users: list[GraphUser]) -> list[GraphUser]:
         """Users minus those erased on a data-subject request (read once per store, i.e. per sync)."""
         from shared.privacy.subjects import index
@@ -196,18 +212,23 @@ class DirectoryStore:
             self._erased = frozenset(str(r["RowKey"]) for r in rows)
         if not self._erased:
             return users
+        key = self._key()
         return [
-            u for u in users if index.erased_key(self.partner_id, self.tenant_id, u.id) not in self._erased
+            u
+            for u in users
+            if index.erased_key(key, self.partner_id, self.tenant_id, u.id) not in self._erased
         ]
 
     def index_users(self, users: list[GraphUser]) -> None:
         """Index entries for the addresses users have now (old ones: `unindex` or found stale on read)."""
         from shared.privacy.subjects import index
 
+        key = self._key()
         entries = [
             entry
             for u in users
             for entry in index.tenant_entries(
+                key,
                 self.partner_id,
                 self.tenant_id,
                 u.id,
@@ -224,7 +245,7 @@ class DirectoryStore:
         entries = [
             e
             for u, a in addresses.items()
-            for e in index.tenant_entries(self.partner_id, self.tenant_id, u, a)
+            for e in index.tenant_entries(self._key(), self.partner_id, self.tenant_id, u, a)
         ]
         if entries:
             self.write_batches(self.account.table(index.TABLE), (("delete", e) for e in entries))

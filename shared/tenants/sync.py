@@ -28,6 +28,7 @@ from shared.tenants.models import BaselineSettings, SyncCounts
 from shared.tenants.store import DirectoryStore, group_fields, group_members
 
 if TYPE_CHECKING:
+    from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
 
 log = logging.getLogger("tenantry.tenants.sync")
@@ -82,8 +83,10 @@ class SyncEngine:
         workers: int = 8,
         still_there: Callable[[], bool] = lambda: True,
         on_page: Callable[[int], None] | None = None,
+        index_key: KeyedHash,
     ):
         self.account = account
+        self.index_key = index_key
         self.clock = clock
         self.workers = workers
         self.still_there = still_there
@@ -93,7 +96,7 @@ class SyncEngine:
     def run(self, job: SyncInput, reader: GraphReader) -> SyncResult:
         counts = SyncCounts()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="tenant-sync") as pool:
-            store = DirectoryStore(self.account, job.partner_id, job.tenant_id, pool)
+            store = DirectoryStore(self.account, job.partner_id, job.tenant_id, pool, self.index_key)
             full, users_link = self._users(job, reader, store, counts)
             groups_full, groups_link = self._groups(job, reader, store, counts)
             config = reader.configuration().model_dump(mode="json", by_alias=True, exclude={"tenant_id"})

@@ -3,18 +3,93 @@
 The app runs on its own local host with every logger at DEBUG (the Azure SDK's and urllib3's
 included, and the host's own request dump), its stdout and stderr captured to a file; the
 scenario uses secrets and bodies with unique markers, then searches the whole capture for them.
+It ends with a data-subject export (file, verify, approve, execute, fetch the signed link): the
+subject's identifiers, the link's signature and the package's contents must not be logged either.
 """
 
 from __future__ import annotations
 
+import random
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from localdev.stack import local_host
+from localdev.graph_standin import StandinControl
+from localdev.stack import local_host, wait_until
+from tests.conftest import GRAPH
 from tests.e2e.actors import OPERATOR, PartnerSetup, partner_body
+from tests.e2e.test_dynamics import org_body
+
+
+def a_subject_in_a_synced_tenant(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, Any]]:
+    """A customer tenant (Graph stand-in), synced, with one end user whose identifiers are unique."""
+    control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+    tenant_id = str(uuid.uuid4())
+    control.put_tenant(tenant_id, 5)
+    overrides = {
+        "userPrincipalName": f"upn-{marker}@fabrikam.example",
+        "mail": f"mail-{marker}@fabrikam.example",
+        "displayName": f"Subject {marker}",
+        "jobTitle": f"Title {marker}",
+    }
+    subject = control.mutate(tenant_id, add=[overrides])["added"][0]
+    control.close()
+    added = httpx.post(
+        f"{partner.url}/tenants", headers=partner.as_key, json={"tenantId": tenant_id, "displayName": "F"}
+    )
+    assert added.status_code == 201, added.text
+
+    def synced() -> bool:
+        tenant = httpx.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key).json()
+        return bool(tenant.get("lastSync") and tenant["lastSync"]["state"] == "succeeded")
+
+    wait_until(synced, timeout=60, what="the tenant's first sync")
+    return tenant_id, subject
+
+
+def a_system_user(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, Any]]:
+    """A Dynamics organisation with one system user found by phone."""
+    org_id = str(uuid.uuid4())
+    registered = httpx.post(f"{partner.url}/orgs", json=org_body(org_id), headers=partner.as_key)
+    assert registered.status_code == 201, registered.text
+    digits = "".join(random.choices("0123456789", k=7))  # noqa: S311 - a marker, not a secret
+    user = {
+        "systemUserId": str(uuid.uuid4()),
+        "fullName": f"System {marker}",
+        "email": f"sys-{marker}@contoso.example",
+        "mobilePhone": f"+44 20 {digits}",
+    }
+    upserted = httpx.put(f"{partner.url}/orgs/{org_id}/users", json={"items": [user]}, headers=partner.as_key)
+    assert upserted.status_code == 200, upserted.text
+    return org_id, user
+
+
+def export_through_a_request(partner: PartnerSetup, scope: dict[str, str], who: dict[str, str]) -> str:
+    """An access request for the subject, driven to its end; the export's signed link."""
+    created = httpx.post(
+        f"{partner.url}/privacy/requests",
+        headers=partner.as_key,
+        json={"type": "access", "subject": who, **scope},
+    )
+    assert created.status_code == 201, created.text
+    url = f"{partner.url}/privacy/requests/{created.json()['id']}"
+    note = {"method": "controllerConfirmed", "note": "Confirmed by the controller"}
+    assert httpx.post(f"{url}/verify", headers=partner.as_key, json=note).status_code == 200
+    assert httpx.post(f"{url}/approve", headers=partner.as_key).status_code == 200
+    assert httpx.post(f"{url}/execute", headers=partner.as_key).status_code == 202
+
+    def completed() -> bool:
+        state = httpx.get(url, headers=partner.as_key).json()["state"]
+        assert state != "failed"
+        return state == "completed"
+
+    wait_until(completed, timeout=60, what="the access request's job")
+    link = httpx.get(f"{url}/export", headers=partner.as_key)
+    assert link.status_code == 200, link.text
+    return str(link.json()["url"])
 
 
 def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: dict[str, str]) -> None:
@@ -35,7 +110,7 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
             key = httpx.post(
                 f"{api}/api/partners/{partner_id}/api-keys",
                 headers=headers,
-                json={"name": "psa", "scopes": ["read", "privacy"]},
+                json={"name": "psa", "scopes": ["read", "write", "privacy"]},
             ).json()
             partner = PartnerSetup(
                 api, partner_id, body["entraTenantId"], body["owner"]["objectId"], "", key["key"], key["id"]
@@ -53,6 +128,15 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
             # An export-like blob link is not logged either (SAS signature).
             httpx.get(partner.url, headers={"x-api-key": f"{key['key']}x"})
             httpx.get(f"{api}/api/privacy/processing-activities?sig=sig{marker}")
+            # Data-subject exports, end to end: an end user by UPN, a system user by phone.
+            tenant_id, subject = a_subject_in_a_synced_tenant(partner, marker)
+            email = subject["userPrincipalName"].upper()
+            links = [export_through_a_request(partner, {"tenantId": tenant_id}, {"email": email})]
+            org_id, system_user = a_system_user(partner, marker)
+            phone = system_user["mobilePhone"]
+            links.append(export_through_a_request(partner, {"orgId": org_id}, {"phone": phone}))
+            packages = [httpx.get(link) for link in links]
+            assert [p.status_code for p in packages] == [200, 200]
         captured = log_path.read_text(errors="replace")
 
     # The capture is real: DEBUG lines of the requests are there, cleaned.
@@ -73,5 +157,29 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
         "pepper": stack_env["API_KEY_PEPPER"],
         "storage account key": stack_env["TENANTRY_STORAGE_EU"].split("AccountKey=")[1].split(";")[0],
     }
+    # The subjects and their exports: identifiers, the links' signatures, what the packages hold.
+    user = packages[0].json()["categories"]["tenantUser"][0]
+    org_user = packages[1].json()["categories"]["orgUser"][0]
+    assert user["id"] == subject["id"] and org_user["mobilePhone"] == phone
+    held = {
+        f"package {name}": str(value)
+        for record in (user, org_user)
+        for name, value in record.items()
+        if marker in str(value)
+    }
+    assert len(held) == 6  # UPN, mail, display name, job title; full name, email
+    secrets |= held | {
+        "subject UPN": subject["userPrincipalName"],
+        "subject email": subject["mail"],
+        "subject object id": subject["id"],
+        "system user id": system_user["systemUserId"],
+        "subject phone": phone,
+        "subject phone digits": "".join(c for c in phone if c.isdigit()),
+        "subject phone local part": phone.rsplit(" ", 1)[1],
+        **{f"export link {n}": link.split("?")[0] for n, link in enumerate(links)},
+        **{f"export SAS signature {n}": httpx.URL(link).params["sig"] for n, link in enumerate(links)},
+        **{f"export package {n}": package.text[:64] for n, package in enumerate(packages)},
+    }
     leaked = [name for name, value in secrets.items() if value in captured]
-    assert leaked == [], f"found in the DEBUG log: {leaked}"
+    lines = [line for line in captured.splitlines() for name in leaked if secrets[name] in line]
+    assert leaked == [], f"found in the DEBUG log: {leaked}; first lines: {lines[:8]}"

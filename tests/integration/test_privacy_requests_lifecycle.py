@@ -53,7 +53,7 @@ class Harness:
         self.partner_id = "P" + uuid.uuid4().hex[:12]
         self.clock = MovableClock(START)
         self.queued: list[JobMessage] = []
-        self.subjects = subjects(router, self.clock, "A" * 43)
+        self.subjects = subjects(router, self.clock, "A" * 43, pepper="pepper-for-tests")
         self.service = PrivacyRequests(
             router.region("eu"),
             self.partner_id,

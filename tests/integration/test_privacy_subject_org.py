@@ -29,7 +29,7 @@ from shared.notifications.orgs import OrgDirectory, OrgService
 from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import DELIVERIES, QUEUE, NewNotification, NotificationService, Payload
 from shared.privacy.consent import ConsentLedger, SubscribeIn
-from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, restricted_in_org
+from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index, restricted_in_org
 from shared.storage.router import AccountStorage, StorageRouter
 from tests.conftest import FCM, STACK_ENV
 
@@ -82,7 +82,13 @@ def ledger(router: StorageRouter) -> ConsentLedger:
 
 
 def subjects(router: StorageRouter) -> SubjectData:
-    return SubjectData(router, Clock(), STACK_ENV["SUBJECT_KEY_MASTER"], consents=lambda _: ledger(router))
+    return SubjectData(
+        router,
+        Clock(),
+        STACK_ENV["SUBJECT_KEY_MASTER"],
+        consents=lambda _: ledger(router),
+        pepper=STACK_ENV["API_KEY_PEPPER"],
+    )
 
 
 def fanout(account: AccountStorage, sender: FcmSender) -> FanOut:
@@ -92,7 +98,9 @@ def fanout(account: AccountStorage, sender: FcmSender) -> FanOut:
 
 
 def make_org(router: StorageRouter, users: list[SystemUserIn]) -> str:
-    service = OrgService(router.region("eu"), PARTNER, "eu", OrgDirectory(router), Clock(), "pepper")
+    service = OrgService(
+        router.region("eu"), PARTNER, "eu", OrgDirectory(router), Clock(), STACK_ENV["API_KEY_PEPPER"]
+    )
     org_id = str(uuid.uuid4())
     body = OrgIn(
         organization_id=uuid.UUID(org_id),
@@ -181,6 +189,25 @@ def test_system_user_export_restriction_rectification_and_erasure(
     assert by_phone.subject_key == subject
     assert by_phone.counts == {"orgUser": 1, "devices": 2, "notificationDeliveries": 2, "consents": 1}
     assert data.locate(scope, SubjectIdentifier(email="sam@CONTOSO.example")).counts == by_phone.counts
+    # The index is keyed hashes: no address, phone or system-user id in clear in any key.
+    entries = list(
+        account.table(index.TABLE).query_entities(
+            f"PartitionKey ge 'o~{org}' and PartitionKey lt 'o~{org}~~'"
+        )
+    )
+    keys = " ".join(f"{e['PartitionKey']} {e['RowKey']}" for e in entries).lower()
+    assert len(entries) == 2 + 1 + 3  # sam: email, phone; olga: email; 3 devices
+    for clear in (
+        "sam@contoso.example",
+        "olga@contoso.example",
+        "sam",
+        "olga",
+        "442079460001",
+        subject,
+        other,
+    ):
+        assert clear not in keys
+    assert set(my_devices) <= {str(e.get("deviceId")) for e in entries}  # device ids are not personal
 
     # The export holds the devices and their deliveries, never a token.
     result = data.export(scope, SubjectIdentifier(system_user_id=subject), request_id=f"x-{run}")
@@ -257,3 +284,4 @@ def test_system_user_export_restriction_rectification_and_erasure(
     assert shredded["target"]["id"] == "[erased]"
     assert log.verify(PARTNER).valid
     assert data.erase(scope, SubjectIdentifier(system_user_id=subject), request_id=f"e-{run}") == certificate
+    assert subject not in certificate.model_dump_json() and certificate.subject_key

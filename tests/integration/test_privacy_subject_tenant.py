@@ -65,6 +65,7 @@ def service_for(partner: Partner) -> TenantService:
         GraphAccess(settings),
         sync_workers=4,
         dispatch=lambda message, delay: None,
+        index_key=index.index_key(deps.settings().api_key_pepper.get_secret_value()),
     )
 
 
@@ -85,6 +86,21 @@ def users_of(service: TenantService, tenant_id: str) -> dict[str, Any]:
 def index_entries(service: TenantService, tenant_id: str) -> list[Any]:
     table = service.account.table(index.TABLE)
     return list(table.query_entities(index.tenant_range(service.partner.id, tenant_id)))
+
+
+def index_key() -> Any:
+    return index.index_key(deps.settings().api_key_pepper.get_secret_value())
+
+
+def assert_index_names_no_one(service: TenantService, tenant_id: str, users: dict[str, Any]) -> None:
+    """No address or object id in any index key: storage (and its URLs, logged at DEBUG) never sees them."""
+    keys = " ".join(f"{e['PartitionKey']} {e['RowKey']}" for e in index_entries(service, tenant_id)).lower()
+    assert keys
+    for user_id, row in users.items():
+        for clear in (user_id, row.get("userPrincipalName"), row.get("mail")):
+            if clear:
+                assert str(clear).lower() not in keys
+                assert str(clear).lower().split("@")[0] not in keys
 
 
 def subjects() -> SubjectData:
@@ -108,6 +124,7 @@ def test_the_index_follows_renames_and_removals_through_sync(
 
     found = subjects().locate(scope, by_email(old_upn.upper()))  # addresses compare case-insensitively
     assert found.found and found.subject_key == renamed and found.counts["tenantUser"] == 1
+    assert_index_names_no_one(service, tenant_id, users)
 
     new_address = f"renamed.{uuid.uuid4().hex[:6]}@fabrikam.example"
     control.mutate(
@@ -117,9 +134,11 @@ def test_the_index_follows_renames_and_removals_through_sync(
     assert service.run_sync(tenant_id, sync.id, final_attempt=False).state == "succeeded"
 
     # The delta sync itself rewrote the index: no entry is left for the old address or the leaver.
-    keys = {str(e["RowKey"]) for e in index_entries(service, tenant_id)}
-    assert not any(k.startswith(old_upn.lower() + "|") or k.endswith("|" + leaver) for k in keys)
-    assert f"{new_address}|{renamed}" in keys
+    entries = index_entries(service, tenant_id)
+    old, new = (index.value_hash(index_key(), a) for a in (old_upn.lower(), new_address))
+    assert not any(str(e["RowKey"]).startswith(old + "|") or e["subject"] == leaver for e in entries)
+    assert [e["subject"] for e in entries if str(e["RowKey"]).startswith(new + "|")] == [renamed]
+    assert_index_names_no_one(service, tenant_id, {**users, renamed: {"mail": new_address}})
     assert subjects().locate(scope, by_email(new_address)).subject_key == renamed
     assert subjects().locate(scope, by_email(old_upn)).found is False
     assert subjects().locate(scope, by_email(leaver_upn)).found is False
@@ -206,6 +225,12 @@ def test_erasure_deletes_shreds_events_keeps_the_chain_valid_and_is_idempotent(
     assert [k.category for k in certificate.kept] == ["auditEvents", "erasureMarker"]
     assert certificate.kept[0].until is not None
     assert certificate.kept[0].until > deps.clock().now() + timedelta(days=700)
+    # The certificate names no one: a keyed hash, the one the erasure marker is stored under.
+    assert user_id not in certificate.model_dump_json() and upn.lower() not in certificate.model_dump_json()
+    markers = index_entries(service, tenant_id)
+    assert [e["RowKey"] for e in markers if str(e["PartitionKey"]).endswith("~x")] == [
+        certificate.subject_key
+    ]
 
     # The data is gone, the index too; the group no longer lists the user.
     assert user_id not in users_of(service, tenant_id)

@@ -16,6 +16,7 @@ from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
+from shared.privacy.subjects import index
 from shared.tenants.graph_access import GraphAccess
 from shared.tenants.models import TenantIn
 from shared.tenants.service import TenantService
@@ -70,6 +71,7 @@ def service_for(partner: Partner, page_size: int = 999) -> TenantService:
         GraphAccess(settings),
         sync_workers=4,
         dispatch=lambda message, delay: None,
+        index_key=index.index_key(deps.settings().api_key_pepper.get_secret_value()),
     )
 
 

@@ -31,10 +31,21 @@ KEY = "tk_01ABCDEFGHJKMNPQRSTVWXYZ12_01ABCDEFGHJKMNPQRSTVWXYZ12_abcdefghijklmnop
         ("from 2001:db8:85a3:1234::8a2e:370:7334", ["8a2e", "1234"], ["2001:db8:85a3::"]),
         ("user ana.li@contoso.example signed in", ["ana.li"], ["@contoso.example"]),
         (
-            "GET /t()?$filter=RowKey%20ge%20%27ana.li%40contoso.example%7C%27",
-            ["ana.li"],
-            ["@contoso.example"],
+            "GET /t()?$filter=RowKey%20ge%20%27ana.li%40contoso.example%7C%27&$top=5",
+            ["ana.li", "contoso"],
+            ["$filter=RowKey%20ge%20'[redacted]'&$top=5"],
         ),
+        (  # a point read by a person's id, as the storage SDK and urllib3 log it at DEBUG
+            "Request URL: 'http://h/a/tenantusers(PartitionKey='p~t~03',RowKey='d32ca1cd-d6e4-4b71')'",
+            ["d32ca1cd"],
+            ["tenantusers(PartitionKey='p~t~03',RowKey='[redacted]')"],
+        ),
+        (
+            "\"DELETE /a/k(PartitionKey='p',RowKey='s~t~o''brien') HTTP/1.1\" 204",
+            ["brien"],
+            ["RowKey='[redacted]') HTTP/1.1\" 204"],
+        ),
+        ("$filter=PartitionKey eq 'p' and RowKey gt 'd32ca1cd' and x", ["d32ca1cd"], ["PartitionKey eq 'p'"]),
         ("{'x-device-secret': 's3cr3tvalue', 'host': 'h'}", ["s3cr3tvalue"], ["'host': 'h'"]),
     ],
 )
@@ -47,7 +58,7 @@ def test_redact(text: str, gone: list[str], kept: list[str]) -> None:
 
 
 def test_times_versions_and_ids_stay_readable() -> None:
-    text = "at 12:00:00 version 1.2.3 partner 01J8ZQ RowKey eq 'p-1' in 5.0 ms"
+    text = "at 12:00:00 version 1.2.3 partner 01J8ZQ PartitionKey eq 'p-1' in 5.0 ms"
     assert redact.redact(text) == text
 
 

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from shared.errors import ProblemError
-from shared.privacy import deadlines
+from shared.privacy import deadlines, keyed
+from shared.privacy.keyed import KeyedHash
 from shared.privacy.requests import (
     NEARING,
     OPEN_STATES,
@@ -101,7 +102,7 @@ def test_the_watch_state_moves_at_7_days_left_and_at_the_due_date() -> None:
 
 
 def test_one_subject_hashes_the_same_however_it_is_spelt() -> None:
-    key = b"k" * 32
+    key = KeyedHash("k" * 32, keyed.REQUESTS)
     plain = subject_hash(key, TENANT, None, SubjectIdentifier(email="Ana.Li@Fabrikam.example"))
     assert plain == subject_hash(
         key, TENANT.upper(), None, SubjectIdentifier(email="ana.li@fabrikam.EXAMPLE")
@@ -109,7 +110,9 @@ def test_one_subject_hashes_the_same_however_it_is_spelt() -> None:
     assert "ana" not in plain and len(plain) == 64
     # Another tenant (another controller), another key, another identifier: another subject.
     assert plain != subject_hash(key, ORG, None, SubjectIdentifier(email="ana.li@fabrikam.example"))
-    assert plain != subject_hash(b"x" * 32, TENANT, None, SubjectIdentifier(email="ana.li@fabrikam.example"))
+    assert plain != subject_hash(
+        KeyedHash("x" * 32, keyed.REQUESTS), TENANT, None, SubjectIdentifier(email="ana.li@fabrikam.example")
+    )
     phone = subject_hash(key, None, ORG, SubjectIdentifier(phone="+31 (20) 000-0000"))
     assert phone == subject_hash(key, None, ORG, SubjectIdentifier(phone="+31200000000"))
     guid = subject_hash(key, TENANT, None, SubjectIdentifier(objectId="{" + TENANT.upper() + "}"))

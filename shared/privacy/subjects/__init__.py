@@ -111,7 +111,12 @@ class KeptRecord(ApiModel):
 
 class ErasureCertificate(ApiModel):
     request_id: str
-    subject_key: str | None
+    subject_key: str | None = Field(
+        description=(
+            "A keyed one-way hash of the subject's id in its scope (for a tenant end user, the "
+            "erasure marker kept so sync does not import them again): the certificate names no one."
+        )
+    )
     deleted: dict[str, int]
     kept: list[KeptRecord]
     crypto_shredded: dict[str, int]
@@ -146,10 +151,15 @@ class SubjectData:
         clock: Clock,
         master_key: str,
         consents: Callable[[str], ConsentSource] | None = None,
+        *,
+        pepper: str,
     ) -> None:
+        from shared.privacy.subjects import index
+
         self.storage = storage
         self.clock = clock
         self._master_key = master_key
+        self._index_key = index.index_key(pepper)
         self._consents = consents  # region -> the ledger there
 
     # --- reading ------------------------------------------------------------------------------
@@ -160,7 +170,7 @@ class SubjectData:
 
         account = self.storage.region(scope.region)
         keys = SubjectKeys(account, self._master_key)
-        return Gatherer(account, keys, scope).gather(who, with_events=with_events)
+        return Gatherer(account, keys, scope, self._index_key).gather(who, with_events=with_events)
 
     def _consent_records(self, scope: SubjectScope, found: Holdings, who: SubjectIdentifier) -> None:
         if self._consents is None:
@@ -292,7 +302,7 @@ class SubjectData:
                     category="erasureMarker",
                     count=1,
                     why=(
-                        "A one-way hash of the object id, so the tenant sync does not import the user "
+                        "A keyed one-way hash of the object id, so the tenant sync does not import the user "
                         "again while they exist in the customer's Entra ID (erase them there too)."
                     ),
                     until=None,
@@ -300,7 +310,7 @@ class SubjectData:
             )
         certificate = ErasureCertificate(
             request_id=request_id,
-            subject_key=found.subject_key,
+            subject_key=self._subject_ref(scope, found.subject_key),
             deleted={k: v for k, v in sorted(planned.items()) if v},
             kept=kept,
             crypto_shredded={"auditEvents": shredded} if shredded else {},
@@ -310,7 +320,13 @@ class SubjectData:
         # What a rerun answers is what was stored (whole seconds), so the first answer is that too.
         certificate = ErasureCertificate.model_validate_json(stored)
         self._flags(scope).update_entity(
-            {"PartitionKey": _ERASURES + scope.partner_id, "RowKey": request_id, "certificate": stored},
+            # The journal needed the id to finish a cut-off run; what stays names no one.
+            {
+                "PartitionKey": _ERASURES + scope.partner_id,
+                "RowKey": request_id,
+                "certificate": stored,
+                "subjectKey": "",
+            },
             mode=UpdateMode.MERGE,
         )
         self._record(
@@ -353,7 +369,7 @@ class SubjectData:
             from shared.privacy.subjects import index
 
             # The user may still be in the customer's directory: sync must not bring them back.
-            marker = index.erased_key(scope.partner_id, scope.tenant_id, found.subject_key)
+            marker = index.erased_key(self._index_key, scope.partner_id, scope.tenant_id, found.subject_key)
             account.table(index.TABLE).upsert_entity(
                 {"PartitionKey": index.erased_partition(scope.partner_id, scope.tenant_id), "RowKey": marker}
             )
@@ -362,6 +378,15 @@ class SubjectData:
                 scope.partner_id, seal_scope(scope), found.subject_key
             )
         return withdrawn
+
+    def _subject_ref(self, scope: SubjectScope, subject_key: str | None) -> str | None:
+        from shared.privacy.subjects import index
+
+        if subject_key is None:
+            return None
+        return index.subject_ref(
+            self._index_key, scope.partner_id, subject_key, tenant_id=scope.tenant_id, org_id=scope.org_id
+        )
 
     def _kept(self, planned: dict[str, int], shredded: int, months: list[str]) -> list[KeptRecord]:
         kept: list[KeptRecord] = []
@@ -489,9 +514,10 @@ class SubjectData:
             {"PartitionKey": org, "RowKey": found.subject_key, **changes}, mode=UpdateMode.MERGE
         )
         after_row = {**dict(row), **changes}
-        index.index_org_users(account, org, [after_row])
-        for value in index.org_user_values(row) - index.org_user_values(after_row):
-            _delete(account, index.TABLE, index.org_people_partition(org), f"{value}|{found.subject_key}")
+        index.index_org_users(account, self._index_key, org, [after_row])
+        gone = index.org_user_values(row) - index.org_user_values(after_row)
+        for entry in index.org_user_entries(self._index_key, org, found.subject_key, gone):
+            _delete(account, index.TABLE, entry["PartitionKey"], entry["RowKey"])
         diff = {k: {"before": before[k], "after": v} for k, v in changes.items() if before[k] != v}
         if diff:
             self._record(

@@ -21,6 +21,7 @@ from shared.errors import ProblemError
 from shared.privacy.subjects import index
 
 if TYPE_CHECKING:
+    from shared.privacy.keyed import KeyedHash
     from shared.privacy.subjects import SubjectIdentifier, SubjectScope
     from shared.storage.router import AccountStorage
 
@@ -72,10 +73,11 @@ class Holdings:
 class Gatherer:
     """Reads one subject's rows in one region's account."""
 
-    def __init__(self, account: AccountStorage, keys: SubjectKeys, scope: SubjectScope):
+    def __init__(self, account: AccountStorage, keys: SubjectKeys, scope: SubjectScope, index_key: KeyedHash):
         self.account = account
         self.keys = keys
         self.scope = scope
+        self.index_key = index_key
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -163,8 +165,9 @@ class Gatherer:
         from shared.tenants.store import USERS, user_partition
 
         partner, tenant = self.scope.partner_id, str(self.scope.tenant_id).lower()
-        partition = index.tenant_partition(partner, tenant, address)
-        entries = index.read_value(self.account.table(index.TABLE), partition, address)
+        hashed = index.value_hash(self.index_key, address)
+        partition = index.tenant_partition(partner, tenant, hashed)
+        entries = index.read_value(self.account.table(index.TABLE), partition, hashed)
         found.rows_read += len(entries)
         candidates: dict[str, Any] = {}
         for entry in entries:
@@ -213,7 +216,7 @@ class Gatherer:
         if row is not None:  # counted where it was read
             found.add("tenantUser", user_from_entity(row), (USERS, str(row["PartitionKey"]), key))
             found.addresses = index.tenant_user_addresses(row)
-            for entry in index.tenant_entries(partner, tenant, key, found.addresses):
+            for entry in index.tenant_entries(self.index_key, partner, tenant, key, found.addresses):
                 found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
         select = ["RowKey", "displayName"] + [f"m{n:02d}" for n in range(14)]
         groups = list(
@@ -245,7 +248,8 @@ class Gatherer:
             if value is None:
                 raise not_applicable("That phone number has too few digits.")
             partition = index.org_people_partition(org)
-            entries = index.read_value(self.account.table(index.TABLE), partition, value)
+            hashed = index.value_hash(self.index_key, value)
+            entries = index.read_value(self.account.table(index.TABLE), partition, hashed)
             found.rows_read += len(entries)
             matches = set()
             for entry in entries:
@@ -273,7 +277,7 @@ class Gatherer:
             record = {k: v for k, v in dict(row).items() if k not in ("PartitionKey", "RowKey")}
             found.add("orgUser", {"systemUserId": key, **record}, (USERS, org, key))
             found.addresses = {v for v in index.org_user_values(row) if "@" in v}
-            for entry in index.org_user_entries(org, key, index.org_user_values(row)):
+            for entry in index.org_user_entries(self.index_key, org, key, index.org_user_values(row)):
                 found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
         self._devices(org, key, found)
 
@@ -283,7 +287,9 @@ class Gatherer:
         from shared.notifications.service import DELIVERIES, IDEMPOTENCY_PREFIX, NOTIFICATIONS
 
         partition = index.org_devices_partition(org)
-        entries = index.read_value(self.account.table(index.TABLE), partition, key)
+        entries = index.read_value(
+            self.account.table(index.TABLE), partition, index.value_hash(self.index_key, key)
+        )
         found.rows_read += len(entries)
         device_ids: list[str] = []
         for entry in entries:

@@ -1,14 +1,22 @@
 """The subject index (table `subjectindex`): from an email, UPN, phone or system user to its rows.
 
-Partitions, each read as one key range:
+Nothing personal is stored or sent in clear: every indexed value (address, phone, system user id)
+and the id an entry points to appear in keys only as a keyed hash (`shared.privacy.keyed`, purpose
+`SUBJECT_INDEX`, hex), so the table holds no address and storage URLs (which the SDK logs at
+DEBUG) name no one. Whoever holds the pepper can still find a subject; nobody else can even
+confirm a guess. Partitions, each read as one key range:
 - `t~<partner>~<tenant>~m<nn>`: a tenant's end users by lowercase UPN and mail, RowKey
-  `<address>|<object id>`, spread over `SHARDS` partitions by a hash of the address so the sync
-  writes them in entity-group batches in parallel, like the users themselves;
+  `<hash of address>|<hash of object id>`, spread over `SHARDS` partitions by the address's hash
+  so the sync writes them in entity-group batches in parallel, like the users themselves;
 - `o~<org>~m`: an organisation's system users by email, domain name, Windows Live id and phone
-  (`tel:<digits>`), RowKey `<value>|<system user id>`;
-- `o~<org>~d`: an organisation's devices by system user, RowKey `<system user id>|<device id>`;
-- `t~<partner>~<tenant>~x`: end users erased while still in the customer's directory, as a
-  one-way hash of their object id (`erased_key`), so the next sync does not import them again.
+  (`tel:<digits>`), RowKey `<hash of value>|<hash of system user id>`;
+- `o~<org>~d`: an organisation's devices by system user, RowKey `<hash of system user id>|<device
+  id>` (device ids are random, not personal);
+- `t~<partner>~<tenant>~x`: end users erased while still in the customer's directory, as a keyed
+  hash of their object id (`erased_key`), so the next sync does not import them again.
+
+The id an entry points to is the `subject` (or `deviceId`) property: a user row's own key, needed
+to read it, and never part of a URL. Each value is hashed once per write (`tenant_entries`).
 
 Entries are written with the rows they point to (upserts, so a retried write is harmless). An
 entry can go stale (a rename in a full sync, a device removed by Firebase): readers always check
@@ -18,10 +26,12 @@ once and never yields a wrong subject.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from shared.privacy import keyed
+from shared.privacy.keyed import KeyedHash
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -29,19 +39,30 @@ if TYPE_CHECKING:
 TABLE = "subjectindex"
 SHARDS = 16
 _SEP = "|"
-_AFTER_SEP = "}"  # the character after '|': `<value>|` <= key < `<value>}` is exactly one value
+_AFTER_SEP = "}"  # the character after '|': `<hash>|` <= key < `<hash>}` is exactly one value
 
 
-def _shard(value: str) -> int:
-    return int.from_bytes(hashlib.blake2s(value.encode(), digest_size=2).digest()) % SHARDS
+def index_key(pepper: str) -> KeyedHash:
+    """The index's key: every writer and reader of the index must build it from the same pepper."""
+    return KeyedHash(pepper, keyed.SUBJECT_INDEX)
+
+
+def value_hash(key: KeyedHash, value: str) -> str:
+    """What an indexed value (address, `tel:` phone, system user id) is stored and looked up as."""
+    return key.hex(value)
+
+
+def _shard(hashed: str) -> int:
+    return int(hashed[:4], 16) % SHARDS
 
 
 def tenant_prefix(partner_id: str, tenant_id: str) -> str:
     return f"t~{partner_id}~{tenant_id.lower()}~m"
 
 
-def tenant_partition(partner_id: str, tenant_id: str, address: str) -> str:
-    return f"{tenant_prefix(partner_id, tenant_id)}{_shard(address):02d}"
+def tenant_partition(partner_id: str, tenant_id: str, hashed_address: str) -> str:
+    """The partition of an address, given its `value_hash` (so it is hashed once)."""
+    return f"{tenant_prefix(partner_id, tenant_id)}{_shard(hashed_address):02d}"
 
 
 def org_people_partition(org_id: str) -> str:
@@ -62,24 +83,31 @@ def erased_partition(partner_id: str, tenant_id: str) -> str:
     return f"t~{partner_id}~{tenant_id.lower()}~x"
 
 
-def erased_key(partner_id: str, tenant_id: str, user_id: str) -> str:
+def subject_ref(
+    key: KeyedHash,
+    partner_id: str,
+    subject_key: str,
+    *,
+    tenant_id: str | None = None,
+    org_id: str | None = None,
+) -> str:
+    """A keyed one-way name of a subject in its scope: what erasure markers and certificates keep."""
+    scope = f"t:{tenant_id.lower()}" if tenant_id is not None else f"o:{str(org_id).lower()}"
+    return key.hex(f"{partner_id}|{scope}|{subject_key.lower()}")
+
+
+def erased_key(key: KeyedHash, partner_id: str, tenant_id: str, user_id: str) -> str:
     """A one-way mark of an erased end user: lets sync skip them without keeping their id."""
-    text = f"{partner_id}|{tenant_id.lower()}|{user_id.lower()}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return subject_ref(key, partner_id, user_id, tenant_id=tenant_id)
 
 
 def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _safe(value: str) -> str:
-    # Table keys may not hold / \ # ? or control characters; addresses rarely do, but never fail on one.
-    return re.sub(r"[/\\#?\x00-\x1f\x7f]", "_", value)
-
-
 def address_of(value: Any) -> str | None:
     text = str(value or "").strip().lower()
-    return _safe(text) if "@" in text else None
+    return text if "@" in text else None
 
 
 def phone_of(value: Any) -> str | None:
@@ -93,17 +121,26 @@ def tenant_user_addresses(row: Any) -> set[str]:
     return {a for a in found if a}
 
 
+def _pointer(key: KeyedHash, subject: str) -> str:
+    return key.hex(subject.lower())
+
+
 def tenant_entries(
-    partner_id: str, tenant_id: str, user_id: str, addresses: Iterable[str]
+    key: KeyedHash, partner_id: str, tenant_id: str, user_id: str, addresses: Iterable[str]
 ) -> list[dict[str, Any]]:
-    return [
-        {
-            "PartitionKey": tenant_partition(partner_id, tenant_id, address),
-            "RowKey": f"{address}{_SEP}{user_id}",
-            "subject": user_id,
-        }
-        for address in addresses
-    ]
+    entries = []
+    pointer: str | None = None
+    for address in addresses:
+        hashed = value_hash(key, address)  # once: it gives both the shard and the key
+        pointer = pointer or _pointer(key, user_id)
+        entries.append(
+            {
+                "PartitionKey": tenant_partition(partner_id, tenant_id, hashed),
+                "RowKey": f"{hashed}{_SEP}{pointer}",
+                "subject": user_id,
+            }
+        )
+    return entries
 
 
 def org_user_values(row: Any) -> set[str]:
@@ -113,32 +150,36 @@ def org_user_values(row: Any) -> set[str]:
     return {v for v in found if v}
 
 
-def org_user_entries(org_id: str, user_id: str, values: Iterable[str]) -> list[dict[str, Any]]:
+def org_user_entries(
+    key: KeyedHash, org_id: str, user_id: str, values: Iterable[str]
+) -> list[dict[str, Any]]:
+    values = list(values)
+    pointer = _pointer(key, user_id) if values else ""
     return [
         {
             "PartitionKey": org_people_partition(org_id),
-            "RowKey": f"{value}{_SEP}{user_id}",
+            "RowKey": f"{value_hash(key, value)}{_SEP}{pointer}",
             "subject": user_id,
         }
         for value in values
     ]
 
 
-def device_entry(org_id: str, system_user_id: str, device_id: str) -> dict[str, Any]:
+def device_entry(key: KeyedHash, org_id: str, system_user_id: str, device_id: str) -> dict[str, Any]:
     return {
         "PartitionKey": org_devices_partition(org_id),
-        "RowKey": f"{system_user_id.lower()}{_SEP}{device_id}",
+        "RowKey": f"{value_hash(key, system_user_id.lower())}{_SEP}{device_id}",
         "deviceId": device_id,
     }
 
 
-def value_range(value: str) -> tuple[str, str]:
-    """(low, high) RowKeys of every entry for one indexed value."""
-    return f"{value}{_SEP}", f"{value}{_AFTER_SEP}"
+def value_range(hashed: str) -> tuple[str, str]:
+    """(low, high) RowKeys of every entry for one indexed value, given its `value_hash`."""
+    return f"{hashed}{_SEP}", f"{hashed}{_AFTER_SEP}"
 
 
-def read_value(table: Any, partition: str, value: str) -> list[Any]:
-    low, high = value_range(value)
+def read_value(table: Any, partition: str, hashed: str) -> list[Any]:
+    low, high = value_range(hashed)
     return list(
         table.query_entities(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
@@ -147,14 +188,16 @@ def read_value(table: Any, partition: str, value: str) -> list[Any]:
     )
 
 
-def index_org_users(account: AccountStorage, org_id: str, rows: list[dict[str, Any]]) -> None:
+def index_org_users(account: AccountStorage, key: KeyedHash, org_id: str, rows: list[dict[str, Any]]) -> None:
     """After system users are stored: entries for what they are found by now (old ones go stale)."""
-    entries = [e for r in rows for e in org_user_entries(org_id, str(r["RowKey"]), org_user_values(r))]
+    entries = [e for r in rows for e in org_user_entries(key, org_id, str(r["RowKey"]), org_user_values(r))]
     table = account.table(TABLE)
     for start in range(0, len(entries), 100):
         table.submit_transaction([("upsert", e) for e in entries[start : start + 100]])
 
 
-def index_device(account: AccountStorage, org_id: str, system_user_id: str, device_id: str) -> None:
+def index_device(
+    account: AccountStorage, key: KeyedHash, org_id: str, system_user_id: str, device_id: str
+) -> None:
     """Before the device row: a crash in between leaves an entry pointing to nothing (skipped on read)."""
-    account.table(TABLE).upsert_entity(device_entry(org_id, system_user_id, device_id))
+    account.table(TABLE).upsert_entity(device_entry(key, org_id, system_user_id, device_id))
