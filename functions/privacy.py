@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import azure.functions as func
@@ -291,6 +292,10 @@ def privacy_deadline_watch(timer: func.TimerRequest) -> None:
 # --- data-subject requests ----------------------------------------------------------------------
 
 _REQUESTS = "partners/{partnerId}/privacy/requests"
+# Every request endpoint is for the partner's privacy officers (or keys with the privacy scope).
+privacy_officer_endpoint = partial(
+    endpoint, bp, tag="privacy", auth=partner_access(Scope.PRIVACY), security=PARTNER_SECURITY
+)
 _REQUEST = _REQUESTS + "/{requestId}"
 # The queue trigger's last attempt is host.json's maxDequeueCount: then a request is marked
 # failed (retryable, deadline kept) instead of being left in progress when the message goes to poison.
@@ -332,14 +337,10 @@ def _request_location(partner_id: str, request_id: str) -> str:
     return f"/api/partners/{partner_id}/privacy/requests/{request_id}"
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUESTS,
     methods=["POST"],
     summary="File a data-subject request about a subject of one tenant or organisation (due in 30 days).",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def create_privacy_request(call: Call, body: RequestIn) -> Created[RequestOut]:
     context = partner_context(call)
@@ -359,14 +360,10 @@ def create_privacy_request(call: Call, body: RequestIn) -> Created[RequestOut]:
     return Created(created, _request_location(context.partner.id, created.id))
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUESTS,
     methods=["GET"],
     summary="The partner's data-subject requests, oldest first; filter by state and type.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def list_privacy_requests(call: Call, query: RequestQuery) -> RequestList:
     items, token = _requests(call).list_requests(query)
@@ -374,92 +371,62 @@ def list_privacy_requests(call: Call, query: RequestQuery) -> RequestList:
     return RequestList(items=[r for r in items if may_see(r)], continuation_token=token)
 
 
-@endpoint(
-    bp,
-    _REQUEST,
-    methods=["GET"],
-    summary="One data-subject request: state, deadline, verification, outcome.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
+@privacy_officer_endpoint(
+    _REQUEST, methods=["GET"], summary="One data-subject request: state, deadline, verification, outcome."
 )
 def get_privacy_request(call: Call) -> RequestOut:
     return _requests(call).get(call.route["requestId"])
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/verify",
     methods=["POST"],
     summary="Record who verified the subject's identity and how (received -> awaitingApproval).",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def verify_privacy_request(call: Call, body: VerifyIn) -> RequestOut:
     return _requests(call).verify(call.route["requestId"], body, partner_context(call).action)
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/approve",
     methods=["POST"],
     summary="Approve a verified request (awaitingApproval -> approved); then execute it.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def approve_privacy_request(call: Call) -> RequestOut:
     return _requests(call).approve(call.route["requestId"], partner_context(call).action)
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/reject",
     methods=["POST"],
     summary="Reject a request, with the reason the controller gives the subject.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def reject_privacy_request(call: Call, body: ReasonIn) -> RequestOut:
     return _requests(call).reject(call.route["requestId"], body, partner_context(call).action)
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/cancel",
     methods=["POST"],
     summary="Cancel a request (the subject withdrew it, or it was filed by mistake).",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def cancel_privacy_request(call: Call, body: CancelIn) -> RequestOut:
     return _requests(call).cancel(call.route["requestId"], body, partner_context(call).action)
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/extend",
     methods=["POST"],
     summary="Extend the deadline once, by up to 60 days, with the reason told to the subject.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def extend_privacy_request(call: Call, body: ExtendIn) -> RequestOut:
     return _requests(call).extend(call.route["requestId"], body, partner_context(call).action)
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/execute",
     methods=["POST"],
     summary="Execute an approved request, or retry a failed one: 202, poll the request.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def execute_privacy_request(call: Call) -> Accepted[RequestOut]:
     context = partner_context(call)
@@ -467,27 +434,19 @@ def execute_privacy_request(call: Call) -> Accepted[RequestOut]:
     return Accepted(started, _request_location(context.partner.id, started.id))
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/export",
     methods=["GET"],
     summary="A signed link (15 minutes) to the export package of a completed access/portability request.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def privacy_request_export(call: Call) -> ExportLink:
     return _requests(call).export_link(call.route["requestId"], partner_context(call).action)
 
 
-@endpoint(
-    bp,
+@privacy_officer_endpoint(
     _REQUEST + "/certificate",
     methods=["GET"],
     summary="The erasure certificate of a completed erasure request: deleted, kept (why, until), shredded.",
-    tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
 def privacy_request_certificate(call: Call) -> ErasureCertificate:
     return _requests(call).certificate(call.route["requestId"])
