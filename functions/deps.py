@@ -278,7 +278,7 @@ def fcm_sender() -> FcmSender:
 
 
 def fanout(region: str) -> FanOut:
-    from shared.privacy.subjects import restricted_in_org
+    from shared.privacy.flags import restricted_in_org
 
     fan = FanOut(storage().region(region), clock(), devices(region), fcm_sender(), usage(region))
     fan.restricted = restricted_in_org

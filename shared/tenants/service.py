@@ -26,6 +26,7 @@ from shared.clock import Clock, isoformat
 from shared.errors import ProblemError, not_found
 from shared.ids import new_id
 from shared.partners import subscription as subs
+from shared.privacy.flags import refuse_if_restricted, tenant_partition
 from shared.storage.entities import page, raise_if_conflict
 from shared.storage.queues import enqueue
 from shared.tenants.graph_access import DEFAULT_CREDENTIAL, GraphAccess, call_graph
@@ -689,6 +690,12 @@ class TenantService:
             raise not_found("No such user in this tenant.")
         return row
 
+    def _writable_user_row(self, tenant_id: str, user_id: str) -> Any:
+        """The user's row, unless a restriction or objection stops changes to them (Art. 18, 21)."""
+        row = self._user_row(tenant_id, user_id)
+        refuse_if_restricted(self.account, tenant_partition(self.partner.id, tenant_id), str(row["RowKey"]))
+        return row
+
     def get_user(self, tenant_id: str, user_id: str) -> UserOut:
         tenant_id = str(self._entity(tenant_id)["RowKey"])
         return UserOut.model_validate(user_from_entity(self._user_row(tenant_id, user_id)))
@@ -712,7 +719,7 @@ class TenantService:
     def update_user(self, tenant_id: str, user_id: str, patch: UserPatch, context: ActionContext) -> UserOut:
         tenant = self._entity(tenant_id)
         tenant_id = str(tenant["RowKey"])
-        row = self._user_row(tenant_id, user_id)
+        row = self._writable_user_row(tenant_id, user_id)
         before = user_from_entity(row)
         fields = patch.model_dump(exclude_none=True)
         if fields:
@@ -736,7 +743,7 @@ class TenantService:
 
         tenant = self._entity(tenant_id)
         tenant_id = str(tenant["RowKey"])
-        row = self._user_row(tenant_id, user_id)
+        row = self._writable_user_row(tenant_id, user_id)
         before = user_from_entity(row)
         held = {lic["skuId"].lower() for lic in before.get("assignedLicenses", [])}
         skus = {
@@ -811,7 +818,7 @@ class TenantService:
         group = self._group_row(tenant_id, group_id)
         user_id = user_id.lower()
         if add:
-            self._user_row(tenant_id, user_id)
+            self._writable_user_row(tenant_id, user_id)
 
             async def adding(w: Any) -> None:
                 # A retried add that already happened is done, not a conflict.
@@ -820,6 +827,8 @@ class TenantService:
 
             self._writer_call(tenant, adding)
         else:
+            # Removing needs no synced row (the user may already have left), only no restriction.
+            refuse_if_restricted(self.account, tenant_partition(self.partner.id, tenant_id), user_id)
             self._writer_call(tenant, lambda w: w.remove_group_member(group["RowKey"], user_id))
         store = self._store(tenant_id)
         members = group_members(group)

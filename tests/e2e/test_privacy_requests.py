@@ -153,6 +153,26 @@ def test_a_duplicate_is_linked_to_the_open_request(partner: PartnerSetup, tenant
     )
 
 
+def test_a_restriction_stops_management_writes_until_it_is_lifted(
+    partner: PartnerSetup, tenant: dict[str, Any]
+) -> None:
+    user = tenant["users"][3]
+    user_url = f"{partner.url}/tenants/{tenant['id']}/users/{user['id']}"
+    body = {"type": "restriction", "subject": {"objectId": user["id"]}, "tenantId": tenant["id"]}
+    drive(partner, file(partner, body).json()["id"])
+
+    refused = http.patch(user_url, headers=partner.as_key, json={"displayName": "Renamed"})
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith("/subject-restricted")
+    assert http.get(user_url, headers=partner.as_key).json()["displayName"] == user["displayName"]
+
+    drive(partner, file(partner, {**body, "lift": True}).json()["id"])
+    allowed = http.patch(user_url, headers=partner.as_key, json={"displayName": "Renamed"})
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["displayName"] == "Renamed"
+
+
 def test_the_deadline_extends_once_by_at_most_60_days(partner: PartnerSetup, tenant: dict[str, Any]) -> None:
     body = {
         "type": "portability",

@@ -29,7 +29,8 @@ from shared.notifications.orgs import OrgDirectory, OrgService
 from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import DELIVERIES, QUEUE, NewNotification, NotificationService, Payload
 from shared.privacy.consent import ConsentLedger, SubscribeIn
-from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index, restricted_in_org
+from shared.privacy.flags import restricted_in_org
+from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index
 from shared.storage.router import AccountStorage, StorageRouter
 from tests.conftest import FCM, STACK_ENV
 

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.models import ApiInput, ApiModel, UtcDateTime
+from shared.privacy.flags import FLAGS, org_partition, restricted_in_org
 
 if TYPE_CHECKING:
     from shared.clock import Clock
@@ -256,8 +257,6 @@ class SubjectData:
             return None
 
     def _flags(self, scope: SubjectScope) -> Any:
-        from shared.privacy.subjects.holdings import FLAGS
-
         return self.storage.region(scope.region).table(FLAGS)
 
     def erase(self, scope: SubjectScope, who: SubjectIdentifier, *, request_id: str) -> ErasureCertificate:
@@ -579,7 +578,7 @@ class SubjectData:
 
     def is_restricted(self, scope: SubjectScope, who_key: str) -> bool:
         """`who_key` is the subject's stable id in the scope (SubjectMatch.subject_key)."""
-        from shared.privacy.subjects.holdings import FLAGS, flag_partition
+        from shared.privacy.subjects.holdings import flag_partition
 
         row = _get(self.storage.region(scope.region), FLAGS, flag_partition(scope), who_key.lower())
         return row is not None
@@ -597,24 +596,14 @@ def export_blob_name(scope: SubjectScope, request_id: str) -> str:
     return f"{scope.partner_id}/{request_id}.json"
 
 
-def restricted_in_org(account: AccountStorage, org_id: str) -> frozenset[str]:
-    from shared.privacy.subjects.holdings import FLAGS
-
-    rows = account.table(FLAGS).query_entities(
-        "PartitionKey eq @pk", parameters={"pk": f"o~{org_id.lower()}"}, select=["RowKey"]
-    )
-    return frozenset(str(r["RowKey"]) for r in rows)
-
-
 def forget_org_subjects(account: AccountStorage, org_id: str) -> None:
     """The org-delete cascade: its subject index entries and restriction flags."""
     from shared.notifications.orgs import delete_partition
     from shared.privacy.subjects import index
-    from shared.privacy.subjects.holdings import FLAGS
 
     for partition in (index.org_people_partition(org_id), index.org_devices_partition(org_id)):
         delete_partition(account.table(index.TABLE), partition)
-    delete_partition(account.table(FLAGS), f"o~{org_id.lower()}")
+    delete_partition(account.table(FLAGS), org_partition(org_id))
 
 
 def _get(account: AccountStorage, table: str, partition: str, row_key: str) -> Any:

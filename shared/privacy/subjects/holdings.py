@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.audit.seal import KeyCache, SubjectKeys, open_tree, org_scope, tenant_scope
 from shared.errors import ProblemError
+from shared.privacy.flags import FLAGS, org_partition, tenant_partition
 from shared.privacy.subjects import index
 
 if TYPE_CHECKING:
@@ -25,15 +26,14 @@ if TYPE_CHECKING:
     from shared.privacy.subjects import SubjectIdentifier, SubjectScope
     from shared.storage.router import AccountStorage
 
-FLAGS = "subjectflags"
 _DEVICE_PRIVATE = {"target", "targetHash", "footprint", "secretHash", "PartitionKey", "RowKey"}
 _POOL = 16
 
 
 def flag_partition(scope: SubjectScope) -> str:
     if scope.org_id is not None:
-        return f"o~{scope.org_id.lower()}"
-    return f"t~{scope.partner_id}~{str(scope.tenant_id).lower()}"
+        return org_partition(scope.org_id)
+    return tenant_partition(scope.partner_id, str(scope.tenant_id))
 
 
 def seal_scope(scope: SubjectScope) -> str:
