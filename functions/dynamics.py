@@ -293,12 +293,12 @@ def get_notification(call: Call, query: NotificationQuery) -> NotificationOut:
 
 
 def _locate(org_id: str) -> tuple[OrgLocation, Org]:
-    """The org by id alone (directory, then its row); 401 when unknown: nothing to authenticate against."""
+    """The org by id alone (directory, then its row, remembered a few seconds); 401 when unknown."""
     location = deps.org_directory().locate(org_id)
     if location is None:
         raise unauthenticated("Unknown organisation or wrong credential.")
     try:
-        org: Org = deps.orgs(location.partner_id, location.region).get(org_id)
+        org: Org = deps.orgs(location.partner_id, location.region).authenticating(org_id)
     except ProblemError:
         raise unauthenticated("Unknown organisation or wrong credential.") from None
     return location, org

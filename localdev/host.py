@@ -140,7 +140,12 @@ class LocalHost:
         self.host_id = host_id
         threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
-        self.functions = index(load_app(script_root, app_ref))
+        # `AzureWebJobs.<name>.Disabled` = true: the host ignores that function's trigger, as in Azure.
+        self.functions = [
+            f
+            for f in index(load_app(script_root, app_ref))
+            if os.environ.get(f"AzureWebJobs.{f.name}.Disabled", "").lower() not in {"true", "1"}
+        ]
         self.routes = [
             HttpRoute(f, RouteTemplate(f.trigger.get("route") or f.name), self._methods(f))
             for f in self.functions

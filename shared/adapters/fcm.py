@@ -6,12 +6,17 @@ carry device ids and error codes). Every failure is classified into what the cal
 the device: delete it, retry it later (with backoff and jitter), keep it and alert the partner, or
 give up on this notification for it.
 
-firebase_admin (and with it google-auth, requests, httpx) is imported at first send, never at
-import time, so indexing the Functions app stays light.
+Messages go out with firebase-admin's `send_each_async` on the sender's own event loop, over
+aiohttp (see `shared.adapters.fcm_transport`). firebase_admin (and with it google-auth, requests,
+httpx, aiohttp) is imported at first send, never at import time, so indexing the Functions app
+stays light.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import hashlib
 import itertools
 import json
@@ -19,6 +24,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +38,7 @@ log = logging.getLogger("tenantry.fcm")
 
 FCM_BASE_URL: Final = "https://fcm.googleapis.com"
 _SEND_PATH: Final = "/v1/projects/{0}/messages:send"
-MAX_MESSAGES_PER_CALL: Final = 500  # firebase-admin refuses more in one send_each
+MAX_MESSAGES_PER_CALL: Final = 500  # firebase-admin refuses more in one send_each(_async)
 # FCM's quotas. The project one is paced per process (see Pacer; the composition root gives each
 # process its share). The device one spans invocations and instances, so it is the notification
 # service's to keep; beyond it FCM answers QUOTA_EXCEEDED, which is deferred at least a minute here.
@@ -57,9 +63,10 @@ class FcmSettings:
     timeout_seconds: float = 30.0
     max_attempts: int = 5  # attempts per device per notification before a retryable failure gives up
     max_messages_per_minute: int = FCM_PROJECT_LIMIT_PER_MINUTE  # this process's share of the project quota
-    pool_size: int = MAX_MESSAGES_PER_CALL
-    # requests reads proxy variables from the environment on every request (~15% of our CPU per
-    # message). Functions egress does not use them, so by default they are not consulted.
+    # Keep-alive HTTP/1.1 connections per process, shared by all concurrent calls; requests beyond
+    # it wait for a free connection (cheaply, in aiohttp's queue).
+    pool_size: int = 100
+    # Functions egress does not use proxy variables, so by default they are not consulted.
     honour_proxy_environment: bool = False
 
     def service_account_info(self) -> dict[str, Any]:
@@ -351,6 +358,8 @@ class FcmSender:
         self._lock = threading.Lock()
         self._app: Any = None
         self._messaging: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
 
     def _app_name(self, info: Mapping[str, Any]) -> str:
         # Each sender owns its firebase app: sharing one by name would let one sender's close() break
@@ -387,46 +396,29 @@ class FcmSender:
                 messaging._MessagingService.FCM_URL = original
         if service._fcm_url != url.format(settings.project_id):
             raise RuntimeError("firebase-admin did not take the FCM endpoint; refusing to send elsewhere")
-        self._tune(service._client.session)
+        from shared.adapters import fcm_transport
+
+        fcm_transport.install(
+            service,
+            connections=settings.pool_size,
+            timeout_seconds=settings.timeout_seconds,
+            trust_env=settings.honour_proxy_environment,
+        )
+        # One event loop per sender, on its own thread: every caller thread's calls share its
+        # connections, and a sync caller (a queue function) just waits for its call's outcomes.
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(
+            target=fcm_transport.run_forever, args=(self._loop,), name="fcm-sender", daemon=True
+        )
+        self._loop_thread.start()
+        # A sender usually lives as long as its process; close its connections on the way out.
+        atexit.register(_close_at_exit, weakref.ref(self))
         log.info("fcm sender ready: project=%s endpoint=%s", settings.project_id, settings.endpoint)
         return app, messaging
 
-    def _tune(self, session: Any) -> None:
-        import requests.adapters
-        from urllib3.util.retry import Retry as UrllibRetry
-
-        # send_each runs one thread per message. A pool smaller than a call makes every extra thread
-        # open a connection and throw it away (plain http gets only requests' default of 10).
-        # The SDK's own retries would resend 500/503 up to 4 times without jitter, and sleep on a
-        # 429's Retry-After inside a worker thread; retries are this adapter's decision instead.
-        # A connect failure is retried once: the request never left, so it cannot duplicate a push.
-        retries = UrllibRetry(
-            total=None,
-            connect=1,
-            read=0,
-            status=0,
-            other=0,
-            redirect=0,
-            allowed_methods=None,
-            respect_retry_after_header=False,
-            raise_on_status=False,
-        )
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=self.settings.pool_size, max_retries=retries
-        )
-        session.mount(self.settings.endpoint, adapter)
-        session.trust_env = self.settings.honour_proxy_environment
-        # google-auth's session refreshes the token and resends on every 401, per message. FCM also
-        # answers THIRD_PARTY_AUTH_ERROR with 401, so a partner's broken web push key would cost two
-        # token grants per device. The adapter refreshes once per call instead (see _send_chunk).
-        if hasattr(session, "_max_refresh_attempts"):
-            session._max_refresh_attempts = 0
-        else:
-            log.warning("google-auth changed: per-request token refresh on 401 stays on")
-
     def _prime(self, app: Any, *, force: bool = False) -> None:
-        # Fetch the access token once before a call's threads start: each thread would otherwise
-        # find the credential empty and request its own token.
+        # Fetch the access token once before a call: its requests only read the current token
+        # (fcm_transport.AiohttpClient), so an expired one is renewed here, once per call.
         if force or not app.credential.get_credential().valid:
             app.credential.get_access_token()
 
@@ -451,7 +443,7 @@ class FcmSender:
             log.warning("fcm access token refused or unreachable: %s", type(error).__name__)
             return [self._failed(m, ErrorFacts("AUTH_FAILED")) for m in chunk]
         try:
-            batch = messaging.send_each([self._to_fcm(messaging, m) for m in chunk], app=app)
+            batch = self._send_each(app, messaging, [self._to_fcm(messaging, m) for m in chunk])
         except ValueError:
             if len(chunk) == 1:
                 return [self._failed(chunk[0], ErrorFacts("INVALID_MESSAGE"))]
@@ -477,6 +469,13 @@ class FcmSender:
             for index, outcome in zip(stale, again, strict=True):
                 outcomes[index] = outcome
         return outcomes
+
+    def _send_each(self, app: Any, messaging: Any, messages: list[Any]) -> Any:
+        """firebase-admin's `send_each_async` on the sender's loop; this thread waits for the batch."""
+        if self._loop is None:  # a messaging module without the loop (unit tests' fake SDK)
+            return asyncio.run(messaging.send_each_async(messages, app=app))
+        call = asyncio.run_coroutine_threadsafe(messaging.send_each_async(messages, app=app), self._loop)
+        return call.result()
 
     @staticmethod
     def _to_fcm(messaging: Any, message: PushMessage) -> Any:
@@ -511,8 +510,24 @@ class FcmSender:
             if self._app is not None:
                 import firebase_admin
 
+                loop, thread = self._loop, self._loop_thread
+                if loop is not None and thread is not None:
+                    service = self._messaging._get_messaging_service(self._app)
+                    closing = service._async_client.aclose()
+                    asyncio.run_coroutine_threadsafe(closing, loop).result(timeout=10)
+                    loop.call_soon_threadsafe(loop.stop)
+                    thread.join(timeout=10)
+                    loop.close()
                 firebase_admin.delete_app(self._app)
                 self._app = self._messaging = None
+                self._loop = self._loop_thread = None
+
+
+def _close_at_exit(sender: weakref.ref[FcmSender]) -> None:
+    alive = sender()
+    if alive is not None:
+        with contextlib.suppress(Exception):  # the process is ending either way
+            alive.close()
 
 
 def facts_from_exception(error: Any) -> ErrorFacts:

@@ -42,7 +42,10 @@ def parse_date(value: Any) -> datetime | None:
     match = _DATE.match(value)
     if not match:
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
+    except OverflowError:  # beyond year 9999: not a date anyone meant
+        return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class ExecutionContext:
     step_id: str | None
     stage: int | None
     depth: int | None
+    operation_created_on: datetime | None
     initiating_user_id: str | None
     user_id: str | None
     target: Entity | None
@@ -167,6 +171,7 @@ def parse_context(body: Any, *, size_exceeded: bool = False) -> ExecutionContext
         step_id=_guid(extension.get("Id")) if isinstance(extension, dict) else None,
         stage=_int(body.get("Stage")),
         depth=_int(body.get("Depth")),
+        operation_created_on=parse_date(body.get("OperationCreatedOn")),
         initiating_user_id=_guid(body.get("InitiatingUserId")),
         user_id=_guid(body.get("UserId")),
         target=target,

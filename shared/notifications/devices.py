@@ -3,7 +3,9 @@
 Rows: `d_<device id>` is a device (system user, the target sealed with `TokenCipher`, the
 footprint sealed too, the peppered hash of its secret, status); `t_<target hash>` points from a
 token's peppered hash to its device, so registering the same token again finds the same device
-without the token ever being stored in the clear or scanned for.
+without the token ever being stored in the clear or scanned for; `r_<device id>` holds the
+device's push send times of the last minute, written by the fan-out only when an organisation
+sends enough to approach FCM's per-device limit (see `shared.notifications.fanout`).
 
 Unsubscribing wipes the target, footprint and secret at once and deletes the index row; what is
 left is a tombstone (device id, system user, unsubscribedAt) that no query for sending matches
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 TABLE = "devices"
 DEVICE_PREFIX = "d_"
 INDEX_PREFIX = "t_"
+RATE_PREFIX = "r_"
 ACTIVE = "active"
 UNSUBSCRIBED = "unsubscribed"
 
@@ -172,27 +175,41 @@ class DeviceRegistry:
         self.table().upsert_entity(tombstone, mode=UpdateMode.REPLACE)
         with contextlib.suppress(ResourceNotFoundError, KeyError):
             self.table().delete_entity(org_id, INDEX_PREFIX + str(row["targetHash"]))
+        self.table().delete_entity(org_id, RATE_PREFIX + device_id)  # no error when absent
 
     def remove(self, org_id: str, device_id: str, target_hash_value: str | None) -> None:
         """Forgets a device entirely (Firebase said its token is dead)."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        for key in (device_key(device_id), INDEX_PREFIX + target_hash_value if target_hash_value else None):
+        keys = (
+            device_key(device_id),
+            RATE_PREFIX + device_id,
+            INDEX_PREFIX + target_hash_value if target_hash_value else None,
+        )
+        for key in keys:
             if key is None:
                 continue
             with contextlib.suppress(ResourceNotFoundError):
                 self.table().delete_entity(org_id, key)
 
-    def active_in(self, org_id: str, low: str | None = None, high: str | None = None) -> Iterator[Any]:
-        """Active device rows (RowKey, systemUserId, sealed target), optionally in [low, high]."""
+    def active_in(
+        self, org_id: str, low: str | None = None, high: str | None = None, *, targets: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Active device rows (RowKey, systemUserId, createdAt, and unless `targets` is False the
+        sealed target), optionally in [low, high], in device id order; plain rows, read lean
+        because a fan-out reads thousands."""
+        from shared.storage.tablequery import literal, query
+
         low_key = device_key(low) if low else DEVICE_PREFIX
-        high_clause = f"RowKey le '{device_key(high)}'" if high else "RowKey lt 'd`'"
-        query = f"PartitionKey eq @pk and RowKey ge '{low_key}' and {high_clause} and status eq 'active'"
-        yield from self.table().query_entities(
-            query,
-            parameters={"pk": org_id},
-            select=["RowKey", "systemUserId", "kind", "target", "targetHash", "createdAt"],
-            results_per_page=1000,
+        high_clause = f"RowKey le {literal(device_key(high))}" if high else "RowKey lt 'd`'"
+        fields = ["RowKey", "systemUserId", "createdAt"]
+        if targets:
+            fields += ["kind", "target", "targetHash"]
+        yield from query(
+            self.table(),
+            f"PartitionKey eq {literal(org_id)} and RowKey ge {literal(low_key)} and {high_clause} "
+            "and status eq 'active'",
+            select=fields,
         )
 
     def open_target(self, org_id: str, row: Any) -> Target:

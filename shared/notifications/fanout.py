@@ -3,45 +3,75 @@
 Jobs (queue `notifyfanout` of the org's region, ids only):
 - the planning job (`shard` None) lists the recipients' active devices, cuts them into shards of
   consecutive device ids (`~shard<nnnnn>` rows in the notification's `notifydeliveries`
-  partition) and queues one job per shard, so a large notification spreads over instances;
+  partition, each with the first device id of each of its chunks), queues one job per shard so a
+  large notification spreads over the host's concurrent jobs and over instances, and runs the
+  first shard itself (a small notification goes out without waiting for another poll);
 - a shard job sends to the devices of its range in chunks of at most 500 (one firebase-admin
-  `send_each` each) and writes each device's outcome; devices that must be retried (UNAVAILABLE,
-  INTERNAL, QUOTA_EXCEEDED with its 60 s floor, ...) get `retrying` with a `notBefore`, and the shard
-  job is queued again with that visibility delay; only those devices are sent again. Attempts are
-  bounded by the adapter's policy (then the device fails) and rounds by `max_rounds`.
+  `send_each_async` each) and writes each device's outcome; devices that must be retried
+  (UNAVAILABLE, INTERNAL, QUOTA_EXCEEDED with its 60 s floor, ...) get `retrying` with a
+  `notBefore`, and the shard job is queued again with that visibility delay; only those devices
+  are sent again. Attempts are bounded by the adapter's policy (then the device fails) and rounds
+  by `max_rounds`.
 
 Exactly one final outcome per device, nobody notified twice, across crashes and duplicate jobs:
-before a chunk is sent, every device in it is *claimed*: its delivery row is created (first
-attempt) or moved from `retrying` under its ETag (later attempts) into `sending`, in entity-group
-transactions. A claim succeeds for one worker only, so two jobs for the same shard never both send
-to a device. After the call, outcomes are written (`sent`, `failed`, or `retrying`).
+before a chunk is sent it is *claimed*, in a way only one worker can win. A first attempt is
+claimed per planned chunk: one `~claim<shard>-<chunk>` row, created (409 for everyone after the
+first), covering the chunk's devices that have no delivery row yet; the chunk boundaries were
+fixed by the planner, so every worker cuts the same chunks. A later attempt is claimed per
+device: its `retrying` row moves to `sending` under its ETag. After the call, each device's
+outcome row is written (`sent`, `failed`, or `retrying`).
 
-The window, stated: a worker killed after claiming a chunk and before writing its outcomes
-leaves up to 500 devices in `sending`, and nobody can know whether Firebase accepted their
-messages. A later job waits out the claim lease (a send cannot still be in flight after it) and
-then gives those devices the final outcome `failed` with reason "outcome unknown", rather than
-sending again: we prefer missing one push to doubling it. The message also carries the
-notification id in `data`, which a client can use as the Notification `tag`, so that even a
-duplicate from Firebase's side replaces rather than repeats.
+The window, stated precisely: a worker that dies after claiming a chunk and before its outcome
+rows are written (one `send_each_async` call plus five table transactions: well under a
+second with FCM answering in time, at most the call's timeout) leaves that chunk's devices, at
+most 500 per call in flight (`concurrent_sends` calls per process), without an outcome, and
+nobody can know which of their messages Firebase accepted: FCM HTTP v1 has no idempotency key
+and answers with the message name only after accepting. A later job waits out the claim lease
+(a send cannot still be in flight after it) and then gives exactly those devices the final
+outcome `failed` with reason "outcome unknown", rather than sending again: we prefer missing one
+push to doubling it. Were the dead worker only slow, its late outcome replaces that one (still one
+row per device). The message carries the notification id in `data`, which a client can use as the
+Notification `tag`, so that even a duplicate from Firebase's side replaces rather than repeats.
+
+FCM's limits. 600,000 messages a minute per project: paced per process by the adapter (its
+`max_messages_per_minute` is this process's share). 240 a minute per device: a device only
+receives one message per notification and attempt, so only an organisation with enough
+notifications active in the last minute (`device_limit_per_minute / attempts_per_minute`, 48 by
+default; counted once per process every few seconds) can reach it. For such an org each device's
+sends of the last minute are kept in its `r_<device id>` row and taken under ETag before a send;
+a device at the limit is held back (`retrying`, error code DEVICE_RATE_LIMIT, not counted as an
+attempt) until its oldest send leaves the minute: delayed, not dropped; its final outcome comes
+within `max_rounds` rounds like any retry.
 
 Nothing here logs or stores a title, body, token or installation id.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.adapters.fcm import DeleteDevice, Failed, KeepAndAlert, PushMessage, Retry, SendOutcome, Sent
+from shared.adapters.fcm import (
+    FCM_DEVICE_LIMIT_PER_MINUTE,
+    DeleteDevice,
+    Failed,
+    KeepAndAlert,
+    PushMessage,
+    Retry,
+    SendOutcome,
+    Sent,
+)
 from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat
-from shared.notifications.devices import DeviceRegistry, Target
+from shared.notifications.devices import RATE_PREFIX, DeviceRegistry, Target
 from shared.notifications.models import FanoutJob
 from shared.notifications.service import (
     DELIVERIES,
@@ -52,8 +82,9 @@ from shared.notifications.service import (
     SHARD_PREFIX,
     Payload,
 )
-from shared.storage import tablebatch
+from shared.storage import tablebatch, tablequery
 from shared.storage.queues import enqueue
+from shared.storage.tablequery import ETAG, literal
 from shared.usage import Unit, UsageMeter
 
 if TYPE_CHECKING:
@@ -62,6 +93,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantry.fanout")
 
 _MAX_DELAY_SECONDS = 6 * 24 * 3600  # queue messages live 7 days
+_WINDOW = timedelta(minutes=1)
+# How far back a notification can still be sending: retries are capped at 15 minutes apart and
+# rounds at `max_rounds`, so one older than this has completed (or given up).
+_LIFETIME = timedelta(hours=4)
+_BUSY_CACHE_SECONDS = 5.0
+CLAIM_PREFIX = "~claim"  # `~claim<shard>-<chunk>` rows: first attempts of a planned chunk claimed
 
 
 class Sender(Protocol):
@@ -70,11 +107,33 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class FanoutSettings:
-    shard_size: int = 5000
-    chunk_size: int = 500
+    # A shard is one queue job: small enough that a 10,000-device notification is ten jobs the
+    # host runs side by side (host.json batchSize), so one job's table round trips overlap
+    # another's sends; large enough that planning stays a few table transactions.
+    shard_size: int = 1000
+    # ... but no more shards than this (at most 100: the planner writes them in one transaction):
+    # each shard job reads its range of the notification's delivery partition and of the org's
+    # devices, so past what a host runs side by side (16-24 jobs) and what instances share, more
+    # shards only add reads (and Azurite scans partitions).
+    max_shards: int = 32
+    chunk_size: int = 500  # one send_each_async call
     claim_lease_seconds: float = 120.0  # longer than one firebase-admin call can take
     max_rounds: int = 12
-    concurrent_sends: int = 2  # per process: send_each runs one thread per message
+    # Calls in flight per process (500 requests each, on the sender's one loop). Two keep the loop
+    # busy while other jobs write tables; more only add GIL contention (measured: 8 cost 25% more
+    # CPU per device than 2).
+    concurrent_sends: int = 2
+    device_limit_per_minute: int = FCM_DEVICE_LIMIT_PER_MINUTE
+    # The most messages one notification can send one device within a minute: its first attempt
+    # and retries (backoff from 1-2 s, at most 5 attempts). With fewer than
+    # device_limit_per_minute / this notifications of an org active in the last minute, no device
+    # of it can reach the limit, and the per-device record is skipped.
+    attempts_per_minute: int = 5
+    first_shard_inline: bool = True  # the planning job sends the first shard itself (one poll sooner)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_shards <= 100:
+            raise ValueError("max_shards must be 1 to 100 (one table transaction)")
 
 
 def _parse(moment: Any) -> datetime:
@@ -88,6 +147,7 @@ def _iso_ms(moment: datetime) -> str:
 class FanOut:
     _slots: dict[int, threading.BoundedSemaphore] = {}
     _slots_lock = threading.Lock()
+    _busy: dict[str, tuple[float, bool]] = {}  # org id -> (monotonic time checked, busy)
     # System users of an org who restricted or objected to processing (set by the composition root).
     restricted: Callable[[AccountStorage, str], frozenset[str]] | None = None
 
@@ -131,10 +191,12 @@ class FanOut:
         text = str(row.get("recipients") or "everyone")
         return None if text == "everyone" else {str(u).lower() for u in json.loads(text)}
 
-    def _matching(self, row: Any, low: str | None = None, high: str | None = None) -> Iterable[Any]:
+    def _matching(
+        self, row: Any, low: str | None = None, high: str | None = None, *, targets: bool = True
+    ) -> Iterable[Any]:
         users = self._recipients(row)
         created = str(row["createdAt"])
-        for device in self.devices.active_in(str(row["PartitionKey"]), low, high):
+        for device in self.devices.active_in(str(row["PartitionKey"]), low, high, targets=targets):
             if users is not None and str(device.get("systemUserId")) not in users:
                 continue
             if str(device.get("createdAt") or "") > created:
@@ -157,8 +219,8 @@ class FanOut:
             return
         shards = self._shards(job.notification_id)
         if not shards:
-            ids = [str(d["RowKey"])[2:] for d in self._matching(row)]
-            size = self.settings.shard_size
+            ids = [str(d["RowKey"])[2:] for d in self._matching(row, targets=False)]
+            size = max(self.settings.shard_size, -(-len(ids) // self.settings.max_shards))
             for index, start in enumerate(range(0, len(ids), size)):
                 part = ids[start : start + size]
                 shards.append(
@@ -169,6 +231,9 @@ class FanOut:
                         "high": part[-1],
                         "devices": len(part),
                         "state": "open",
+                        # First device id of each chunk: fixed here, so every worker cuts the
+                        # shard into the same chunks whatever happens to its devices meanwhile.
+                        "cuts": json.dumps(part[:: self.settings.chunk_size]),
                     }
                 )
             if not ids:
@@ -176,32 +241,41 @@ class FanOut:
                 return
             table = self.account.table(DELIVERIES)
             try:
-                for start in range(0, len(shards), 100):
-                    tablebatch.submit(table, [("create", s) for s in shards[start : start + 100]])
+                # At most max_shards (<= 100) rows: one transaction, so they all exist or none does.
+                tablebatch.submit(table, [("create", s) for s in shards])
             except tablebatch.BatchRefusedError as error:
                 if error.status_code != 409:
                     raise
-                shards = self._shards(job.notification_id)  # another planner was first: its shards
-                if len(shards) * self.settings.shard_size < len(ids):
-                    raise  # it is still writing them: this job is retried by the queue
-            self.account.table(NOTIFICATIONS).update_entity(
-                {
-                    "PartitionKey": job.org_id,
-                    "RowKey": job.notification_id,
-                    "state": "sending",
-                    "deviceCount": len(ids),
-                    "shards": len(shards),
-                },
-                mode=UpdateMode.MERGE,
-            )
+                # Another planning job (a redelivered or re-queued one) was first: its shards, and
+                # its update of the notification (made before it sent; repeating it now could undo
+                # a completion).
+                shards = self._shards(job.notification_id)
+            else:
+                self.account.table(NOTIFICATIONS).update_entity(
+                    {
+                        "PartitionKey": job.org_id,
+                        "RowKey": job.notification_id,
+                        "state": "sending",
+                        "deviceCount": len(ids),
+                        "shards": len(shards),
+                    },
+                    mode=UpdateMode.MERGE,
+                )
             log.info("notification %s: %d devices in %d shards", job.notification_id, len(ids), len(shards))
         if not shards:
             self._complete(job)
             return
-        for shard in shards:
-            if shard.get("state") != "done":
-                index = int(str(shard["RowKey"])[len(SHARD_PREFIX) :])
-                enqueue(self.account.queue(QUEUE), job.model_copy(update={"shard": index, "round": 0}))
+        open_shards = [
+            int(str(shard["RowKey"])[len(SHARD_PREFIX) :]) for shard in shards if shard.get("state") != "done"
+        ]
+        inline = open_shards[:1] if self.settings.first_shard_inline else []
+        for index in open_shards[len(inline) :]:
+            enqueue(self.account.queue(QUEUE), job.model_copy(update={"shard": index, "round": 0}))
+        if inline:
+            # The first shard runs here rather than waiting for the queue to be polled again: a
+            # small notification goes out one poll sooner. Should this job die, the queue retries
+            # it, and planning again finds that shard open and queues it.
+            self.run_shard(job.model_copy(update={"shard": open_shards[0], "round": 0}))
 
     # --- one shard -------------------------------------------------------------------------
 
@@ -217,10 +291,11 @@ class FanOut:
         return Payload.from_json(self.devices.cipher.open(sealed.decode(), notification_id))
 
     def _existing(self, notification_id: str, low: str, high: str) -> dict[str, Any]:
-        rows = self.account.table(DELIVERIES).query_entities(
-            "PartitionKey eq @pk and RowKey ge @low and RowKey le @high",
-            parameters={"pk": notification_id, "low": low, "high": high},
-            results_per_page=1000,
+        rows = tablequery.query(
+            self.account.table(DELIVERIES),
+            f"PartitionKey eq {literal(notification_id)} and RowKey ge {literal(low)} "
+            f"and RowKey le {literal(high)}",
+            select=["RowKey", "state", "attempts", "claimedAt", "notBefore"],
         )
         return {str(r["RowKey"]): r for r in rows}
 
@@ -238,10 +313,13 @@ class FanOut:
         if shard.get("state") == "done":
             return
         low, high = str(shard["low"]), str(shard["high"])
+        cuts: list[str] = json.loads(shard["cuts"]) if shard.get("cuts") else []
         now = self.clock.now()
         existing = self._existing(job.notification_id, low, high)
+        claims = self._chunk_claims(job) if cuts else {}
         lease = timedelta(seconds=self.settings.claim_lease_seconds)
         to_send: list[tuple[Any, Any]] = []  # (device row, existing delivery row or None)
+        fresh: dict[int, list[tuple[Any, Any]]] = {}  # chunk -> first attempts, claimed as one
         finals: list[dict[str, Any]] = []
         waits: list[datetime] = []
         seen: set[str] = set()
@@ -252,7 +330,16 @@ class FanOut:
             state = delivery.get("state") if delivery is not None else None
             if state in FINAL_STATES:
                 continue
-            if state == "sending":
+            if state is None and cuts:
+                chunk_index = max(0, bisect.bisect_right(cuts, device_id) - 1)
+                claim = claims.get(chunk_index)
+                if claim is None:
+                    fresh.setdefault(chunk_index, []).append((device, None))
+                elif _parse(claim["claimedAt"]) + lease > now:
+                    waits.append(_parse(claim["claimedAt"]) + lease)  # its worker may still record it
+                else:
+                    finals.append(_unknown(job.notification_id, device_id))
+            elif state == "sending":
                 claimed = _parse(delivery["claimedAt"])
                 if claimed + lease > now:
                     waits.append(claimed + lease)
@@ -271,40 +358,68 @@ class FanOut:
                 finals.append(
                     _final(job.notification_id, device_id, "DEVICE_GONE", "The device unsubscribed.")
                 )
-        if self.restricted is not None and to_send:
+        if self.restricted is not None and (to_send or fresh):
             skip = self.restricted(self.account, job.org_id)
-            finals.extend(
-                _final(
-                    job.notification_id, str(d["RowKey"])[2:], "RESTRICTED", "The user restricted processing."
+            if skip:
+                # Written as final before anything is sent, so a retried job skips them too.
+                held = [d for d, _ in [*to_send, *(p for part in fresh.values() for p in part)]]
+                finals.extend(
+                    _final(
+                        job.notification_id,
+                        str(d["RowKey"])[2:],
+                        "RESTRICTED",
+                        "The user restricted processing.",
+                    )
+                    for d in held
+                    if str(d.get("systemUserId")) in skip
                 )
-                for d, _ in to_send
-                if str(d.get("systemUserId")) in skip
-            )
-            to_send = [(d, x) for d, x in to_send if str(d.get("systemUserId")) not in skip]
+                to_send = [p for p in to_send if str(p[0].get("systemUserId")) not in skip]
+                fresh = {
+                    index: kept
+                    for index, part in fresh.items()
+                    if (kept := [p for p in part if str(p[0].get("systemUserId")) not in skip])
+                }
         payload = self._payload(job.notification_id, job.payload)
-        if payload is None and to_send:
+        if payload is None and (to_send or fresh):
+            expired = to_send + [d for part in fresh.values() for d in part]
             finals.extend(
                 _final(job.notification_id, str(d["RowKey"])[2:], "PAYLOAD_EXPIRED", "The message expired.")
-                for d, _ in to_send
+                for d, _ in expired
             )
-            to_send = []
+            to_send, fresh = [], {}
         self._write(finals)
+        # Each device's state as this job wrote or read it; None: another worker has it.
+        known: dict[str, str | None] = {key: r.get("state") for key, r in existing.items()}
+        known.update((str(r["RowKey"]), str(r["state"])) for r in finals)
         alerts = 0
         if payload is not None:
+            for chunk_index, part in sorted(fresh.items()):
+                alerts += self._send_chunk(job, payload, part, known, chunk_index)
             for start in range(0, len(to_send), self.settings.chunk_size):
-                alerts += self._send_chunk(job, payload, to_send[start : start + self.settings.chunk_size])
+                chunk = to_send[start : start + self.settings.chunk_size]
+                alerts += self._send_chunk(job, payload, chunk, known)
         if alerts:
             self._alert(job, alerts)
         # Devices waiting for their retry time, and devices another worker is sending to (a
-        # duplicate job): the shard is not done until they have their outcomes.
-        for r in self._existing(job.notification_id, low, high).values():
+        # duplicate job): the shard is not done until they have their outcomes. When this job
+        # wrote a final outcome for every device, there is nothing to read back.
+        if all(state in FINAL_STATES for state in known.values()):
+            after: dict[str, Any] = {key: {"state": state} for key, state in known.items()}
+        else:
+            after = self._existing(job.notification_id, low, high)
+            if any(state is None and key not in after for key, state in known.items()):
+                # A chunk another worker claimed and has not recorded yet: it does, or its
+                # devices get their outcome once the claim's lease is over.
+                waits.append(self.clock.now() + lease)
+        for r in after.values():
             if r.get("state") == "retrying":
                 waits.append(_parse(r["notBefore"]))
             elif r.get("state") == "sending":
                 waits.append(_parse(r["claimedAt"]) + lease)
         if waits:
             if job.round + 1 > self.settings.max_rounds:
-                self._give_up(job, low, high)
+                self._give_up(job, after)
+                after = self._existing(job.notification_id, low, high)
             else:
                 delay = (min(waits) - self.clock.now()).total_seconds()
                 delay_seconds = int(min(_MAX_DELAY_SECONDS, max(1.0, delay + 0.999)))
@@ -314,10 +429,27 @@ class FanOut:
                     delay_seconds=delay_seconds,
                 )
                 return
-        self._finish_shard(job, shard_key, low, high)
+        self._finish_shard(job, shard_key, after)
 
-    def _send_chunk(self, job: FanoutJob, payload: Payload, chunk: list[tuple[Any, Any]]) -> int:
-        claimed = self._claim(job, chunk)
+    def _send_chunk(
+        self,
+        job: FanoutJob,
+        payload: Payload,
+        chunk: list[tuple[Any, Any]],
+        known: dict[str, str | None],
+        chunk_index: int | None = None,
+    ) -> int:
+        """Claims, sends and records one chunk: first attempts of a planned chunk (`chunk_index`) are
+        claimed with one row, every other device with its own delivery row."""
+        if chunk_index is None:
+            claimed = self._claim(job, chunk)
+        else:
+            claimed = [(device, 0) for device, _ in chunk] if self._claim_chunk(job, chunk_index) else []
+        known.update((str(device["RowKey"])[2:], None) for device, _ in chunk)
+        if claimed and self._org_busy(job.org_id):
+            claimed, held = self._reserve(job, claimed)
+            self._write(held)
+            known.update((str(r["RowKey"]), "retrying") for r in held)
         if not claimed:
             return 0
         org_id = job.org_id
@@ -343,8 +475,17 @@ class FanOut:
         now = self.clock.now()
         rows: list[dict[str, Any]] = []
         sent = alerts = 0
+        attempts_of = {
+            str(device["RowKey"])[2:]: (attempts, device.get("systemUserId")) for device, attempts in claimed
+        }
         for outcome in outcomes:
-            base = {"PartitionKey": job.notification_id, "RowKey": outcome.device_id}
+            attempts, user = attempts_of[outcome.device_id]
+            base = {
+                "PartitionKey": job.notification_id,
+                "RowKey": outcome.device_id,
+                "attempts": attempts + 1,
+                "systemUserId": user,
+            }
             if isinstance(outcome, Sent):
                 sent += 1
                 rows.append(
@@ -368,9 +509,107 @@ class FanOut:
                 alerts += isinstance(outcome.action, KeepAndAlert)
                 rows.append({**failure, "state": "failed"})
         self._write(rows)
+        known.update((str(r["RowKey"]), str(r["state"])) for r in rows)
         if sent and self.meter is not None:
             self.meter.add(job.partner_id, Unit.NOTIFICATIONS_SENT, sent)
         return alerts
+
+    # --- FCM's 240 messages per minute per device -------------------------------------------
+
+    def _org_busy(self, org_id: str) -> bool:
+        """Whether any device of the org could reach the per-device limit: enough notifications of
+        the org were active in the last minute. Rarely true, so the per-device record costs
+        nothing for almost every org. Cached briefly per process: shards of one notification ask
+        together."""
+        checked = self._busy.get(org_id)
+        if checked is not None and time.monotonic() - checked[0] < _BUSY_CACHE_SECONDS:
+            return checked[1]
+        from ulid import ULID
+
+        now = self.clock.now()
+        oldest = str(ULID.from_datetime(now - _LIFETIME))[:10] + "0" * 16  # ids are ULIDs: time first
+        rows = tablequery.query(
+            self.account.table(NOTIFICATIONS),
+            f"PartitionKey eq {literal(org_id)} and RowKey ge {literal(oldest)} and RowKey lt 'k' "
+            f"and (state ne 'completed' or completedAt ge {literal(isoformat(now - _WINDOW))})",
+            select=["RowKey"],
+        )
+        most = self.settings.device_limit_per_minute
+        busy = False
+        for active, _ in enumerate(rows, start=1):
+            if active * self.settings.attempts_per_minute > most:
+                busy = True
+                break
+        self._busy[org_id] = (time.monotonic(), busy)
+        return busy
+
+    def _reserve(
+        self, job: FanoutJob, claimed: list[tuple[Any, int]]
+    ) -> tuple[list[tuple[Any, int]], list[dict[str, Any]]]:
+        """Takes a send from each device's last-minute allowance; returns (devices to send now,
+        delivery rows of those held back until the allowance frees: delayed, not dropped).
+
+        Each device's `r_<device id>` row (devices table, the org's partition: it goes with the
+        org, the device) holds its send times of the last minute; it is updated under its ETag
+        before the send, so two notifications' workers cannot both take the last slot.
+        """
+        table = self.devices.table()
+        ids = [str(device["RowKey"])[2:] for device, _ in claimed]
+        rows = {
+            str(r["RowKey"])[len(RATE_PREFIX) :]: r
+            for r in tablequery.query(
+                table,
+                f"PartitionKey eq {literal(job.org_id)} and RowKey ge {literal(RATE_PREFIX + min(ids))} "
+                f"and RowKey le {literal(RATE_PREFIX + max(ids))}",
+                select=["RowKey", "sends"],
+            )
+        }
+        now = self.clock.now()
+        since, most = _iso_ms(now - _WINDOW), self.settings.device_limit_per_minute
+        held: list[dict[str, Any]] = []
+        operations: list[tuple[Any, int, tuple[Any, ...]]] = []
+        for (device, attempts), device_id in zip(claimed, ids, strict=True):
+            row = rows.get(device_id)
+            recent = sorted(t for t in json.loads(row["sends"]) if t > since) if row else []
+            if len(recent) >= most:
+                free_at = _parse(recent[len(recent) - most]) + _WINDOW
+                held.append(_held(job.notification_id, device, attempts, free_at))
+                continue
+            entity = {
+                "PartitionKey": job.org_id,
+                "RowKey": RATE_PREFIX + device_id,
+                "sends": json.dumps([*recent, _iso_ms(now)]),
+            }
+            operation = ("update", entity, row[ETAG]) if row else ("create", entity)
+            operations.append((device, attempts, operation))
+        allowed: list[tuple[Any, int]] = []
+        for won, (device, attempts, _) in zip(
+            _submit_each(table, [op for _, _, op in operations]), operations, strict=True
+        ):
+            if won:
+                allowed.append((device, attempts))
+            else:  # another notification's worker took a slot meanwhile: look again shortly
+                held.append(_held(job.notification_id, device, attempts, now + timedelta(seconds=1)))
+        return allowed, held
+
+    def _chunk_claims(self, job: FanoutJob) -> dict[int, Any]:
+        prefix = f"{CLAIM_PREFIX}{job.shard:05d}-"
+        rows = tablequery.query(
+            self.account.table(DELIVERIES),
+            f"PartitionKey eq {literal(job.notification_id)} and RowKey ge {literal(prefix)} "
+            f"and RowKey lt {literal(prefix + '~')}",
+            select=["RowKey", "claimedAt"],
+        )
+        return {int(str(r["RowKey"])[len(prefix) :]): r for r in rows}
+
+    def _claim_chunk(self, job: FanoutJob, chunk_index: int) -> bool:
+        """One row claims the first attempts of a planned chunk; only one worker creates it."""
+        entity = {
+            "PartitionKey": job.notification_id,
+            "RowKey": f"{CLAIM_PREFIX}{job.shard:05d}-{chunk_index:04d}",
+            "claimedAt": _iso_ms(self.clock.now()),
+        }
+        return _submit_each(self.account.table(DELIVERIES), [("create", entity)])[0]
 
     def _claim(self, job: FanoutJob, chunk: list[tuple[Any, Any]]) -> list[tuple[Any, int]]:
         """Claims devices for this worker; returns (device row, earlier attempts) of those it won."""
@@ -390,37 +629,22 @@ class FanOut:
             if delivery is None:
                 operation: tuple[Any, ...] = ("create", entity)
             else:
-                operation = ("update", entity, delivery.metadata["etag"])
+                operation = ("update", entity, delivery[ETAG])
             operations.append((device, attempts, operation))
-        won: list[tuple[Any, int]] = []
-        for start in range(0, len(operations), 100):
-            group = operations[start : start + 100]
-            try:
-                tablebatch.submit(table, [op for _, _, op in group])
-                won.extend((device, attempts) for device, attempts, _ in group)
-                continue
-            except tablebatch.BatchRefusedError as error:
-                if error.status_code not in (409, 412):
-                    raise
-            for device, attempts, operation in group:  # another worker claimed some: one by one
-                try:
-                    tablebatch.submit(table, [operation])
-                except tablebatch.BatchRefusedError as error:
-                    if error.status_code in (409, 412):
-                        continue
-                    raise
-                won.append((device, attempts))
-        return won
+        applied = _submit_each(table, [op for _, _, op in operations])
+        return [
+            (device, attempts) for (device, attempts, _), won in zip(operations, applied, strict=True) if won
+        ]
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         table = self.account.table(DELIVERIES)
         for start in range(0, len(rows), 100):
             tablebatch.submit(table, [("merge", r) for r in rows[start : start + 100]])
 
-    def _give_up(self, job: FanoutJob, low: str, high: str) -> None:
+    def _give_up(self, job: FanoutJob, existing: dict[str, Any]) -> None:
         rows = [
             _final(job.notification_id, key, "GAVE_UP", "Delivery was retried too often.")
-            for key, r in self._existing(job.notification_id, low, high).items()
+            for key, r in existing.items()
             if r.get("state") not in FINAL_STATES
         ]
         self._write(rows)
@@ -441,10 +665,10 @@ class FanOut:
             ),
         )
 
-    def _finish_shard(self, job: FanoutJob, shard_key: str, low: str, high: str) -> None:
+    def _finish_shard(self, job: FanoutJob, shard_key: str, existing: dict[str, Any]) -> None:
         from azure.data.tables import UpdateMode
 
-        rows = self._existing(job.notification_id, low, high).values()
+        rows = existing.values()
         sent = sum(1 for r in rows if r.get("state") == "sent")
         failed = sum(1 for r in rows if r.get("state") == "failed")
         self.account.table(DELIVERIES).update_entity(
@@ -491,6 +715,45 @@ def _final(notification_id: str, device_id: str, code: str, reason: str) -> dict
         "errorCode": code,
         "reason": reason,
     }
+
+
+def _held(notification_id: str, device: Any, attempts: int, until: datetime) -> dict[str, Any]:
+    """A device held back by the per-device limit: not an attempt, so its attempts are restored."""
+    return {
+        "PartitionKey": notification_id,
+        "RowKey": str(device["RowKey"])[2:],
+        "systemUserId": device.get("systemUserId"),
+        "state": "retrying",
+        "attempts": attempts,
+        "notBefore": _iso_ms(until),
+        "errorCode": "DEVICE_RATE_LIMIT",
+        "reason": "Held back: the device had Firebase's 240 messages of the last minute.",
+    }
+
+
+def _submit_each(table: Any, operations: list[tuple[Any, ...]]) -> list[bool]:
+    """Conditional operations in transactions of 100; where one conflicts (409/412), one by one.
+    Returns, per operation, whether it was applied."""
+    applied: list[bool] = []
+    for start in range(0, len(operations), 100):
+        group = operations[start : start + 100]
+        try:
+            tablebatch.submit(table, group)
+            applied += [True] * len(group)
+            continue
+        except tablebatch.BatchRefusedError as error:
+            if error.status_code not in (409, 412):
+                raise
+        for operation in group:
+            try:
+                tablebatch.submit(table, [operation])
+            except tablebatch.BatchRefusedError as error:
+                if error.status_code not in (409, 412):
+                    raise
+                applied.append(False)
+                continue
+            applied.append(True)
+    return applied
 
 
 def _unknown(notification_id: str, device_id: str) -> dict[str, Any]:

@@ -59,12 +59,44 @@ class OrgLocation:
 class OrgDirectory:
     """org id -> (partner id, region) in the control account. An org never moves, so lookups are
     cached for the process; a removal here is seen at once by this process and, elsewhere, the
-    regional row is gone too (which every caller reads next)."""
+    regional row is gone too (which every caller reads next).
 
-    def __init__(self, router: StorageRouter):
+    It also remembers, per process, the orgs that webhooks and devices authenticate against
+    (their key hashes included) for `ORG_CACHE_SECONDS`: a Dataverse burst then costs no org read
+    per call. Rotating a key, changing the webhook authentication or deleting the org forgets it
+    here at once, so this instance refuses the old key from the next request; other instances
+    refuse it within `ORG_CACHE_SECONDS` (their entry expires and the row is read again).
+    """
+
+    ORG_CACHE_SECONDS = 5.0
+
+    def __init__(self, router: StorageRouter, *, monotonic: Callable[[], float] = time.monotonic):
         self.router = router
         self._cache: dict[str, OrgLocation] = {}
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._orgs: dict[str, tuple[float, Org]] = {}
+        # Bumped by every forget: a read that started before a rotation cannot put the old key back.
+        self._generation: dict[str, int] = {}
+
+    def remembered(self, org_id: str) -> tuple[Org | None, int]:
+        """(the org if remembered and fresh, the generation to hand back to `remember`)."""
+        with self._lock:
+            entry = self._orgs.get(org_id)
+            generation = self._generation.get(org_id, 0)
+        if entry is not None and entry[0] > self._monotonic():
+            return entry[1], generation
+        return None, generation
+
+    def remember(self, org: Org, generation: int) -> None:
+        with self._lock:
+            if self._generation.get(org.id, 0) == generation:
+                self._orgs[org.id] = (self._monotonic() + self.ORG_CACHE_SECONDS, org)
+
+    def forget(self, org_id: str) -> None:
+        with self._lock:
+            self._orgs.pop(org_id, None)
+            self._generation[org_id] = self._generation.get(org_id, 0) + 1
 
     def claim(self, org_id: str, partner_id: str, region: str) -> bool:
         from azure.core.exceptions import ResourceExistsError
@@ -82,6 +114,7 @@ class OrgDirectory:
 
         with self._lock:
             self._cache.pop(org_id, None)
+        self.forget(org_id)
         with contextlib.suppress(ResourceNotFoundError):
             self.router.control.table(DIRECTORY).delete_entity(org_id, "org")
 
@@ -311,6 +344,17 @@ class OrgService:
         except ResourceNotFoundError:
             raise not_found("No such organisation.") from None
 
+    def authenticating(self, org_id: str) -> Org:
+        """The org a webhook or device key is checked against, remembered a few seconds per process
+        (see OrgDirectory: changes made here are seen at once, elsewhere within its TTL)."""
+        org_id = org_id.lower()
+        org, generation = self.directory.remembered(org_id)
+        if org is not None and org.partner_id == self.partner_id:
+            return org
+        org = self.get(org_id)
+        self.directory.remember(org, generation)
+        return org
+
     def list_orgs(self, top: int, continuation: str | None) -> tuple[list[Org], str | None]:
         rows, token = page(
             self.account.table(ORGS), f"PartitionKey eq '{_quote(self.partner_id)}'", top, continuation
@@ -357,6 +401,7 @@ class OrgService:
         except HttpResponseError as error:
             raise_if_conflict(error)
             raise
+        self.directory.forget(org.id)
         action.record(
             self.audit(),
             self.partner_id,
@@ -382,6 +427,7 @@ class OrgService:
             },
             mode=UpdateMode.MERGE,
         )
+        self.directory.forget(org.id)
         action.record(
             self.audit(), self.partner_id, f"org.{which}-key-rotated", {"type": "org", "id": org.id}
         )

@@ -2,9 +2,9 @@
 
 Tables (regional):
 - `notifications`, PartitionKey = org id: `<notification id>` rows hold the metadata (source,
-  rule, event names, recipients, state, device count, timestamps; never a title or body) and
-  `k_<hash>` rows make a Dataverse delivery idempotent: both are written in one transaction, so a
-  retried delivery finds the first one's notification and nothing else is created.
+  rule, event names, recipients, state, device count, timestamps; never a title or body). A
+  Dataverse delivery's notification id is derived from the delivery, so a retried delivery meets
+  the first one's row (409) and nothing else is created.
 - `notifydeliveries`, PartitionKey = notification id: one row per device (state, attempts, Firebase
   message name, sent/delivered time, error code and reason) and `~shard<nnnnn>` rows (see fanout).
 
@@ -41,7 +41,6 @@ NOTIFICATIONS = "notifications"
 DELIVERIES = "notifydeliveries"
 PAYLOADS = "notifypayloads"
 QUEUE = "notifyfanout"
-IDEMPOTENCY_PREFIX = "k_"
 SHARD_PREFIX = "~shard"
 FINAL_STATES = frozenset({"sent", "failed"})
 # A sealed payload up to this size travels in the job message (which holds 48 KiB of JSON).
@@ -77,7 +76,8 @@ class NewNotification:
     message: str | None = None
     record_id: str | None = None
     needs_record: bool = False
-    idempotency_key: str | None = None
+    # Set by the webhook, derived from the Dataverse delivery: accepting it twice makes one notification.
+    notification_id: str | None = None
 
 
 def _quote(value: str) -> str:
@@ -96,19 +96,20 @@ class NotificationService:
     # --- accepting -----------------------------------------------------------------------------
 
     def accept(self, new: NewNotification) -> tuple[str, bool]:
-        """Persists the metadata and payload, queues the fan-out; (notification id, created now).
+        """Persists the metadata (and a large payload), queues the fan-out; (notification id, created now).
 
-        A small payload rides sealed in the job message itself (no blob to write, read and delete:
-        the webhook answers sooner); a larger one goes to the transient `notifypayloads` blob.
+        A Dataverse delivery comes with its notification id (derived from the delivery, see
+        `webhook.plan`), so the one insert is also the idempotency check: a retried delivery meets
+        409 and gets the first one's notification, queued again if it may not have been (the
+        fan-out claims each device once, so a second job sends nothing twice). A small payload rides
+        sealed in the job message itself (no blob to write, read and delete); a larger one goes to
+        the transient `notifypayloads` blob, written after the row and before the job.
         """
-        from shared.storage import tablebatch
+        from azure.core.exceptions import ResourceExistsError
 
-        notification_id = new_id()
+        notification_id = new.notification_id or new_id()
         sealed = self.cipher.seal(new.payload.to_json(), notification_id)
         in_message = len(sealed) <= INLINE_PAYLOAD_BYTES
-        blob = self.account.container(PAYLOADS).get_blob_client(notification_id)
-        if not in_message:
-            blob.upload_blob(sealed.encode(), overwrite=True)
         now = isoformat(self.clock.now())
         row: dict[str, Any] = {
             "PartitionKey": new.org_id,
@@ -125,34 +126,21 @@ class NotificationService:
             "deviceCount": 0,
             "payloadBlob": not in_message,
         }
-        operations: list[Any] = [("create", {k: v for k, v in row.items() if v is not None})]
-        if new.idempotency_key:
-            key_row = {
-                "PartitionKey": new.org_id,
-                "RowKey": IDEMPOTENCY_PREFIX + new.idempotency_key,
-                "notificationId": notification_id,
-                "createdAt": now,
-            }
-            operations.insert(0, ("create", key_row))
         table = self.account.table(NOTIFICATIONS)
+        created = True
         try:
-            tablebatch.submit(table, operations)
-        except tablebatch.BatchRefusedError as error:
-            if not new.idempotency_key or error.status_code != 409:
+            table.create_entity({k: v for k, v in row.items() if v is not None})
+        except ResourceExistsError:
+            if new.notification_id is None:
                 raise
-            if not in_message:
-                blob.delete_blob()
-            existing = table.get_entity(new.org_id, IDEMPOTENCY_PREFIX + new.idempotency_key)
-            first = str(existing["notificationId"])
-            current = table.get_entity(new.org_id, first)
-            if current.get("state") == "accepted":
-                # The first delivery may have stopped before queueing: queue again (the fan-out
-                # claims each device once, so a second job sends nothing twice).
-                again = self.cipher.seal(new.payload.to_json(), first)
-                self._queue(new.org_id, first, again if not current.get("payloadBlob") else None)
-            return first, False
+            created = False
+            # Only a first delivery that may have stopped before queueing is queued again.
+            if table.get_entity(new.org_id, notification_id).get("state") != "accepted":
+                return notification_id, False
+        if not in_message:
+            self.account.container(PAYLOADS).upload_blob(notification_id, sealed.encode(), overwrite=True)
         self._queue(new.org_id, notification_id, sealed if in_message else None)
-        return notification_id, True
+        return notification_id, created
 
     def _queue(self, org_id: str, notification_id: str, sealed: str | None) -> None:
         job = FanoutJob(
@@ -165,8 +153,6 @@ class NotificationService:
     def _row(self, org_id: str, notification_id: str) -> Any:
         from azure.core.exceptions import ResourceNotFoundError
 
-        if notification_id.startswith(IDEMPOTENCY_PREFIX):
-            raise not_found("No such notification.")
         try:
             return self.account.table(NOTIFICATIONS).get_entity(org_id, notification_id)
         except ResourceNotFoundError:
@@ -205,7 +191,7 @@ class NotificationService:
         self, org_id: str, top: int, continuation: str | None
     ) -> tuple[list[NotificationOut], str | None]:
         table = self.account.table(NOTIFICATIONS)
-        query = f"PartitionKey eq '{_quote(org_id)}' and RowKey lt '{IDEMPOTENCY_PREFIX}'"
+        query = f"PartitionKey eq '{_quote(org_id)}'"
         pages: Any = table.query_entities(query, results_per_page=top).by_page(
             continuation_token=decode_token(continuation)
         )
@@ -295,8 +281,6 @@ def delete_org_notifications(account: AccountStorage, org_id: str) -> int:
     count = 0
     for row in rows_of(table, org_id, ["RowKey"]):
         key = str(row["RowKey"])
-        if key.startswith(IDEMPOTENCY_PREFIX):
-            continue
         delete_partition(account.table(DELIVERIES), key)
         with contextlib.suppress(ResourceNotFoundError):
             account.container(PAYLOADS).delete_blob(key)

@@ -1,16 +1,20 @@
 """The Dataverse webhook: authenticate the org, read the context, make one notification per rule.
 
 Dataverse waits at most 60 s and retries once, only on 502/503/504; so the work here is small
-and bounded (a directory lookup, the org row, cached rules, one blob, one transaction, one queue
-message per matching rule) and storage trouble answers 503 (retried), bad input 4xx (not).
+and bounded (the org and its rules, both remembered a few seconds; then per matching rule one
+insert, which is also the idempotency check, and one queue message) and storage trouble answers
+503 (retried), bad input 4xx (not).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
 from typing import Any
+
+from ulid import ULID
 
 from shared.errors import FieldError, ProblemError, bad_request, unauthenticated, validation_failed
 from shared.notifications import templates
@@ -53,10 +57,23 @@ def matches(rule: RuleOut, context: ExecutionContext) -> bool:
     return True
 
 
+def notification_id_for(context: ExecutionContext, key: str) -> str:
+    """A ULID naming the notification of one delivery and rule: the same on every retry.
+
+    Its time part is the event's OperationCreatedOn (Dataverse repeats it in a retry; 0 when
+    absent), so notifications still list in the order things happened; its random part is the
+    delivery key's hash (80 bits).
+    """
+    moment = context.operation_created_on
+    millis = min(max(0, int(moment.timestamp() * 1000)), 2**48 - 1) if moment else 0
+    digest = hashlib.sha256(key.encode()).digest()
+    return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10]))
+
+
 def plan(
     location: OrgLocation, rules: list[RuleOut], context: ExecutionContext, raw: bytes
 ) -> list[NewNotification]:
-    """One notification per matching rule; the idempotency key names the Dataverse delivery."""
+    """One notification per matching rule, its id derived from the Dataverse delivery."""
     if context.organization_id and context.organization_id != location.org_id:
         raise validation_failed([FieldError("OrganizationId", "is not this webhook's organisation")])
     delivery = [context.correlation_id, context.operation_id, context.request_id, context.step_id]
@@ -95,7 +112,7 @@ def plan(
                 message=context.message,
                 record_id=context.record_id,
                 needs_record=needs_record,
-                idempotency_key=idempotency_hash(*key_parts, rule.id),
+                notification_id=notification_id_for(context, idempotency_hash(*key_parts, rule.id)),
             )
         )
     return made

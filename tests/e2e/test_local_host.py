@@ -73,6 +73,19 @@ def test_catch_all_route_and_methods(sample: str) -> None:
     assert refused.headers["content-type"].startswith("application/problem+json")
 
 
+def test_a_function_disabled_by_app_setting_is_not_served(stack_env: dict[str, str]) -> None:
+    # AzureWebJobs.<name>.Disabled, as in Azure; the timers and the queue stay off the shared Azurite too.
+    disabled = ("echo_fixed", "on_startup", "monitored", "work")
+    env = {
+        **stack_env,
+        "SAMPLE_QUEUE": QUEUE,
+        **{f"AzureWebJobs.{name}.Disabled": "true" for name in disabled},
+    }
+    with local_host(env, script_root=SAMPLE, app="sample_functions:app") as base:
+        assert httpx.get(f"{base}/api/echo/fixed/a").status_code == 404
+        assert httpx.get(f"{base}/api/echo/42").json()["route"] == {"id": "42"}
+
+
 def test_route_prefix_is_required(sample: str) -> None:
     assert httpx.get(f"{sample}/echo/1").status_code == 404
 

@@ -53,12 +53,19 @@ def clean_switches(standin: RunningStandin) -> Iterator[None]:
     httpx.post(standin.base_url + "/_standin/reset")
 
 
-def new_sender(standin: RunningStandin, *, trusted: bool = True) -> FcmSender:
+def new_sender(
+    standin: RunningStandin, *, trusted: bool = True, fcm_url: str | None = None, timeout: float = 30.0
+) -> FcmSender:
     account = make_service_account(standin.token_uri, PROJECT)
     if trusted:
         httpx.post(standin.base_url + "/_standin/service-accounts", json=account).raise_for_status()
     return FcmSender(
-        FcmSettings(project_id=PROJECT, service_account=json.dumps(account), fcm_url=standin.base_url)
+        FcmSettings(
+            project_id=PROJECT,
+            service_account=json.dumps(account),
+            fcm_url=fcm_url or standin.base_url,
+            timeout_seconds=timeout,
+        )
     )
 
 
@@ -207,13 +214,13 @@ def test_1200_devices_go_out_in_calls_of_at_most_500_with_one_outcome_each(
     from firebase_admin import messaging
 
     calls: list[int] = []
-    real_send_each = messaging.send_each
+    real_send_each_async = messaging.send_each_async
 
-    def spy(messages: list[Any], dry_run: bool = False, app: Any = None) -> Any:
+    async def spy(messages: list[Any], dry_run: bool = False, app: Any = None) -> Any:
         calls.append(len(messages))
-        return real_send_each(messages, dry_run=dry_run, app=app)
+        return await real_send_each_async(messages, dry_run=dry_run, app=app)
 
-    monkeypatch.setattr(messaging, "send_each", spy)
+    monkeypatch.setattr(messaging, "send_each_async", spy)
     targets = [f"unregistered-bulk-{i}" if i % 100 == 0 else f"fid-bulk-{i}" for i in range(1200)]
     messages = [push(f"dev-bulk-{i}", fid=t) for i, t in enumerate(targets)]
     outcomes = sender.send(messages)
@@ -323,3 +330,30 @@ def test_the_token_endpoint_checks_signature_issuer_and_audience(standin: Runnin
         == 400
     )
     assert grant(jwt.encode(signer, {**claims, "exp": now - 10}).decode()).status_code == 400
+
+
+def test_firebase_unreachable_gives_every_device_a_retry_and_delivers_nothing(
+    standin: RunningStandin,
+) -> None:
+    from localdev.azurite import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there; OAuth still reaches the stand-in
+    fresh = new_sender(standin, fcm_url=closed)
+    try:
+        outcomes = fresh.send([push(f"dev-gone-{i}", fid=f"fid-unreachable-{i}") for i in range(3)])
+    finally:
+        fresh.close()
+    assert [o.device_id for o in outcomes] == ["dev-gone-0", "dev-gone-1", "dev-gone-2"]
+    assert all(isinstance(o, Failed) and o.error_code == "UNREACHABLE" for o in outcomes)
+    assert all(isinstance(o, Failed) and isinstance(o.action, Retry) for o in outcomes)
+
+
+def test_an_answer_later_than_the_timeout_is_a_retry_not_a_loss(standin: RunningStandin) -> None:
+    fresh = new_sender(standin, timeout=0.3)
+    try:
+        httpx.post(standin.base_url + "/_standin/latency", json={"ms": 1500}).raise_for_status()
+        (outcome,) = fresh.send([push("dev-late", fid="fid-late")])
+    finally:
+        fresh.close()
+    assert isinstance(outcome, Failed) and outcome.error_code == "TIMEOUT"
+    assert isinstance(outcome.action, Retry)

@@ -100,6 +100,8 @@ def registry(account: AccountStorage, clock: MovableClock) -> DeviceRegistry:
 
 
 def make_fanout(account: AccountStorage, clock: MovableClock, sender: FcmSender, **options: Any) -> FanOut:
+    """A fan-out whose planning job only plans (unless told otherwise): the tests run each shard."""
+    options.setdefault("first_shard_inline", False)
     return FanOut(
         account,
         clock,
@@ -195,7 +197,9 @@ def test_every_failure_class_gets_its_outcome_and_only_failed_devices_are_retrie
     fanout = make_fanout(account, clock, sender, shard_size=4)
     fanout.handle(job(org, notification_id))
     shards = list(
-        account.table(DELIVERIES).query_entities(f"PartitionKey eq '{notification_id}' and RowKey ge '~'")
+        account.table(DELIVERIES).query_entities(
+            f"PartitionKey eq '{notification_id}' and RowKey ge '~shard'"
+        )
     )
     assert len(shards) == 3  # 11 devices, 4 per shard
     for index in range(3):
@@ -257,6 +261,29 @@ def test_every_failure_class_gets_its_outcome_and_only_failed_devices_are_retrie
     assert list(account.container(PAYLOADS).list_blobs(name_starts_with=notification_id)) == []
 
 
+def test_the_planning_job_sends_the_first_shard_itself_and_queues_only_the_rest(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    tokens = [f"inline-{uuid.uuid4().hex}" for _ in range(5)]
+    register(account, clock, org, tokens)
+    notification_id = notify(account, clock, org)
+    fanout = make_fanout(account, clock, sender, shard_size=3, first_shard_inline=True)
+    fanout.handle(job(org, notification_id))
+    assert sum(deliveries(t) for t in tokens) == 3  # shard 0, without waiting for the queue
+    queued = [
+        FanoutJob.model_validate_json(m.content)
+        for m in account.queue(QUEUE).peek_messages(max_messages=32)
+        if FanoutJob.model_validate_json(m.content).notification_id == notification_id
+    ]
+    assert [q.shard for q in queued] == [1]
+    fanout.handle(queued[0])
+    assert [deliveries(t) for t in tokens] == [1] * 5
+    view = NotificationService(account, PARTNER, clock, cipher()).get(org, notification_id)
+    assert view.state == "completed" and view.sent == 5
+
+
 def test_duplicate_jobs_running_at_once_notify_nobody_twice(
     account: AccountStorage, sender: FcmSender
 ) -> None:
@@ -275,6 +302,47 @@ def test_duplicate_jobs_running_at_once_notify_nobody_twice(
     assert [deliveries(t) for t in tokens] == [1] * 60
     state = rows(account, notification_id)
     assert len(state) == 60 and all(r["state"] == "sent" for r in state.values())
+    # A job that lost a chunk to another never closes the shard before that chunk is recorded
+    # (it queues itself again instead); whichever job closes it counts every device.
+    service = NotificationService(account, PARTNER, clock, cipher())
+    view = service.get(org, notification_id)
+    assert view.state == "sending" or (view.state, view.sent, view.failed) == ("completed", 60, 0)
+    fanout.handle(job(org, notification_id, 0, 1))  # the queue's next round for the shard
+    view = service.get(org, notification_id)
+    assert (view.state, view.sent, view.failed) == ("completed", 60, 0)
+
+
+def test_a_device_at_fcms_per_minute_limit_is_held_back_then_sent_not_dropped(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    """FCM allows 240 messages a minute per device; here the limit is 3 so that 5 notifications cross it."""
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    busy = f"rate-{uuid.uuid4().hex}"
+    ids = register(account, clock, org, [busy])
+    notifications = [notify(account, clock, org) for _ in range(5)]
+    fanout = make_fanout(account, clock, sender, device_limit_per_minute=3, attempts_per_minute=1)
+    first_send = clock.now()
+    for notification_id in notifications:
+        fanout.handle(job(org, notification_id))
+        fanout.handle(job(org, notification_id, 0))
+    assert deliveries(busy) == 3
+    held = [rows(account, n)[ids[busy]] for n in notifications[3:]]
+    for row in held:
+        assert row["state"] == "retrying" and row["errorCode"] == "DEVICE_RATE_LIMIT"
+        not_before = datetime.fromisoformat(row["notBefore"].replace("Z", "+00:00"))
+        assert not_before >= first_send + timedelta(seconds=59)  # when the oldest send leaves the minute
+        assert row["attempts"] == 0  # held back is not an attempt
+    # After the minute, the held notifications reach the device: delayed, not dropped.
+    clock.offset = timedelta(seconds=61)
+    for notification_id in notifications[3:]:
+        fanout.handle(job(org, notification_id, 0, 1))
+    assert deliveries(busy) == 5
+    for notification_id in notifications:
+        row = rows(account, notification_id)[ids[busy]]
+        assert row["state"] == "sent" and row["attempts"] == 1
+        view = NotificationService(account, PARTNER, clock, cipher()).get(org, notification_id)
+        assert view.state == "completed" and (view.sent, view.failed) == (1, 0)
 
 
 def test_unsubscribed_devices_stop_at_once_and_keep_no_token(
@@ -325,6 +393,16 @@ print("finished", flush=True)
 """
 
 
+def unrecorded(account: AccountStorage, notification_id: str) -> int:
+    """Devices of claimed chunks (`~claim` rows, 25 devices each here) with no outcome row yet."""
+    claims = list(
+        account.table(DELIVERIES).query_entities(
+            f"PartitionKey eq '{notification_id}' and RowKey ge '~claim' and RowKey lt '~claim~'"
+        )
+    )
+    return len(claims) * 25 - len(rows(account, notification_id))
+
+
 def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nobody_notified_twice(
     account: AccountStorage, sender: FcmSender, private_stack: tuple[Azurite, dict[str, str]]
 ) -> None:
@@ -350,7 +428,7 @@ def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nob
                 return False
             # Frozen (SIGSTOP) first, so the check and the kill see the same moment.
             worker.send_signal(signal.SIGSTOP)
-            if any(r["state"] == "sending" for r in rows(account, notification_id).values()):
+            if unrecorded(account, notification_id):
                 return True
             worker.send_signal(signal.SIGCONT)  # between two chunks: let it claim the next one
             return False
@@ -364,8 +442,10 @@ def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nob
     assert sum(deliveries(t) for t in tokens) < len(tokens), "the worker finished before it was killed"
 
     # The queue redelivers the job. Within the claim lease it must not touch the claimed chunk...
+    in_flight = unrecorded(account, notification_id)
+    assert 0 < in_flight <= 25
     fanout.handle(job(org, notification_id, 0))
-    assert any(r["state"] == "sending" for r in rows(account, notification_id).values())
+    assert len(rows(account, notification_id)) == len(tokens) - in_flight
     # ...after it, the claimed chunk gets its final outcome without being sent again.
     clock.offset = timedelta(minutes=10)
     fanout.handle(job(org, notification_id, 0, 1))
@@ -377,7 +457,7 @@ def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nob
     assert max(counts.values()) == 1, "someone was notified twice"
     unknown = [t for t in tokens if state[ids[t]]["state"] == "failed"]
     assert all(state[ids[t]]["errorCode"] == "OUTCOME_UNKNOWN" for t in unknown)
-    assert 0 < len(unknown) <= 25  # at most the one chunk in flight
+    assert len(unknown) == in_flight  # exactly the chunk in flight, none sent again
     assert all(counts[t] == 1 for t in tokens if state[ids[t]]["state"] == "sent")
 
 

@@ -94,6 +94,9 @@ class FakeMessaging:
         self.calls: list[int] = []
         self.unauthenticated_once: set[str] = set()
 
+    async def send_each_async(self, messages: list[FakeMessage], app: Any = None) -> FakeBatch:
+        return self.send_each(messages, app)
+
     def send_each(self, messages: list[FakeMessage], app: Any = None) -> FakeBatch:
         if len(messages) > 500:
             raise ValueError("messages must not contain more than 500 elements.")

@@ -284,7 +284,7 @@ class Gatherer:
     def _devices(self, org: str, key: str, found: Holdings) -> None:
         from shared.notifications.devices import DEVICE_PREFIX, INDEX_PREFIX
         from shared.notifications.devices import TABLE as DEVICES
-        from shared.notifications.service import DELIVERIES, IDEMPOTENCY_PREFIX, NOTIFICATIONS
+        from shared.notifications.service import DELIVERIES, NOTIFICATIONS
 
         partition = index.org_devices_partition(org)
         entries = index.read_value(
@@ -313,8 +313,8 @@ class Gatherer:
         # (notification, device): stated in the module docstring and counted in rows read.
         notifications = list(
             self.account.table(NOTIFICATIONS).query_entities(
-                "PartitionKey eq @pk and RowKey lt @idem",
-                parameters={"pk": org, "idem": IDEMPOTENCY_PREFIX},
+                "PartitionKey eq @pk",
+                parameters={"pk": org},
                 select=["RowKey"],
             )
         )

@@ -1,0 +1,82 @@
+"""The Dataverse webhook's remembered organisation: a change to its keys counts from the next call.
+
+The host remembers the org a webhook or device authenticates against for a few seconds; each test
+first makes a call that fills that memory, then changes the org and calls again at once.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.actors import PartnerSetup
+from tests.e2e.test_dynamics import (
+    INITIATING_USER,
+    add_rule,
+    context_for,
+    org_body,
+    partner,
+    post_webhook,
+    register_org,
+)
+
+__all__ = ["partner"]  # the module's partner fixture, shared
+
+
+def test_a_changed_webhook_authentication_counts_from_the_next_delivery(
+    api: str, partner: PartnerSetup
+) -> None:
+    org = register_org(partner)
+    add_rule(partner, org["id"])
+    assert post_webhook(api, org, context_for(org["id"])).status_code == 202
+
+    to_header = {"webhookAuth": {"type": "HttpHeader", "headerName": "x-tenantry-key"}}
+    patched = httpx.patch(f"{partner.url}/orgs/{org['id']}", json=to_header, headers=partner.as_key)
+    assert patched.status_code == 200, patched.text
+    assert post_webhook(api, org, context_for(org["id"])).status_code == 401
+    header = {"x-tenantry-key": org["webhookKey"]}
+    assert post_webhook(api, org, context_for(org["id"]), code="", **header).status_code == 202
+
+    back = httpx.patch(
+        f"{partner.url}/orgs/{org['id']}",
+        json={"webhookAuth": {"type": "WebhookKey"}},
+        headers=partner.as_key,
+    )
+    assert back.status_code == 200, back.text
+    assert post_webhook(api, org, context_for(org["id"]), code="", **header).status_code == 401
+    assert post_webhook(api, org, context_for(org["id"])).status_code == 202
+
+
+def test_a_deleted_org_refuses_its_key_at_once_and_registered_again_takes_only_its_new_key(
+    api: str, partner: PartnerSetup
+) -> None:
+    org = register_org(partner)
+    add_rule(partner, org["id"])
+    assert post_webhook(api, org, context_for(org["id"])).status_code == 202
+
+    deleted = httpx.delete(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key)
+    assert deleted.status_code == 204, deleted.text
+    assert post_webhook(api, org, context_for(org["id"])).status_code == 401
+
+    again = httpx.post(f"{partner.url}/orgs", json=org_body(org["id"]), headers=partner.as_key)
+    assert again.status_code == 201, again.text
+    fresh = again.json()
+    add_rule(partner, org["id"])
+    assert post_webhook(api, fresh, context_for(org["id"])).status_code == 202
+    assert post_webhook(api, org, context_for(org["id"])).status_code == 401
+
+
+def test_a_rotated_device_key_is_refused_from_the_next_registration(api: str, partner: PartnerSetup) -> None:
+    org = register_org(partner)
+
+    def register(key: str) -> int:
+        return httpx.post(
+            f"{api}/api/orgs/{org['id']}/devices",
+            json={"systemUserId": INITIATING_USER, "token": f"token-{key[-8:]}"},
+            headers={"x-device-key": key},
+        ).status_code
+
+    assert register(org["deviceKey"]) == 201
+    rotated = httpx.post(f"{partner.url}/orgs/{org['id']}/device-key/rotate", headers=partner.as_key)
+    assert rotated.status_code == 200, rotated.text
+    assert register(org["deviceKey"]) == 401
+    assert register(rotated.json()["deviceKey"]) == 201
