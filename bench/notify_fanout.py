@@ -36,6 +36,15 @@ from localdev.stack import start_test_azurite, wait_until  # noqa: E402
 SAMPLE = json.loads((REPO / "tests" / "fixtures" / "dataverse" / "update-contact-webhook.json").read_text())
 
 
+def timeline(progress: list[tuple[float, int]], devices: int) -> str:
+    """When the first acknowledgement came, and the steady rate between 10% and 90% of the devices."""
+    first = next((t for t, done in progress if done > 0), float("nan"))
+    t10 = next((t for t, done in progress if done >= devices * 0.1), float("nan"))
+    t90 = next((t for t, done in progress if done >= devices * 0.9), float("nan"))
+    steady = devices * 0.8 / (t90 - t10) if t90 > t10 else float("nan")
+    return f"first acknowledgement after {first:.1f} s; steady rate 10%..90%: {steady:.0f} devices/s"
+
+
 @dataclass
 class Stack:
     api: str
@@ -301,9 +310,13 @@ def main() -> None:
         assert response.status_code == 202, response.text
         accepted_ms = (time.perf_counter() - started) * 1000
 
+        progress: list[tuple[float, int]] = []  # (seconds since the webhook, devices acknowledged)
+
         def all_acknowledged() -> bool:
             stats = httpx.get(stack.standin_url + "/_standin/stats").json()
-            return bool(int(stats["delivered"]) - int(before["delivered"]) >= args.devices)
+            done = int(stats["delivered"]) - int(before["delivered"])
+            progress.append((time.perf_counter() - started, done))
+            return done >= args.devices
 
         wait_until(all_acknowledged, timeout=args.timeout, what="every device to be acknowledged")
         elapsed = time.perf_counter() - started
@@ -321,6 +334,7 @@ def main() -> None:
         total = time.perf_counter() - started
         rate = args.devices / elapsed
         print(f"webhook answered 202 in {accepted_ms:.0f} ms")
+        print(timeline(progress, args.devices))
         print(f"devices: {args.devices}; acknowledged by the stand-in after {elapsed:.1f} s; "
               f"notification completed (outcomes written) after {total:.1f} s")  # fmt: skip
         print(f"outcomes: sent={view['sent']} failed={view['failed']} pending={view['pending']}")
