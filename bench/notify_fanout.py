@@ -316,7 +316,7 @@ def main() -> None:
             stats = httpx.get(stack.standin_url + "/_standin/stats").json()
             done = int(stats["delivered"]) - int(before["delivered"])
             progress.append((time.perf_counter() - started, done))
-            return done >= args.devices
+            return bool(done >= args.devices)
 
         wait_until(all_acknowledged, timeout=args.timeout, what="every device to be acknowledged")
         elapsed = time.perf_counter() - started
