@@ -6,6 +6,7 @@ run exactly when a test runs them (the queue itself is checked where it matters)
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -102,6 +103,7 @@ def registry(account: AccountStorage, clock: MovableClock) -> DeviceRegistry:
 def make_fanout(account: AccountStorage, clock: MovableClock, sender: FcmSender, **options: Any) -> FanOut:
     """A fan-out whose planning job only plans (unless told otherwise): the tests run each shard."""
     options.setdefault("first_shard_inline", False)
+    options.setdefault("later_shard_factor", 1)  # equal shards unless a test is about their sizes
     return FanOut(
         account,
         clock,
@@ -481,3 +483,145 @@ def test_the_privacy_sweep_removes_unsubscribed_device_tombstones(
     assert rule.delete(scope, due[0]) is False
     assert registry(account, clock).get(org, ids[tokens[0]]) is None
     assert all(registry(account, clock).get(org, ids[t])["status"] == "active" for t in tokens[1:])
+
+
+class PlannerKilledError(Exception):
+    pass
+
+
+class DyingPlanner(FanOut):
+    """A planning job that dies once `rows` shard rows exist, the last one written but not yet sent
+    on its way: as a worker killed mid-planning would leave it."""
+
+    def __init__(self, *args: Any, rows: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rows = rows
+        self.dispatched = 0
+
+    def _dispatch(self, job: FanoutJob, shard: Any, state: Any, inline_pool: Any) -> None:
+        if self.dispatched + 1 == self.rows:
+            raise PlannerKilledError
+        self.dispatched += 1
+        super()._dispatch(job, shard, state, inline_pool)
+
+
+def shard_rows(account: AccountStorage, notification_id: str) -> list[Any]:
+    return list(
+        account.table(DELIVERIES).query_entities(
+            f"PartitionKey eq '{notification_id}' and RowKey ge '~shard' and RowKey lt '~shard~'"
+        )
+    )
+
+
+def run_queued_shards(account: AccountStorage, fanout: FanOut, notification_id: str) -> list[int]:
+    """Runs every shard job of the notification the queue holds (as the host would); their indexes."""
+    queue, ran = account.queue(QUEUE), []
+    while True:
+        found = [
+            (message, FanoutJob.model_validate_json(message.content))
+            for message in queue.receive_messages(max_messages=32, visibility_timeout=30)
+        ]
+        mine = [(m, j) for m, j in found if j.notification_id == notification_id]
+        if not mine:
+            return ran
+        for message, queued in mine:
+            queue.delete_message(message)
+            fanout.handle(queued)
+            ran.append(queued.shard)
+
+
+def test_the_first_shards_are_small_so_sending_starts_early_and_the_rest_are_larger(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    clock = MovableClock()
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    run = uuid.uuid4().hex[:6]
+    register(account, clock, org, [f"ok-{run}-{i}" for i in range(13)])
+    notification_id = notify(account, clock, org)
+    fanout = make_fanout(account, clock, sender, shard_size=2, small_shards=2, later_shard_factor=3)
+    fanout.handle(job(org, notification_id))
+    assert [int(r["devices"]) for r in shard_rows(account, notification_id)] == [2, 2, 6, 3]
+
+
+def test_a_planner_killed_half_way_is_continued_and_nobody_is_notified_twice(
+    account: AccountStorage, sender: FcmSender
+) -> None:
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    tokens = [f"replan-{uuid.uuid4().hex}" for _ in range(50)]
+    ids = register(account, clock, org, tokens)
+    notification_id = notify(account, clock, org)
+    service = NotificationService(account, PARTNER, clock, cipher())
+    dying = DyingPlanner(
+        account,
+        clock,
+        registry(account, clock),
+        sender,
+        None,
+        FanoutSettings(shard_size=5, chunk_size=2, first_shard_inline=False, later_shard_factor=1),
+        rows=5,
+    )
+    with pytest.raises(PlannerKilledError):
+        dying.handle(job(org, notification_id))
+    assert len(shard_rows(account, notification_id)) == 5  # of 10: killed half-way
+    fanout = make_fanout(account, clock, sender, shard_size=5, chunk_size=2)
+    # The shards it sent on its way go out meanwhile; finishing them does not complete the
+    # notification, whose plan is not complete.
+    assert sorted(run_queued_shards(account, fanout, notification_id)) == [0, 1, 2, 3]
+    assert service.get(org, notification_id).state != "completed"
+    # Devices come and go while planning is unfinished.
+    gone = sorted(ids.values())[-1]
+    registry(account, clock).unsubscribe(org, gone)
+    clock.offset = timedelta(seconds=2)  # registration times are kept to the second
+    late = register(account, clock, org, [f"late-{uuid.uuid4().hex}"])
+
+    fanout.handle(job(org, notification_id))  # the queue retries the planning job
+    assert sorted(run_queued_shards(account, fanout, notification_id)) == list(range(4, 10))
+
+    shards = sorted(shard_rows(account, notification_id), key=lambda s: s["RowKey"])
+    assert all(a["high"] < b["low"] for a, b in itertools.pairwise(shards))  # disjoint
+    state = rows(account, notification_id)
+    assert sorted(state) == sorted(set(ids.values()) - {gone})  # one outcome each, late one excluded
+    assert all(r["state"] == "sent" for r in state.values())
+    assert [deliveries(t) for t in tokens if ids[t] != gone] == [1] * 49
+    assert deliveries(next(iter(late))) == 0
+    view = service.get(org, notification_id)
+    assert (view.state, view.sent, view.failed) == ("completed", 49, 0)
+
+
+def test_two_planners_interleaving_cut_disjoint_shards(account: AccountStorage, sender: FcmSender) -> None:
+    """A redelivered planning job runs while the first is still planning: here the first one
+    plans everything between the second one's read of the devices and its first shard row."""
+    clock = MovableClock()
+    org = str(uuid.uuid4())
+    tokens = [f"twice-{uuid.uuid4().hex}" for _ in range(30)]
+    ids = register(account, clock, org, tokens)
+    notification_id = notify(account, clock, org)
+    first = make_fanout(account, clock, sender, shard_size=4)
+    devices = registry(account, clock)
+    # The first planner saw one device fewer (unregistered, then registered again as a new device,
+    # between the two reads): the two planners would cut different boundaries.
+    first_only = sorted(ids.values())[1]
+
+    class Interleaved(FanOut):
+        overtaken = False
+
+        def _close_shard(self, *args: Any) -> bool:
+            if not self.overtaken:
+                self.overtaken = True
+                devices.unsubscribe(org, first_only)
+                first.handle(job(org, notification_id))
+            return super()._close_shard(*args)
+
+    second = Interleaved(
+        account, clock, devices, sender, None, FanoutSettings(shard_size=4, first_shard_inline=False)
+    )
+    second.handle(job(org, notification_id))
+    shards = sorted(shard_rows(account, notification_id), key=lambda s: s["RowKey"])
+    assert all(a["high"] < b["low"] for a, b in itertools.pairwise(shards))
+    run_queued_shards(account, first, notification_id)
+    state = rows(account, notification_id)
+    assert sorted(state) == sorted(set(ids.values()) - {first_only})
+    assert max(deliveries(t) for t in tokens) == 1
+    view = NotificationService(account, PARTNER, clock, cipher()).get(org, notification_id)
+    assert (view.state, view.sent) == ("completed", 29)
