@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from functions import deps
-from localdev.azurite import REPO, Azurite
-from localdev.stack import start_test_azurite, wait_until
-from shared.adapters.fcm import FcmSender, FcmSettings
+from localdev.azurite import REPO
+from localdev.stack import wait_until
+from shared.adapters.fcm import FcmSender
 from shared.audit.log import AuditLog, iter_all
 from shared.notifications.devices import DeviceRegistry
 from shared.notifications.fanout import FanOut, FanoutSettings
@@ -37,7 +37,6 @@ from shared.notifications.service import (
     NotificationService,
     Payload,
 )
-from shared.settings import Settings
 from shared.storage.router import AccountStorage, StorageRouter
 from shared.usage import Unit, UsageMeter
 from tests.conftest import FCM, STACK_ENV
@@ -51,39 +50,6 @@ class MovableClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-@pytest.fixture(scope="module")
-def private_stack() -> Iterator[tuple[Azurite, dict[str, str]]]:
-    azurite, env = start_test_azurite()
-    try:
-        yield azurite, {**STACK_ENV, **{k: v for k, v in env.items() if k.startswith("TENANTRY_STORAGE")}}
-    finally:
-        azurite.stop()
-
-
-@pytest.fixture(scope="module")
-def private_router(private_stack: tuple[Azurite, dict[str, str]]) -> StorageRouter:
-    settings: Settings = deps.settings()
-    return StorageRouter(settings, private_stack[1])
-
-
-@pytest.fixture(scope="module")
-def account(private_router: StorageRouter) -> AccountStorage:
-    return private_router.region("eu")
-
-
-@pytest.fixture(scope="module")
-def sender() -> Iterator[FcmSender]:
-    made = FcmSender(
-        FcmSettings(
-            project_id=STACK_ENV["FIREBASE_PROJECT_ID"],
-            service_account=STACK_ENV["FIREBASE_SERVICE_ACCOUNT"],
-            fcm_url=STACK_ENV["FIREBASE_FCM_URL"],
-        )
-    )
-    yield made
-    made.close()
 
 
 @pytest.fixture(autouse=True)
@@ -406,7 +372,7 @@ def unrecorded(account: AccountStorage, notification_id: str) -> int:
 
 
 def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nobody_notified_twice(
-    account: AccountStorage, sender: FcmSender, private_stack: tuple[Azurite, dict[str, str]]
+    account: AccountStorage, sender: FcmSender, private_stack: dict[str, str]
 ) -> None:
     clock = MovableClock()
     org = str(uuid.uuid4())
@@ -419,7 +385,7 @@ def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nob
     worker = subprocess.Popen(
         [sys.executable, "-c", CRASH_WORKER, job(org, notification_id, 0).model_dump_json()],
         cwd=REPO,
-        env={**os.environ, **private_stack[1], "PYTHONPATH": str(REPO)},
+        env={**os.environ, **private_stack, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )

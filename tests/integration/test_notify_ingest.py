@@ -6,14 +6,9 @@ A private Azurite, so no local host of the session takes the queued jobs before 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from azure.storage.queue import QueueClient
 
-from functions import deps
-from localdev.azurite import Azurite
-from localdev.stack import start_test_azurite
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.clock import SystemClock
@@ -27,22 +22,6 @@ from tests.conftest import STACK_ENV
 PARTNER = "01TESTPARTNER0000000000001"
 PEPPER = STACK_ENV["API_KEY_PEPPER"]
 ACTION = ActionContext(Actor("operator", "test"))
-
-
-@pytest.fixture(scope="module")
-def private_router() -> Iterator[StorageRouter]:
-    azurite: Azurite
-    azurite, env = start_test_azurite()
-    try:
-        storage = {k: v for k, v in env.items() if k.startswith("TENANTRY_STORAGE")}
-        yield StorageRouter(deps.settings(), {**STACK_ENV, **storage})
-    finally:
-        azurite.stop()
-
-
-@pytest.fixture(scope="module")
-def account(private_router: StorageRouter) -> AccountStorage:
-    return private_router.region("eu")
 
 
 class Ticks:

@@ -7,7 +7,6 @@ test_notify_fanout.py): no local host polls its queue, so the fan-out jobs run w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,10 +14,9 @@ import httpx
 import pytest
 
 from functions import deps
-from localdev.azurite import Azurite
-from localdev.stack import start_test_azurite, wait_until
+from localdev.stack import wait_until
 from shared.access.principals import Actor
-from shared.adapters.fcm import FcmSender, FcmSettings
+from shared.adapters.fcm import FcmSender
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.errors import ProblemError
@@ -44,32 +42,8 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def router() -> Iterator[StorageRouter]:
-    azurite: Azurite
-    azurite, env = start_test_azurite()
-    try:
-        storage = {k: v for k, v in env.items() if k.startswith("TENANTRY_STORAGE")}
-        yield StorageRouter(deps.settings(), {**STACK_ENV, **storage})
-    finally:
-        azurite.stop()
-
-
-@pytest.fixture(scope="module")
-def account(router: StorageRouter) -> AccountStorage:
-    return router.region("eu")
-
-
-@pytest.fixture(scope="module")
-def sender() -> Iterator[FcmSender]:
-    made = FcmSender(
-        FcmSettings(
-            project_id=STACK_ENV["FIREBASE_PROJECT_ID"],
-            service_account=STACK_ENV["FIREBASE_SERVICE_ACCOUNT"],
-            fcm_url=STACK_ENV["FIREBASE_FCM_URL"],
-        )
-    )
-    yield made
-    made.close()
+def router(private_router: StorageRouter) -> StorageRouter:
+    return private_router
 
 
 def registry(account: AccountStorage) -> DeviceRegistry:
