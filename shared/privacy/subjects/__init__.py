@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.models import ApiInput, ApiModel, UtcDateTime
-from shared.privacy.flags import FLAGS, org_partition, restricted_in_org
+from shared.privacy.flags import FLAGS, org_partition, restricted_in_org, restriction_of
 
 if TYPE_CHECKING:
     from shared.clock import Clock
@@ -418,9 +418,10 @@ class SubjectData:
     def _drop_member(account: AccountStorage, partition: str, group_id: str, user_id: str) -> None:
         from azure.data.tables import UpdateMode
 
+        from shared.privacy.subjects.holdings import read_row
         from shared.tenants.store import GROUPS, group_members
 
-        row = _get(account, GROUPS, partition, group_id)
+        row = read_row(account, GROUPS, partition, group_id)
         if row is None:
             return
         members = group_members(row) - {user_id}
@@ -480,6 +481,7 @@ class SubjectData:
 
         from shared.notifications.orgs import USERS
         from shared.privacy.subjects import index
+        from shared.privacy.subjects.holdings import read_row
 
         if scope.tenant_id is not None:
             raise ProblemError(
@@ -507,7 +509,7 @@ class SubjectData:
             raise not_found("No such subject in this organisation.")
         account = self.storage.region(scope.region)
         org = str(scope.org_id).lower()
-        row = _get(account, USERS, org, found.subject_key)
+        row = read_row(account, USERS, org, found.subject_key)
         before = {name: row.get(name) for name in changes}
         account.table(USERS).update_entity(
             {"PartitionKey": org, "RowKey": found.subject_key, **changes}, mode=UpdateMode.MERGE
@@ -580,8 +582,7 @@ class SubjectData:
         """`who_key` is the subject's stable id in the scope (SubjectMatch.subject_key)."""
         from shared.privacy.subjects.holdings import flag_partition
 
-        row = _get(self.storage.region(scope.region), FLAGS, flag_partition(scope), who_key.lower())
-        return row is not None
+        return restriction_of(self.storage.region(scope.region), flag_partition(scope), who_key) is not None
 
     def restricted_in_org(self, region: str, org_id: str) -> frozenset[str]:
         """System users of an organisation who restricted or objected (the fan-out skips their devices)."""
@@ -606,25 +607,13 @@ def forget_org_subjects(account: AccountStorage, org_id: str) -> None:
     delete_partition(account.table(FLAGS), org_partition(org_id))
 
 
-def _get(account: AccountStorage, table: str, partition: str, row_key: str) -> Any:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return account.table(table).get_entity(partition, row_key)
-    except ResourceNotFoundError:
-        return None
-
-
 def _delete(account: AccountStorage, table: str, partition: str, row_key: str) -> None:
     from azure.core.exceptions import ResourceNotFoundError
 
-    client = (
-        account.table_service().get_table_client(table)
-        if table.startswith("events")
-        else account.table(table)
-    )
+    from shared.privacy.subjects.holdings import table_of
+
     with contextlib.suppress(ResourceNotFoundError):
-        client.delete_entity(partition, row_key)
+        table_of(account, table).delete_entity(partition, row_key)
 
 
 def _months_after(bucket: str, months: int) -> datetime:

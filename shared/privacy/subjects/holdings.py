@@ -145,7 +145,7 @@ class Gatherer:
             for mark in marks:
                 found.index_rows.append((bucket, partner, str(mark["RowKey"])))
                 events.append((bucket, mark["eventRowKey"]))
-        rows = _parallel(lambda e: _get(self.account, e[0], partner, str(e[1])), events)
+        rows = _parallel(lambda e: read_row(self.account, e[0], partner, str(e[1])), events)
         cache = KeyCache(self.keys, partner, {kid: key})
         for (bucket, _), row in zip(events, rows, strict=True):
             if row is None:
@@ -172,7 +172,7 @@ class Gatherer:
         candidates: dict[str, Any] = {}
         for entry in entries:
             user_id = str(entry["subject"])
-            row = _get(self.account, USERS, user_partition(partner, tenant, user_id), user_id)
+            row = read_row(self.account, USERS, user_partition(partner, tenant, user_id), user_id)
             if row is not None:
                 found.rows_read += 1
             if row is None or address not in index.tenant_user_addresses(row):
@@ -196,7 +196,7 @@ class Gatherer:
             raise not_applicable("A tenant's end users are identified by email/UPN or Entra object id.")
         if who.object_id:
             found.subject_key = who.object_id.lower()
-            row = _get(
+            row = read_row(
                 self.account, USERS, user_partition(partner, tenant, found.subject_key), found.subject_key
             )
             found.rows_read += row is not None
@@ -253,7 +253,7 @@ class Gatherer:
             found.rows_read += len(entries)
             matches = set()
             for entry in entries:
-                row = _get(self.account, USERS, org, str(entry["subject"]))
+                row = read_row(self.account, USERS, org, str(entry["subject"]))
                 if row is not None:
                     found.rows_read += 1
                 if row is None or value not in index.org_user_values(row):
@@ -271,7 +271,7 @@ class Gatherer:
         if found.subject_key is None:
             return
         key = found.subject_key
-        row = _get(self.account, USERS, org, key)
+        row = read_row(self.account, USERS, org, key)
         if row is not None:
             found.rows_read += 1
             record = {k: v for k, v in dict(row).items() if k not in ("PartitionKey", "RowKey")}
@@ -294,7 +294,7 @@ class Gatherer:
         device_ids: list[str] = []
         for entry in entries:
             device_id = str(entry["deviceId"])
-            row = _get(self.account, DEVICES, org, DEVICE_PREFIX + device_id)
+            row = read_row(self.account, DEVICES, org, DEVICE_PREFIX + device_id)
             if row is not None:
                 found.rows_read += 1
             if row is None or str(row.get("systemUserId") or "").lower() != key:
@@ -320,7 +320,7 @@ class Gatherer:
         )
         found.rows_read += len(notifications)
         pairs = [(str(n["RowKey"]), d) for n in notifications for d in device_ids]
-        rows = _parallel(lambda p: _get(self.account, DELIVERIES, p[0], p[1]), pairs)
+        rows = _parallel(lambda p: read_row(self.account, DELIVERIES, p[0], p[1]), pairs)
         for (notification_id, device_id), row in zip(pairs, rows, strict=True):
             if row is None:
                 continue
@@ -342,13 +342,20 @@ class _NoClock:
         raise RuntimeError("not used")
 
 
-def _get(account: AccountStorage, table: str, partition: str, row_key: str) -> Any:
+def table_of(account: AccountStorage, table: str) -> Any:
+    """A table client; monthly event buckets (`events<yyyymm>`) come from the service, not the
+    catalogue's fixed names."""
+    if table.startswith("events"):
+        return account.table_service().get_table_client(table)
+    return account.table(table)
+
+
+def read_row(account: AccountStorage, table: str, partition: str, row_key: str) -> Any:
+    """One row, or None when it is not there."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        if table.startswith("events"):
-            return account.table_service().get_table_client(table).get_entity(partition, row_key)
-        return account.table(table).get_entity(partition, row_key)
+        return table_of(account, table).get_entity(partition, row_key)
     except ResourceNotFoundError:
         return None
 
