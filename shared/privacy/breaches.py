@@ -217,12 +217,15 @@ class BreachRegister:
         now = self.clock.now()
         raised = []
         table = self.account.table(TABLE)
-        query = f"PartitionKey eq '{_REGISTER}' and {deadlines.watched_filter('deadlineState')}"
-        for row in table.query_entities(query):
-            state = str(row["deadlineState"])
-            new_state = deadlines.next_state(state, _time(row["notifyBy"]), now, NEARING)
-            if new_state == state or not deadlines.claim(table, row, "deadlineState", new_state):
-                continue
+        moves = deadlines.claimed_moves(
+            table,
+            f"PartitionKey eq '{_REGISTER}'",
+            "deadlineState",
+            lambda row: _time(row["notifyBy"]),
+            now=now,
+            nearing=NEARING,
+        )
+        for row, new_state in moves:
             action = (
                 "privacy.breach.deadlinePassed"
                 if new_state == deadlines.PASSED

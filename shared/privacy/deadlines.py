@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,3 +48,21 @@ def claim(table: TableClient, row: Any, field: str, new_state: str) -> bool:
     except HttpResponseError:
         return False
     return True
+
+
+def claimed_moves(
+    table: TableClient,
+    query: str,
+    field: str,
+    due_of: Callable[[Any], datetime],
+    *,
+    now: datetime,
+    nearing: timedelta,
+) -> Iterator[tuple[Any, str]]:
+    """(row, new state) for each row of `query` whose deadline moved and which this watcher claimed:
+    the caller raises one event per pair."""
+    for row in table.query_entities(f"{query} and {watched_filter(field)}"):
+        state = str(row[field])
+        new_state = next_state(state, due_of(row), now, nearing)
+        if new_state != state and claim(table, row, field, new_state):
+            yield row, new_state

@@ -965,11 +965,10 @@ def watch(account: AccountStorage, clock: Clock) -> list[tuple[str, str, str]]:
     log = AuditLog(account, clock)
     now = clock.now()
     raised = []
-    for row in table.query_entities(f"RowKey lt '~' and {deadlines.watched_filter('deadlineWatch')}"):
-        state = str(row["deadlineWatch"])
-        new_state = deadlines.next_state(state, _time(row["dueAt"]), now, NEARING)
-        if new_state == state or not deadlines.claim(table, row, "deadlineWatch", new_state):
-            continue
+    moves = deadlines.claimed_moves(
+        table, "RowKey lt '~'", "deadlineWatch", lambda row: _time(row["dueAt"]), now=now, nearing=NEARING
+    )
+    for row, new_state in moves:
         action = (
             "privacy.request.deadlinePassed"
             if new_state == deadlines.PASSED
