@@ -23,7 +23,6 @@ from shared.notifications.models import (
     DeliveredOut,
     DeviceCreated,
     DeviceIn,
-    FanoutJob,
     NotificationIn,
     NotificationList,
     NotificationOut,
@@ -481,8 +480,7 @@ def acknowledge_delivery(call: Call, body: DeliveredIn) -> DeliveredOut:
 
 def _fanout_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
-        job = FanoutJob.model_validate_json(msg.get_body())
-        deps.fanout(region).handle(job)
+        deps.fanout(region).handle_message(msg.get_body())
 
     run.__name__ = run.__qualname__ = f"notify_fanout_{region}"
     bp.function_name(name=f"notify_fanout_{region}")(

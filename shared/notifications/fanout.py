@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import TypeAdapter
+
 from shared.adapters.fcm import (
     FCM_DEVICE_LIMIT_PER_MINUTE,
     DeleteDevice,
@@ -78,7 +80,7 @@ from shared.adapters.fcm import (
 from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat
 from shared.notifications.devices import RATE_PREFIX, DeviceRegistry, Target
-from shared.notifications.models import FanoutJob
+from shared.notifications.models import FanoutJob, FanoutJobs
 from shared.notifications.service import (
     DELIVERIES,
     FINAL_STATES,
@@ -104,6 +106,8 @@ _WINDOW = timedelta(minutes=1)
 # rounds at `max_rounds`, so one older than this has completed (or given up).
 _LIFETIME = timedelta(hours=4)
 _BUSY_CACHE_SECONDS = 5.0
+_ALONE_DELAY_SECONDS = 5  # as the host's visibilityTimeout before a failed message's next try
+_MESSAGE: TypeAdapter[FanoutJob | FanoutJobs] = TypeAdapter(FanoutJob | FanoutJobs)
 CLAIM_PREFIX = "~claim"  # `~claim<shard>-<chunk>` rows: first attempts of a planned chunk claimed
 
 
@@ -178,6 +182,27 @@ class FanOut:
         with self._slots_lock:
             size = self.settings.concurrent_sends
             self._sem = self._slots.setdefault(size, threading.BoundedSemaphore(size))
+
+    def handle_message(self, raw: bytes | str) -> None:
+        """A queue message: one job, or the planning jobs of notifications accepted together.
+
+        A job of a group that fails is queued again on its own, so it is retried (and, failing
+        for good, poisoned) by itself while the others go on; a retried group repeats only what
+        its jobs' claims let through.
+        """
+        message = _MESSAGE.validate_json(raw)
+        if isinstance(message, FanoutJob):
+            self.handle(message)
+            return
+        for job in message.jobs:
+            try:
+                self.handle(job)
+            except Exception as error:
+                log.warning(
+                    "fan-out job %s failed (%s); queued again on its own",
+                    job.notification_id, type(error).__name__,
+                )  # fmt: skip
+                enqueue(self.account.queue(QUEUE), job, delay_seconds=_ALONE_DELAY_SECONDS)
 
     def handle(self, job: FanoutJob) -> None:
         if job.shard is None:

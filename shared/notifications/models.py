@@ -310,6 +310,12 @@ class FanoutJob(ApiModel):
     payload: str | None = Field(default=None, repr=False)
 
 
+class FanoutJobs(ApiModel):
+    """One queue message for the planning jobs of notifications accepted together (group commit)."""
+
+    jobs: list[FanoutJob]
+
+
 class WebhookAccepted(ApiModel):
     accepted: int = Field(description="Notifications this delivery made (0 when no rule matched).")
     notification_ids: list[str]

@@ -28,11 +28,14 @@ from shared.notifications.models import (
     DeliveredOut,
     DeviceOutcome,
     FanoutJob,
+    FanoutJobs,
     NotificationOut,
 )
 from shared.notifications.secrets import TokenCipher
+from shared.storage import tablebatch
 from shared.storage.entities import decode_token, encode_token
-from shared.storage.queues import enqueue
+from shared.storage.groupcommit import GroupCommit
+from shared.storage.queues import MAX_MESSAGE_BYTES, enqueue, packed
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -80,6 +83,21 @@ class NewNotification:
     notification_id: str | None = None
 
 
+@dataclass(frozen=True)
+class _Accepting:
+    new: NewNotification
+    row: dict[str, Any]
+    sealed: str
+
+    @property
+    def notification_id(self) -> str:
+        return str(self.row["RowKey"])
+
+
+# Process-wide: callers on different threads accepting for one org share transactions and messages.
+_ACCEPTING: GroupCommit[_Accepting, tuple[str, bool]] = GroupCommit(max_items=tablebatch.MAX_OPERATIONS)
+
+
 def _quote(value: str) -> str:
     return value.replace("'", "''")
 
@@ -99,18 +117,18 @@ class NotificationService:
         """Persists the metadata (and a large payload), queues the fan-out; (notification id, created now).
 
         A Dataverse delivery comes with its notification id (derived from the delivery, see
-        `webhook.plan`), so the one insert is also the idempotency check: a retried delivery meets
+        `webhook.plan`), so the insert is also the idempotency check: a retried delivery meets
         409 and gets the first one's notification, queued again if it may not have been (the
         fan-out claims each device once, so a second job sends nothing twice). A small payload rides
         sealed in the job message itself (no blob to write, read and delete); a larger one goes to
         the transient `notifypayloads` blob, written after the row and before the job.
-        """
-        from azure.core.exceptions import ResourceExistsError
 
+        Notifications of one org accepted at the same moment are written together (group commit):
+        one transaction for their rows, one queue message for their jobs. The answer still comes
+        only after this notification's row and job are stored.
+        """
         notification_id = new.notification_id or new_id()
         sealed = self.cipher.seal(new.payload.to_json(), notification_id)
-        in_message = len(sealed) <= INLINE_PAYLOAD_BYTES
-        now = isoformat(self.clock.now())
         row: dict[str, Any] = {
             "PartitionKey": new.org_id,
             "RowKey": notification_id,
@@ -122,31 +140,64 @@ class NotificationService:
             "message": new.message,
             "recordId": new.record_id,
             "needsRecord": new.needs_record,
-            "createdAt": now,
+            "createdAt": isoformat(self.clock.now()),
             "deviceCount": 0,
-            "payloadBlob": not in_message,
+            "payloadBlob": len(sealed) > INLINE_PAYLOAD_BYTES,
         }
-        table = self.account.table(NOTIFICATIONS)
-        created = True
-        try:
-            table.create_entity({k: v for k, v in row.items() if v is not None})
-        except ResourceExistsError:
-            if new.notification_id is None:
-                raise
-            created = False
-            # Only a first delivery that may have stopped before queueing is queued again.
-            if table.get_entity(new.org_id, notification_id).get("state") != "accepted":
-                return notification_id, False
-        if not in_message:
-            self.account.container(PAYLOADS).upload_blob(notification_id, sealed.encode(), overwrite=True)
-        self._queue(new.org_id, notification_id, sealed if in_message else None)
-        return notification_id, created
+        accepting = _Accepting(new, {k: v for k, v in row.items() if v is not None}, sealed)
+        return _ACCEPTING.submit((self.account.label, new.org_id), accepting, self._store)
 
-    def _queue(self, org_id: str, notification_id: str, sealed: str | None) -> None:
-        job = FanoutJob(
-            partner_id=self.partner_id, org_id=org_id, notification_id=notification_id, payload=sealed
-        )
-        enqueue(self.account.queue(QUEUE), job)
+    def _store(self, batch: list[_Accepting]) -> list[tuple[str, bool] | Exception]:
+        """Writes one org's accepted notifications: rows in one go, then payload blobs, then jobs."""
+        from azure.core.exceptions import ResourceExistsError
+
+        table = self.account.table(NOTIFICATIONS)
+        first: dict[
+            str, int
+        ] = {}  # notification id -> its first item in the batch (a retry can race the original)
+        for index, item in enumerate(batch):
+            first.setdefault(item.notification_id, index)
+        inserting = sorted(first.values())
+        existed = {inserting[i] for i in tablebatch.insert_new(table, [batch[i].row for i in inserting])}
+        outcomes: list[tuple[str, bool] | Exception] = []
+        queueing: list[_Accepting] = []
+        for index, item in enumerate(batch):
+            if first[item.notification_id] != index:
+                outcomes.append((item.notification_id, False))  # the same delivery twice in one batch
+            elif index not in existed:
+                outcomes.append((item.notification_id, True))
+                queueing.append(item)
+            elif item.new.notification_id is None:
+                outcomes.append(ResourceExistsError("a new notification id was taken"))
+            else:
+                outcomes.append((item.notification_id, False))
+                # Only a first delivery that may have stopped before queueing is queued again.
+                if table.get_entity(item.new.org_id, item.notification_id).get("state") == "accepted":
+                    queueing.append(item)
+        for item in queueing:
+            if item.row["payloadBlob"]:
+                self.account.container(PAYLOADS).upload_blob(
+                    item.notification_id, item.sealed.encode(), overwrite=True
+                )
+        self._queue(queueing)
+        return outcomes
+
+    def _queue(self, accepted: list[_Accepting]) -> None:
+        jobs = [
+            FanoutJob(
+                partner_id=self.partner_id,
+                org_id=item.new.org_id,
+                notification_id=item.notification_id,
+                payload=None if item.row["payloadBlob"] else item.sealed,
+            )
+            for item in accepted
+        ]
+        queue = self.account.queue(QUEUE)
+        if len(jobs) == 1:
+            enqueue(queue, jobs[0])
+            return
+        for group in packed(jobs, MAX_MESSAGE_BYTES - 64):  # room for the wrapper
+            enqueue(queue, FanoutJobs(jobs=group))
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -28,6 +30,22 @@ def encode_policies() -> dict[str, Any]:
         "message_encode_policy": TextBase64EncodePolicy(),
         "message_decode_policy": TextBase64DecodePolicy(),
     }
+
+
+def packed(messages: list[M], max_bytes: int) -> list[list[M]]:
+    """`messages` in order, grouped so each group's JSON (with a separator each) fits in `max_bytes`."""
+    groups: list[list[M]] = []
+    size = max_bytes
+    for message in messages:
+        length = len(message.model_dump_json(by_alias=True).encode()) + 1
+        if length > max_bytes:
+            raise MessageTooLargeError(f"one message of {length} bytes; keep ids, not content")
+        if size + length > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(message)
+        size += length
+    return groups
 
 
 def enqueue(queue: QueueClient, message: BaseModel, *, delay_seconds: int | None = None) -> str:

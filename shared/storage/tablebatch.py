@@ -23,15 +23,21 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
+MAX_OPERATIONS = 100  # in one entity-group transaction
 _STATUS = re.compile(rb"HTTP/1\.1 (\d{3})")
+# The failed sub-request's error: its code, and its message, which starts with the operation's
+# index ("2:The specified entity already exists.").
+_ERROR = re.compile(rb'"code":"(\w+)".*?"value":"(\d+):', re.DOTALL)
 
 
 class BatchRefusedError(Exception):
     """A sub-request failed, so the whole transaction was rolled back."""
 
-    def __init__(self, status_code: int):
-        super().__init__(f"batch refused with {status_code}")
+    def __init__(self, status_code: int, error_code: str = "", index: int | None = None):
+        super().__init__(f"batch refused with {status_code} {error_code} at operation {index}")
         self.status_code = status_code
+        self.error_code = error_code
+        self.index = index  # of the operation that failed, when the service says
 
 
 def _key(value: str) -> str:
@@ -97,4 +103,30 @@ def submit(table: TableClient, operations: list[tuple[Any, ...]]) -> None:
     for match in _STATUS.finditer(reply):
         status = int(match.group(1))
         if not 200 <= status < 300:
-            raise BatchRefusedError(status)
+            error = _ERROR.search(reply, match.end())
+            if error is None:
+                raise BatchRefusedError(status)
+            raise BatchRefusedError(status, error.group(1).decode(), int(error.group(2)))
+
+
+def insert_new(table: TableClient, rows: list[dict[str, Any]]) -> set[int]:
+    """Inserts rows of one partition (at most 100) in as few transactions as it takes; returns the
+    indexes of those that already existed, which are left as they were."""
+    from azure.core.exceptions import ResourceExistsError
+
+    existed: set[int] = set()
+    remaining = list(range(len(rows)))
+    while len(remaining) > 1:
+        try:
+            submit(table, [("create", rows[i]) for i in remaining])
+            return existed
+        except BatchRefusedError as error:
+            if error.error_code != "EntityAlreadyExists" or error.index is None:
+                raise
+            existed.add(remaining.pop(error.index))
+    if remaining:  # a lone insert is cheaper outside a transaction
+        try:
+            table.create_entity(rows[remaining[0]])
+        except ResourceExistsError:
+            existed.add(remaining[0])
+    return existed
