@@ -32,7 +32,7 @@ from shared.notifications.models import (
     NotificationOut,
 )
 from shared.notifications.secrets import TokenCipher
-from shared.storage import tablebatch
+from shared.storage import tablebatch, tablequery
 from shared.storage.entities import decode_token, encode_token
 from shared.storage.groupcommit import GroupCommit
 from shared.storage.queues import MAX_MESSAGE_BYTES, enqueue, packed
@@ -250,12 +250,13 @@ class NotificationService:
         return [self._view(r) for r in rows], encode_token(pages.continuation_token)
 
     def counts(self, notification_id: str) -> dict[str, int]:
+        """Sent, failed and delivered, counted over the delivery rows (lean reads: at 100,000
+        devices the SDK's per-row decoding made a notification's GET take seconds)."""
         counts = {"sent": 0, "failed": 0, "delivered": 0}
-        rows = self.account.table(DELIVERIES).query_entities(
-            "PartitionKey eq @pk and RowKey lt '~'",
-            parameters={"pk": notification_id},
+        rows = tablequery.query(
+            self.account.table(DELIVERIES),
+            f"PartitionKey eq {tablequery.literal(notification_id)} and RowKey lt '~'",
             select=["state", "deliveredAt"],
-            results_per_page=1000,
         )
         for row in rows:
             state = row.get("state")
