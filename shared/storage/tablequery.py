@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 
 ETAG = "odata.etag"
 _PAGE = 1000  # the service's maximum per page
+_HEADERS = {
+    "DataServiceVersion": "3.0",
+    "MaxDataServiceVersion": "3.0;NetFx",
+    "Accept": "application/json;odata=minimalmetadata",
+}
+
+
+def _get(table: TableClient, url: str) -> Any:
+    from azure.core.rest import HttpRequest
+
+    headers = {**_HEADERS, "x-ms-version": table.api_version}
+    return table._client.send_request(HttpRequest("GET", url, headers=headers))
 
 
 def literal(value: str) -> str:
@@ -35,22 +47,15 @@ def query(
 ) -> Iterator[dict[str, Any]]:
     """Rows matching an OData filter (values already written with `literal`), page by page."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-    from azure.core.rest import HttpRequest
 
     base = f"{table.scheme}://{table._primary_hostname}/{table.table_name}()"
     params = [("$filter", filter_text), ("$top", str(_PAGE))]
     if select:
         params.append(("$select", ",".join(select)))
-    headers = {
-        "x-ms-version": table.api_version,
-        "DataServiceVersion": "3.0",
-        "MaxDataServiceVersion": "3.0;NetFx",
-        "Accept": "application/json;odata=minimalmetadata",
-    }
     continuation: list[tuple[str, str]] = []
     while True:
         url = base + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in [*params, *continuation])
-        response = table._client.send_request(HttpRequest("GET", url, headers=headers))
+        response = _get(table, url)
         if response.status_code == 404:
             raise ResourceNotFoundError(response=response)
         if response.status_code != 200:
@@ -64,3 +69,18 @@ def query(
         next_rk = response.headers.get("x-ms-continuation-NextRowKey")
         if next_rk:
             continuation.append(("NextRowKey", next_rk))
+
+
+def get(table: TableClient, partition_key: str, row_key: str) -> dict[str, Any] | None:
+    """One row by its keys, or None when there is none."""
+    from azure.core.exceptions import HttpResponseError
+
+    keys = f"PartitionKey={quote(literal(partition_key), safe='')},RowKey={quote(literal(row_key), safe='')}"
+    url = f"{table.scheme}://{table._primary_hostname}/{table.table_name}({keys})"
+    response = _get(table, url)
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise HttpResponseError(response=response)
+    row: dict[str, Any] = json.loads(response.content)
+    return row
