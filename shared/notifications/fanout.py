@@ -1,6 +1,7 @@
 """The fan-out: one notification to every active device of its recipients, one final outcome each.
 
-Jobs (queue `notifyfanout` of the org's region, ids only):
+Jobs (queue `notifyfanout` of the org's region, ids only; notifications of one org accepted
+together arrive as one message holding their planning jobs, see `handle_message`):
 - the planning job (`shard` None) reads the recipients' active devices in device id order and
   closes a shard every `shard_size` of them (`~shard<nnnnn>` rows in the notification's
   `notifydeliveries` partition: low, high, and the first device id of each chunk), dispatching
