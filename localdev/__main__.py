@@ -9,9 +9,13 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from localdev.azurite import REPO, Azurite, accounts_in, ports_in
 from localdev.settings import apply_local_settings
+
+# How long running functions (the demo's first sync, say) get to finish at Ctrl-C.
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 def serve_host(script_root: Path, app_ref: str, port: int) -> None:
@@ -23,11 +27,17 @@ def serve_host(script_root: Path, app_ref: str, port: int) -> None:
     names = [f"{f.name} [{f.trigger['type']}]" for f in host.functions]
     logging.getLogger("localdev").info("functions: %s", ", ".join(names))
     config = uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    asyncio.run(uvicorn.Server(config).serve())
+    try:
+        asyncio.run(uvicorn.Server(config).serve())
+    finally:
+        if not host.finish(grace_seconds=SHUTDOWN_GRACE_SECONDS):
+            logging.getLogger("localdev").warning(
+                "functions still running after %d s; they end with the process", SHUTDOWN_GRACE_SECONDS
+            )
 
 
 def start_azurite(settings: dict[str, str], data_dir: Path | None) -> Azurite | None:
-    azurite = Azurite(accounts_in(settings), ports_in(settings), data_dir)
+    azurite = Azurite(accounts_in(settings), ports_in(settings), data_dir, own_session=True)
     if azurite.running_elsewhere():
         logging.getLogger("localdev").info("Azurite already answers on %s; using it", azurite.ports)
         return None
@@ -59,6 +69,40 @@ def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int
         name=person.display_name,
         lifetime_seconds=lifetime_seconds,
     )
+
+
+def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path | None) -> NoReturn:
+    """`run`: the stand-ins and the host on Azurite until Ctrl-C, then everything stopped in order."""
+    # Firebase is the local FCM stand-in; its throwaway service account is kept in .localdev/.
+    from localdev.fcm_local import start_fcm_standin
+
+    fcm, fcm_settings = start_fcm_standin(
+        port=int(os.environ.get("FCM_STANDIN_PORT", "9099")),
+        key_file=REPO / ".localdev" / "fcm-service-account.json",
+    )
+    os.environ.update(fcm_settings)
+    try:
+        from localdev.demo import graph_standin, register_in_background
+
+        print(
+            f"Tenantry is serving on http://127.0.0.1:{args.port}/api (docs: /api/docs). Ctrl-C stops.",
+            flush=True,
+        )
+        # Graph is the local stand-in; a demo partner with a demo tenant is there to try at once.
+        with graph_standin(data_dir):
+            register_in_background(f"http://127.0.0.1:{args.port}", data_dir)
+            serve_host(args.script_root, args.app, args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fcm.stop()
+        if azurite is not None:
+            azurite.stop()
+    # A function that outlived the grace period would keep the interpreter waiting on its thread
+    # (retrying stopped stand-ins for minutes); the Functions host, too, ends them at shutdown.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,32 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             azurite.stop()
-    # Firebase is the local FCM stand-in; its throwaway service account is kept in .localdev/.
-    from localdev.fcm_local import start_fcm_standin
-
-    fcm, fcm_settings = start_fcm_standin(
-        port=int(os.environ.get("FCM_STANDIN_PORT", "9099")),
-        key_file=REPO / ".localdev" / "fcm-service-account.json",
-    )
-    os.environ.update(fcm_settings)
-    try:
-        from localdev.demo import graph_standin, register_in_background
-
-        print(
-            f"Tenantry is serving on http://127.0.0.1:{args.port}/api (docs: /api/docs). Ctrl-C stops.",
-            flush=True,
-        )
-        # Graph is the local stand-in; a demo partner with a demo tenant is there to try at once.
-        with graph_standin(data_dir):
-            register_in_background(f"http://127.0.0.1:{args.port}", data_dir)
-            serve_host(args.script_root, args.app, args.port)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fcm.stop()
-        if azurite is not None:
-            azurite.stop()
-    return 0
+    run_stack(args, azurite, data_dir)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,10 @@ class Azurite:
     accounts: dict[str, str]
     ports: dict[str, int]
     data_dir: Path | None = None  # None: in-memory
+    # True: in a session of its own, so a terminal's Ctrl-C reaches only the command that started
+    # it, which stops it after the host; otherwise Azurite went first and the host's last queue
+    # reads sat in the storage SDK's retries for over a minute before the process could exit.
+    own_session: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def command(self) -> list[str]:
@@ -97,7 +101,9 @@ class Azurite:
         env["AZURITE_ACCOUNTS"] = ";".join(f"{name}:{key}" for name, key in self.accounts.items())
         if shutil.which("node") is None:
             raise FileNotFoundError("node is not on PATH")
-        self.process = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(), env=env, stdin=subprocess.DEVNULL, start_new_session=self.own_session
+        )
         deadline = time.monotonic() + timeout
         while not all(port_open(p) for p in self.ports.values()):
             if self.process.poll() is not None:

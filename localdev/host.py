@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -282,6 +283,16 @@ class LocalHost:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    def finish(self, grace_seconds: float) -> bool:
+        """After the server stopped: lets running functions end within `grace_seconds`, while
+        storage and the stand-ins are still up, as the Functions host does at shutdown; True if
+        they all did (what still runs is ended with the process)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_seconds
+        for thread in list(self.executor._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self.executor._threads)
 
 
 def now_utc() -> datetime:
