@@ -6,7 +6,8 @@ Tables (regional):
   Dataverse delivery's notification id is derived from the delivery, so a retried delivery meets
   the first one's row (409) and nothing else is created.
 - `notifydeliveries`, PartitionKey = notification id: one row per device (state, attempts, Firebase
-  message name, sent/delivered time, error code and reason) and `~shard<nnnnn>` rows (see fanout).
+  message name, sent/delivered time, error code and reason), `~shard<nnnnn>` rows (see fanout)
+  and `~ack<nn>` counters of delivery acknowledgements (see `delivered`).
 
 The body (title, body, data, link) is sealed into a blob of `notifypayloads`, named by the
 notification id, read by the fan-out and deleted when the notification completes; a lifecycle
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, isoformat
-from shared.errors import not_found
+from shared.errors import not_found, service_unavailable
 from shared.ids import new_id
 from shared.notifications.models import (
     DeliveredOut,
@@ -45,6 +48,9 @@ DELIVERIES = "notifydeliveries"
 PAYLOADS = "notifypayloads"
 QUEUE = "notifyfanout"
 SHARD_PREFIX = "~shard"
+ACK_PREFIX = "~ack"  # `~ack<nn>` rows: delivered acknowledgements counted, one counter per device bucket
+ACK_COUNTERS = 16
+_ACK_ATTEMPTS = 8
 FINAL_STATES = frozenset({"sent", "failed"})
 # A sealed payload up to this size travels in the job message (which holds 48 KiB of JSON).
 INLINE_PAYLOAD_BYTES = 8 * 1024
@@ -96,6 +102,19 @@ class _Accepting:
 
 # Process-wide: callers on different threads accepting for one org share transactions and messages.
 _ACCEPTING: GroupCommit[_Accepting, tuple[str, bool]] = GroupCommit(max_items=tablebatch.MAX_OPERATIONS)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _range(table: Any, notification_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """The summary rows of one kind in a notification's delivery partition."""
+    return tablequery.query(
+        table,
+        f"PartitionKey eq {tablequery.literal(notification_id)} "
+        f"and RowKey ge {tablequery.literal(prefix)} and RowKey lt {tablequery.literal(prefix + '~')}",
+    )
 
 
 def _quote(value: str) -> str:
@@ -249,28 +268,44 @@ class NotificationService:
         rows = list(next(pages, []))
         return [self._view(r) for r in rows], encode_token(pages.continuation_token)
 
-    def counts(self, notification_id: str) -> dict[str, int]:
-        """Sent, failed and delivered, counted over the delivery rows (lean reads: at 100,000
-        devices the SDK's per-row decoding made a notification's GET take seconds)."""
+    def counts(self, row: Any) -> dict[str, int]:
+        """Sent, failed and delivered, from the summary rows, so a GET costs the same at any size.
+
+        Sent and failed: the notification row's totals once it completed; until then each done
+        shard's totals plus the outcome rows of shards still sending (outcomes never change after
+        a shard is done). Delivered: the `~ack` counters, moved in the same transaction as each
+        acknowledgement (see `delivered`).
+        """
+        notification_id = str(row["RowKey"])
+        table = self.account.table(DELIVERIES)
         counts = {"sent": 0, "failed": 0, "delivered": 0}
-        rows = tablequery.query(
-            self.account.table(DELIVERIES),
-            f"PartitionKey eq {tablequery.literal(notification_id)} and RowKey lt '~'",
-            select=["state", "deliveredAt"],
-        )
-        for row in rows:
-            state = row.get("state")
-            if state in counts:
-                counts[state] += 1
-            if row.get("deliveredAt"):
-                counts["delivered"] += 1
+        for counter in _range(table, notification_id, ACK_PREFIX):
+            counts["delivered"] += int(counter.get("count") or 0)
+        if row.get("state") == "completed":
+            counts["sent"], counts["failed"] = int(row.get("sent") or 0), int(row.get("failed") or 0)
+            return counts
+        for shard in _range(table, notification_id, SHARD_PREFIX):
+            if shard.get("state") == "done":
+                counts["sent"] += int(shard.get("sent") or 0)
+                counts["failed"] += int(shard.get("failed") or 0)
+                continue
+            outcomes = tablequery.query(
+                table,
+                f"PartitionKey eq {tablequery.literal(notification_id)} "
+                f"and RowKey ge {tablequery.literal(str(shard['low']))} "
+                f"and RowKey le {tablequery.literal(str(shard['high']))}",
+                select=["state"],
+            )
+            for outcome in outcomes:
+                if outcome.get("state") in ("sent", "failed"):
+                    counts[str(outcome["state"])] += 1
         return counts
 
     def get(
         self, org_id: str, notification_id: str, top: int = 100, continuation: str | None = None
     ) -> NotificationOut:
         row = self._row(org_id, notification_id)
-        view = self._view(row, self.counts(notification_id))
+        view = self._view(row, self.counts(row))
         pages: Any = (
             self.account.table(DELIVERIES)
             .query_entities(
@@ -287,25 +322,41 @@ class NotificationService:
     # --- acknowledgements ---------------------------------------------------------------------
 
     def delivered(self, notification_id: str, device_id: str, at: datetime | None) -> DeliveredOut:
-        from azure.core.exceptions import ResourceNotFoundError
-        from azure.data.tables import UpdateMode
+        """Records the client's delivery date once; the first acknowledgement wins, later ones get it.
 
+        The outcome row and one of the notification's `~ack` counters (chosen by device, so that
+        acknowledgements arriving together rarely meet on one row) move in one transaction, each
+        under its ETag: a crash cannot record one without the other, and two acknowledgements at
+        once cannot both count.
+        """
         table = self.account.table(DELIVERIES)
-        try:
-            row = table.get_entity(notification_id, device_id)
-        except ResourceNotFoundError:
-            raise not_found("No such notification for this device.") from None
-        if row.get("state") != "sent":
-            raise not_found("No such notification for this device.")
-        moment = at or self.clock.now()
-        if not row.get("deliveredAt"):
-            table.update_entity(
-                {"PartitionKey": notification_id, "RowKey": device_id, "deliveredAt": isoformat(moment)},
-                mode=UpdateMode.MERGE,
-            )
-        else:
-            moment = datetime.fromisoformat(str(row["deliveredAt"]).replace("Z", "+00:00"))
-        return DeliveredOut(notification_id=notification_id, device_id=device_id, delivered_at=moment)
+        for _ in range(_ACK_ATTEMPTS):
+            row = tablequery.get(table, notification_id, device_id)
+            if row is None or row.get("state") != "sent":
+                raise not_found("No such notification for this device.")
+            if row.get("deliveredAt"):
+                moment = _parse_time(str(row["deliveredAt"]))
+                return DeliveredOut(notification_id=notification_id, device_id=device_id, delivered_at=moment)
+            # As stored, so the first answer and every later one give the same date.
+            moment = _parse_time(isoformat(at or self.clock.now()))
+            key = f"{ACK_PREFIX}{zlib.crc32(device_id.encode()) % ACK_COUNTERS:02d}"
+            counter = tablequery.get(table, notification_id, key)
+            counted = {"PartitionKey": notification_id, "RowKey": key}
+            operations: list[tuple[Any, ...]] = [
+                ("update", {"PartitionKey": notification_id, "RowKey": device_id,
+                            "deliveredAt": isoformat(moment)}, row[tablequery.ETAG]),
+                ("update", {**counted, "count": int(counter.get("count") or 0) + 1}, counter[tablequery.ETAG])
+                if counter is not None
+                else ("create", {**counted, "count": 1}),
+            ]  # fmt: skip
+            try:
+                tablebatch.submit(table, operations)
+            except tablebatch.BatchRefusedError as error:
+                if error.status_code in (409, 412):
+                    continue  # another acknowledgement moved a row first: read again
+                raise
+            return DeliveredOut(notification_id=notification_id, device_id=device_id, delivered_at=moment)
+        raise service_unavailable("Too many acknowledgements at once; try again.")
 
 
 def outcome_of(row: Any) -> DeviceOutcome:
