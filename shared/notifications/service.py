@@ -171,9 +171,8 @@ class NotificationService:
         from azure.core.exceptions import ResourceExistsError
 
         table = self.account.table(NOTIFICATIONS)
-        first: dict[
-            str, int
-        ] = {}  # notification id -> its first item in the batch (a retry can race the original)
+        # Notification id -> its first item here: a retried delivery can race the original.
+        first: dict[str, int] = {}
         for index, item in enumerate(batch):
             first.setdefault(item.notification_id, index)
         inserting = sorted(first.values())
