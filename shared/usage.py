@@ -112,6 +112,9 @@ class BufferedUsage:
     def __init__(self, interval: float = 2.0):
         self.interval = interval
         self._lock = threading.Lock()
+        # One flush at a time: a read's flush must not return while the background one still
+        # writes counts it already took (the read would miss them).
+        self._flushing = threading.Lock()
         self._pending: dict[tuple[int, str, Unit, str], int] = {}
         self._meters: dict[int, UsageMeter] = {}
         self._thread: threading.Thread | None = None
@@ -127,16 +130,17 @@ class BufferedUsage:
                 atexit.register(self.flush)
 
     def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for (meter_id, partner_id, unit, month), amount in pending.items():
-            try:
-                self._meters[meter_id].add(partner_id, unit, amount, month)
-            except Exception:
-                log.exception("usage flush failed; keeping %d %s for the next flush", amount, unit.value)
-                with self._lock:
-                    key = (meter_id, partner_id, unit, month)
-                    self._pending[key] = self._pending.get(key, 0) + amount
+        with self._flushing:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            for (meter_id, partner_id, unit, month), amount in pending.items():
+                try:
+                    self._meters[meter_id].add(partner_id, unit, amount, month)
+                except Exception:
+                    log.exception("usage flush failed; keeping %d %s for the next flush", amount, unit.value)
+                    with self._lock:
+                        key = (meter_id, partner_id, unit, month)
+                        self._pending[key] = self._pending.get(key, 0) + amount
 
     def _run(self) -> None:
         while True:
