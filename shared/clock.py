@@ -15,6 +15,11 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def parse_iso(value: object) -> datetime:
+    """A stored time back: what `isoformat` wrote, or any ISO 8601 form with `Z` or an offset."""
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
 def isoformat(moment: datetime) -> str:
     """ISO 8601 UTC with a `Z`, second precision, as the API promises (`2026-11-22T12:00:00Z`)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

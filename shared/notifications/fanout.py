@@ -79,7 +79,7 @@ from shared.adapters.fcm import (
     Sent,
 )
 from shared.audit.log import AuditLog, NewEvent
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.notifications.devices import RATE_PREFIX, DeviceRegistry, Target
 from shared.notifications.models import FanoutJob, FanoutJobs
 from shared.notifications.service import (
@@ -148,10 +148,6 @@ class _Dispatch:
     inline: bool
     dispatched: set[str] = field(default_factory=set)
     running: Future[None] | None = None
-
-
-def _parse(moment: Any) -> datetime:
-    return datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
 
 
 def _iso_ms(moment: datetime) -> str:
@@ -427,18 +423,18 @@ class FanOut:
                 claim = claims.get(chunk_index)
                 if claim is None:
                     fresh.setdefault(chunk_index, []).append((device, None))
-                elif _parse(claim["claimedAt"]) + lease > now:
-                    waits.append(_parse(claim["claimedAt"]) + lease)  # its worker may still record it
+                elif parse_iso(claim["claimedAt"]) + lease > now:
+                    waits.append(parse_iso(claim["claimedAt"]) + lease)  # its worker may still record it
                 else:
                     finals.append(_unknown(job.notification_id, device_id))
             elif state == "sending":
-                claimed = _parse(delivery["claimedAt"])
+                claimed = parse_iso(delivery["claimedAt"])
                 if claimed + lease > now:
                     waits.append(claimed + lease)
                 else:
                     finals.append(_unknown(job.notification_id, device_id))
             elif state == "retrying":
-                not_before = _parse(delivery["notBefore"])
+                not_before = parse_iso(delivery["notBefore"])
                 if not_before > now:
                     waits.append(not_before)
                 else:
@@ -505,9 +501,9 @@ class FanOut:
                 waits.append(self.clock.now() + lease)
         for r in after.values():
             if r.get("state") == "retrying":
-                waits.append(_parse(r["notBefore"]))
+                waits.append(parse_iso(r["notBefore"]))
             elif r.get("state") == "sending":
-                waits.append(_parse(r["claimedAt"]) + lease)
+                waits.append(parse_iso(r["claimedAt"]) + lease)
         if waits:
             if job.round + 1 > self.settings.max_rounds:
                 self._give_up(job, after)
@@ -664,7 +660,7 @@ class FanOut:
             row = rows.get(device_id)
             recent = sorted(t for t in json.loads(row["sends"]) if t > since) if row else []
             if len(recent) >= most:
-                free_at = _parse(recent[len(recent) - most]) + _WINDOW
+                free_at = parse_iso(recent[len(recent) - most]) + _WINDOW
                 held.append(_held(job.notification_id, device, attempts, free_at))
                 continue
             entity = {

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import not_found, service_unavailable
 from shared.ids import new_id
 from shared.notifications.models import (
@@ -102,10 +102,6 @@ class _Accepting:
 
 # Process-wide: callers on different threads accepting for one org share transactions and messages.
 _ACCEPTING: GroupCommit[_Accepting, tuple[str, bool]] = GroupCommit(max_items=tablebatch.MAX_OPERATIONS)
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _range(table: Any, notification_id: str, prefix: str) -> Iterator[dict[str, Any]]:
@@ -334,10 +330,10 @@ class NotificationService:
             if row is None or row.get("state") != "sent":
                 raise not_found("No such notification for this device.")
             if row.get("deliveredAt"):
-                moment = _parse_time(str(row["deliveredAt"]))
+                moment = parse_iso(row["deliveredAt"])
                 return DeliveredOut(notification_id=notification_id, device_id=device_id, delivered_at=moment)
             # As stored, so the first answer and every later one give the same date.
-            moment = _parse_time(isoformat(at or self.clock.now()))
+            moment = parse_iso(isoformat(at or self.clock.now()))
             key = f"{ACK_PREFIX}{zlib.crc32(device_id.encode()) % ACK_COUNTERS:02d}"
             counter = tablequery.get(table, notification_id, key)
             counted = {"PartitionKey": notification_id, "RowKey": key}

@@ -11,7 +11,7 @@ from shared.access import api_keys
 from shared.access.principals import Role, TenantScope
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError, not_found
 from shared.ids import new_id
 from shared.partners.models import (
@@ -395,4 +395,4 @@ def key_is_live(entity: Any, now: datetime) -> bool:
     if entity.get("revokedAt"):
         return False
     expires = entity.get("expiresAt")
-    return not (expires and datetime.fromisoformat(str(expires).replace("Z", "+00:00")) <= now)
+    return not (expires and parse_iso(expires) <= now)

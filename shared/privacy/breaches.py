@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, NewEvent
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, not_found, validation_failed
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, UtcDateTime
@@ -92,10 +92,6 @@ class PartnerBreachList(ApiModel):
     items: list[PartnerBreachOut]
 
 
-def _time(text: Any) -> datetime:
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-
-
 def _out(row: Any) -> BreachOut:
     notified = row.get("partnersNotifiedAt")
     return BreachOut(
@@ -109,10 +105,10 @@ def _out(row: Any) -> BreachOut:
         likely_consequences=str(row["likelyConsequences"]),
         measures=str(row["measures"]),
         affected_partners=json.loads(str(row["affectedPartners"])),
-        recorded_at=_time(row["recordedAt"]),
-        confirmed_at=_time(row["confirmedAt"]),
-        notify_by=_time(row["notifyBy"]),
-        partners_notified_at=_time(notified) if notified else None,
+        recorded_at=parse_iso(row["recordedAt"]),
+        confirmed_at=parse_iso(row["confirmedAt"]),
+        notify_by=parse_iso(row["notifyBy"]),
+        partners_notified_at=parse_iso(notified) if notified else None,
         deadline_state=str(row.get("deadlineState", "open")),
     )
 
@@ -221,7 +217,7 @@ class BreachRegister:
             table,
             f"PartitionKey eq '{_REGISTER}'",
             "deadlineState",
-            lambda row: _time(row["notifyBy"]),
+            lambda row: parse_iso(row["notifyBy"]),
             now=now,
             nearing=NEARING,
         )

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from shared.audit.log import AuditLog, NewEvent
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, UtcDateTime
@@ -330,12 +330,8 @@ class Throttle:
 # --- the ledger -----------------------------------------------------------------------------
 
 
-def _time(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _maybe_time(value: Any) -> datetime | None:
-    return _time(value) if value else None
+    return parse_iso(value) if value else None
 
 
 def _quote(value: str) -> str:
@@ -516,7 +512,7 @@ class ConsentLedger:
         return OutboxList(items=items)
 
     def _outbox_item(self, partner_id: str, row: Any, now: datetime) -> OutboxItem | None:
-        created = _time(row["createdAt"])
+        created = parse_iso(row["createdAt"])
         if created + CONFIRM_TTL <= now:
             return None
         contact = self._contact(partner_id, str(row["ref"]))
@@ -533,7 +529,7 @@ class ConsentLedger:
         if row["kind"] == "confirm":
             if contact.get("state") != "pending" or contact.get("nonce") != row["nonce"]:
                 return None
-            expires = _time(contact["expiresAt"])
+            expires = parse_iso(contact["expiresAt"])
             item.confirm_token = self._confirm_token(partner_id, str(row["ref"]), str(row["nonce"]), expires)
             item.confirm_expires_at = expires
         elif contact.get("state") == "granted":
@@ -601,7 +597,7 @@ class ConsentLedger:
             phone=row.get("phone"),
             purpose=str(row["purpose"]),
             state=row["state"],
-            requested_at=_time(row["requestedAt"]),
+            requested_at=parse_iso(row["requestedAt"]),
             granted_at=_maybe_time(row.get("grantedAt")),
         )
 
@@ -661,7 +657,7 @@ def _entry(row: Any) -> LedgerEntry:
         purpose=str(row["purpose"]),
         consent_id=str(row["consentId"]),
         action=row["action"],
-        at=_time(row["at"]),
+        at=parse_iso(row["at"]),
         method=str(row["method"]),
         requested_at=_maybe_time(row.get("requestedAt")),
         request_id=row.get("requestId"),
@@ -716,7 +712,7 @@ class ConsentRevocations:
             scope.account.table(LEDGER),
             pk,
             rk,
-            lambda row: bool(row.get("purgeAt")) and _time(row["purgeAt"]) <= scope.as_of,
+            lambda row: bool(row.get("purgeAt")) and parse_iso(row["purgeAt"]) <= scope.as_of,
         )
 
 
@@ -736,7 +732,7 @@ class UnconfirmedContacts:
         pk, rk = candidate.ref
 
         def due(row: Any) -> bool:
-            return row.get("state") == "pending" and _time(row["expiresAt"]) <= scope.as_of
+            return row.get("state") == "pending" and parse_iso(row["expiresAt"]) <= scope.as_of
 
         return _delete_if(scope.account.table(CONTACTS), pk, rk, due)
 

@@ -33,7 +33,7 @@ from pydantic import Field, model_validator
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, NewEvent
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
@@ -353,10 +353,6 @@ def _open_key(hashed: str, request_type: str, lift: bool) -> str:
     return f"{_OPEN_PREFIX}{hashed}~{request_type}{'~lift' if lift else ''}"
 
 
-def _time(text: Any) -> datetime:
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-
-
 def _json(row: Any, name: str) -> Any:
     text = row.get(name)
     return json.loads(str(text)) if text else None
@@ -382,20 +378,20 @@ def request_out(row: Any) -> RequestOut:
         changes=_json(row, "changes"),
         lift=bool(row.get("lift", False)),
         reference=row.get("reference") or None,
-        received_at=_time(row["receivedAt"]),
-        due_at=_time(row["dueAt"]),
+        received_at=parse_iso(row["receivedAt"]),
+        due_at=parse_iso(row["dueAt"]),
         deadline_state=_deadline_state(row),
         extension=_json(row, "extension"),
         verification=_json(row, "verification"),
         approved_by=_json(row, "approvedBy"),
-        approved_at=_time(row["approvedAt"]) if row.get("approvedAt") else None,
+        approved_at=parse_iso(row["approvedAt"]) if row.get("approvedAt") else None,
         duplicate_of=row.get("duplicateOf") or None,
         reason=row.get("reason") or None,
         failure=_json(row, "failure"),
         attempts=int(row.get("attempts", 0)),
         outcome=_json(row, "outcome"),
-        closed_at=_time(row["closedAt"]) if row.get("closedAt") else None,
-        updated_at=_time(row["updatedAt"]),
+        closed_at=parse_iso(row["closedAt"]) if row.get("closedAt") else None,
+        updated_at=parse_iso(row["updatedAt"]),
     )
 
 
@@ -527,7 +523,7 @@ class PrivacyRequests:
             except ProblemError:
                 # Not written yet: its filer is between the two writes, or crashed there. Only a
                 # slot older than any live filer is taken over.
-                if now - _time(held.get("claimedAt") or "1970-01-01T00:00:00Z") <= _STALE_EVENT:
+                if now - parse_iso(held.get("claimedAt") or "1970-01-01T00:00:00Z") <= _STALE_EVENT:
                     return holder
             try:  # a stale slot, left by a crash: take it over
                 self.table.update_entity(
@@ -647,7 +643,7 @@ class PrivacyRequests:
 
     def _stale(self, row: Any) -> list[dict[str, Any]]:
         now = self.clock.now()
-        return [e for e in _json(row, "pendingEvents") or [] if now - _time(e["at"]) > _STALE_EVENT]
+        return [e for e in _json(row, "pendingEvents") or [] if now - parse_iso(e["at"]) > _STALE_EVENT]
 
     def _flush_stale(self, row: Any) -> None:
         """Events whose writer crashed before appending them: appended now, by whoever comes next."""
@@ -684,7 +680,7 @@ class PrivacyRequests:
             if closing:
                 updates["closedAt"] = isoformat(now)
                 updates["deadlineWatch"] = ""
-                updates["deadlineOutcome"] = "met" if now <= _time(row["dueAt"]) else "missed"
+                updates["deadlineOutcome"] = "met" if now <= parse_iso(row["dueAt"]) else "missed"
             action = f"privacy.request.{ACTIONS[name]}"
             merged = {**row, **updates}
             extra = {"from": current.value, "to": target.value, **(details(merged) if details else {})}
@@ -741,7 +737,7 @@ class PrivacyRequests:
 
     def extend(self, request_id: str, body: ExtendIn, context: ActionContext) -> RequestOut:
         def change(row: Any) -> dict[str, Any]:
-            due = _time(row["dueAt"])
+            due = parse_iso(row["dueAt"])
             now = self.clock.now()
             new_due = extended_due(due, body.days, now, already=bool(row.get("extension")))
             record = Extension(
@@ -881,7 +877,9 @@ class PrivacyRequests:
                 "No export package.",
                 "Only a completed access or portability request has an export package.",
             )
-        created = _time((_json(row, "outcome") or {}).get("export", {}).get("createdAt") or row["closedAt"])
+        created = parse_iso(
+            (_json(row, "outcome") or {}).get("export", {}).get("createdAt") or row["closedAt"]
+        )
         now = self.clock.now()
         if now >= created + EXPORT_KEPT:
             raise ProblemError(
@@ -966,7 +964,7 @@ def watch(account: AccountStorage, clock: Clock) -> list[tuple[str, str, str]]:
     now = clock.now()
     raised = []
     moves = deadlines.claimed_moves(
-        table, "RowKey lt '~'", "deadlineWatch", lambda row: _time(row["dueAt"]), now=now, nearing=NEARING
+        table, "RowKey lt '~'", "deadlineWatch", lambda row: parse_iso(row["dueAt"]), now=now, nearing=NEARING
     )
     for row, new_state in moves:
         action = (

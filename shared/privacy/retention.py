@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.audit.log import BUCKET_PREFIX, AuditLog, NewEvent
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.ids import new_id
 from shared.partners import subscription as subs
 from shared.partners.subscription import Subscription, add_months
@@ -408,7 +408,7 @@ class _State:
     def from_entity(cls, row: Any) -> _State:
         return cls(
             run_id=str(row["runId"]),
-            as_of=datetime.fromisoformat(str(row["asOf"]).replace("Z", "+00:00")),
+            as_of=parse_iso(row["asOf"]),
             cursors=json.loads(str(row["cursors"])),
             done=json.loads(str(row["done"])),
             counts=json.loads(str(row["counts"])),

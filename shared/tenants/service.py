@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.graph import (
@@ -22,7 +22,7 @@ from shared.adapters.graph import (
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
 from shared.audit.seal import EventSubject, tenant_scope
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError, not_found
 from shared.ids import new_id
 from shared.partners import subscription as subs
@@ -421,7 +421,7 @@ class TenantService:
         now = self.clock.now()
         owner, until = tenant.get("leaseOwner"), tenant.get("leaseUntil")
         if owner and owner != runner and until:
-            remaining = (datetime.fromisoformat(str(until).replace("Z", "+00:00")) - now).total_seconds()
+            remaining = (parse_iso(until) - now).total_seconds()
             if remaining > 0:
                 return int(remaining) + 1
         try:
