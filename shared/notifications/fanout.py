@@ -90,6 +90,8 @@ from shared.notifications.service import (
     QUEUE,
     SHARD_PREFIX,
     Payload,
+    outcome_rows,
+    summary_rows,
 )
 from shared.storage import tablebatch, tablequery
 from shared.storage.queues import enqueue
@@ -232,12 +234,7 @@ class FanOut:
             yield device
 
     def _shards(self, notification_id: str) -> list[Any]:
-        return list(
-            tablequery.query(
-                self.account.table(DELIVERIES),
-                f"PartitionKey eq {literal(notification_id)} and RowKey ge {literal(SHARD_PREFIX)}",
-            )
-        )
+        return list(summary_rows(self.account.table(DELIVERIES), notification_id, SHARD_PREFIX))
 
     def plan(self, job: FanoutJob) -> None:
         """Cuts the recipients' devices into shards while reading them, and dispatches each shard as
@@ -379,11 +376,12 @@ class FanOut:
         return Payload.from_json(self.devices.cipher.open(sealed.decode(), notification_id))
 
     def _existing(self, notification_id: str, low: str, high: str) -> dict[str, Any]:
-        rows = tablequery.query(
+        rows = outcome_rows(
             self.account.table(DELIVERIES),
-            f"PartitionKey eq {literal(notification_id)} and RowKey ge {literal(low)} "
-            f"and RowKey le {literal(high)}",
-            select=["RowKey", "state", "attempts", "claimedAt", "notBefore"],
+            notification_id,
+            low,
+            high,
+            ["RowKey", "state", "attempts", "claimedAt", "notBefore"],
         )
         return {str(r["RowKey"]): r for r in rows}
 

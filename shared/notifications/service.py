@@ -104,12 +104,24 @@ class _Accepting:
 _ACCEPTING: GroupCommit[_Accepting, tuple[str, bool]] = GroupCommit(max_items=tablebatch.MAX_OPERATIONS)
 
 
-def _range(table: Any, notification_id: str, prefix: str) -> Iterator[dict[str, Any]]:
-    """The summary rows of one kind in a notification's delivery partition."""
+def summary_rows(table: Any, notification_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """The summary rows of one kind (`~shard`, `~ack`) in a notification's delivery partition."""
     return tablequery.query(
         table,
         f"PartitionKey eq {tablequery.literal(notification_id)} "
         f"and RowKey ge {tablequery.literal(prefix)} and RowKey lt {tablequery.literal(prefix + '~')}",
+    )
+
+
+def outcome_rows(
+    table: Any, notification_id: str, low: str, high: str, select: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The devices' outcome rows of a notification from `low` to `high` (a shard's range)."""
+    return tablequery.query(
+        table,
+        f"PartitionKey eq {tablequery.literal(notification_id)} "
+        f"and RowKey ge {tablequery.literal(low)} and RowKey le {tablequery.literal(high)}",
+        select=select,
     )
 
 
@@ -274,24 +286,19 @@ class NotificationService:
         notification_id = str(row["RowKey"])
         table = self.account.table(DELIVERIES)
         counts = {"sent": 0, "failed": 0, "delivered": 0}
-        for counter in _range(table, notification_id, ACK_PREFIX):
+        for counter in summary_rows(table, notification_id, ACK_PREFIX):
             counts["delivered"] += int(counter.get("count") or 0)
         if row.get("state") == "completed":
             counts["sent"], counts["failed"] = int(row.get("sent") or 0), int(row.get("failed") or 0)
             return counts
-        for shard in _range(table, notification_id, SHARD_PREFIX):
+        for shard in summary_rows(table, notification_id, SHARD_PREFIX):
             if shard.get("state") == "done":
                 counts["sent"] += int(shard.get("sent") or 0)
                 counts["failed"] += int(shard.get("failed") or 0)
                 continue
-            outcomes = tablequery.query(
-                table,
-                f"PartitionKey eq {tablequery.literal(notification_id)} "
-                f"and RowKey ge {tablequery.literal(str(shard['low']))} "
-                f"and RowKey le {tablequery.literal(str(shard['high']))}",
-                select=["state"],
-            )
-            for outcome in outcomes:
+            for outcome in outcome_rows(
+                table, notification_id, str(shard["low"]), str(shard["high"]), ["state"]
+            ):
                 if outcome.get("state") in ("sent", "failed"):
                     counts[str(outcome["state"])] += 1
         return counts
