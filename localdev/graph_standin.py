@@ -1,9 +1,24 @@
-"""A local Microsoft Graph v1.0 and Entra ID token endpoint over HTTPS, speaking their real wire formats.
+"""A local Microsoft Graph v1.0 and Entra ID (tokens, sign-in, keys) over HTTPS, in their real wire formats.
 
-Graph is not reachable from these machines, so the adapter, the real msgraph-sdk and the real
-azure-identity credential talk to this ASGI app instead (`python -m localdev.graph_standin`, or
-`serve_in_thread` from a test). Every tenant id a token names is served: the tenant is generated
-deterministically from its id (`graph_tenant.generate_tenant`) with SANDBOX_TENANT_USERS users.
+Graph is not reachable from these machines, so the adapter, the real msgraph-sdk, azure-identity and
+MSAL talk to this ASGI app instead (`python -m localdev.graph_standin`, or `serve_in_thread` from a
+test). A tenant is generated deterministically from its id (`graph_tenant.generate_tenant`) with
+SANDBOX_TENANT_USERS users the first time anything names it.
+
+What it models of the identity platform:
+- Per-tenant consent. Tenantry's app has a service principal only in the tenants in the consent set
+  (`put_tenant` consents by default; `/_standin/tenants/{id}/consent` grants and revokes). A
+  client-credentials request for any other tenant fails as Entra's does (400 `unauthorized_client`,
+  AADSTS700016); a token already issued keeps working until it expires.
+- The authorisation-code flow with OpenID Connect that an admin-consent link drives:
+  `/{tenant}/oauth2/v2.0/authorize` signs in the user `login_hint` names (or shows a user picker),
+  and a Global or Privileged Role Administrator with `prompt=consent` consents for the whole tenant.
+  Codes are single use, live 10 minutes on the stand-in clock, are bound to client, redirect URI and
+  PKCE (S256) challenge; redeeming one gives an RS256 ID token (`tid`, `oid`, `nonce`, `wids`, ...)
+  whose key is published at `/{tenant}/discovery/v2.0/keys`. Failures carry Entra's AADSTS numbers.
+- GDAP: per partner tenant, `delegatedAdminRelationship`s as Graph v1.0 shows them under
+  `tenantRelationships` (filter on status and customer, paging; `expired` once endDateTime has
+  passed on the stand-in clock), and the partner's `delegatedAdminCustomers`.
 
 Why HTTPS: azure-identity and MSAL refuse any authority that is not `https://` (azure-identity's
 `normalize_authority`, MSAL's `canonicalize`), so the token endpoint must be TLS. The stand-in makes
@@ -13,9 +28,11 @@ about unknown hosts, so the credential is built with `disable_instance_discovery
 non-Microsoft authority; MSAL then reads `/{tenant}/v2.0/.well-known/openid-configuration` from
 the stand-in and posts the client-credentials grant to the token endpoint it names.
 
-Control endpoints under `/_standin/` (no token needed) regenerate or mutate tenants, inject faults
-(429 with Retry-After, 503, slow pages, any status), expire delta tokens, move the stand-in's clock,
-and list the requests served, so tests can check what a client really sent.
+Control endpoints under `/_standin/` (no token needed) regenerate or mutate tenants, grant and
+revoke consent, add and change GDAP relationships, inject faults (429 with Retry-After, 503, slow
+pages, any status), expire delta tokens, move the stand-in's clock, and list the requests served,
+so tests can check what a client really sent. Access and ID tokens keep real time (clients check
+them against their own clock); codes, delta tokens and relationships age by the stand-in clock.
 """
 
 from __future__ import annotations
@@ -25,6 +42,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
 import logging
@@ -37,15 +55,16 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from localdev.graph_tenant import (
+    GLOBAL_ADMIN_TEMPLATE,
     GROUP_DEFAULT_SELECT,
     GROUP_PROPERTIES,
     ROLES,
@@ -53,6 +72,7 @@ from localdev.graph_tenant import (
     USER_PROPERTIES,
     GeneratedTenant,
     generate_tenant,
+    organization_name,
 )
 
 log = logging.getLogger("localdev.graph_standin")
@@ -99,7 +119,55 @@ APP_ROLES = (
     "Policy.Read.All",
     "Policy.ReadWrite.ConditionalAccess",
     "LicenseAssignment.ReadWrite.All",
+    "DelegatedAdminRelationship.Read.All",
 )
+
+# --- identity platform ---
+PRIVILEGED_ROLE_ADMIN_TEMPLATE = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+# Only these roles may grant an app's application permissions for the whole organisation.
+CONSENTING_ROLES = frozenset({GLOBAL_ADMIN_TEMPLATE, PRIVILEGED_ROLE_ADMIN_TEMPLATE})
+# Entra lists the "member user" role template in every member's `wids`, admin or not.
+MEMBER_USER_TEMPLATE = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+AUTH_CODE_LIFETIME = timedelta(minutes=10)
+ID_TOKEN_SECONDS = 3600
+ACCESS_TOKEN_SECONDS = 3599
+_MULTI_TENANT = frozenset({"common", "organizations"})
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})  # the only hosts Entra lets use http://
+_S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_PROMPTS = frozenset({"login", "none", "consent", "select_account"})
+_PICKER_LIMIT = 200
+
+# --- GDAP (tenantRelationships) ---
+GDAP_DEFAULT_ROLES = (
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",  # Global Reader
+    "fe930be7-5e62-47db-91af-98c3a49a38b1",  # User Administrator
+    "194ae4cb-b126-40b2-bd5b-6091b380977d",  # Security Administrator
+)
+# microsoft.graph.delegatedAdminRelationshipStatus in the v1.0 metadata, in its order.
+GDAP_STATUSES = (
+    "activating",
+    "active",
+    "approvalPending",
+    "approved",
+    "created",
+    "expired",
+    "expiring",
+    "terminated",
+    "terminating",
+    "terminationRequested",
+    "unknownFutureValue",
+)
+# Statuses of a relationship that has been activated (so has an activatedDateTime and an end).
+_GDAP_ACTIVATED = frozenset(
+    {"active", "expired", "expiring", "terminated", "terminating", "terminationRequested"}
+)
+GDAP_AUTO_EXTEND = ("PT0S", "P0D", "P180D")
+GDAP_AUTO_EXTENSION = timedelta(days=180)
+GDAP_READ_PERMISSIONS = frozenset(
+    {"DelegatedAdminRelationship.Read.All", "DelegatedAdminRelationship.ReadWrite.All"}
+)
+GDAP_MAX_TOP = 300  # "$top supports up to 300 objects"
+GDAP_DEFAULT_PAGE = 100
 
 
 class GraphReplyError(Exception):
@@ -168,6 +236,191 @@ def _unpack(token: str) -> dict[str, Any]:
     except ValueError as error:
         raise bad_request("The specified token is invalid.", "BadRequest") from error
     return state
+
+
+def _int_bytes(number: int) -> bytes:
+    return number.to_bytes((number.bit_length() + 7) // 8, "big")
+
+
+@dataclass(frozen=True)
+class IdTokenKey:
+    """The stand-in's RSA key for ID tokens, published as a JWK with a self-signed certificate (x5c)."""
+
+    private_key: Any
+    kid: str
+    jwk: dict[str, Any]
+
+    @classmethod
+    def generate(cls) -> IdTokenKey:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenantry identity stand-in")])
+        start = datetime.now(UTC) - timedelta(minutes=5)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=365))
+            .sign(key, hashes.SHA256())
+        )
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        # Entra's kid is the certificate's x5t, a SHA-1 thumbprint by definition (RFC 7517 4.8).
+        thumbprint = _b64(hashlib.sha1(der).digest())  # noqa: S324
+        numbers = key.public_key().public_numbers()
+        jwk = {
+            "kty": "RSA",
+            "use": "sig",
+            "kid": thumbprint,
+            "x5t": thumbprint,
+            "n": _b64(_int_bytes(numbers.n)),
+            "e": _b64(_int_bytes(numbers.e)),
+            "x5c": [base64.b64encode(der).decode()],
+        }
+        return cls(key, thumbprint, jwk)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        header = {"typ": "JWT", "alg": "RS256", "kid": self.kid}
+        signing_input = ".".join(
+            _b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        signature = self.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64(signature)}"
+
+
+def _sts_description(number: int, description: str) -> tuple[str, str, str, str]:
+    """Entra's error_description (message, trace, correlation id, timestamp) and its three ids."""
+    trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    text = f"AADSTS{number}: {description} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {stamp}"
+    return text, trace, correlation, stamp
+
+
+def sts_error(status: int, code: str, number: int, description: str) -> tuple[int, dict[str, str], bytes]:
+    """A token endpoint refusal in Entra's JSON shape."""
+    text, trace, correlation, stamp = _sts_description(number, description)
+    return _json(
+        status,
+        {
+            "error": code,
+            "error_description": text,
+            "error_codes": [number],
+            "timestamp": stamp,
+            "trace_id": trace,
+            "correlation_id": correlation,
+        },
+    )
+
+
+def app_not_found(client_id: str, tenant: str) -> tuple[int, dict[str, str], bytes]:
+    return sts_error(
+        400,
+        "unauthorized_client",
+        700016,
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can "
+        "happen if the application has not been installed by the administrator of the tenant or consented "
+        "to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+    )
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _timestamp(value: Any) -> float:
+    """A DateTimeOffset from a control request (ISO 8601; UTC when it names no offset)."""
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _guid(value: Any, name: str) -> str:
+    text = str(value or "").strip().lower()
+    if not _GUID.match(text):
+        raise ValueError(f"{name} must be a GUID, not {value!r}")
+    return text
+
+
+@dataclass
+class AuthorizationCode:
+    """What a code stands for until it is redeemed: who signed in where, for which client and challenge."""
+
+    tenant_id: str
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    scopes: list[str]
+    nonce: str | None
+    code_challenge: str | None
+    issued_at: float  # stand-in clock
+    redeemed: bool = False
+
+
+@dataclass
+class Relationship:
+    """One GDAP relationship between a partner tenant and a customer tenant."""
+
+    id: str
+    partner_tenant_id: str
+    customer_tenant_id: str
+    customer_display_name: str
+    display_name: str
+    roles: list[str]
+    status: str
+    days: int
+    auto_extend: str
+    created: float
+    modified: float
+    activated: float | None
+    end: float | None
+
+    def end_at(self, now: float) -> float | None:
+        """endDateTime after the automatic extensions due by `now` (P180D; not with Global Administrator)."""
+        end = self.end
+        extends = self.auto_extend == "P180D" and GLOBAL_ADMIN_TEMPLATE not in self.roles
+        if end is None or self.status != "active" or not extends:
+            return end
+        step = GDAP_AUTO_EXTENSION.total_seconds()
+        while end <= now:
+            end += step
+        return end
+
+    def status_at(self, now: float) -> str:
+        end = self.end_at(now)
+        if self.status in ("active", "expiring") and end is not None and end <= now:
+            return "expired"
+        return self.status
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The relationship as Graph v1.0 shows it."""
+        return {
+            "id": self.id,
+            "displayName": self.display_name,
+            "duration": f"P{self.days}D",
+            "customer": {"tenantId": self.customer_tenant_id, "displayName": self.customer_display_name},
+            "accessDetails": {"unifiedRoles": [{"roleDefinitionId": role} for role in self.roles]},
+            "status": self.status_at(now),
+            "autoExtendDuration": self.auto_extend,
+            "createdDateTime": _iso(self.created),
+            "lastModifiedDateTime": _iso(self.modified),
+            "activatedDateTime": _iso(self.activated),
+            "endDateTime": _iso(self.end_at(now)),
+        }
+
+    def etag(self) -> str:
+        return f'W/"{base64.b64encode(f"{self.id}:{self.modified}".encode()).decode()}"'
 
 
 # --- tenant state ----------------------------------------------------------------------------
@@ -272,6 +525,7 @@ class Request:
     body: bytes
     base: str  # scheme://host of the request, for nextLink/deltaLink
     tenant: str = ""
+    claims: dict[str, Any] = field(default_factory=dict)  # of the bearer token, once authenticated
     reply_headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
@@ -316,20 +570,27 @@ class GraphStandin:
         client_id: str | None = None,
         client_secret: str | None = None,
         ca_min_interval: float = 1.0,
+        redirect_uris: Collection[str] | None = None,
     ) -> None:
         self.users_per_tenant = users_per_tenant
         self.client_id = client_id
         self.client_secret = client_secret
         self.ca_min_interval = ca_min_interval
+        # The app registration's redirect URIs; None accepts any https (or loopback http) URI.
+        self.redirect_uris = frozenset(redirect_uris) if redirect_uris else None
         self.signing_key = secrets.token_bytes(32)
+        self.id_token_key = IdTokenKey.generate()
         self.tenants: dict[str, TenantState] = {}
+        self.consented: set[str] = set()  # tenants where the app has a service principal
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.relationships: dict[str, Relationship] = {}  # insertion order is creation order
         self.faults: list[Fault] = []
         self.requests: deque[dict[str, Any]] = deque(maxlen=20_000)
         self.clock_offset = 0.0
 
     def now(self) -> float:
-        """The clock delta tokens age by; `/_standin/clock` moves it (access tokens keep real time,
-        as MSAL caches them by real time)."""
+        """The clock delta tokens, codes and relationships age by; `/_standin/clock` moves it (access
+        and ID tokens keep real time, as MSAL caches them and clients check them by real time)."""
         return time.time() + self.clock_offset
 
     def tenant(self, tenant_id: str) -> TenantState:
@@ -378,7 +639,7 @@ class GraphStandin:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    async def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+    async def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:  # noqa: PLR0911 - one per endpoint
         path = request.path
         if path.startswith("/_standin/"):
             return self.control(request)
@@ -387,64 +648,93 @@ class GraphStandin:
         token_route = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", path)
         if token_route and request.method == "POST":
             return self.token(request, token_route.group(1))
+        authorize = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/authorize", path)
+        if authorize and request.method == "GET":
+            return self.authorize(request, authorize.group(1))
         discovery = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", path)
         if discovery and request.method == "GET":
             return self.openid_configuration(request, discovery.group(1))
+        keys = re.fullmatch(r"/([^/]+)/discovery/v2\.0/keys", path)
+        if keys and request.method == "GET":
+            return self.jwks(request, keys.group(1))
         return _json(404, {"error": "not_found", "error_description": f"The stand-in serves no {path}."})
 
     # --- Entra ID ---
 
     def openid_configuration(self, request: Request, tenant: str) -> tuple[int, dict[str, str], bytes]:
         base = f"{request.base}/{tenant}"
+        # As Entra's: the multi-tenant endpoints name a template issuer, a tenant's its own.
+        issuer_tenant = "{tenantid}" if tenant.lower() in _MULTI_TENANT else tenant.lower()
         return _json(
             200,
             {
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "issuer": f"{base}/v2.0",
-                "jwks_uri": f"{base}/discovery/v2.0/keys",
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
                 "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
                 "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": f"{request.base}/{issuer_tenant}/v2.0",
+                "request_uri_parameter_supported": False,
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "claims_supported": [
+                    "sub",
+                    "iss",
+                    "aud",
+                    "exp",
+                    "iat",
+                    "nbf",
+                    "nonce",
+                    "name",
+                    "oid",
+                    "preferred_username",
+                    "tid",
+                    "ver",
+                    "wids",
+                ],
                 "tenant_region_scope": "EU",
             },
         )
 
-    def token(self, request: Request, tenant: str) -> tuple[int, dict[str, str], bytes]:
+    def jwks(self, request: Request, tenant: str) -> tuple[int, dict[str, str], bytes]:
+        issuer_tenant = "{tenantid}" if tenant.lower() in _MULTI_TENANT else tenant.lower()
+        key = {**self.id_token_key.jwk, "issuer": f"{request.base}/{issuer_tenant}/v2.0"}
+        return _json(200, {"keys": [key]})
+
+    def token(  # noqa: PLR0911 - each refusal is Entra's own answer
+        self, request: Request, tenant: str
+    ) -> tuple[int, dict[str, str], bytes]:
         form = dict(parse_qsl(request.body.decode("latin-1")))
-
-        def error(status: int, code: str, number: int, description: str) -> tuple[int, dict[str, str], bytes]:
-            trace = str(uuid.uuid4())
-            return _json(
-                status,
-                {
-                    "error": code,
-                    "error_description": f"AADSTS{number}: {description} Trace ID: {trace}",
-                    "error_codes": [number],
-                    "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
-                    "trace_id": trace,
-                    "correlation_id": str(uuid.uuid4()),
-                },
-            )
-
-        if not _GUID.match(tenant):
-            return error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
-        if form.get("grant_type") != "client_credentials":
-            return error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
-        client_id = form.get("client_id", "")
-        if self.client_id is not None and client_id != self.client_id:
-            return error(
+        tenant = tenant.lower()
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return self.redeem_code(request, tenant, form)
+        if tenant == "common":
+            return sts_error(
                 400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+                "invalid_request",
+                9001023,
+                "The grant type isn't supported over the /common or /consumers endpoints. Please use the "
+                "/organizations or tenant-specific endpoint.",
             )
+        if not _GUID.match(tenant):
+            return sts_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+        if grant_type != "client_credentials":
+            return sts_error(
+                400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
+            )
+        client_id = form.get("client_id", "")
+        # Entra looks the app up in the tenant before it checks the secret: no service principal, no token.
+        if (self.client_id is not None and client_id != self.client_id) or tenant not in self.consented:
+            return app_not_found(client_id, tenant)
         if self.client_secret is not None and form.get("client_secret") != self.client_secret:
-            return error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+            return sts_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
         scope = form.get("scope", "")
         if not scope.endswith("/.default") or " " in scope.strip():
-            return error(
+            return sts_error(
                 400,
                 "invalid_scope",
                 1002012,
@@ -452,13 +742,12 @@ class GraphStandin:
                 "scope value with /.default suffixed to the resource identifier (application ID URI).",
             )
         now = int(time.time())
-        tenant = tenant.lower()
         claims = {
             "aud": scope.removesuffix("/.default"),
             "iss": f"https://sts.windows.net/{tenant}/",
             "iat": now,
             "nbf": now,
-            "exp": now + 3599,
+            "exp": now + ACCESS_TOKEN_SECONDS,
             "tid": tenant,
             "appid": client_id,
             "azp": client_id,
@@ -471,14 +760,363 @@ class GraphStandin:
             200,
             {
                 "token_type": "Bearer",
-                "expires_in": 3599,
-                "ext_expires_in": 3599,
+                "expires_in": ACCESS_TOKEN_SECONDS,
+                "ext_expires_in": ACCESS_TOKEN_SECONDS,
                 "access_token": sign_jwt(claims, self.signing_key),
             },
         )
 
-    def authenticate(self, request: Request) -> str:
-        """The tenant a Graph call is for, from the bearer token's `tid`; 401 in Graph's shape otherwise."""
+    def redeem_code(  # noqa: PLR0911, PLR0912 - each refusal is Entra's own answer, in its order
+        self, request: Request, tenant: str, form: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """grant_type=authorization_code: one code, once, by its client, redirect URI and PKCE verifier."""
+        if tenant not in _MULTI_TENANT and not _GUID.match(tenant):
+            return sts_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+        client_id = form.get("client_id", "")
+        if not client_id:
+            return sts_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_id'.",
+            )
+        if self.client_id is not None and client_id != self.client_id:
+            return app_not_found(client_id, tenant)
+        if self.client_secret is not None:
+            secret = form.get("client_secret")
+            if not secret:
+                return sts_error(
+                    401,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or "
+                    "'client_secret'.",
+                )
+            if secret != self.client_secret:
+                return sts_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+        code = form.get("code", "")
+        if not code:
+            return sts_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'code'.",
+            )
+        grant = self.codes.get(code)
+        if grant is None:
+            return sts_error(
+                400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
+            )
+        if grant.redeemed:
+            return sts_error(
+                400,
+                "invalid_grant",
+                54005,
+                "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use "
+                "an existing refresh token.",
+            )
+        if self.now() - grant.issued_at > AUTH_CODE_LIFETIME.total_seconds():
+            return sts_error(
+                400,
+                "invalid_grant",
+                70008,
+                "The provided authorization code or refresh token has expired due to inactivity. Send a new "
+                "interactive authorization request for this user and resource.",
+            )
+        if tenant not in _MULTI_TENANT and tenant != grant.tenant_id:
+            return sts_error(
+                400,
+                "invalid_grant",
+                700005,
+                "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+            )
+        if client_id != grant.client_id:
+            return sts_error(
+                400,
+                "invalid_grant",
+                70000,
+                "Provided grant is invalid or malformed: the authorization code was issued to another "
+                "client.",
+            )
+        redirect_uri = form.get("redirect_uri", "")
+        if redirect_uri != grant.redirect_uri:
+            return sts_error(
+                400,
+                "invalid_grant",
+                500112,
+                f"The reply address '{redirect_uri}' does not match the reply address '{grant.redirect_uri}' "
+                "provided when requesting Authorization code.",
+            )
+        if grant.code_challenge is not None:
+            verifier = form.get("code_verifier", "")
+            if _b64(hashlib.sha256(verifier.encode("ascii", "replace")).digest()) != grant.code_challenge:
+                return sts_error(
+                    400,
+                    "invalid_grant",
+                    501481,
+                    "The Code_Verifier does not match the code_challenge supplied in the authorization "
+                    "request.",
+                )
+        state = self.tenant(grant.tenant_id)
+        user = state.data.users.get(grant.user_id)
+        if user is None or not user.get("accountEnabled", True):
+            return sts_error(400, "invalid_grant", 50057, "The user account is disabled or no longer exists.")
+        grant.redeemed = True
+        now = int(time.time())
+        id_claims: dict[str, Any] = {
+            "aud": client_id,
+            "iss": f"{request.base}/{grant.tenant_id}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ID_TOKEN_SECONDS,
+            "name": user.get("displayName"),
+            "oid": user["id"],
+            "preferred_username": user["userPrincipalName"],
+            "sub": pairwise_subject(client_id, user["id"]),
+            "tid": grant.tenant_id,
+            "ver": "2.0",
+            "wids": self.wids(state, user["id"]),
+        }
+        if grant.nonce is not None:
+            id_claims["nonce"] = grant.nonce
+        # Only the OpenID scopes were asked for, so the access token is Graph's default (User.Read),
+        # as Entra issues; it reads nothing the stand-in serves (no /me).
+        scopes = [s for s in grant.scopes if s != "offline_access"]
+        scope = " ".join([*scopes, *(["User.Read"] if "User.Read" not in scopes else [])])
+        access_claims = {
+            "aud": GRAPH_APP_ID,
+            "iss": f"https://sts.windows.net/{grant.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_TOKEN_SECONDS,
+            "tid": grant.tenant_id,
+            "oid": user["id"],
+            "upn": user["userPrincipalName"],
+            "appid": client_id,
+            "idtyp": "user",
+            "scp": scope,
+            "wids": id_claims["wids"],
+            "ver": "1.0",
+        }
+        return _json(
+            200,
+            {
+                "token_type": "Bearer",
+                "scope": scope,
+                "expires_in": ACCESS_TOKEN_SECONDS,
+                "ext_expires_in": ACCESS_TOKEN_SECONDS,
+                "access_token": sign_jwt(access_claims, self.signing_key),
+                "id_token": self.id_token_key.sign(id_claims),
+            },
+        )
+
+    @staticmethod
+    def wids(state: TenantState, user_id: str) -> list[str]:
+        """The directory role templates a user holds tenant-wide, as the `wids` claim lists them."""
+        roles = [
+            a["roleDefinitionId"]
+            for a in state.data.role_assignments
+            if a["principalId"] == user_id and a.get("directoryScopeId", "/") == "/"
+        ]
+        user = state.data.users.get(user_id) or {}
+        member = [MEMBER_USER_TEMPLATE] if user.get("userType", "Member") == "Member" else []
+        return list(dict.fromkeys([*roles, *member]))
+
+    def authorize(  # noqa: PLR0911, PLR0912 - each refusal is Entra's own answer, in its order
+        self, request: Request, tenant: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The sign-in an admin-consent link starts: a user picker, or at once a code for `login_hint`."""
+        query = request.query
+        tenant = tenant.lower()
+        if tenant not in _MULTI_TENANT and not _GUID.match(tenant):
+            return _error_page(
+                400,
+                90002,
+                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are "
+                "signing into the correct cloud.",
+            )
+        client_id = query.get("client_id", "")
+        if not client_id:
+            return _error_page(
+                400, 900144, "The request body must contain the following parameter: 'client_id'."
+            )
+        if self.client_id is not None and client_id != self.client_id:
+            # An unknown app has no redirect URIs to trust, so Entra says so on its own page.
+            return _error_page(
+                400,
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. "
+                "This can happen if the application has not been installed by the administrator of the "
+                "tenant or consented to by any user in the tenant. You may have sent your authentication "
+                "request to the wrong tenant.",
+            )
+        redirect_uri = query.get("redirect_uri", "")
+        if not redirect_uri:
+            return _error_page(400, 900971, "No reply address provided.")
+        if not self.redirect_allowed(redirect_uri):
+            return _error_page(
+                400,
+                50011,
+                f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect "
+                f"URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the "
+                "request matches one added to your application in the Azure portal.",
+            )
+        state = query.get("state")
+
+        def refuse(error: str, number: int, description: str) -> tuple[int, dict[str, str], bytes]:
+            text = _sts_description(number, description)[0]
+            params = {"error": error, "error_description": text}
+            return _redirect(_with_query(redirect_uri, {**params, **({"state": state} if state else {})}))
+
+        response_type = query.get("response_type", "")
+        if not response_type:
+            return refuse(
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'response_type'.",
+            )
+        if response_type != "code":
+            return refuse(
+                "unsupported_response_type",
+                70005,
+                f"response_type '{response_type}' is not enabled for the application.",
+            )
+        if query.get("response_mode", "query") != "query":
+            # Entra also posts forms and answers in fragments; the stand-in answers in the query only.
+            return refuse("invalid_request", 70007, "The stand-in supports only response_mode=query.")
+        scopes = query.get("scope", "").split()
+        if not scopes:
+            return refuse(
+                "invalid_request", 900144, "The request body must contain the following parameter: 'scope'."
+            )
+        if "openid" not in scopes:
+            return refuse(
+                "invalid_scope",
+                70011,
+                f"The provided value for the input parameter 'scope' isn't valid. The scope "
+                f"'{' '.join(scopes)}' does not include 'openid', which an OpenID Connect sign-in needs.",
+            )
+        challenge = query.get("code_challenge")
+        method = query.get("code_challenge_method")
+        if challenge is not None or method is not None:
+            if method != "S256":
+                return refuse("invalid_request", 50149, "Invalid Code_Challenge_method parameter.")
+            if challenge is None or not _S256_CHALLENGE.match(challenge):
+                return refuse("invalid_request", 501491, "Invalid size of Code_Challenge parameter.")
+        prompt = query.get("prompt")
+        if prompt is not None and prompt not in _PROMPTS:
+            return refuse("invalid_request", 90023, f"Invalid value '{prompt}' for the parameter 'prompt'.")
+        hint = query.get("login_hint", "").strip()
+        if not hint:
+            if prompt == "none":
+                return refuse(
+                    "login_required",
+                    50058,
+                    "A silent sign-in request was sent but no user is signed in.",
+                )
+            return self.sign_in_page(request, tenant)
+        found = self.find_signing_in(tenant, hint)
+        if found is None:
+            notice = (
+                f"AADSTS50034: The user account {hint} does not exist in the '{tenant}' directory. To sign "
+                "into this application, the account must be added to the directory."
+            )
+            return self.sign_in_page(request, tenant, notice)
+        home, user = found
+        if not user.get("accountEnabled", True):
+            return _error_page(400, 50057, "The user account is disabled.")
+        if prompt == "consent" and set(self.wids(home, user["id"])) & CONSENTING_ROLES:
+            # "Consent on behalf of your organization": the app's service principal appears in the tenant.
+            self.consented.add(home.data.tenant_id)
+        self.codes = {c: g for c, g in self.codes.items() if not g.redeemed and self.code_alive(g)}
+        code = secrets.token_urlsafe(48)
+        self.codes[code] = AuthorizationCode(
+            tenant_id=home.data.tenant_id,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            user_id=user["id"],
+            scopes=scopes,
+            nonce=query.get("nonce"),
+            code_challenge=challenge,
+            issued_at=self.now(),
+        )
+        answer = {"code": code, **({"state": state} if state else {}), "session_state": str(uuid.uuid4())}
+        return _redirect(_with_query(redirect_uri, answer))
+
+    def code_alive(self, grant: AuthorizationCode) -> bool:
+        return self.now() - grant.issued_at <= AUTH_CODE_LIFETIME.total_seconds()
+
+    def redirect_allowed(self, uri: str) -> bool:
+        if self.redirect_uris is not None:
+            return uri in self.redirect_uris
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            return False
+        if parts.fragment or not parts.netloc:
+            return False
+        return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+
+    def find_signing_in(self, tenant: str, hint: str) -> tuple[TenantState, dict[str, Any]] | None:
+        """The tenant and user a login_hint (UPN or object id) names; `organizations` looks everywhere."""
+        candidates = list(self.tenants.values()) if tenant in _MULTI_TENANT else [self.tenant(tenant)]
+        for state in candidates:
+            try:
+                return state, self.find_user(state, hint.lower() if "@" in hint else hint)
+            except GraphReplyError:
+                continue
+        return None
+
+    def sign_in_page(
+        self, request: Request, tenant: str, notice: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A user picker: each entry is this same request plus that user's login_hint."""
+        params = {k: v for k, v in request.query.items() if k != "login_hint"}
+
+        def link(hint: str) -> str:
+            return f"{request.path}?{urlencode({**params, 'login_hint': hint})}"
+
+        entries = []
+        if tenant not in _MULTI_TENANT:
+            state = self.tenant(tenant)
+            names = dict(ROLES) | {PRIVILEGED_ROLE_ADMIN_TEMPLATE: "Privileged Role Administrator"}
+            roles: dict[str, list[str]] = {}
+            consenting: set[str] = set()
+            for assignment in state.data.role_assignments:
+                roles.setdefault(assignment["principalId"], []).append(
+                    names.get(assignment["roleDefinitionId"], assignment["roleDefinitionId"])
+                )
+                if assignment["roleDefinitionId"] in CONSENTING_ROLES:
+                    consenting.add(assignment["principalId"])
+            enabled = [u for u in state.data.users.values() if u.get("accountEnabled", True)]
+            # Those who may consent for the tenant first, then other administrators: the link is for them.
+            enabled.sort(
+                key=lambda u: (u["id"] not in consenting, u["id"] not in roles, u["userPrincipalName"])
+            )
+            for user in enabled[:_PICKER_LIMIT]:
+                held = ", ".join(roles.get(user["id"], []))
+                entries.append(
+                    f'<li><a href="{html.escape(link(user["userPrincipalName"]))}">'
+                    f"{html.escape(str(user.get('displayName') or ''))}</a> "
+                    f"&lt;{html.escape(user['userPrincipalName'])}&gt;"
+                    f"{' (' + html.escape(held) + ')' if held else ''}</li>"
+                )
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in params.items()
+        )
+        body = (
+            "<h1>Pick an account</h1>"
+            + (f'<p role="alert">{html.escape(notice)}</p>' if notice else "")
+            + (f"<ul>{''.join(entries)}</ul>" if entries else "")
+            + f'<form method="get" action="{html.escape(request.path)}">{hidden}'
+            '<label>Sign in as (user principal name) <input name="login_hint" type="email" required></label> '
+            "<button>Sign in and accept</button></form>"
+        )
+        return _page(200, "Sign in to your account", body)
+
+    def authenticate(self, request: Request) -> dict[str, Any]:
+        """The bearer token's claims (`tid` is the tenant a call is for); 401 in Graph's shape otherwise."""
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if not token:
@@ -502,7 +1140,7 @@ class GraphStandin:
                 "Lifetime validation failed, the token is expired.",
                 _challenge(),
             )
-        return str(claims["tid"]).lower()
+        return claims
 
     # --- Graph ---
 
@@ -512,7 +1150,13 @@ class GraphStandin:
         route = _normalise(request.path[len("/v1.0/") :])
         started = time.monotonic()
         try:
-            request.tenant = self.authenticate(request)
+            request.claims = self.authenticate(request)
+            request.tenant = str(request.claims["tid"]).lower()
+            if "roles" not in request.claims and not route.startswith("tenantRelationships/"):
+                # A delegated token from the sign-in holds User.Read only, which covers nothing served here.
+                raise GraphReplyError(
+                    403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+                )
             for fault in self.faults:
                 if fault.matches(request.method, route, request.tenant):
                     fault.remaining -= 1
@@ -672,6 +1316,120 @@ class GraphStandin:
         state.data.security_defaults["isEnabled"] = body["isEnabled"]
         return 204, None
 
+    # --- GDAP (tenantRelationships): the token's tenant is the partner ---
+
+    @staticmethod
+    def require_gdap_read(request: Request) -> None:
+        granted = set(request.claims.get("roles") or []) | set(str(request.claims.get("scp", "")).split())
+        if not granted & GDAP_READ_PERMISSIONS:
+            raise GraphReplyError(
+                403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+            )
+
+    def partner_relationships(self, partner: str) -> list[Relationship]:
+        return [r for r in self.relationships.values() if r.partner_tenant_id == partner]
+
+    def get_relationships(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        self.require_gdap_read(request)
+        now = self.now()
+        items = [
+            {
+                "@odata.type": "#microsoft.graph.delegatedAdminRelationship",
+                "@odata.etag": r.etag(),
+                **r.view(now),
+            }
+            for r in self.partner_relationships(request.tenant)
+        ]
+        return 200, self.gdap_page(request, "delegatedAdminRelationships", items, _RELATIONSHIP_FILTERS)
+
+    def get_relationship(self, request: Request, state: TenantState, relationship_id: str) -> tuple[int, Any]:
+        self.require_gdap_read(request)
+        relationship = self.relationships.get(relationship_id)
+        if relationship is None or relationship.partner_tenant_id != request.tenant:
+            raise not_found(relationship_id)
+        item = {"@odata.etag": relationship.etag(), **relationship.view(self.now())}
+        selected = _gdap_select(request, item, "delegatedAdminRelationship")
+        context = f"{request.base}/v1.0/$metadata#tenantRelationships/delegatedAdminRelationships/$entity"
+        return 200, {"@odata.context": context, **selected}
+
+    def gdap_customers(self, partner: str) -> dict[str, dict[str, Any]]:
+        """The partner's customers with at least one active relationship, by tenant id."""
+        now = self.now()
+        customers: dict[str, dict[str, Any]] = {}
+        for relationship in self.partner_relationships(partner):
+            if relationship.status_at(now) == "active":
+                tenant_id = relationship.customer_tenant_id
+                customers.setdefault(
+                    tenant_id,
+                    {
+                        "id": tenant_id,
+                        "tenantId": tenant_id,
+                        "displayName": relationship.customer_display_name,
+                    },
+                )
+        return customers
+
+    def get_gdap_customers(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        self.require_gdap_read(request)
+        items = [
+            {"@odata.type": "#microsoft.graph.delegatedAdminCustomer", **c}
+            for c in self.gdap_customers(request.tenant).values()
+        ]
+        return 200, self.gdap_page(request, "delegatedAdminCustomers", items, _CUSTOMER_FILTERS)
+
+    def get_gdap_customer(self, request: Request, state: TenantState, customer_id: str) -> tuple[int, Any]:
+        self.require_gdap_read(request)
+        customer = self.gdap_customers(request.tenant).get(customer_id.lower())
+        if customer is None:
+            raise not_found(customer_id)
+        context = f"{request.base}/v1.0/$metadata#tenantRelationships/delegatedAdminCustomers/$entity"
+        return 200, {"@odata.context": context, **_gdap_select(request, customer, "delegatedAdminCustomer")}
+
+    def gdap_page(
+        self,
+        request: Request,
+        collection: str,
+        items: list[dict[str, Any]],
+        filters: Mapping[str, Callable[[dict[str, Any]], Any]],
+    ) -> dict[str, Any]:
+        """$filter, $select, $top and $skiptoken paging over one of tenantRelationships' collections."""
+        kind = (
+            "delegatedAdminRelationship"
+            if collection == "delegatedAdminRelationships"
+            else "delegatedAdminCustomer"
+        )
+        clauses = _parse_filter(request.query.get("$filter", ""), filters, kind)
+        matching = [
+            item
+            for item in items
+            if all(str(filters[name](item) or "").casefold() == value.casefold() for name, value in clauses)
+        ]
+        top = request.query.get("$top")
+        size = GDAP_DEFAULT_PAGE
+        if top is not None:
+            if not top.isdigit() or int(top) < 1:
+                raise bad_request(f"Invalid value '{top}' for $top query option.", "BadRequest")
+            if int(top) > GDAP_MAX_TOP:
+                raise bad_request(
+                    f"The limit of '{GDAP_MAX_TOP}' for Top query has been exceeded. The value from the "
+                    f"incoming request is '{top}'.",
+                    "BadRequest",
+                )
+            size = int(top)
+        offset = int(_unpack(request.query["$skiptoken"]).get("o", 0)) if "$skiptoken" in request.query else 0
+        body: dict[str, Any] = {
+            "@odata.context": f"{request.base}/v1.0/$metadata#tenantRelationships/{collection}",
+            "value": [_gdap_select(request, item, kind) for item in matching[offset : offset + size]],
+        }
+        if offset + size < len(matching):
+            # The next page repeats the query, so a filter holds across pages.
+            kept = {k: v for k, v in request.query.items() if k in ("$filter", "$select", "$top")}
+            query = urlencode(
+                {**kept, "$skiptoken": _pack({"o": offset + size})}, safe="$'/,", quote_via=quote
+            )
+            body["@odata.nextLink"] = f"{request.base}/v1.0/tenantRelationships/{collection}?{query}"
+        return body
+
     # Order matters where templates overlap: `users/delta` before `users/{id}`.
     ROUTES: tuple[tuple[str, str, Callable[..., tuple[int, Any]]], ...] = (
         ("users", "GET", get_users),
@@ -693,6 +1451,10 @@ class GraphStandin:
         ("identity/conditionalAccess/policies", "GET", get_ca_policies),
         ("policies/identitySecurityDefaultsEnforcementPolicy", "GET", get_security_defaults),
         ("policies/identitySecurityDefaultsEnforcementPolicy", "PATCH", patch_security_defaults),
+        ("tenantRelationships/delegatedAdminRelationships", "GET", get_relationships),
+        ("tenantRelationships/delegatedAdminRelationships/{}", "GET", get_relationship),
+        ("tenantRelationships/delegatedAdminCustomers", "GET", get_gdap_customers),
+        ("tenantRelationships/delegatedAdminCustomers/{}", "GET", get_gdap_customer),
     )
 
     # --- users ---
@@ -987,12 +1749,17 @@ class GraphStandin:
             if params is not None and method == request.method:
                 try:
                     return _json(200, handler(self, request, body, *params))
+                except ControlNotFoundError as missing:
+                    return _json(404, {"error": str(missing)})
                 except (KeyError, ValueError, TypeError) as error:
                     return _json(400, {"error": f"bad control request: {error!r}"})
         return _json(404, {"error": f"no control endpoint {request.method} {request.path}"})
 
     def _reset(self, request: Request, body: Any) -> Any:
         self.tenants.clear()
+        self.consented.clear()
+        self.codes.clear()
+        self.relationships.clear()
         self.faults.clear()
         self.requests.clear()
         self.clock_offset = 0.0
@@ -1000,8 +1767,163 @@ class GraphStandin:
 
     def _put_tenant(self, request: Request, body: Any, tenant_id: str) -> Any:
         users = int(body.get("users", self.users_per_tenant))
+        consented = body.get("consented", True)
+        if not isinstance(consented, bool):
+            raise ValueError("consented must be true or false")
         self.tenants[tenant_id.lower()] = TenantState.generate(tenant_id.lower(), users)
+        # A tenant put without a word about consent is one whose admin has consented, as tests assume.
+        (self.consented.add if consented else self.consented.discard)(tenant_id.lower())
         return self.summary(tenant_id)
+
+    def _grant_consent(self, request: Request, body: Any, tenant_id: str) -> Any:
+        self.consented.add(_guid(tenant_id, "tenant id"))
+        return {"tenantId": tenant_id.lower(), "consented": True}
+
+    def _revoke_consent(self, request: Request, body: Any, tenant_id: str) -> Any:
+        # Tokens already issued stay valid until they expire, as Entra's do.
+        self.consented.discard(_guid(tenant_id, "tenant id"))
+        return {"tenantId": tenant_id.lower(), "consented": False}
+
+    def _admin_of(self, request: Request, body: Any, tenant_id: str) -> Any:
+        return _pick(self.admin_user(self.tenant(_guid(tenant_id, "tenant id"))), _PERSON)
+
+    def _member_of(self, request: Request, body: Any, tenant_id: str) -> Any:
+        return _pick(self.member_user(self.tenant(_guid(tenant_id, "tenant id"))), _PERSON)
+
+    @staticmethod
+    def admin_user(state: TenantState) -> dict[str, Any]:
+        """An enabled Global Administrator of the tenant; one is made when the tenant has none."""
+        for assignment in state.data.role_assignments:
+            user = state.data.users.get(assignment["principalId"])
+            if (
+                user is not None
+                and assignment["roleDefinitionId"] == GLOBAL_ADMIN_TEMPLATE
+                and assignment.get("directoryScopeId", "/") == "/"
+                and user.get("accountEnabled", True)
+            ):
+                return user
+        user = state.add_user({"accountEnabled": True})
+        state.data.role_assignments.append(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{state.data.tenant_id}/admin/{user['id']}")),
+                "principalId": user["id"],
+                "roleDefinitionId": GLOBAL_ADMIN_TEMPLATE,
+                "directoryScopeId": "/",
+            }
+        )
+        return user
+
+    @staticmethod
+    def member_user(state: TenantState) -> dict[str, Any]:
+        """An enabled member holding no directory role; one is made when the tenant has none."""
+        holders = {a["principalId"] for a in state.data.role_assignments}
+        for user_id in state.user_order:
+            user = state.data.users.get(user_id)
+            if (
+                user is not None
+                and user_id not in holders
+                and user.get("accountEnabled", True)
+                and user.get("userType", "Member") == "Member"
+            ):
+                return user
+        return state.add_user({"accountEnabled": True})
+
+    def _add_relationship(self, request: Request, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
+        partner = _guid(body.get("partnerTenantId"), "partnerTenantId")
+        customer = _guid(body.get("customerTenantId"), "customerTenantId")
+        roles = _roles(body.get("roles", list(GDAP_DEFAULT_ROLES)))
+        status = _status(body.get("status", "active"))
+        days = int(body.get("days", 730))
+        if not 1 <= days <= 730:
+            raise ValueError("days must be between 1 and 730 (P1D to P2Y)")
+        auto_extend = str(body.get("autoExtendDuration", "PT0S"))
+        if auto_extend not in GDAP_AUTO_EXTEND:
+            raise ValueError(f"autoExtendDuration must be one of {', '.join(GDAP_AUTO_EXTEND)}")
+        known = self.tenants.get(customer)
+        customer_name = str(
+            body.get("customerDisplayName")
+            or (known.data.organization["displayName"] if known else organization_name(customer))
+        )
+        display_name = str(body.get("displayName") or f"Tenantry {customer_name}")[:50]
+        now = self.now()
+        activated = now if status in _GDAP_ACTIVATED else None
+        end = None
+        if activated is not None:
+            end = now if status in ("expired", "terminated") else now + timedelta(days=days).total_seconds()
+        relationship = Relationship(
+            id=f"{uuid.uuid4()}-{partner}",
+            partner_tenant_id=partner,
+            customer_tenant_id=customer,
+            customer_display_name=customer_name,
+            display_name=display_name,
+            roles=roles,
+            status=status,
+            days=days,
+            auto_extend=auto_extend,
+            created=now,
+            modified=now,
+            activated=activated,
+            end=end,
+        )
+        self.relationships[relationship.id] = relationship
+        return relationship.view(now)
+
+    def _relationship(self, relationship_id: str) -> Relationship:
+        relationship = self.relationships.get(relationship_id)
+        if relationship is None:
+            raise ControlNotFoundError(f"no relationship {relationship_id}")
+        return relationship
+
+    def _update_relationship(self, request: Request, body: Any, relationship_id: str) -> Any:
+        relationship = self._relationship(relationship_id)
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
+        unknown = set(body) - {"status", "endDateTime", "roles", "displayName", "autoExtendDuration"}
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        now = self.now()
+        # Validate everything before changing anything: a refused change leaves the relationship as it was.
+        status = _status(body["status"]) if "status" in body else None
+        end = relationship.end
+        if "endDateTime" in body:
+            end = None if body["endDateTime"] is None else _timestamp(body["endDateTime"])
+        roles = _roles(body["roles"]) if "roles" in body else None
+        auto_extend = body.get("autoExtendDuration")
+        if auto_extend is not None and auto_extend not in GDAP_AUTO_EXTEND:
+            raise ValueError(f"autoExtendDuration must be one of {', '.join(GDAP_AUTO_EXTEND)}")
+        if status is not None:
+            if status in _GDAP_ACTIVATED and relationship.activated is None:
+                relationship.activated = now
+                if "endDateTime" not in body:
+                    end = now + timedelta(days=relationship.days).total_seconds()
+            if (
+                status in ("expired", "terminated")
+                and (end is None or end > now)
+                and "endDateTime" not in body
+            ):
+                end = now
+            relationship.status = status
+        relationship.end = end
+        if roles is not None:
+            relationship.roles = roles
+        if "displayName" in body:
+            relationship.display_name = str(body["displayName"])[:50]
+        if auto_extend is not None:
+            relationship.auto_extend = auto_extend
+        relationship.modified = now
+        return relationship.view(now)
+
+    def _terminate_relationship(self, request: Request, body: Any, relationship_id: str) -> Any:
+        relationship = self._relationship(relationship_id)
+        now = self.now()
+        # Graph goes terminationRequested -> terminating -> terminated; the stand-in gets there at once.
+        end = relationship.end_at(now)
+        relationship.status = "terminated"
+        relationship.end = now if end is None or end > now else end
+        relationship.modified = now
+        return relationship.view(now)
 
     def _get_tenant(self, request: Request, body: Any, tenant_id: str) -> Any:
         return self.summary(tenant_id)
@@ -1051,6 +1973,13 @@ class GraphStandin:
         ("reset", "POST", _reset),
         ("tenants/{}", "PUT", _put_tenant),
         ("tenants/{}", "GET", _get_tenant),
+        ("tenants/{}/consent", "POST", _grant_consent),
+        ("tenants/{}/consent", "DELETE", _revoke_consent),
+        ("tenants/{}/admin", "GET", _admin_of),
+        ("tenants/{}/member", "GET", _member_of),
+        ("relationships", "POST", _add_relationship),
+        ("relationships/{}", "PATCH", _update_relationship),
+        ("relationships/{}/terminate", "POST", _terminate_relationship),
         ("tenants/{}/mutations", "POST", _mutate),
         ("tenants/{}/expire-delta", "POST", _expire_delta),
         ("clock", "POST", _advance_clock),
@@ -1067,6 +1996,7 @@ class GraphStandin:
             "users": len(state.data.users),
             "groups": len(state.data.groups),
             "generation": state.generation,
+            "consented": state.data.tenant_id in self.consented,
         }
 
     @staticmethod
@@ -1087,6 +2017,26 @@ class GraphStandin:
             state.remove_user(user_id, hard=bool(body.get("hardDelete", False)))
             removed.append(user_id)
         return {"added": added, "changed": changed, "removed": removed}
+
+
+class ControlNotFoundError(Exception):
+    """A control request named something the stand-in does not hold (404)."""
+
+
+_PERSON = ("id", "userPrincipalName", "displayName")
+
+
+def _status(value: Any) -> str:
+    for status in GDAP_STATUSES:
+        if str(value).casefold() == status.casefold():
+            return status
+    raise ValueError(f"status must be one of {', '.join(GDAP_STATUSES)}, not {value!r}")
+
+
+def _roles(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("roles must be a non-empty list of role definition ids")
+    return list(dict.fromkeys(_guid(role, "roleDefinitionId") for role in value))
 
 
 def _match(template: str, parts: list[str]) -> list[str] | None:
@@ -1143,6 +2093,108 @@ def _challenge() -> dict[str, str]:
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
     return status, {"content-type": "application/json; charset=utf-8"}, json.dumps(body).encode()
+
+
+def _page(status: int, title: str, body: str) -> tuple[int, dict[str, str], bytes]:
+    document = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"</head><body>{body}</body></html>"
+    )
+    return (
+        status,
+        {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"},
+        document.encode(),
+    )
+
+
+def _error_page(status: int, number: int, description: str) -> tuple[int, dict[str, str], bytes]:
+    """What Entra shows instead of redirecting, when the redirect URI itself cannot be trusted."""
+    text = _sts_description(number, description)[0]
+    body = f'<h1>Sorry, but we\'re having trouble signing you in.</h1><p role="alert">{html.escape(text)}</p>'
+    return _page(status, "Sign in to your account", body)
+
+
+def _redirect(location: str) -> tuple[int, dict[str, str], bytes]:
+    return 302, {"location": location, "cache-control": "no-store"}, b""
+
+
+def _with_query(uri: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+def pairwise_subject(client_id: str, object_id: str) -> str:
+    """The ID token's `sub`: the same user looks different to each app (Entra's pairwise identifier)."""
+    return _b64(hashlib.sha256(f"{client_id.lower()}|{object_id}".encode()).digest())
+
+
+# What $filter may name on tenantRelationships' collections (eq, joined by and), and where it reads.
+_RELATIONSHIP_FILTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "id": lambda r: r["id"],
+    "displayName": lambda r: r["displayName"],
+    "status": lambda r: r["status"],
+    "customer/tenantId": lambda r: r["customer"]["tenantId"],
+    "customer/displayName": lambda r: r["customer"]["displayName"],
+}
+_CUSTOMER_FILTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "id": lambda c: c["id"],
+    "tenantId": lambda c: c["tenantId"],
+    "displayName": lambda c: c["displayName"],
+}
+_FILTER_CLAUSE = re.compile(r"\s*([A-Za-z]+(?:/[A-Za-z]+)?)\s+eq\s+'((?:[^']|'')*)'\s*")
+_FILTER_AND = re.compile(r"and\b", re.IGNORECASE)
+
+
+def _parse_filter(
+    text: str, filters: Mapping[str, Callable[[dict[str, Any]], Any]], kind: str
+) -> list[tuple[str, str]]:
+    """(property, value) pairs of an `a eq 'x' and b eq 'y'` filter; 400 in Graph's shape otherwise."""
+    if not text.strip():
+        return []
+    names = {name.lower(): name for name in filters}
+    clauses: list[tuple[str, str]] = []
+    position = 0
+    while True:
+        match = _FILTER_CLAUSE.match(text, position)
+        if match is None:
+            raise bad_request(
+                f"Invalid filter clause: '{text}'. Only 'eq' comparisons of "
+                f"{', '.join(filters)} joined by 'and' are supported on microsoft.graph.{kind}.",
+                "BadRequest",
+            )
+        name = names.get(match.group(1).lower())
+        if name is None:
+            raise bad_request(
+                f"Could not find a property named '{match.group(1)}' on type 'microsoft.graph.{kind}' "
+                "that can be filtered on.",
+                "BadRequest",
+            )
+        value = match.group(2).replace("''", "'")
+        if name == "status" and value.casefold() not in {status.casefold() for status in GDAP_STATUSES}:
+            raise bad_request(f"The string '{value}' is not a valid enumeration type constant.", "BadRequest")
+        clauses.append((name, value))
+        position = match.end()
+        if position == len(text):
+            return clauses
+        joined = _FILTER_AND.match(text, position)
+        if joined is None:
+            raise bad_request(f"Invalid filter clause: '{text}'.", "BadRequest")
+        position = joined.end()
+
+
+def _gdap_select(request: Request, item: dict[str, Any], kind: str) -> dict[str, Any]:
+    raw = request.query.get("$select")
+    if not raw:
+        return item
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if name not in item or name.startswith("@"):
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'microsoft.graph.{kind}'.", "BadRequest"
+            )
+    wanted = {"id", *names}
+    return {k: v for k, v in item.items() if k.startswith("@") or k in wanted}
 
 
 # --- TLS -------------------------------------------------------------------------------------
@@ -1319,8 +2371,77 @@ class StandinControl:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
-    def put_tenant(self, tenant_id: str, users: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PUT", f"/tenants/{tenant_id}", {"users": users})
+    def put_tenant(self, tenant_id: str, users: int, *, consented: bool = True) -> dict[str, Any]:
+        """(Re)generates the tenant; by default its admin has consented to the app there."""
+        body = {"users": users, "consented": consented}
+        result: dict[str, Any] = self._call("PUT", f"/tenants/{tenant_id}", body)
+        return result
+
+    def grant_consent(self, tenant_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/tenants/{tenant_id}/consent")
+        return result
+
+    def revoke_consent(self, tenant_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/tenants/{tenant_id}/consent")
+        return result
+
+    def admin_of(self, tenant_id: str) -> dict[str, Any]:
+        """A Global Administrator of the tenant (id, userPrincipalName, displayName)."""
+        result: dict[str, Any] = self._call("GET", f"/tenants/{tenant_id}/admin")
+        return result
+
+    def member_of(self, tenant_id: str) -> dict[str, Any]:
+        """A user of the tenant holding no directory role."""
+        result: dict[str, Any] = self._call("GET", f"/tenants/{tenant_id}/member")
+        return result
+
+    def authorize(self, url: str, login_hint: str) -> str:
+        """Where the sign-in at `url` sends that user's browser (the redirect, not followed)."""
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "login_hint"]
+        response = self._http.get(
+            urlunsplit(parts._replace(query=urlencode([*query, ("login_hint", login_hint)])))
+        )
+        if response.status_code != 302:
+            raise RuntimeError(
+                f"the sign-in did not redirect ({response.status_code}): {response.text[:500]}"
+            )
+        return response.headers["location"]
+
+    def add_relationship(
+        self,
+        partner_tenant_id: str,
+        customer_tenant_id: str,
+        *,
+        roles: list[str] | None = None,
+        status: str = "active",
+        days: int = 730,
+        customer_display_name: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "partnerTenantId": partner_tenant_id,
+            "customerTenantId": customer_tenant_id,
+            "status": status,
+            "days": days,
+        }
+        if roles is not None:
+            body["roles"] = roles
+        if customer_display_name is not None:
+            body["customerDisplayName"] = customer_display_name
+        result: dict[str, Any] = self._call("POST", "/relationships", body)
+        return result
+
+    def update_relationship(self, relationship_id: str, **fields: Any) -> dict[str, Any]:
+        """Changes status, endDateTime (a datetime or ISO text; end_date_time works too) or roles."""
+        body = {}
+        for name, value in fields.items():
+            key = {"end_date_time": "endDateTime", "display_name": "displayName"}.get(name, name)
+            body[key] = value.isoformat() if isinstance(value, datetime) else value
+        result: dict[str, Any] = self._call("PATCH", f"/relationships/{relationship_id}", body)
+        return result
+
+    def terminate_relationship(self, relationship_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/relationships/{relationship_id}/terminate")
         return result
 
     def tenant(self, tenant_id: str) -> dict[str, Any]:

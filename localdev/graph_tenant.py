@@ -283,6 +283,12 @@ def _make_user(rng: random.Random, index: int, domain: str, skus: list[dict[str,
     }
 
 
+def organization_name(tenant_id: str) -> str:
+    """The organisation name `generate_tenant` gives this id, without generating its users."""
+    word = _seeded(tenant_id, "tenant").choice(_COMPANY_WORDS)  # generate_tenant's first draw
+    return f"{word} {tenant_id[:4].upper()} Ltd"
+
+
 def generate_tenant(tenant_id: str, user_count: int = 1000) -> GeneratedTenant:
     """The same id and size always give the same tenant, so a test or a demo can rely on it."""
     rng = _seeded(tenant_id, "tenant")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from localdev.graph_standin import StandinControl
 from localdev.stack import local_host, wait_until
+from tests.conftest import GRAPH
 from tests.e2e.actors import make_partner
 
 
@@ -24,6 +26,9 @@ def test_a_request_lifecycle_at_debug_logs_no_identifier(stack_env: dict[str, st
         with log_path.open("wb") as output, local_host(env, output=output) as api:
             partner = make_partner(api)
             tenant_id = str(uuid.uuid4())
+            control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+            control.grant_consent(tenant_id)  # its admin consented: the stand-in serves it
+            control.close()
             added = httpx.post(
                 f"{partner.url}/tenants",
                 headers=partner.as_key,

@@ -83,10 +83,16 @@ def credential(settings: GraphSettings) -> Any:
     return graph_credential(settings)
 
 
+def consented_tenant(control: StandinControl) -> str:
+    """A tenant nobody else uses, whose admin consented to the app (generated on first sight of its id)."""
+    tenant_id = str(uuid.uuid4())
+    control.grant_consent(tenant_id)
+    return tenant_id
+
+
 @pytest.fixture
-def tenant() -> str:
-    """A tenant nobody else uses: the stand-in generates it on first sight of its id."""
-    return str(uuid.uuid4())
+def tenant(control: StandinControl) -> str:
+    return consented_tenant(control)
 
 
 class Sleeps:
@@ -269,8 +275,10 @@ def test_conditional_access_reads_are_paced_to_one_per_second(
     assert answers[1].status_code == 429 and "retry-after" not in answers[1].headers
 
 
-def test_configuration_reads_the_tenant_the_token_names(settings: GraphSettings, credential: Any) -> None:
-    one, two = str(uuid.uuid4()), str(uuid.uuid4())
+def test_configuration_reads_the_tenant_the_token_names(
+    settings: GraphSettings, credential: Any, control: StandinControl
+) -> None:
+    one, two = consented_tenant(control), consented_tenant(control)
     pacer = Pacer(1.0)
     configs = []
     for tenant in (one, two):
@@ -322,12 +330,12 @@ def test_calls_without_a_valid_token_get_graphs_401(standin: RunningStandin) -> 
     assert missing.json()["error"]["message"] == "Access token is empty."
 
 
-def test_a_wrong_client_secret_gets_no_token(settings: GraphSettings) -> None:
+def test_a_wrong_client_secret_gets_no_token(tenant: str, settings: GraphSettings) -> None:
     from azure.core.exceptions import ClientAuthenticationError
 
     wrong = graph_credential(replace(settings, client_secret=SecretStr("not-the-secret")))
     with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
-        wrong.get_token("https://graph.microsoft.com/.default", tenant_id=str(uuid.uuid4()))
+        wrong.get_token("https://graph.microsoft.com/.default", tenant_id=tenant)
 
 
 def run(coroutine: Any) -> Any:
@@ -449,9 +457,10 @@ def test_the_sdk_delta_request_with_parentheses_is_served(
 
 
 def test_a_delta_link_only_works_for_its_own_tenant(
-    tenant: str, settings: GraphSettings, credential: Any
+    tenant: str, settings: GraphSettings, credential: Any, control: StandinControl
 ) -> None:
     with GraphReader(tenant, credential, settings) as reader:
         _, _, link = read_all(reader)
-    with GraphReader(str(uuid.uuid4()), credential, settings) as other, pytest.raises(GraphBadRequestError):
+    other_tenant = consented_tenant(control)
+    with GraphReader(other_tenant, credential, settings) as other, pytest.raises(GraphBadRequestError):
         read_all(other, link)
