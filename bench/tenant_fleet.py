@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from graph_sync_parse import start_standin  # noqa: E402
 
+from localdev.graph_standin import StandinControl  # noqa: E402
 from localdev.stack import start_test_azurite  # noqa: E402
 
 
@@ -46,13 +47,12 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     from functions import deps
+    from localdev.proving import connect_with_service, grant_gdap
     from shared.access.principals import Actor
     from shared.audit.context import ActionContext
     from shared.partners.models import PartnerIn
-    from shared.privacy.subjects.index import index_key
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.models import TenantIn
-    from shared.tenants.service import TenantService
 
     action = ActionContext(Actor("personnel", "bench"))
     partner = deps.partners().create(
@@ -68,21 +68,19 @@ def run(args: argparse.Namespace) -> None:
         action,
     )
     # Few storage workers per sync: the fleet's parallelism is across tenants.
-    service = TenantService(
-        deps.storage().region("eu"),
-        partner,
-        deps.clock(),
-        GraphAccess(deps.graph_access().settings),
-        sync_workers=2,
-        index_key=index_key(deps.settings().api_key_pepper.get_secret_value()),
-    )
+    service = deps.tenants(partner, graph=GraphAccess(deps.graph_access().settings), sync_workers=2)
+    control = StandinControl(os.environ["GRAPH_AUTHORITY_HOST"], Path(os.environ["GRAPH_CA_BUNDLE"]))
+    connect_with_service(service.proof, control)
     started = time.perf_counter()
     tenants = []
     for _ in range(args.tenants):
         tenant_id = str(uuid.uuid4())
+        control.grant_consent(tenant_id)  # its admin consented; the stand-in generates it at first read
+        grant_gdap(control, partner.entra_tenant_id, tenant_id)
         service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Small"), action)
         tenants.append((tenant_id, str(service._entity(tenant_id)["activeSyncId"])))
     print(f"{args.tenants} tenants onboarded in {time.perf_counter() - started:.1f}s")
+    control.close()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def sync(item: tuple[str, str]) -> int:

@@ -54,13 +54,12 @@ def main() -> None:
 
 def run(args: argparse.Namespace, graph_env: dict[str, str]) -> None:
     from functions import deps
+    from localdev.proving import connect_with_service, grant_gdap
     from shared.access.principals import Actor
     from shared.audit.context import ActionContext
     from shared.partners.models import PartnerIn
-    from shared.privacy.subjects.index import index_key
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.models import TenantIn
-    from shared.tenants.service import TenantService
     from shared.tenants.store import DirectoryStore
 
     action = ActionContext(Actor("personnel", "bench"))
@@ -77,18 +76,13 @@ def run(args: argparse.Namespace, graph_env: dict[str, str]) -> None:
         action,
     )
     settings = deps.graph_access().settings
-    service = TenantService(
-        deps.storage().region("eu"),
-        partner,
-        deps.clock(),
-        GraphAccess(settings),
-        sync_workers=args.workers,
-        index_key=index_key(deps.settings().api_key_pepper.get_secret_value()),
-    )
+    service = deps.tenants(partner, graph=GraphAccess(settings), sync_workers=args.workers)
     tenant_id = str(uuid.UUID(int=args.users, version=4))
     control = StandinControl(graph_env["GRAPH_AUTHORITY_HOST"], Path(graph_env["GRAPH_CA_BUNDLE"]))
     started = time.perf_counter()
     control.put_tenant(tenant_id, args.users)
+    connect_with_service(service.proof, control)
+    grant_gdap(control, partner.entra_tenant_id, tenant_id)
     print(f"tenant of {args.users} users generated in {time.perf_counter() - started:.1f}s")
     service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Bench tenant"), action)
     sync_id = str(service._entity(tenant_id)["activeSyncId"])

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -13,22 +14,27 @@ from functions import deps
 from functions.auth import PARTNER_SECURITY, PartnerContext, partner_access
 from functions.http import Accepted, Call, Created, NoContent, endpoint
 from shared.access.principals import PartnerCaller, Scope
-from shared.errors import not_found
+from shared.audit.ip import anonymise_ip
+from shared.errors import ProblemError, not_found
 from shared.models import PageQuery
 from shared.settings import get_settings, region_storage_setting
 from shared.tenants.models import (
     QUEUE,
+    AdminConsentCallbackQuery,
     BaselineList,
     BaselineOut,
     BaselineSettings,
     BaselineSettingsIn,
     ConfigurationOut,
+    EntraConnection,
     GroupList,
     GroupOut,
     LicenceChangeIn,
     MemberIn,
     SecurityDefaultsIn,
     SecurityDefaultsOut,
+    SignInLink,
+    SignInResult,
     SyncList,
     SyncMessage,
     SyncOut,
@@ -64,12 +70,7 @@ def _ctx(call: Call) -> PartnerContext:
 
 def _visible(context: PartnerContext) -> object:
     """A predicate: may this caller see the tenant? (People and keys may be limited to some tenants.)"""
-    caller = context.caller
-    if not isinstance(caller, PartnerCaller) or caller.tenant_scope is None:
-        return lambda tenant_id: True
-    scope = caller.tenant_scope
-    members = context.access().group_members()
-    return lambda tenant_id: scope.allows(tenant_id, members)
+    return context.reach.allows
 
 
 def _service(call: Call, *, tenant: bool = True) -> TenantService:
@@ -80,6 +81,12 @@ def _service(call: Call, *, tenant: bool = True) -> TenantService:
         if not visible(call.route.get("tenantId", "").lower()):  # type: ignore[operator]
             raise not_found("No such tenant.")
     return deps.tenants(context.partner)
+
+
+def _refuse_scoped(context: PartnerContext, detail: str) -> None:
+    caller = context.caller
+    if isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
+        raise ProblemError(403, "forbidden", "Not allowed.", detail)
 
 
 # --- tenants ---------------------------------------------------------------------------------
@@ -96,14 +103,8 @@ def _service(call: Call, *, tenant: bool = True) -> TenantService:
 )
 def create_tenant(call: Call, body: TenantIn) -> Created[TenantOut]:
     context = _ctx(call)
-    caller = context.caller
-    if isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
-        # A caller limited to some tenants cannot add one it would then not see.
-        from shared.errors import ProblemError
-
-        raise ProblemError(
-            403, "forbidden", "Not allowed.", "Callers limited to some tenants cannot add tenants."
-        )
+    # A caller limited to some tenants cannot add one it would then not see.
+    _refuse_scoped(context, "Callers limited to some tenants cannot add tenants.")
     service = _service(call, tenant=False)
     tenant = service.create(body, context.action, deps.usage(context.partner.region))
     return Created(tenant, f"/api/partners/{context.partner.id}/tenants/{tenant.id}")
@@ -400,6 +401,108 @@ def get_baseline_settings(call: Call) -> BaselineSettings:
 def put_baseline_settings(call: Call, body: BaselineSettingsIn) -> BaselineSettings:
     settings = BaselineSettings.model_validate(body.model_dump())
     return _service(call, tenant=False).save_baseline_settings(settings, _ctx(call).action)
+
+
+# --- proof: the partner's own tenant, GDAP and admin consent --------------------------------
+
+CALLBACK_PATH = "/api/admin-consent/callback"
+
+
+def _redirect_uri(call: Call) -> str:
+    """Where the identity platform sends the administrator back (a redirect URI of the Graph app)."""
+    origin = deps.settings().public_url.rstrip("/")
+    if not origin:
+        parts = urlsplit(call.request.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    return origin + CALLBACK_PATH
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/entra-connection",
+    methods=["GET"],
+    summary="Whether the partner's own Entra tenant is connected (needed to prove tenants by GDAP).",
+    tag="tenant-proof",
+    auth=partner_access(Scope.READ),
+    security=PARTNER_SECURITY,
+)
+def get_entra_connection(call: Call) -> EntraConnection:
+    return deps.tenant_proof(_ctx(call).partner).connection()
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/entra-connection",
+    methods=["POST"],
+    summary="A link for an administrator of the partner's own Entra tenant to consent to Tenantry's app.",
+    tag="tenant-proof",
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    security=PARTNER_SECURITY,
+)
+def connect_entra_tenant(call: Call) -> SignInLink:
+    context = _ctx(call)
+    _refuse_scoped(context, "Callers limited to some tenants cannot connect the partner's tenant.")
+    return deps.tenant_proof(context.partner).connection_link(_redirect_uri(call), context.caller.actor)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/verify",
+    methods=["POST"],
+    summary="Check the tenant's GDAP relationship now, through the partner's own tenant; proves the tenant.",
+    tag="tenant-proof",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def verify_tenant(call: Call) -> TenantOut:
+    return _service(call).verify(call.route["tenantId"], _ctx(call).action)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/consent-link",
+    methods=["POST"],
+    summary="A link for the customer's administrator to consent for this partner (proves the tenant).",
+    tag="tenant-proof",
+    auth=partner_access(Scope.WRITE, write=True),
+    security=PARTNER_SECURITY,
+)
+def create_consent_link(call: Call) -> SignInLink:
+    context = _ctx(call)
+    _service(call)  # a tenant outside the caller's scope answers 404
+    return deps.tenant_proof(context.partner).consent_link(
+        call.route["tenantId"], _redirect_uri(call), context.caller.actor
+    )
+
+
+@endpoint(
+    bp,
+    "admin-consent/callback",
+    methods=["GET"],
+    summary="Where an administrator's sign-in returns; only a verified ID token of the right tenant counts.",
+    tag="tenant-proof",
+    auth=None,
+)
+def admin_consent_callback(call: Call, query: AdminConsentCallbackQuery) -> SignInResult:
+    if query.error:
+        detail = f"The sign-in ended with {query.error}: {query.error_description or ''}".strip()
+        raise ProblemError(400, "sign-in-declined", "The administrator did not consent.", detail[:500])
+    if not query.state or not query.code:
+        raise ProblemError(
+            400,
+            "sign-in-invalid",
+            "This sign-in proves nothing.",
+            "The callback needs the code and state the identity platform sends; "
+            "admin_consent=True in a query string is not proof.",
+        )
+    partner_id, sign_in_id = deps.sign_in_states().read(query.state)
+    partner = deps.partners().get(partner_id)
+    return deps.tenants(partner).complete_sign_in(
+        sign_in_id,
+        query.code,
+        request_id=call.request_id,
+        client_ip=anonymise_ip(call.header("x-forwarded-for")),
+    )
 
 
 # --- timer and queues ------------------------------------------------------------------------

@@ -438,6 +438,34 @@ def parse_delta_page(
     return DeltaPage(items, removed, page.delta_link, full_sync), page.next_link
 
 
+class UnifiedRole(GraphModel):
+    role_definition_id: str
+
+
+class DelegatedAdminAccessDetails(GraphModel):
+    unified_roles: list[UnifiedRole] = Field(default_factory=list)
+
+
+class DelegatedAdminCustomerRef(GraphModel):
+    tenant_id: str
+    display_name: str | None = None
+
+
+class DelegatedAdminRelationship(GraphModel):
+    """A GDAP relationship as the partner's own tenant sees it (tenantRelationships, v1.0)."""
+
+    id: str
+    display_name: str | None = None
+    status: str
+    customer: DelegatedAdminCustomerRef | None = None
+    access_details: DelegatedAdminAccessDetails = Field(default_factory=DelegatedAdminAccessDetails)
+    end_date_time: datetime | None = None
+
+    @property
+    def role_ids(self) -> frozenset[str]:
+        return frozenset(r.role_definition_id.lower() for r in self.access_details.unified_roles)
+
+
 class VerifiedDomain(GraphModel):
     name: str
     type: str | None = None
@@ -715,16 +743,36 @@ class GraphReader:
             )
         return assignments
 
+    def delegated_admin_relationships(self, customer_tenant_id: str) -> list[DelegatedAdminRelationship]:
+        """This (partner) tenant's GDAP relationships with one customer, whatever their status."""
+        return self._collect(
+            "tenantRelationships/delegatedAdminRelationships",
+            DelegatedAdminRelationship,
+            odata_filter=f"customer/tenantId eq '{uuid.UUID(customer_tenant_id)}'",
+        )
+
+    def check_access(self) -> None:
+        """Raises (ClientAuthenticationError) unless an app token for this tenant can be had now."""
+        self._access_token(refresh=True)
+
     def _collect(
-        self, path: str, model: type[ItemT], select: str | None = None, *, paced: bool = False
+        self,
+        path: str,
+        model: type[ItemT],
+        select: str | None = None,
+        *,
+        paced: bool = False,
+        odata_filter: str | None = None,
     ) -> list[ItemT]:
         url: str | None = f"{self.settings.base_url}/{path}"
-        params = {"$select": select} if select else None
+        params = {"$select": select} if select else {}
+        if odata_filter:
+            params["$filter"] = odata_filter
         items: list[ItemT] = []
         while url:
-            page = parse_page(self._get(url, params=params, paced=paced).content, model)
+            page = parse_page(self._get(url, params=params or None, paced=paced).content, model)
             items.extend(page.value)
-            url, params = page.next_link, None
+            url, params = page.next_link, {}
         return items
 
     # --- transport ---

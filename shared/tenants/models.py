@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
 
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
 
 TenantStatus = Literal["active", "deleting"]
 SyncState = Literal["queued", "running", "succeeded", "failed"]
+AccessState = Literal["pendingProof", "proven", "accessLost"]
+ProofVia = Literal["gdap", "consent"]
 CheckState = Literal["pass", "fail", "notAvailable", "off"]
 
 _DISPLAY_NAME = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -38,15 +41,76 @@ class TenantCounts(ApiModel):
     groups: int = 0
 
 
+class TenantAccess(ApiModel):
+    """Whether Tenantry may reach the tenant in Graph for this partner, and on what proof."""
+
+    state: AccessState = Field(
+        description="pendingProof: never read or written until proven; proven: synced and managed; "
+        "accessLost: the proof no longer holds (relationship ended, consent revoked, tenant moved)."
+    )
+    via: ProofVia | None = Field(
+        default=None, description="gdap: a GDAP relationship; consent: admin consent."
+    )
+    since: UtcDateTime = Field(description="When the tenant entered this state.")
+    expires_at: UtcDateTime | None = Field(default=None, description="The GDAP relationship's end date.")
+    reason: str | None = Field(default=None, description="Why the tenant is pending or lost access.")
+    relationship_id: str | None = Field(default=None, description="The GDAP relationship that proves it.")
+    roles: list[str] = Field(
+        default_factory=list, description="Role template ids the GDAP relationship grants."
+    )
+
+
 class TenantOut(ApiModel):
     id: str
     display_name: str
     status: TenantStatus
     created_at: UtcDateTime
+    access: TenantAccess
     last_sync: SyncSummary | None = None
     last_successful_sync_at: UtcDateTime | None = None
     counts: TenantCounts = Field(default_factory=TenantCounts)
     last_error: str | None = None
+
+
+class SignInLink(ApiModel):
+    """A link for an administrator to open; it works once, until `expiresAt`."""
+
+    url: str
+    expires_at: UtcDateTime
+
+
+class EntraConnection(ApiModel):
+    """The partner's own Entra tenant, where Tenantry's app is consented (needed for GDAP proofs)."""
+
+    tenant_id: str
+    connected: bool
+    connected_at: UtcDateTime | None = None
+    connected_by: str | None = Field(
+        default=None, description="Object id of the administrator who consented."
+    )
+
+
+class SignInResult(ApiModel):
+    """What an administrator's sign-in proved."""
+
+    tenant_id: str
+    purpose: Literal["partnerTenant", "customerTenant"]
+    access: TenantAccess | None = None
+    connection: EntraConnection | None = None
+
+
+class AdminConsentCallbackQuery(ApiInput):
+    """What the identity platform sends back to the redirect URI (OpenID Connect, response_mode=query)."""
+
+    # session_state and whatever else the platform adds are not ours to refuse.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    state: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+    code: Annotated[str, StringConstraints(min_length=1, max_length=8192)] | None = None
+    error: Annotated[str, StringConstraints(max_length=256)] | None = None
+    error_description: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        default=None, alias="error_description"
+    )
 
 
 class TenantList(ApiModel):

@@ -33,7 +33,10 @@ class EndUserDataAtSubscriptionEnd(PartnerDataRule):
             yield str(row["RowKey"]), CATEGORY, str(row["RowKey"])
 
     def remove(self, scope: SweepScope, partner_id: str, ref: Any) -> bool:
+        from shared.tenants.claims import CLAIMS, release_claim
         from shared.tenants.service import TENANTS, purge_tenant_data
 
         purge_tenant_data(scope.account, partner_id, str(ref))
+        # The claim goes with the data: the customer is free for another partner's proof at once.
+        release_claim(scope.router.control.table(CLAIMS), str(ref), partner_id)
         return delete_row(scope.account.table(TENANTS), partner_id, str(ref))

@@ -38,6 +38,7 @@ from shared.tenants.models import (
     ConfigurationOut,
     GroupOut,
     LicenceChangeIn,
+    SignInResult,
     SyncCounts,
     SyncError,
     SyncMessage,
@@ -50,6 +51,7 @@ from shared.tenants.models import (
     UserPatch,
     UserQuery,
 )
+from shared.tenants.proof import PENDING, PROVEN, ProofUnavailableError, TenantProof, access_of, not_proven
 from shared.tenants.store import DirectoryStore, group_from_entity, group_members, user_from_entity
 from shared.tenants.sync import SNAPSHOTS, SyncEngine, SyncInput, TenantGoneError, elapsed_ms
 from shared.usage import Unit, UsageMeter
@@ -111,17 +113,23 @@ def tenant_out(entity: Any) -> TenantOut:
         last_successful_sync_at=entity.get("lastSuccessAt"),
         counts=TenantCounts(users=int(entity.get("users", 0)), groups=int(entity.get("groups", 0))),
         last_error=entity.get("lastError") or None,
+        access=access_of(entity),
     )
 
 
 def active_tenants_in(account: AccountStorage) -> dict[str, list[str]]:
-    """Partner id -> its active tenant ids, for one region (the timer's fan-out)."""
+    """Partner id -> its tenant ids a sync should look at, for one region (the timer's fan-out).
+
+    A tenant pending proof is never read; one that lost access is still looked at, since the
+    sync's proof check is what notices a renewed relationship (and reads nothing else).
+    """
     found: dict[str, list[str]] = {}
     rows = account.table(TENANTS).query_entities(
-        "RowKey lt '~' and status eq 'active'", select=["PartitionKey", "RowKey"]
+        "RowKey lt '~' and status eq 'active'", select=["PartitionKey", "RowKey", "accessState"]
     )
     for row in rows:
-        found.setdefault(str(row["PartitionKey"]), []).append(str(row["RowKey"]))
+        if row.get("accessState") != PENDING:
+            found.setdefault(str(row["PartitionKey"]), []).append(str(row["RowKey"]))
     return found
 
 
@@ -158,6 +166,7 @@ class TenantService:
         sync_workers: int = 8,
         dispatch: Callable[[SyncMessage, int | None], None] | None = None,
         index_key: KeyedHash,
+        proof: TenantProof,
     ):
         self.account = account
         self.index_key = index_key  # the subject index's (shared/privacy/subjects/index.py)
@@ -168,6 +177,7 @@ class TenantService:
         # How a queued sync reaches a runner: the region's queue (tests may run syncs themselves).
         self.dispatch = dispatch or self._enqueue
         self.audit = AuditLog(account, clock)
+        self.proof = proof
 
     # --- tenants ---------------------------------------------------------------------------
 
@@ -200,6 +210,7 @@ class TenantService:
         from azure.data.tables import TableTransactionError
 
         tenant_id = str(request.tenant_id).lower()
+        self.proof.refuse_if_held_elsewhere(tenant_id)
         now = self.clock.now()
         limit = _tenant_limit(self.partner, now)
         entity = {
@@ -211,6 +222,8 @@ class TenantService:
             "credentialRef": DEFAULT_CREDENTIAL,
             "users": 0,
             "groups": 0,
+            "accessState": PENDING,
+            "accessSince": isoformat(now),
         }
         for _ in range(20):
             meta = self._meta()
@@ -250,7 +263,57 @@ class TenantService:
         )
         if usage is not None:
             usage.peak(self.partner.id, Unit.TENANTS, count + 1)
-        self.request_sync(tenant_id, "onboarding", None)
+        try:
+            row = self.proof.prove_at_onboarding(self._entity(tenant_id), context)
+        except ProblemError:
+            # Proven, but another partner's claim won the race: nothing of this onboarding stays.
+            self._remove_row(tenant_id)
+            raise
+        if row.get("accessState") == PROVEN:
+            self.request_sync(tenant_id, "onboarding", None)
+        return tenant_out(self._entity(tenant_id))
+
+    def _remove_row(self, tenant_id: str) -> None:
+        from azure.data.tables import TableTransactionError
+
+        for _ in range(20):
+            meta = self._meta()
+            try:
+                self.account.table(TENANTS).submit_transaction(
+                    [
+                        ("delete", {"PartitionKey": self.partner.id, "RowKey": tenant_id}),
+                        self._count_change(meta, -1),
+                    ]
+                )
+                return
+            except TableTransactionError as error:
+                if error.status_code == 404:
+                    raise not_found("No such tenant.") from None
+                if error.status_code != 412:
+                    raise
+
+    def _proven(self, tenant_id: str) -> Any:
+        """The tenant's row, if its proof holds: nothing is read from or written to Graph otherwise."""
+        entity = self._entity(tenant_id)
+        if entity.get("accessState") != PROVEN:
+            raise not_proven(access_of(entity))
+        return entity
+
+    def complete_sign_in(
+        self, sign_in_id: str, code: str, *, request_id: str | None, client_ip: str | None
+    ) -> SignInResult:
+        """An administrator's sign-in came back; a customer tenant it proves starts its first sync."""
+        result = self.proof.complete_sign_in(sign_in_id, code, request_id=request_id, client_ip=client_ip)
+        if result.access is not None and result.access.state == PROVEN:
+            self.request_sync(result.tenant_id, "onboarding", None)
+        return result
+
+    def verify(self, tenant_id: str, context: ActionContext) -> TenantOut:
+        """Checks GDAP now; a tenant proven for the first time starts its first sync."""
+        before = self._entity(tenant_id).get("accessState")
+        row = self.proof.verify(tenant_id, context)
+        if before != PROVEN and row.get("accessState") == PROVEN:
+            self.request_sync(str(row["RowKey"]), "onboarding", None)
         return tenant_out(self._entity(tenant_id))
 
     def _entity(self, tenant_id: str, *, deleting_ok: bool = False) -> Any:
@@ -289,7 +352,7 @@ class TenantService:
 
     def delete(self, tenant_id: str, context: ActionContext) -> None:
         """Deletes the tenant's end-user data, snapshots and sync records; its audit events stay."""
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import UpdateMode
 
         entity = self._entity(tenant_id, deleting_ok=True)
         tenant_id = str(entity["RowKey"])
@@ -301,21 +364,8 @@ class TenantService:
             mode=UpdateMode.MERGE,
         )
         self.purge_data(tenant_id)
-        for _ in range(20):
-            meta = self._meta()
-            try:
-                table.submit_transaction(
-                    [
-                        ("delete", {"PartitionKey": self.partner.id, "RowKey": tenant_id}),
-                        self._count_change(meta, -1),
-                    ]
-                )
-                break
-            except TableTransactionError as error:
-                if error.status_code == 404:
-                    raise not_found("No such tenant.") from None
-                if error.status_code != 412:
-                    raise
+        self.proof.release(tenant_id)
+        self._remove_row(tenant_id)
         context.record(
             self.audit,
             self.partner.id,
@@ -366,6 +416,8 @@ class TenantService:
         from azure.data.tables import UpdateMode
 
         tenant = self._entity(tenant_id)
+        if trigger == "manual" and tenant.get("accessState") != PROVEN:
+            raise not_proven(access_of(tenant))
         tenant_id = str(tenant["RowKey"])
         active = tenant.get("activeSyncId")
         if active:
@@ -517,6 +569,9 @@ class TenantService:
             attempts=attempts,
             startedAt=record.get("startedAt") or isoformat(self.clock.now()),
         )
+        refused = self._refused_by_proof(tenant, sync_id, runner, started, final_attempt=final_attempt)
+        if refused is not None:
+            return refused
         assert self.graph is not None, "a sync needs Graph access"
         job = SyncInput(
             self.partner.id,
@@ -619,6 +674,28 @@ class TenantService:
         self._finish(tenant_id, sync_id, "succeeded", counts, None, started, full=result.full)
         return sync_out(self._sync_entity(tenant_id, sync_id))
 
+    def _refused_by_proof(
+        self, tenant: Any, sync_id: str, runner: str, started: float, *, final_attempt: bool
+    ) -> SyncOut | None:
+        """The sync's answer when the tenant's proof does not hold now (None: go ahead and read)."""
+        tenant_id = str(tenant["RowKey"])
+        try:
+            may_sync = self.proof.check_before_sync(tenant)
+        except ProofUnavailableError as error:
+            if not final_attempt:
+                self._update_sync(tenant_id, sync_id, errorCode="ProofUnavailable", errorMessage=str(error))
+                self._release_lease(tenant_id, runner)
+                raise
+            self._finish(tenant_id, sync_id, "failed", None, ("ProofUnavailable", str(error)), started)
+            return sync_out(self._sync_entity(tenant_id, sync_id))
+        if may_sync:
+            return None
+        # Nothing of the tenant is read; the proof check already told the partner (an event).
+        access = access_of(self._entity(tenant_id))
+        code = "AccessLost" if access.state == "accessLost" else "TenantNotProven"
+        self._finish(tenant_id, sync_id, "failed", None, (code, access.reason or code), started)
+        return sync_out(self._sync_entity(tenant_id, sync_id))
+
     def _finish(  # noqa: PLR0917 - one call per outcome, read in order
         self,
         tenant_id: str,
@@ -667,7 +744,7 @@ class TenantService:
         )
 
     def list_users(self, tenant_id: str, query: UserQuery) -> tuple[list[UserOut], str | None]:
-        tenant_id = str(self._entity(tenant_id)["RowKey"])
+        tenant_id = str(self._proven(tenant_id)["RowKey"])
         server = ""
         if query.enabled is not None:
             server = f" and accountEnabled eq {'true' if query.enabled else 'false'}"
@@ -697,7 +774,7 @@ class TenantService:
         return row
 
     def get_user(self, tenant_id: str, user_id: str) -> UserOut:
-        tenant_id = str(self._entity(tenant_id)["RowKey"])
+        tenant_id = str(self._proven(tenant_id)["RowKey"])
         return UserOut.model_validate(user_from_entity(self._user_row(tenant_id, user_id)))
 
     def _writer_call(self, tenant: Any, action: Callable[[Any], Any]) -> Any:
@@ -717,7 +794,7 @@ class TenantService:
         return self._store(str(tenant["RowKey"])).update_user_row(user)
 
     def update_user(self, tenant_id: str, user_id: str, patch: UserPatch, context: ActionContext) -> UserOut:
-        tenant = self._entity(tenant_id)
+        tenant = self._proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         row = self._writable_user_row(tenant_id, user_id)
         before = user_from_entity(row)
@@ -741,7 +818,7 @@ class TenantService:
     ) -> UserOut:
         from shared.adapters.graph import LicenceChange
 
-        tenant = self._entity(tenant_id)
+        tenant = self._proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         row = self._writable_user_row(tenant_id, user_id)
         before = user_from_entity(row)
@@ -783,7 +860,7 @@ class TenantService:
     def list_groups(
         self, tenant_id: str, top: int, continuation: str | None
     ) -> tuple[list[GroupOut], str | None]:
-        tenant_id = str(self._entity(tenant_id)["RowKey"])
+        tenant_id = str(self._proven(tenant_id)["RowKey"])
         from shared.tenants.store import GROUPS, group_partition
 
         rows, token = page(
@@ -801,7 +878,7 @@ class TenantService:
         return row
 
     def get_group(self, tenant_id: str, group_id: str) -> GroupOut:
-        tenant_id = str(self._entity(tenant_id)["RowKey"])
+        tenant_id = str(self._proven(tenant_id)["RowKey"])
         return GroupOut.model_validate(
             group_from_entity(self._group_row(tenant_id, group_id), with_members=True)
         )
@@ -813,7 +890,7 @@ class TenantService:
 
         from shared.adapters.graph import GraphConflictError
 
-        tenant = self._entity(tenant_id)
+        tenant = self._proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         group = self._group_row(tenant_id, group_id)
         user_id = user_id.lower()
@@ -873,7 +950,7 @@ class TenantService:
         return document["configuration"] if document else None
 
     def configuration(self, tenant_id: str) -> ConfigurationOut:
-        document = self._latest_document(self._entity(tenant_id))
+        document = self._latest_document(self._proven(tenant_id))
         if document is None:
             raise not_found("No configuration snapshot yet: the tenant has not synced.")
         return ConfigurationOut(
@@ -881,7 +958,7 @@ class TenantService:
         )
 
     def set_security_defaults(self, tenant_id: str, enabled: bool, context: ActionContext) -> bool:
-        tenant = self._entity(tenant_id)
+        tenant = self._proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         document = self._latest_document(tenant)
         before = ((document or {}).get("configuration", {}).get("securityDefaults") or {}).get("isEnabled")

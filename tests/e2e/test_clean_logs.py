@@ -14,10 +14,12 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from localdev.graph_standin import StandinControl
+from localdev.proving import grant_gdap
 from localdev.stack import local_host, wait_until
 from tests.conftest import GRAPH
 from tests.e2e.actors import OPERATOR, PartnerSetup, partner_body
@@ -29,6 +31,7 @@ def a_subject_in_a_synced_tenant(partner: PartnerSetup, marker: str) -> tuple[st
     control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, 5)
+    grant_gdap(control, partner.entra_tenant_id, tenant_id)
     overrides = {
         "userPrincipalName": f"upn-{marker}@fabrikam.example",
         "mail": f"mail-{marker}@fabrikam.example",
@@ -48,6 +51,21 @@ def a_subject_in_a_synced_tenant(partner: PartnerSetup, marker: str) -> tuple[st
 
     wait_until(synced, timeout=60, what="the tenant's first sync")
     return tenant_id, subject
+
+
+def connect_by_sign_in(partner: PartnerSetup) -> dict[str, str]:
+    """The partner's own tenant connected through its administrator's sign-in; the callback's query."""
+    control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+    control.put_tenant(partner.entra_tenant_id, 3, consented=False)
+    link = httpx.post(f"{partner.url}/entra-connection", headers=partner.bearer())
+    assert link.status_code == 200, link.text
+    admin = control.admin_of(partner.entra_tenant_id)
+    location = control.authorize(link.json()["url"], admin["userPrincipalName"])
+    control.close()
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    answer = httpx.get(f"{partner.api}/api/admin-consent/callback", params=query)
+    assert answer.status_code == 200, answer.text
+    return query
 
 
 def a_system_user(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, Any]]:
@@ -116,6 +134,9 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
                 api, partner_id, body["entraTenantId"], body["owner"]["objectId"], "", key["key"], key["id"]
             )
             token = partner.token()
+            # The owner connects the partner's Entra tenant: the sign-in's code and state pass
+            # through the callback's query string, and must not reach a log line.
+            sign_in = connect_by_sign_in(partner)
             for credentials in (partner.as_key, {"authorization": f"Bearer {token}"}):
                 response = httpx.get(partner.url, headers={**credentials, "x-forwarded-for": client_ip})
                 assert response.status_code == 200
@@ -150,6 +171,8 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
         "bearer token": token,
         "token signature": token.rsplit(".", 1)[1],
         "webhook key": webhook_code,
+        "sign-in code": sign_in["code"],
+        "sign-in state": sign_in["state"],
         "SAS signature": f"sig{marker}",
         "notification body": body_text,
         "contact email": contact_email,

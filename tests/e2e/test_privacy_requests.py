@@ -12,7 +12,7 @@ import pytest
 from localdev.graph_standin import StandinControl
 from localdev.stack import wait_until
 from tests.conftest import GRAPH
-from tests.e2e.actors import OPERATOR, PartnerSetup, make_partner
+from tests.e2e.actors import OPERATOR, PartnerSetup, add_proven_tenant, make_partner
 
 http = httpx.Client(timeout=60)
 
@@ -26,15 +26,8 @@ def partner(api: str) -> PartnerSetup:
 def tenant(partner: PartnerSetup) -> dict[str, Any]:
     """A synced customer tenant and its users."""
     control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    tenant_id = str(uuid.uuid4())
-    control.put_tenant(tenant_id, 12)
+    tenant_id = add_proven_tenant(partner, control, 12)
     control.close()
-    created = http.post(
-        f"{partner.url}/tenants",
-        headers=partner.as_key,
-        json={"tenantId": tenant_id, "displayName": "Fabrikam"},
-    )
-    assert created.status_code == 201, created.text
 
     def synced() -> bool:
         last = http.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key).json().get("lastSync")

@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from localdev.graph_standin import StandinControl
+from localdev.proving import grant_gdap
 from localdev.stack import wait_until
 from tests.conftest import GRAPH
-from tests.e2e.actors import OPERATOR, PartnerSetup, make_partner
+from tests.e2e.actors import OPERATOR, PartnerSetup, connect_partner, make_partner
 
 # Management calls load msgraph-sdk in the host on first use, which is slow on a busy machine.
 http = httpx.Client(timeout=60)
@@ -33,8 +34,10 @@ def partner(api: str) -> PartnerSetup:
 
 
 def add_tenant(partner: PartnerSetup, control: StandinControl, users: int = 30) -> str:
+    connect_partner(partner, control)
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, users)
+    grant_gdap(control, partner.entra_tenant_id, tenant_id)
     created = http.post(
         f"{partner.url}/tenants",
         headers=partner.as_key,
@@ -43,6 +46,7 @@ def add_tenant(partner: PartnerSetup, control: StandinControl, users: int = 30) 
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["id"] == tenant_id and body["status"] == "active"
+    assert body["access"]["state"] == "proven" and body["access"]["via"] == "gdap"
     assert created.headers["location"] == f"/api/partners/{partner.id}/tenants/{tenant_id}"
     return tenant_id
 
@@ -102,8 +106,10 @@ def test_onboarding_syncs_through_the_queue_and_users_are_listed(
 
 
 def test_a_failed_attempt_is_retried_by_the_queue(partner: PartnerSetup, control: StandinControl) -> None:
+    connect_partner(partner, control)
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, 10)
+    grant_gdap(control, partner.entra_tenant_id, tenant_id)
     # Not a status Graph's retry policy covers: the attempt fails, the queue delivers again.
     control.inject(
         "status", path="users/delta", count=1, tenant=tenant_id, status=500, code="InternalServerError"

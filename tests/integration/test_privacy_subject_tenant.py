@@ -13,6 +13,7 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
+from localdev.proving import connect_with_service, grant_gdap
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
@@ -42,7 +43,7 @@ def control() -> Any:
 
 
 @pytest.fixture(scope="module")
-def partner() -> Partner:
+def partner(control: StandinControl) -> Partner:
     body = PartnerIn.model_validate(
         {
             "displayName": "Subject Test IT",
@@ -52,26 +53,26 @@ def partner() -> Partner:
             "subscription": {"plan": "standard", "tenantLimit": 50, "billingCycle": "monthly"},
         }
     )
-    return deps.partners().create(body, ACTION)
+    created = deps.partners().create(body, ACTION)
+    connect_with_service(deps.tenant_proof(created), control)
+    return created
 
 
 def service_for(partner: Partner) -> TenantService:
     access = deps.graph_access()
     settings = replace(access.settings, backoff_base_seconds=0.01, backoff_cap_seconds=0.05)
-    return TenantService(
-        deps.storage().region(partner.region),
+    return deps.tenants(
         partner,
-        deps.clock(),
-        GraphAccess(settings),
+        graph=GraphAccess(settings),
         sync_workers=4,
         dispatch=lambda message, delay: None,
-        index_key=index.index_key(deps.settings().api_key_pepper.get_secret_value()),
     )
 
 
 def synced_tenant(service: TenantService, control: StandinControl, users: int) -> str:
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, users)
+    grant_gdap(control, service.partner.entra_tenant_id, tenant_id)
     service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Fabrikam"), ACTION)
     sync_id = str(service._entity(tenant_id)["activeSyncId"])
     assert service.run_sync(tenant_id, sync_id, final_attempt=False).state == "succeeded"

@@ -9,6 +9,7 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
+from localdev.proving import connect_with_service
 from shared.privacy.retention import RetentionRegistry, RetentionSweeper
 from shared.settings import get_settings
 from shared.storage.router import StorageRouter
@@ -47,6 +48,7 @@ def test_synced_users_go_a_day_after_the_subscription_ends_not_a_day_before(cont
     assert partner.subscription.deletion_schedule is not None
     end_user_at = partner.subscription.deletion_schedule.end_user_data_at
     service = service_for(partner)
+    connect_with_service(service.proof, control)
     tenant_id = onboard(service, control, 12)
     service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
     assert len(stored_users(service, tenant_id)) == 12
@@ -64,6 +66,8 @@ def test_synced_users_go_a_day_after_the_subscription_ends_not_a_day_before(cont
         "PartitionKey eq @pk and RowKey lt '~'", parameters={"pk": partner.id}
     )
     assert list(tenants) == []
+    # ...and the tenant is free again: no other partner's proof meets this partner's claim.
+    assert service.proof.claims.get(tenant_id) is None
     # Nothing left to do: a second sweep deletes nothing twice.
     assert sweep_to_end(router, end_user_at + 2 * DAY) == {}
 

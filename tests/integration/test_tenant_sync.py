@@ -11,12 +11,12 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
+from localdev.proving import connect_with_service, grant_gdap
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
-from shared.privacy.subjects import index
 from shared.tenants.graph_access import GraphAccess
 from shared.tenants.models import TenantIn
 from shared.tenants.service import TenantService
@@ -44,7 +44,7 @@ def control() -> Any:
 
 
 @pytest.fixture(scope="module")
-def partner() -> Partner:
+def partner(control: StandinControl) -> Partner:
     body = PartnerIn.model_validate(
         {
             "displayName": "Sync Test IT",
@@ -54,7 +54,9 @@ def partner() -> Partner:
             "subscription": {"plan": "standard", "tenantLimit": 50, "billingCycle": "monthly"},
         }
     )
-    return deps.partners().create(body, ACTION)
+    created = deps.partners().create(body, ACTION)
+    connect_with_service(deps.tenant_proof(created), control)
+    return created
 
 
 def service_for(partner: Partner, page_size: int = 999) -> TenantService:
@@ -64,20 +66,18 @@ def service_for(partner: Partner, page_size: int = 999) -> TenantService:
     )
     # These tests run each sync themselves, so syncs are not handed to the queue (a local host
     # serving other tests would pick them up and run them concurrently).
-    return TenantService(
-        deps.storage().region(partner.region),
+    return deps.tenants(
         partner,
-        deps.clock(),
-        GraphAccess(settings),
+        graph=GraphAccess(settings),
         sync_workers=4,
         dispatch=lambda message, delay: None,
-        index_key=index.index_key(deps.settings().api_key_pepper.get_secret_value()),
     )
 
 
 def onboard(service: TenantService, control: StandinControl, users: int) -> str:
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, users)
+    grant_gdap(control, service.partner.entra_tenant_id, tenant_id)
     service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Fabrikam"), ACTION)
     return tenant_id
 
