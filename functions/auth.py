@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
 
 from functions import deps
-from functions.http import Authenticator, Call
-from shared.access.authenticate import Credentials, operator_only_refusal
-from shared.access.principals import Caller, OperatorCaller, PartnerCaller, Scope
+from functions.http import Call
+from shared.access.authenticate import Credentials
+from shared.access.principals import Caller, PartnerCaller, Scope
+from shared.access.reach import TenantReach
 from shared.audit.context import ActionContext
 from shared.audit.ip import anonymise_ip
 from shared.errors import ProblemError
@@ -17,15 +22,34 @@ from shared.partners.service import Partner
 from shared.storage.router import AccountStorage
 from shared.usage import Unit
 
+# OpenAPI security schemes (shared/openapi.py): a partner's API key or person's token; the
+# operator's token (app role) or the break-glass key. Endpoints get them from their authenticator.
 PARTNER_SECURITY = ("apiKey", "bearer")
-OPERATOR_SECURITY = ("apiKey",)
+OPERATOR_SECURITY = ("operatorToken", "breakGlassKey")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """An authenticator with the security schemes it accepts, so the OpenAPI document says who may call."""
+
+    authenticate: Callable[[Call], Any]
+    security: tuple[str, ...]
+
+    def __call__(self, call: Call) -> Any:
+        return self.authenticate(call)
 
 
 def credentials_of(call: Call) -> Credentials:
-    authorization = call.header("authorization") or ""
-    scheme, _, token = authorization.partition(" ")
-    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return Credentials(api_key=call.header("x-api-key"), bearer=bearer)
+    # A header that is there counts as a credential even when empty or of another scheme, and fails
+    # as one: it must never be ignored beside another credential that would let the request through.
+    headers = call.request.headers
+    authorization = headers.get("authorization")
+    bearer = None
+    if authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        bearer = token.strip() if scheme.lower() == "bearer" else authorization.strip()
+    used_on = f"{call.request.method} {urlsplit(call.request.url).path}"
+    return Credentials(api_key=headers.get("x-api-key"), bearer=bearer, used_on=used_on)
 
 
 def action_context(call: Call, caller: Caller) -> ActionContext:
@@ -47,11 +71,18 @@ class PartnerContext:
             self.account, self.partner.id, deps.clock(), config.api_key_pepper.get_secret_value()
         )
 
+    @cached_property
+    def reach(self) -> TenantReach:
+        """The tenants the caller reaches, read once per request (group members only when scoped)."""
+        return TenantReach.of(self.caller, lambda: self.access().group_members())
 
-def operator_only(call: Call) -> ActionContext:
-    if not deps.authenticator().is_operator(credentials_of(call)):
-        raise operator_only_refusal()
-    return action_context(call, OperatorCaller())
+
+def _operator_only(call: Call) -> ActionContext:
+    return action_context(call, deps.authenticator().operator(credentials_of(call)))
+
+
+# Operator-only endpoints: the principal is the operator's ActionContext (the audit log names the person).
+operator_only = Declared(_operator_only, OPERATOR_SECURITY)
 
 
 def partner_context(call: Call) -> PartnerContext:
@@ -62,26 +93,30 @@ def partner_context(call: Call) -> PartnerContext:
     return context
 
 
-def operator_on_partner(call: Call) -> PartnerContext:
-    """Operator-only calls about one partner (its subscription): the partner must exist."""
-    action = operator_only(call)
+def _operator_on_partner(call: Call) -> PartnerContext:
+    caller = deps.authenticator().operator(credentials_of(call))
     partner = deps.partners().get(call.route.get("partnerId", ""))
-    return PartnerContext(OperatorCaller(), partner, deps.storage().region(partner.region), action)
+    account = deps.storage().region(partner.region)
+    return PartnerContext(caller, partner, account, action_context(call, caller))
 
 
-def partner_access(scope: Scope, *, write: bool = False, operator: bool = True) -> Authenticator:
-    """Partner-scoped endpoints: the partner's people and keys with `scope`, and (if allowed) the operator.
+# Operator-only calls about one partner (its subscription): the partner must exist.
+operator_on_partner = Declared(_operator_on_partner, OPERATOR_SECURITY)
 
+
+def partner_access(scope: Scope, *, write: bool = False, operator: bool = False) -> Declared:
+    """Partner-scoped endpoints: the partner's people and keys with `scope`; the operator only if `operator`.
+
+    The operator (its token or the break-glass key) is refused unless the route says otherwise:
+    routes that reach the partner's customers' data (end users, devices, subjects) never say so.
     Writes are refused while the subscription is read-only (trial over, past due, terminated).
     """
 
     def authenticate(call: Call) -> PartnerContext:
         partner_id = call.route.get("partnerId", "")
-        caller, partner = deps.authenticator().partner_caller(partner_id, credentials_of(call))
-        if isinstance(caller, OperatorCaller) and not operator:
-            raise ProblemError(
-                403, "forbidden", "Not for the operator.", "Only the partner's people may do this."
-            )
+        caller, partner = deps.authenticator().partner_caller(
+            partner_id, credentials_of(call), operator=operator
+        )
         account = deps.storage().region(partner.region)
         if isinstance(caller, PartnerCaller):
             if scope not in caller.scopes:
@@ -96,4 +131,4 @@ def partner_access(scope: Scope, *, write: bool = False, operator: bool = True) 
                     raise refusal
         return PartnerContext(caller, partner, account, action_context(call, caller))
 
-    return authenticate
+    return Declared(authenticate, PARTNER_SECURITY + OPERATOR_SECURITY if operator else PARTNER_SECURITY)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.access.authenticate import Authenticator
 from shared.access.tokens import TokenValidator
 from shared.adapters.fcm import FcmSender
 from shared.clock import Clock, SystemClock
-from shared.notifications.devices import DeviceRegistry
+from shared.notifications.devices import DeviceLimits, DeviceRegistry
 from shared.notifications.fanout import FanOut
 from shared.notifications.orgs import OrgDirectory, OrgService
 from shared.notifications.secrets import TokenCipher
@@ -26,12 +26,15 @@ from shared.storage.router import AccountStorage, StorageRouter
 from shared.usage import BufferedUsage, UsageMeter
 
 if TYPE_CHECKING:
+    # Imported at first use: the Graph adapter's models cost cold start, and only tenant calls need them.
+    from shared.adapters.identity import IdentityPlatform
+    from shared.notifications.enrolment import DeviceEnrolment
     from shared.privacy.requests import PrivacyRequests
     from shared.privacy.subjects import SubjectData
-
-    # Imported at first use: the Graph adapter's models cost cold start, and only tenant calls need them.
     from shared.tenants.graph_access import GraphAccess
+    from shared.tenants.proof import TenantProof
     from shared.tenants.service import TenantService
+    from shared.tenants.signin import StateSigner
 
 
 def settings() -> Settings:
@@ -80,13 +83,20 @@ def partners() -> PartnerService:
 @cache
 def authenticator() -> Authenticator:
     config = settings()
+    validator = TokenValidator(
+        config.entra_jwks_url,
+        config.entra_audience,
+        config.entra_client_id,
+        authority_host=config.entra_authority_host,
+        v1_issuer_host=config.entra_v1_issuer_host,
+    )
     return Authenticator(
         partners(),
-        TokenValidator(config.entra_jwks_url, config.entra_audience),
+        validator,
         clock(),
         operator_key=config.operator_api_key.get_secret_value(),
         pepper=config.api_key_pepper.get_secret_value(),
-        authority_host=config.entra_authority_host,
+        operator_tenant_id=config.operator_tenant_id,
     )
 
 
@@ -152,16 +162,58 @@ def graph_access() -> GraphAccess:
     )
 
 
-def tenants(partner: Partner) -> TenantService:
+def tenants(partner: Partner, *, graph: GraphAccess | None = None, **options: Any) -> TenantService:
+    """One partner's tenants; `graph` and `options` (sync workers, dispatch) let tests and benches tune."""
     from shared.privacy.subjects.index import index_key
     from shared.tenants.service import TenantService
 
+    access = graph or graph_access()
     return TenantService(
         storage().region(partner.region),
         partner,
         clock(),
-        graph_access(),
+        access,
         index_key=index_key(settings().api_key_pepper.get_secret_value()),
+        proof=tenant_proof(partner, graph=access),
+        **options,
+    )
+
+
+@cache
+def identity_platform() -> IdentityPlatform:
+    from shared.adapters.identity import IdentityPlatform
+
+    return IdentityPlatform(graph_access().settings)
+
+
+@cache
+def sign_in_states() -> StateSigner:
+    from shared.tenants.signin import StateSigner, state_key
+
+    return StateSigner(state_key(settings().api_key_pepper.get_secret_value()))
+
+
+def tenant_proof(partner: Partner, *, graph: GraphAccess | None = None) -> TenantProof:
+    """Proofs and claims of one partner's tenants (GDAP, admin consent), wired to every other partner's."""
+    from shared.errors import ProblemError
+    from shared.tenants.claims import TenantClaims
+    from shared.tenants.proof import TenantProof
+
+    def other_partner(partner_id: str) -> TenantProof | None:
+        try:
+            return tenant_proof(partners().get(partner_id), graph=graph)
+        except ProblemError:
+            return None  # the holder no longer exists: its claim holds nothing
+
+    return TenantProof(
+        storage().region(partner.region),
+        partner,
+        clock(),
+        graph=graph or graph_access(),
+        identity=identity_platform(),
+        claims=TenantClaims(storage(), clock()),
+        signer=sign_in_states(),
+        other_partner=other_partner,
     )
 
 
@@ -251,9 +303,40 @@ def orgs(partner_id: str, region: str) -> OrgService:
     )
 
 
+def device_limits() -> DeviceLimits:
+    config = settings()
+    return DeviceLimits(
+        per_user=config.devices_per_user,
+        per_org=config.devices_per_org,
+        registrations_per_minute=config.device_registrations_per_minute,
+    )
+
+
 def devices(region: str) -> DeviceRegistry:
     return DeviceRegistry(
-        storage().region(region), clock(), token_cipher(), settings().api_key_pepper.get_secret_value()
+        storage().region(region),
+        clock(),
+        token_cipher(),
+        settings().api_key_pepper.get_secret_value(),
+        device_limits(),
+    )
+
+
+@cache
+def device_enrolment() -> DeviceEnrolment:
+    """Device registration for Dynamics users, checked with the product's token validation."""
+    from shared.notifications.enrolment import DeviceEnrolment, TokenCheck
+
+    access = authenticator()
+    return DeviceEnrolment(
+        org_directory(),
+        orgs,
+        storage().region,
+        devices,
+        tokens=TokenCheck(claims_of=access.token_claims, issued_by=access.validator.issued_by),
+        clock=clock(),
+        pepper=settings().api_key_pepper.get_secret_value(),
+        limits=device_limits(),
     )
 
 

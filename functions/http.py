@@ -204,9 +204,16 @@ def endpoint(
     """Registers `handler` as an anonymous-level HTTP function; `auth` decides who may call it.
 
     `auth=None` marks a public endpoint; every other endpoint names its authenticator, which
-    raises a ProblemError (401/404) or returns the principal the handler sees as `call.principal`.
-    `media_type` documents what a handler returning a raw HttpResponse sends.
+    raises a ProblemError (401/403/404) or returns the principal the handler sees as `call.principal`.
+    An authenticator with a `security` attribute (functions/auth.py) declares its own schemes;
+    `security` is then optional and must agree. `media_type` documents what a handler returning a
+    raw HttpResponse sends.
     """
+    declared: tuple[str, ...] | None = getattr(auth, "security", None)
+    if declared is not None:
+        if security and tuple(security) != tuple(declared):
+            raise TypeError(f"{route}: security {security} disagrees with its authenticator's {declared}")
+        security = tuple(declared)
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         hinted = _spec_from_hints(handler)

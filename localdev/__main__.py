@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from localdev.azurite import REPO, Azurite, accounts_in, ports_in
+from localdev.azurite import REPO, Azurite, accounts_in, create_control_tables, ports_in
 from localdev.settings import apply_local_settings
 
 # How long running functions (the demo's first sync, say) get to finish at Ctrl-C.
@@ -26,6 +26,11 @@ def serve_host(script_root: Path, app_ref: str, port: int) -> None:
     host = LocalHost(script_root, app_ref)
     names = [f"{f.name} [{f.trigger['type']}]" for f in host.functions]
     logging.getLogger("localdev").info("functions: %s", ", ".join(names))
+    logging.getLogger("localdev").info(
+        "HTTP executions at once: %s; worker threads: %d",
+        host.http_concurrency or "no limit",
+        host.threads,
+    )
     config = uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     try:
         asyncio.run(uvicorn.Server(config).serve())
@@ -40,16 +45,19 @@ def start_azurite(settings: dict[str, str], data_dir: Path | None) -> Azurite | 
     azurite = Azurite(accounts_in(settings), ports_in(settings), data_dir, own_session=True)
     if azurite.running_elsewhere():
         logging.getLogger("localdev").info("Azurite already answers on %s; using it", azurite.ports)
+        create_control_tables(settings)
         return None
     azurite.start()
     logging.getLogger("localdev").info("Azurite serving %s on %s", ", ".join(azurite.accounts), azurite.ports)
+    create_control_tables(settings)
     return azurite
 
 
-def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int) -> str:
+def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int, version: str) -> str:
     """A development token for a person, looked up through the product (Azurite must be running)."""
     from functions import deps
     from localdev import dev_issuer
+    from shared.access.reach import TenantReach
     from shared.partners.access import AccessService
 
     config = deps.settings()
@@ -60,7 +68,7 @@ def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int
         deps.clock(),
         config.api_key_pepper.get_secret_value(),
     )
-    person = access.get_person(personnel_id)
+    person = access.get_person(personnel_id, TenantReach())
     return dev_issuer.mint(
         tenant_id=partner.entra_tenant_id,
         object_id=person.object_id,
@@ -68,6 +76,33 @@ def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int
         authority_host=config.entra_authority_host,
         name=person.display_name,
         lifetime_seconds=lifetime_seconds,
+        version=version,
+        v1_host=config.entra_v1_issuer_host,
+    )
+
+
+# The local operator: one made-up person of OPERATOR_TENANT_ID, so the audit log names the same one.
+LOCAL_OPERATOR_OID = "0b9d6f2a-7c1e-4a5b-8d3f-6e2c9a1b4d70"
+
+
+def mint_for_operator(name: str, lifetime_seconds: int, version: str) -> str:
+    """A development token of the operator: app role Tenantry.Operator, from OPERATOR_TENANT_ID."""
+    from localdev import dev_issuer
+    from shared.settings import get_settings
+
+    config = get_settings()
+    if not config.operator_tenant_id:
+        raise SystemExit("OPERATOR_TENANT_ID is not set: no operator token would be accepted.")
+    return dev_issuer.mint(
+        tenant_id=config.operator_tenant_id,
+        object_id=LOCAL_OPERATOR_OID,
+        audience=config.entra_audience,
+        authority_host=config.entra_authority_host,
+        name=name,
+        roles=[dev_issuer.OPERATOR_ROLE],
+        lifetime_seconds=lifetime_seconds,
+        version=version,
+        v1_host=config.entra_v1_issuer_host,
     )
 
 
@@ -117,8 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-memory", action="store_true", help="Azurite keeps nothing on disk")
     parser.add_argument("--partner", help="token: the partner id")
     parser.add_argument("--personnel", help="token: the person's personnel id at that partner")
+    parser.add_argument("--operator", action="store_true", help="token: the operator's (OPERATOR_TENANT_ID)")
+    parser.add_argument("--name", default="Local Operator", help="token: the operator's display name")
+    parser.add_argument("--v1", action="store_true", help="token: an Entra v1.0 token (sts.windows.net)")
     parser.add_argument("--minutes", type=int, default=60, help="token: lifetime")
+    parser.add_argument(
+        "--http-concurrency",
+        type=int,
+        help="host/run: HTTP executions at once, as one Flex Consumption instance (perInstanceConcurrency)",
+    )
+    parser.add_argument("--threads", type=int, help="host/run: PYTHON_THREADPOOL_THREAD_COUNT")
     args = parser.parse_args(argv)
+    # Read by LocalHost from the environment, like the app settings they stand for.
+    if args.http_concurrency is not None:
+        os.environ["TENANTRY_LOCAL_HTTP_CONCURRENCY"] = str(args.http_concurrency)
+    if args.threads is not None:
+        os.environ["PYTHON_THREADPOOL_THREAD_COUNT"] = str(args.threads)
     # The app's log hygiene applies to the host's own lines too (shared/privacy/redact.py).
     from shared.privacy.redact import install as install_log_hygiene
 
@@ -131,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = apply_local_settings(args.script_root)
     if args.command == "token":
-        print(mint_for_personnel(args.partner, args.personnel, args.minutes * 60))
+        version = "1.0" if args.v1 else "2.0"
+        if args.operator:
+            print(mint_for_operator(args.name, args.minutes * 60, version))
+        elif args.partner and args.personnel:
+            print(mint_for_personnel(args.partner, args.personnel, args.minutes * 60, version))
+        else:
+            parser.error("token needs --operator, or --partner and --personnel")
         return 0
     data_dir = None if args.in_memory else args.data_dir
     if args.command == "host":

@@ -1,7 +1,9 @@
 """A development token issuer standing in for Entra ID: its own RSA key, a JWKS, and minted tokens.
 
 The product validates these exactly as it validates Entra tokens; only the settings
-(ENTRA_AUTHORITY_HOST, ENTRA_JWKS_URL) point here instead of login.microsoftonline.com.
+(ENTRA_AUTHORITY_HOST, ENTRA_V1_ISSUER_HOST, ENTRA_JWKS_URL) point here instead of
+login.microsoftonline.com and sts.windows.net. v2 tokens are issued as `<host>/<tid>/v2.0`, v1
+tokens as `<host>/sts/<tid>/`, both signed with the same key, as Entra signs both with its keys.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import base64
 import contextlib
 import os
 import time
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,16 @@ from localdev.azurite import REPO
 
 ROUTE_PREFIX = "/_dev/entra"
 KID = "tenantry-dev-1"
+# What Entra puts in tokens requested by the partner's portal: the delegated scope of Tenantry's API.
+ACCESS_AS_USER = "access_as_user"
+OPERATOR_ROLE = "Tenantry.Operator"
+# The client that asked for the token (`azp`/`appid`): a made-up portal app.
+DEV_CLIENT_APP = "5f0c6b1e-3d2a-4e8b-9c7d-1a2b3c4d5e6f"
+
+
+def v1_issuer_host(authority_host: str) -> str:
+    """Where this issuer's v1 tokens say they come from (Entra: https://sts.windows.net)."""
+    return f"{authority_host.rstrip('/')}/sts"
 
 
 def key_file() -> Path:
@@ -73,19 +86,41 @@ def mint(
     lifetime_seconds: int = 3600,
     issued_at: float | None = None,
     key: rsa.RSAPrivateKey | None = None,
+    version: str = "2.0",
+    scopes: str | None = ACCESS_AS_USER,
+    roles: Iterable[str] = (),
+    app_id: str = DEV_CLIENT_APP,
+    v1_host: str | None = None,
 ) -> str:
-    """An access token shaped like Entra ID v2.0's (iss, aud, tid, oid, iat, nbf, exp)."""
+    """An access token shaped like Entra ID's, v2.0 or (`version="1.0"`) v1.0.
+
+    `scopes` is the space-separated `scp` (None: an app-only token has none); `roles` the app roles
+    assigned to the user or app; `v1_host` the v1 issuer host when not this issuer's own.
+    """
     now = int(issued_at if issued_at is not None else time.time())
-    claims = {
-        "iss": f"{authority_host.rstrip('/')}/{tenant_id.lower()}/v2.0",
+    tenant = tenant_id.lower()
+    if version == "1.0":
+        issuer = f"{(v1_host or v1_issuer_host(authority_host)).rstrip('/')}/{tenant}/"
+    elif version == "2.0":
+        issuer = f"{authority_host.rstrip('/')}/{tenant}/v2.0"
+    else:
+        raise ValueError(f"unknown token version {version!r}")
+    claims: dict[str, Any] = {
+        "iss": issuer,
         "aud": audience,
-        "tid": tenant_id.lower(),
+        "tid": tenant,
         "oid": object_id.lower(),
         "iat": now,
         "nbf": now,
         "exp": now + lifetime_seconds,
-        "ver": "2.0",
+        "ver": version,
+        # v1 names the requesting client `appid`, v2 `azp`.
+        ("appid" if version == "1.0" else "azp"): app_id,
     }
+    if scopes:
+        claims["scp"] = scopes
+    if roles:
+        claims["roles"] = list(roles)
     if name:
         claims["name"] = name
     return jwt.encode(claims, key or signing_key(), algorithm="RS256", headers={"kid": KID})

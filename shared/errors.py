@@ -71,6 +71,11 @@ def method_not_allowed(allowed: list[str]) -> ProblemError:
     )
 
 
+def forbidden(permission: str, detail: str) -> ProblemError:
+    """403 naming, in `missingPermission`, what the caller would need (a scope, a role, a reach)."""
+    return ProblemError(403, "forbidden", "Not allowed.", detail, extra={"missingPermission": permission})
+
+
 def unauthenticated(detail: str = "A valid credential is required.") -> ProblemError:
     return ProblemError(401, "unauthenticated", "Authentication required.", detail)
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from shared.access.tokens import ACCESS_AS_USER, OPERATOR_ROLE
 from shared.models import Problem
 
 
@@ -30,12 +31,53 @@ class Operation:
 
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
-    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "An API key of the partner (scopes read, write, notify, privacy).",
+    },
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An Entra ID access token (v1 or v2) of the partner's person, for this API "
+        "(audience: its app id URI or client id), with the delegated scope access_as_user.",
+    },
+    # The operator, on the routes that are the operator's: shown apart so the document says which.
+    "operatorToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An Entra ID access token from the operator's tenant carrying the app role "
+        "Tenantry.Operator (a person's or an app's).",
+    },
+    "breakGlassKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "The operator's break-glass key (OPERATOR_API_KEY): off unless set, every use logged.",
+    },
     "deviceKey": {"type": "apiKey", "in": "header", "name": "x-device-key"},
+    # Device registration: with the device key, the Dynamics user's own token ("deviceKey+dynamicsUser").
+    "dynamicsUser": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An Entra ID access token of the Dynamics user the device is registered for: "
+        "issued by the organisation's tenant to the user whose object id the org user carries, for "
+        "this API, with the delegated scope access_as_user.",
+    },
     "deviceSecret": {"type": "apiKey", "in": "header", "name": "x-device-secret"},
     # Dataverse's WebhookKey authentication; an org set to HttpHeader sends its own header instead.
     "webhookKey": {"type": "apiKey", "in": "query", "name": "code"},
+}
+
+# OpenAPI 3.1 lets a requirement of a non-OAuth scheme name the roles it needs.
+_ROLES: dict[str, list[str]] = {
+    "bearer": [ACCESS_AS_USER],
+    "operatorToken": [OPERATOR_ROLE],
+    "dynamicsUser": [ACCESS_AS_USER],
 }
 
 _PARAM_SCHEMAS: dict[str | None, dict[str, Any]] = {
@@ -49,6 +91,7 @@ _PARAM_SCHEMAS: dict[str | None, dict[str, Any]] = {
 _PROBLEM_STATUSES = {
     "400": "The request could not be read.",
     "401": "No valid credential.",
+    "403": "A valid credential that may not do this (a missing scope, role or permission).",
     "404": "Not found (also for anything outside the caller's reach).",
     "422": "A field is invalid.",
     "500": "Unexpected failure; quote the correlationId.",
@@ -112,7 +155,7 @@ def build_document(operations: list[Operation], *, title: str, version: str) -> 
             success["content"] = {op.response_media_type: {"schema": {"type": "string"}}}
         responses: dict[str, Any] = {str(op.success_status): success}
         for status, description in _PROBLEM_STATUSES.items():
-            if status in ("401",) and not op.security:
+            if status in ("401", "403") and not op.security:
                 continue
             responses[status] = _problem_response(description)
         responses["default"] = _problem_response("Any other error, as problem details.")
@@ -122,7 +165,10 @@ def build_document(operations: list[Operation], *, title: str, version: str) -> 
             "tags": [op.tag],
             "parameters": parameters,
             "responses": responses,
-            "security": [{name: []} for name in op.security] if op.security else [],
+            # A name joined with "+" is one requirement of several schemes together.
+            "security": [{part: _ROLES.get(part, []) for part in name.split("+")} for name in op.security]
+            if op.security
+            else [],
         }
         if op.body is not None:
             operation["requestBody"] = {

@@ -101,8 +101,14 @@ class Settings(BaseSettings):
         description="Regions a partner may choose; each needs its storage setting.",
     )
     operator_api_key: SecretStr = Field(
+        default=SecretStr(""),
         alias="OPERATOR_API_KEY",
-        description="The platform operator's key (x-api-key). A Key Vault reference in Azure.",
+        description="Break-glass operator key (x-api-key), off when empty; a Key Vault reference in Azure.",
+    )
+    operator_tenant_id: str = Field(
+        default="",
+        alias="OPERATOR_TENANT_ID",
+        description="The operator's own Entra tenant: operator tokens (role Tenantry.Operator) come from it.",
     )
     api_key_pepper: SecretStr = Field(
         alias="API_KEY_PEPPER",
@@ -110,12 +116,22 @@ class Settings(BaseSettings):
     )
     entra_audience: str = Field(
         alias="ENTRA_AUDIENCE",
-        description="The app's client id (or App ID URI): the audience personnel tokens must carry.",
+        description="The API's App ID URI (e.g. api://tenantry): an audience tokens may carry.",
+    )
+    entra_client_id: str = Field(
+        default="",
+        alias="ENTRA_CLIENT_ID",
+        description="The API app registration's client id: the other audience tokens may carry (v2 always).",
     )
     entra_authority_host: str = Field(
         default="https://login.microsoftonline.com",
         alias="ENTRA_AUTHORITY_HOST",
-        description="Issuer of personnel tokens is `<host>/<partner's Entra tenant id>/v2.0`.",
+        description="Issuer of v2 tokens is `<host>/<Entra tenant id>/v2.0`.",
+    )
+    entra_v1_issuer_host: str = Field(
+        default="https://sts.windows.net",
+        alias="ENTRA_V1_ISSUER_HOST",
+        description="Issuer of v1 tokens is `<host>/<Entra tenant id>/`.",
     )
     entra_jwks_url: str = Field(
         default="https://login.microsoftonline.com/common/discovery/v2.0/keys",
@@ -159,6 +175,13 @@ class Settings(BaseSettings):
         alias="GRAPH_CLIENT_SECRET",
         description="That app's client secret (Key Vault reference in Azure); a tenant stores only a name.",
     )
+    public_url: str = Field(
+        default="",
+        alias="TENANTRY_PUBLIC_URL",
+        description="The stamp's public origin (https://...); administrator sign-ins return to "
+        "<it>/api/admin-consent/callback, which must be a redirect URI of the Graph app. Empty: the "
+        "origin the request came to.",
+    )
     graph_authority_host: str = Field(
         default="https://login.microsoftonline.com",
         alias="GRAPH_AUTHORITY_HOST",
@@ -190,6 +213,24 @@ class Settings(BaseSettings):
     device_token_key: SecretStr = Field(
         alias="DEVICE_TOKEN_KEY",
         description="AES-256 key(s), base64, comma-separated (first encrypts) for push tokens and payloads.",
+    )
+    devices_per_user: int = Field(
+        default=10,
+        ge=1,
+        alias="DEVICES_PER_USER",
+        description="How many push devices one Dynamics user may have registered at once.",
+    )
+    devices_per_org: int = Field(
+        default=10_000,
+        ge=1,
+        alias="DEVICES_PER_ORG",
+        description="How many push devices one Dynamics organisation may have registered at once.",
+    )
+    device_registrations_per_minute: int = Field(
+        default=30,
+        ge=1,
+        alias="DEVICE_REGISTRATIONS_PER_MINUTE",
+        description="How many device registrations one device key may make per minute.",
     )
     consent_token_keys: SecretStr = Field(
         alias="CONSENT_TOKEN_KEYS",

@@ -57,9 +57,19 @@ class Actor:
     display: str | None = None
 
 
+# The static OPERATOR_API_KEY names nobody: the audit log says so, and every use is logged loudly.
+BREAK_GLASS = Actor("operator", "break-glass", "break-glass key")
+
+
 @dataclass(frozen=True)
 class OperatorCaller:
-    actor: Actor = Actor("operator", "operator")
+    """The platform operator: a person (or app) holding the operator role, or the break-glass key."""
+
+    actor: Actor
+
+    @property
+    def break_glass(self) -> bool:
+        return self.actor == BREAK_GLASS
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,15 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localdev import dev_issuer
+from localdev.graph_standin import StandinControl
+from localdev.proving import connect_partner_tenant, grant_gdap
 from tests.conftest import STACK_ENV
 
+# The break-glass key: still set locally, so tests and `make run` can bootstrap partners with it.
 OPERATOR = {"x-api-key": STACK_ENV["OPERATOR_API_KEY"]}
 AUDIENCE = STACK_ENV["ENTRA_AUDIENCE"]
+CLIENT_ID = STACK_ENV["ENTRA_CLIENT_ID"]
+OPERATOR_TENANT = STACK_ENV["OPERATOR_TENANT_ID"]
 
 
 @dataclass
@@ -46,6 +51,23 @@ class PartnerSetup:
     @property
     def as_key(self) -> dict[str, str]:
         return {"x-api-key": self.key}
+
+
+def operator_token(api: str, object_id: str = "7a6b5c4d-3e2f-4a1b-9c8d-0e1f2a3b4c5d", **options: Any) -> str:
+    """A token of one of the operator's people: app role Tenantry.Operator, from the operator's tenant."""
+    claims: dict[str, Any] = {
+        "tenant_id": OPERATOR_TENANT,
+        "object_id": object_id,
+        "audience": AUDIENCE,
+        "authority_host": f"{api}/_dev/entra",
+        "name": "Olga Operator",
+        "roles": [dev_issuer.OPERATOR_ROLE],
+    }
+    return dev_issuer.mint(**{**claims, **options})
+
+
+def operator_bearer(api: str, **options: Any) -> dict[str, str]:
+    return {"authorization": f"Bearer {operator_token(api, **options)}"}
 
 
 def partner_body(region: str = "eu", **overrides: Any) -> dict[str, Any]:
@@ -91,3 +113,29 @@ def forged_token(partner: PartnerSetup) -> str:
 
 def expired_token(partner: PartnerSetup) -> str:
     return partner.token(issued_at=time.time() - 7200, lifetime_seconds=3600)
+
+
+def connect_partner(partner: PartnerSetup, control: StandinControl) -> None:
+    """The partner's owner connects its own Entra tenant (once), as GDAP proofs need."""
+    state = httpx.get(f"{partner.url}/entra-connection", headers=partner.as_key).json()
+    if not state["connected"]:
+        connect_partner_tenant(partner.api, partner.url, partner.bearer(), control)
+
+
+def add_proven_tenant(
+    partner: PartnerSetup, control: StandinControl, users: int = 30, display_name: str = "Fabrikam"
+) -> str:
+    """A customer tenant in the stand-in, with a GDAP relationship to the partner, onboarded and proven."""
+    connect_partner(partner, control)
+    tenant_id = str(uuid.uuid4())
+    control.put_tenant(tenant_id, users)
+    grant_gdap(control, partner.entra_tenant_id, tenant_id)
+    created = httpx.post(
+        f"{partner.url}/tenants",
+        headers=partner.as_key,
+        json={"tenantId": tenant_id.upper(), "displayName": display_name},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["access"]["state"] == "proven", created.text
+    return tenant_id

@@ -7,7 +7,16 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.actors import OPERATOR, PartnerSetup, expired_token, forged_token, make_partner, partner_body
+from tests.e2e.actors import (
+    AUDIENCE,
+    CLIENT_ID,
+    OPERATOR,
+    PartnerSetup,
+    expired_token,
+    forged_token,
+    make_partner,
+    partner_body,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,13 @@ def test_invalid_fields_are_each_named(api: str) -> None:
 
 
 def test_only_the_operator_creates_partners(api: str, partner: PartnerSetup) -> None:
-    for headers in ({}, partner.as_key, partner.bearer(), {"x-api-key": "guess"}):
+    for headers in ({}, partner.as_key, {"x-api-key": "guess"}):
         assert httpx.post(f"{api}/api/partners", json=partner_body(), headers=headers).status_code == 401
+    # A person's genuine token, without the operator's app role: known, but not allowed.
+    refused = httpx.post(f"{api}/api/partners", json=partner_body(), headers=partner.bearer())
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/insufficient-scope")
+    assert "Tenantry.Operator" in refused.json()["detail"]
 
 
 def test_partner_reads_itself_by_key_and_by_token(partner: PartnerSetup) -> None:
@@ -59,9 +73,63 @@ def test_tokens_are_checked(partner: PartnerSetup) -> None:
 
     assert status(expired_token(partner)) == 401
     assert status(forged_token(partner)) == 401
-    assert status(partner.token(audience="api://someone-else")) == 401
+    assert status("not.a.jwt") == 401
     # Valid signature, but a person the partner never invited: as if the partner did not exist.
     assert status(partner.token(object_id=str(uuid.uuid4()))) == 404
+
+
+def test_two_credentials_at_once_are_refused(api: str, partner: PartnerSetup) -> None:
+    both = {**partner.as_key, **partner.bearer()}
+    assert httpx.get(partner.url, headers=both).status_code == 401
+    # A good key never excuses a bad token beside it, the break-glass key least of all.
+    for authorization in ("Bearer not.a.jwt", "Basic b3A6b3A=", ""):
+        bad = {**OPERATOR, "authorization": authorization}
+        assert httpx.post(f"{api}/api/partners", json=partner_body(), headers=bad).status_code == 401
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+@pytest.mark.parametrize("audience", [AUDIENCE, CLIENT_ID])
+def test_v1_and_v2_tokens_for_either_name_of_the_api_work(
+    partner: PartnerSetup, version: str, audience: str
+) -> None:
+    response = httpx.get(partner.url, headers=partner.bearer(version=version, audience=audience))
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == partner.id
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_a_token_of_another_tenant_or_issuer_is_as_if_the_partner_did_not_exist(
+    partner: PartnerSetup, version: str
+) -> None:
+    # The owner's object id, but issued by another tenant, or by the tenant's id on another issuer.
+    other_tenant = partner.bearer(tenant_id=str(uuid.uuid4()), version=version)
+    assert httpx.get(partner.url, headers=other_tenant).status_code == 404
+    elsewhere = partner.bearer(
+        authority_host="https://login.example", v1_host="https://sts.example", version=version
+    )
+    assert httpx.get(partner.url, headers=elsewhere).status_code == 404
+
+
+def test_a_token_for_another_api_or_without_the_scope_is_403_naming_what_is_missing(
+    partner: PartnerSetup,
+) -> None:
+    for version in ("1.0", "2.0"):
+        foreign = httpx.get(
+            partner.url, headers=partner.bearer(audience="api://someone-else", version=version)
+        )
+        assert foreign.status_code == 403
+        assert foreign.headers["content-type"].startswith("application/problem+json")
+        assert foreign.json()["type"].endswith("/insufficient-scope")
+        assert "another API" in foreign.json()["detail"]
+    for scopes in (None, "User.Read", "access_as_user.other"):
+        unscoped = httpx.get(partner.url, headers=partner.bearer(scopes=scopes))
+        assert unscoped.status_code == 403
+        assert unscoped.json()["type"].endswith("/insufficient-scope")
+        assert "'access_as_user'" in unscoped.json()["detail"]
+    # The scope among others is enough.
+    assert (
+        httpx.get(partner.url, headers=partner.bearer(scopes="User.Read access_as_user")).status_code == 200
+    )
 
 
 def test_subscription_change_waits_for_next_cycle(api: str) -> None:

@@ -1,4 +1,5 @@
-"""Personnel token validation: the JWKS is fetched once and cached, and refreshed for a new key."""
+"""Entra token validation: the JWKS is fetched once and cached, and refreshed for a new key; v1 and
+v2 tokens, either audience; a genuine token for another API is told apart from a bad one."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localdev import dev_issuer
-from shared.access.tokens import InvalidTokenError, TokenValidator
+from shared.access.tokens import ForeignAudienceError, InvalidTokenError, TokenValidator
 
 TENANT, OID, AUDIENCE, HOST = "6f1c2b7e-0a4d-4c8e-9d3b-2a1f5e7c9b10", "1111", "api://t", "http://issuer"
+CLIENT_ID, V1_HOST = "3b1f6a2c-8d4e-4f7a-9b0c-5e6d7f8a9b0c", "http://sts"
+OTHER_TENANT = "0d2e4f6a-8b1c-4d3e-9f5a-7b6c8d0e2f41"
 
 
 class Issuer:
@@ -94,13 +97,59 @@ def test_an_unknown_kid_refreshes_the_key_set(issuer: tuple[Issuer, str]) -> Non
     [
         ({"issued_at": time.time() - 7200, "lifetime_seconds": 3600}, "expired"),
         ({"issued_at": time.time() + 600}, "not yet valid"),
-        ({"audience": "api://another-app"}, "wrong audience"),
+        ({"key": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, "forged"),
+        # Wrong audience and expired: lifetime is checked first, so this is no genuine token.
+        ({"audience": "api://x", "issued_at": time.time() - 7200, "lifetime_seconds": 3600}, "both"),
     ],
 )
 def test_bad_tokens_are_refused(issuer: tuple[Issuer, str], options: dict[str, object], why: str) -> None:
     _, url = issuer
     with pytest.raises(InvalidTokenError):
         TokenValidator(url, AUDIENCE).validate(token(**options))
+
+
+def test_a_genuine_token_for_another_api_is_told_apart(issuer: tuple[Issuer, str]) -> None:
+    _, url = issuer
+    with pytest.raises(ForeignAudienceError):
+        TokenValidator(url, AUDIENCE, CLIENT_ID).validate(token(audience="api://another-app"))
+
+
+def validator(url: str) -> TokenValidator:
+    return TokenValidator(url, AUDIENCE, CLIENT_ID, authority_host=HOST, v1_issuer_host=V1_HOST)
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+@pytest.mark.parametrize("audience", [AUDIENCE, CLIENT_ID])
+def test_v1_and_v2_tokens_with_either_audience_name_their_tenant(
+    issuer: tuple[Issuer, str], version: str, audience: str
+) -> None:
+    _, url = issuer
+    check = validator(url)
+    claims = check.validate(token(version=version, audience=audience, v1_host=V1_HOST, name="Ana Li"))
+    assert claims.version == version
+    expected = f"{V1_HOST}/{TENANT}/" if version == "1.0" else f"{HOST}/{TENANT}/v2.0"
+    assert claims.issuer == expected
+    assert check.issued_by(claims, TENANT.upper()) and not check.issued_by(claims, OTHER_TENANT)
+    assert (claims.scopes, claims.roles, claims.app_id) == (
+        frozenset({"access_as_user"}),
+        frozenset(),
+        dev_issuer.DEV_CLIENT_APP,
+    )
+
+
+def test_scopes_and_roles_are_read_and_another_issuer_is_not_the_tenants(
+    issuer: tuple[Issuer, str],
+) -> None:
+    _, url = issuer
+    check = validator(url)
+    claims = check.validate(token(scopes="User.Read access_as_user", roles=["Tenantry.Operator", "X"]))
+    assert claims.scopes == {"User.Read", "access_as_user"}
+    assert claims.roles == {"Tenantry.Operator", "X"}
+    app_only = check.validate(token(scopes=None, roles=["Tenantry.Operator"]))
+    assert app_only.scopes == frozenset() and app_only.display == f"app {dev_issuer.DEV_CLIENT_APP}"
+    # The tenant's id under another issuer host (say, another cloud's) is not that tenant's token.
+    elsewhere = check.validate(token(authority_host="http://elsewhere"))
+    assert elsewhere.tenant_id == TENANT and not check.issued_by(elsewhere, TENANT)
 
 
 def test_small_clock_skew_is_tolerated(issuer: tuple[Issuer, str]) -> None:

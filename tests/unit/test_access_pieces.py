@@ -3,7 +3,8 @@
 import pytest
 
 from shared.access import api_keys
-from shared.access.principals import TenantScope
+from shared.access.principals import Scope, TenantScope
+from shared.access.tokens import TokenValidator
 from shared.audit.ip import anonymise_ip
 
 PARTNER, KEY = "01M88V66J4VP2QB77MXNCH6HS8", "01M88V66W52CQRHYMVBKPXNNRM"
@@ -47,3 +48,43 @@ def test_tenant_scope_by_id_or_group() -> None:
     assert scope.allows("AAAA", groups)
     assert scope.allows("bbbb", groups)
     assert not scope.allows("cccc", groups)
+
+
+def test_a_tenants_tokens_come_from_its_v2_or_v1_issuer() -> None:
+    validator = TokenValidator(
+        "http://unused/keys",
+        "api://tenantry",
+        "",
+        authority_host="https://login.microsoftonline.com/",
+        v1_issuer_host="https://sts.windows.net",
+    )
+    assert validator.audiences == {"api://tenantry"}
+    assert validator.issuers("6F1C2B7E-0A4D-4C8E-9D3B-2A1F5E7C9B10") == (
+        "https://login.microsoftonline.com/6f1c2b7e-0a4d-4c8e-9d3b-2a1f5e7c9b10/v2.0",
+        "https://sts.windows.net/6f1c2b7e-0a4d-4c8e-9d3b-2a1f5e7c9b10/",
+    )
+    with pytest.raises(ValueError, match="audience"):
+        TokenValidator("http://unused/keys", "", "")
+
+
+def test_routes_take_the_operator_only_when_they_say_so_and_the_document_follows() -> None:
+    import azure.functions as func
+
+    from functions.auth import OPERATOR_SECURITY, PARTNER_SECURITY, operator_only, partner_access
+    from functions.http import endpoint
+
+    assert partner_access(Scope.READ).security == PARTNER_SECURITY
+    assert partner_access(Scope.READ, operator=True).security == PARTNER_SECURITY + OPERATOR_SECURITY
+    assert operator_only.security == OPERATOR_SECURITY
+    # A declaration beside the authenticator may repeat it, never contradict it.
+    bp = func.Blueprint()  # type: ignore[no-untyped-call]
+    with pytest.raises(TypeError, match="disagrees"):
+        endpoint(
+            bp,
+            "x",
+            methods=["GET"],
+            summary="x",
+            tag="x",
+            auth=partner_access(Scope.READ, operator=True),
+            security=PARTNER_SECURITY,
+        )

@@ -37,5 +37,12 @@ def test_storage_by_connection_string_or_identity() -> None:
 
 def test_required_names_cover_every_region() -> None:
     names = required_setting_names(("eu", "us"))
-    assert {"TENANTRY_REGIONS", "OPERATOR_API_KEY", "TENANTRY_STORAGE_CONTROL"} <= set(names)
+    assert {"TENANTRY_REGIONS", "API_KEY_PEPPER", "ENTRA_AUDIENCE", "TENANTRY_STORAGE_CONTROL"} <= set(names)
     assert {"TENANTRY_STORAGE_EU", "TENANTRY_STORAGE_US"} <= set(names)
+
+
+def test_the_break_glass_key_is_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The operator signs in with Entra ID; OPERATOR_API_KEY is only break-glass.
+    assert "OPERATOR_API_KEY" not in required_setting_names(("eu",))
+    monkeypatch.delenv("OPERATOR_API_KEY", raising=False)
+    assert Settings(TENANTRY_REGIONS="eu").operator_api_key.get_secret_value() == ""
