@@ -9,10 +9,12 @@ import azure.functions as func
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
 from functions import deps
-from functions.auth import PARTNER_SECURITY, partner_access, partner_context
+from functions.auth import partner_access, partner_context
 from functions.http import Call, endpoint
 from shared.access.principals import Scope
-from shared.audit.log import AuditLog, EventFilter
+from shared.access.reach import ALL_TENANTS
+from shared.audit.log import AuditLog, EventFilter, ScopedView
+from shared.errors import ProblemError, forbidden
 from shared.models import ApiModel, PageQuery, QueryInput
 from shared.usage import month_of
 
@@ -25,6 +27,9 @@ class EventQuery(PageQuery):
     actor: Annotated[str, StringConstraints(max_length=64)] | None = None
     action: Annotated[str, StringConstraints(max_length=100)] | None = None
     target: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tenant_id: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, alias="tenantId", description="Only events about this customer tenant."
+    )
 
 
 class EventOut(ApiModel):
@@ -37,6 +42,7 @@ class EventOut(ApiModel):
     request_id: str | None
     client_ip: str | None
     details: dict[str, object]
+    tenant_id: str | None = Field(default=None, description="The customer tenant the event is about.")
     hash: str
 
 
@@ -74,14 +80,23 @@ class UsageOut(ApiModel):
     methods=["GET"],
     summary="The audit log, newest first.",
     tag="audit",
-    auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.READ, operator=True),
 )
 def list_events(call: Call, query: EventQuery) -> EventList:
     context = partner_context(call)
     log = AuditLog(context.account, deps.clock())
+    reach = context.reach
+    view = None
+    if reach.tenant_ids is not None:
+        view = ScopedView(reach.tenant_ids, frozenset({context.caller.actor.id}))
     filters = EventFilter(
-        start=query.from_, end=query.to, actor=query.actor, action=query.action, target=query.target
+        start=query.from_,
+        end=query.to,
+        actor=query.actor,
+        action=query.action,
+        target=query.target,
+        tenant=query.tenant_id,
+        view=view,
     )
     items, token = log.list(context.partner.id, filters, query.top, query.continuation_token)
     return EventList(items=[EventOut.model_validate(item) for item in items], continuation_token=token)
@@ -93,11 +108,12 @@ def list_events(call: Call, query: EventQuery) -> EventList:
     methods=["GET"],
     summary="Recompute the audit log's hash chains; name the first broken event.",
     tag="audit",
-    auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.READ, operator=True),
 )
 def verify_events(call: Call) -> VerifyOut:
     context = partner_context(call)
+    if not context.reach.unlimited:
+        raise _needs_every_tenant("Verifying the audit log reads every event of every tenant")
     result = AuditLog(context.account, deps.clock()).verify(context.partner.id)
     return VerifyOut(
         valid=result.valid, checked=result.checked, first_broken_event_id=result.first_broken_event_id
@@ -110,12 +126,17 @@ def verify_events(call: Call) -> VerifyOut:
     methods=["GET"],
     summary="Billable units in one calendar month.",
     tag="usage",
-    auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.READ, operator=True),
 )
 def get_usage(call: Call, query: UsageQuery) -> UsageOut:
     context = partner_context(call)
+    if not context.reach.unlimited:
+        raise _needs_every_tenant("Usage counts the whole partner's billable units")
     month = query.month or month_of(deps.clock().now())
     deps.api_call_counter().flush()
     units = deps.usage(context.partner.region).month(context.partner.id, month)
     return UsageOut(partner_id=context.partner.id, month=month, units=units)
+
+
+def _needs_every_tenant(what: str) -> ProblemError:
+    return forbidden(ALL_TENANTS, f"{what}: it needs a caller with access to every tenant.")

@@ -9,8 +9,6 @@ from pydantic import StringConstraints
 
 from functions import deps
 from functions.auth import (
-    OPERATOR_SECURITY,
-    PARTNER_SECURITY,
     operator_on_partner,
     operator_only,
     partner_access,
@@ -53,7 +51,6 @@ _GROUP_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_
     summary="Create a partner with its subscription.",
     tag="partners",
     auth=operator_only,
-    security=OPERATOR_SECURITY,
 )
 def create_partner(call: Call, body: PartnerIn) -> Created[PartnerOut]:
     action: ActionContext = call.principal
@@ -67,8 +64,7 @@ def create_partner(call: Call, body: PartnerIn) -> Created[PartnerOut]:
     methods=["GET"],
     summary="A partner and its subscription.",
     tag="partners",
-    auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.READ, operator=True),
 )
 def get_partner(call: Call) -> PartnerOut:
     return deps.partners().view(partner_context(call).partner)
@@ -81,7 +77,6 @@ def get_partner(call: Call) -> PartnerOut:
     summary="Change plan or tenant limit from the start of the next billing cycle.",
     tag="partners",
     auth=operator_on_partner,
-    security=OPERATOR_SECURITY,
 )
 def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
     if body.plan is None and body.tenant_limit is None:
@@ -100,7 +95,6 @@ def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
     summary="End the subscription at the start of the next billing cycle.",
     tag="partners",
     auth=operator_on_partner,
-    security=OPERATOR_SECURITY,
 )
 def terminate_subscription(call: Call) -> PartnerOut:
     context = partner_context(call)
@@ -114,7 +108,6 @@ def terminate_subscription(call: Call) -> PartnerOut:
     summary="Billing: mark the subscription active (paid) or past_due.",
     tag="partners",
     auth=operator_on_partner,
-    security=OPERATOR_SECURITY,
 )
 def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
     context = partner_context(call)
@@ -130,11 +123,11 @@ def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
     methods=["GET"],
     summary="The partner's personnel.",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
 def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
-    items, token = partner_context(call).access().list_personnel(query.top, query.continuation_token)
+    context = partner_context(call)
+    items, token = context.access().list_personnel(query.top, query.continuation_token, context.reach)
     return PersonnelList(items=items, continuation_token=token)
 
 
@@ -144,12 +137,12 @@ def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
     methods=["POST"],
     summary="Invite a person with a role.",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
 )
 def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
     context = partner_context(call)
-    person = context.access().invite(body, context.action)
+    access = context.access()
+    person = access.invite(body, context.action, access.grantor(context.caller, context.reach))
     return Created(person, f"/api/partners/{context.partner.id}/personnel/{person.id}")
 
 
@@ -159,11 +152,11 @@ def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
     methods=["GET"],
     summary="One person.",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
 def get_personnel(call: Call) -> PersonnelOut:
-    return partner_context(call).access().get_person(call.route["personnelId"])
+    context = partner_context(call)
+    return context.access().get_person(call.route["personnelId"], context.reach)
 
 
 @endpoint(
@@ -172,12 +165,13 @@ def get_personnel(call: Call) -> PersonnelOut:
     methods=["PATCH"],
     summary="Change a person's role, status, name or tenant scope.",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
 )
 def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
     context = partner_context(call)
-    return context.access().update_person(call.route["personnelId"], body, context.action)
+    access = context.access()
+    grantor = access.grantor(context.caller, context.reach)
+    return access.update_person(call.route["personnelId"], body, context.action, grantor)
 
 
 @endpoint(
@@ -186,14 +180,15 @@ def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
     methods=["DELETE"],
     summary="Deactivate a person (their record stays for the retention period).",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
 def deactivate_personnel(call: Call) -> NoContent:
     # Not refused on a read-only subscription: removing access must always be possible.
     context = partner_context(call)
     patch = PersonnelPatch.model_validate({"status": "deactivated"})
-    context.access().update_person(call.route["personnelId"], patch, context.action)
+    access = context.access()
+    grantor = access.grantor(context.caller, context.reach)
+    access.update_person(call.route["personnelId"], patch, context.action, grantor)
     return NoContent()
 
 
@@ -206,11 +201,11 @@ def deactivate_personnel(call: Call) -> NoContent:
     methods=["GET"],
     summary="The partner's API keys (never secrets).",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
 def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
-    items, token = partner_context(call).access().list_keys(query.top, query.continuation_token)
+    context = partner_context(call)
+    items, token = context.access().list_keys(query.top, query.continuation_token, context.reach)
     return ApiKeyList(items=items, continuation_token=token)
 
 
@@ -220,12 +215,12 @@ def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
     methods=["POST"],
     summary="Create an API key; the secret is in this response only.",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
 )
 def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
     context = partner_context(call)
-    created = context.access().create_key(body, context.action)
+    access = context.access()
+    created = access.create_key(body, context.action, access.grantor(context.caller, context.reach))
     return Created(created, f"/api/partners/{context.partner.id}/api-keys/{created.id}")
 
 
@@ -235,12 +230,12 @@ def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
     methods=["DELETE"],
     summary="Revoke an API key; it stops working at once.",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
 def revoke_api_key(call: Call) -> NoContent:
     context = partner_context(call)
-    context.access().revoke_key(call.route["keyId"], context.action)
+    access = context.access()
+    access.revoke_key(call.route["keyId"], context.action, access.grantor(context.caller, context.reach))
     return NoContent()
 
 
@@ -250,12 +245,13 @@ def revoke_api_key(call: Call) -> NoContent:
     methods=["POST"],
     summary="Replace a key's secret; the old secret stops working at once.",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
 )
 def rotate_api_key(call: Call) -> ApiKeyCreated:
     context = partner_context(call)
-    return context.access().rotate_key(call.route["keyId"], context.action)
+    access = context.access()
+    grantor = access.grantor(context.caller, context.reach)
+    return access.rotate_key(call.route["keyId"], context.action, grantor)
 
 
 # --- tenant groups ---------------------------------------------------------------------------
@@ -268,12 +264,10 @@ def rotate_api_key(call: Call) -> ApiKeyCreated:
     summary="Named tenant groups, used to limit people and keys to some tenants.",
     tag="tenant-groups",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
 def list_tenant_groups(call: Call) -> TenantGroupList:
-    members = partner_context(call).access().group_members()
-    items = [TenantGroupOut(name=name, tenant_ids=sorted(ids)) for name, ids in sorted(members.items())]
-    return TenantGroupList(items=items)
+    context = partner_context(call)
+    return TenantGroupList(items=context.access().visible_groups(context.reach))
 
 
 @endpoint(
@@ -283,10 +277,10 @@ def list_tenant_groups(call: Call) -> TenantGroupList:
     summary="One tenant group.",
     tag="tenant-groups",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
 def get_tenant_group(call: Call) -> TenantGroupOut:
-    return partner_context(call).access().get_group(call.route["groupName"])
+    context = partner_context(call)
+    return context.access().get_group(call.route["groupName"], context.reach)
 
 
 @endpoint(
@@ -296,7 +290,6 @@ def get_tenant_group(call: Call) -> TenantGroupOut:
     summary="Create or replace a tenant group.",
     tag="tenant-groups",
     auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
 )
 def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
     from pydantic import TypeAdapter, ValidationError
@@ -309,7 +302,9 @@ def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
             [FieldError("groupName", "letters, digits, '-' and '_', at most 63")]
         ) from None
     context = partner_context(call)
-    return context.access().put_group(name, [str(t) for t in body.tenant_ids], context.action)
+    access = context.access()
+    grantor = access.grantor(context.caller, context.reach)
+    return access.put_group(name, [str(t) for t in body.tenant_ids], context.action, grantor)
 
 
 @endpoint(
@@ -319,9 +314,10 @@ def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
     summary="Delete a tenant group.",
     tag="tenant-groups",
     auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
 )
 def delete_tenant_group(call: Call) -> NoContent:
     context = partner_context(call)
-    context.access().delete_group(call.route["groupName"], context.action)
+    access = context.access()
+    grantor = access.grantor(context.caller, context.reach)
+    access.delete_group(call.route["groupName"], context.action, grantor)
     return NoContent()

@@ -15,7 +15,6 @@ from pydantic.alias_generators import to_camel
 
 from functions import deps
 from functions.auth import (
-    OPERATOR_SECURITY,
     PARTNER_SECURITY,
     PartnerContext,
     operator_only,
@@ -23,9 +22,10 @@ from functions.auth import (
     partner_context,
 )
 from functions.http import Accepted, Call, Created, endpoint
-from shared.access.principals import PartnerCaller, Scope
+from shared.access.principals import Scope
 from shared.errors import ProblemError, not_found
 from shared.models import ApiModel, QueryInput, UtcDateTime
+from shared.notifications.orgs import Org
 from shared.privacy import record
 from shared.privacy import requests as dsr
 from shared.privacy.breaches import BreachIn, BreachList, BreachOut, BreachRegister, PartnerBreachList
@@ -128,7 +128,6 @@ def _sweep_out(report: SweepReport) -> SweepOut:
     summary="Run the retention sweep now (or, with dryRun=true, report what it would delete).",
     tag="privacy",
     auth=operator_only,
-    security=OPERATOR_SECURITY,
 )
 def run_sweep(call: Call, query: SweepQuery) -> SweepList:
     regions = deps.settings().regions
@@ -169,8 +168,7 @@ def retention_sweep(timer: func.TimerRequest) -> None:
     methods=["GET"],
     summary="The partner's privacy settings (how long administration records are kept).",
     tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.PRIVACY, operator=True),
 )
 def get_privacy_settings(call: Call) -> PrivacySettings:
     context = partner_context(call)
@@ -184,7 +182,6 @@ def get_privacy_settings(call: Call) -> PrivacySettings:
     summary="Change the partner's privacy settings (administration records: 7 or 10 years).",
     tag="privacy",
     auth=partner_access(Scope.PRIVACY, write=True),
-    security=PARTNER_SECURITY,
 )
 def put_privacy_settings(call: Call, body: PrivacySettingsIn) -> PrivacySettings:
     context = partner_context(call)
@@ -205,7 +202,6 @@ def _register(region: str) -> BreachRegister:
     summary="Record a personal-data breach; affected partners must be told within 72 hours.",
     tag="privacy",
     auth=operator_only,
-    security=OPERATOR_SECURITY,
 )
 def record_breach(call: Call, body: BreachIn) -> Created[BreachOut]:
     deps.storage().region(body.region)  # 422 for an unknown region
@@ -220,7 +216,6 @@ def record_breach(call: Call, body: BreachIn) -> Created[BreachOut]:
     summary="The breach register, every region, with each deadline.",
     tag="privacy",
     auth=operator_only,
-    security=OPERATOR_SECURITY,
 )
 def list_breaches(call: Call) -> BreachList:
     return BreachList(items=[b for r in deps.settings().regions for b in _register(r).all()])
@@ -244,7 +239,6 @@ def _find_breach(breach_id: str) -> BreachRegister:
     summary="One breach of the register.",
     tag="privacy",
     auth=operator_only,
-    security=OPERATOR_SECURITY,
 )
 def get_breach(call: Call) -> BreachOut:
     breach_id = call.route["breachId"]
@@ -258,7 +252,6 @@ def get_breach(call: Call) -> BreachOut:
     summary="Record that the affected partners were told (closes the 72-hour deadline).",
     tag="privacy",
     auth=operator_only,
-    security=OPERATOR_SECURITY,
 )
 def breach_partners_notified(call: Call) -> BreachOut:
     breach_id = call.route["breachId"]
@@ -271,8 +264,7 @@ def breach_partners_notified(call: Call) -> BreachOut:
     methods=["GET"],
     summary="Personal-data breaches that affect this partner.",
     tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.PRIVACY, operator=True),
 )
 def partner_breaches(call: Call) -> PartnerBreachList:
     context = partner_context(call)
@@ -307,19 +299,34 @@ _MAX_DEQUEUE = int(
 )
 
 
-def _tenant_visible(context: PartnerContext) -> Callable[[str], bool]:
-    """People and keys limited to some tenants see requests about those tenants only."""
-    caller = context.caller
-    if not isinstance(caller, PartnerCaller) or caller.tenant_scope is None:
-        return lambda tenant_id: True
-    scope = caller.tenant_scope
-    members = context.access().group_members()
-    return lambda tenant_id: scope.allows(tenant_id, members)
+def _org(context: PartnerContext, org_id: str) -> Org | None:
+    try:
+        org: Org = deps.orgs(context.partner.id, context.partner.region).get(org_id)
+    except ProblemError as error:
+        if error.status == 404:
+            return None
+        raise
+    return org
 
 
 def _may_see(context: PartnerContext) -> Callable[[RequestOut], bool]:
-    visible = _tenant_visible(context)
-    return lambda request: request.tenant_id is None or visible(request.tenant_id)
+    """People and keys limited to some tenants see requests about those tenants, or about orgs that
+    belong to them (an org's tenant as it is now; an org gone or without a tenant: unscoped callers only)."""
+    reach = context.reach
+    if reach.unlimited:
+        return lambda request: True
+    org_tenants: dict[str, str | None] = {}
+
+    def tenant_of(request: RequestOut) -> str | None:
+        if request.tenant_id is not None:
+            return request.tenant_id
+        org_id = request.org_id or ""
+        if org_id not in org_tenants:
+            org = _org(context, org_id) if org_id else None
+            org_tenants[org_id] = org.tenant_id if org is not None else None
+        return org_tenants[org_id]
+
+    return lambda request: reach.allows(tenant_of(request))
 
 
 def _requests(call: Call) -> PrivacyRequests:
@@ -327,8 +334,7 @@ def _requests(call: Call) -> PrivacyRequests:
     context = partner_context(call)
     service = deps.privacy_requests(context.partner)
     request_id = call.route.get("requestId")
-    caller = context.caller
-    if request_id is not None and isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
+    if request_id is not None and not context.reach.unlimited:
         service.visible(request_id, _may_see(context))
     return service
 
@@ -344,19 +350,23 @@ def _request_location(partner_id: str, request_id: str) -> str:
 )
 def create_privacy_request(call: Call, body: RequestIn) -> Created[RequestOut]:
     context = partner_context(call)
-    visible = _tenant_visible(context)
+    reach = context.reach
+    org = _org(context, body.org_id) if body.org_id else None
 
     def scope_exists(tenant_id: str | None, org_id: str | None) -> bool:
+        # Outside the caller's reach reads like missing: the same 422, nothing learnt.
+        if tenant_id is None:
+            return org is not None and reach.allows(org.tenant_id)
         try:
-            if tenant_id is not None:
-                return visible(tenant_id.lower()) and bool(deps.tenants(context.partner).get(tenant_id))
-            return bool(deps.orgs(context.partner.id, context.partner.region).get(org_id or ""))
+            return reach.allows(tenant_id) and bool(deps.tenants(context.partner).get(tenant_id))
         except ProblemError as error:
             if error.status == 404:
                 return False
             raise
 
-    created = deps.privacy_requests(context.partner, scope_exists).create(body, context.action)
+    org_tenant = org.tenant_id if org is not None else None
+    service = deps.privacy_requests(context.partner, scope_exists)
+    created = service.create(body, context.action, org_tenant_id=org_tenant)
     return Created(created, _request_location(context.partner.id, created.id))
 
 

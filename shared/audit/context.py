@@ -26,7 +26,10 @@ class ActionContext:
         changes: dict[str, dict[str, Any]] | None = None,
         details: dict[str, Any] | None = None,
         subject: EventSubject | None = None,
+        tenant_id: str | None = None,
     ) -> None:
+        """`tenant_id`: the customer tenant the event is about, where the target does not name it
+        (an org's tenant, say); tenant targets and targets with a `tenantId` name theirs already."""
         actor: dict[str, Any] = {"type": self.actor.type, "id": self.actor.id}
         if self.actor.display:
             actor["display"] = self.actor.display
@@ -41,6 +44,7 @@ class ActionContext:
                 client_ip=self.client_ip,
                 details=details or {},
                 subject=subject,
+                tenant_id=tenant_id,
             ),
         )
 

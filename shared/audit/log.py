@@ -7,6 +7,10 @@ entity-group transaction guarded by the head's ETag, so concurrent writers of a 
 collide (and retry on another lane when they do) instead of queueing behind one row. A month's
 first event of a lane links to the previous month's head of that lane, so dropping the oldest
 bucket (retention) leaves the remaining chain verifiable from its new start.
+
+An event about one customer tenant names it (`tenantId`, hashed with the event when present, so
+older events hash as they always did); callers limited to some tenants see only those events (and
+the partner-level ones about themselves), see `ScopedView`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ _HEAD = "~head-"  # '~' sorts after every event RowKey
 # Rows `~subj-<kid>-<event RowKey>` index the events naming one data subject (see audit/seal.py);
 # written with the event, in its bucket, so retention drops them with it.
 SUBJECT_INDEX = "~subj-"
+# A scoped listing reads at most this many rows per call before it answers with what it found.
+_SCAN_BUDGET = 5000
+# Comparisons a scoped view may add to a query: the base filter uses up to 7 of Table storage's 15.
+_NARROWING_MAX = 8
 
 
 def bucket_name(moment: datetime) -> str:
@@ -60,6 +68,34 @@ class NewEvent:
     client_ip: str | None = None  # already anonymised
     details: dict[str, Any] = field(default_factory=dict)
     subject: EventSubject | None = None  # a data subject the event names: its personal fields are sealed
+    # The customer tenant the event is about; when None, the target's `tenantId`, or a tenant target's id.
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScopedView:
+    """What a caller limited to some tenants sees of the log: the events about a tenant in its reach,
+    and of the partner-level events (no tenant) only those it did itself or that are about itself
+    (its own key or person). Events about an org or a request whose tenant is unknown stay hidden."""
+
+    tenant_ids: frozenset[str]
+    own_ids: frozenset[str]  # the caller's actor id
+
+    def shows(self, entity: Any) -> bool:
+        tenant = entity.get("tenantId")
+        if tenant:
+            return str(tenant) in self.tenant_ids
+        return entity.get("actorId") in self.own_ids or entity.get("targetId") in self.own_ids
+
+    def narrowing(self) -> str | None:
+        """A server-side clause that keeps at least what `shows` keeps, while it stays small (Table
+        storage takes at most 15 comparisons per filter); `shows` then decides exactly."""
+        if len(self.tenant_ids) + 2 * len(self.own_ids) > _NARROWING_MAX:
+            return None
+        clauses = [f"tenantId eq '{_quote(t)}'" for t in sorted(self.tenant_ids)]
+        for own in sorted(self.own_ids):
+            clauses += [f"actorId eq '{_quote(own)}'", f"targetId eq '{_quote(own)}'"]
+        return "(" + " or ".join(clauses) + ")" if clauses else None
 
 
 @dataclass(frozen=True)
@@ -69,6 +105,8 @@ class EventFilter:
     actor: str | None = None  # actor id
     action: str | None = None
     target: str | None = None  # target id
+    tenant: str | None = None  # the customer tenant the events are about
+    view: ScopedView | None = None  # None: every event of the partner
 
 
 @dataclass(frozen=True)
@@ -83,7 +121,7 @@ def _canonical(payload: dict[str, Any]) -> bytes:
 
 
 def _hashed_fields(entity: dict[str, Any]) -> dict[str, Any]:
-    return {
+    fields = {
         "id": entity["id"],
         "at": entity["at"],
         "lane": entity["lane"],
@@ -97,6 +135,10 @@ def _hashed_fields(entity: dict[str, Any]) -> dict[str, Any]:
         "clientIp": entity.get("clientIp"),
         "details": entity["details"],
     }
+    if entity.get("tenantId"):
+        # Only when present: events written before events named their tenant keep their hash.
+        fields["tenantId"] = entity["tenantId"]
+    return fields
 
 
 def event_hash(entity: dict[str, Any]) -> str:
@@ -114,6 +156,7 @@ def to_api(entity: dict[str, Any]) -> dict[str, Any]:
         "requestId": entity.get("requestId"),
         "clientIp": entity.get("clientIp"),
         "details": json.loads(entity["details"]),
+        "tenantId": entity.get("tenantId") or None,
         "hash": entity["hash"],
     }
 
@@ -172,6 +215,7 @@ class AuditLog:
         table = self._bucket(bucket)
         event_id = new_id()
         target, changes, details = event.target, event.changes, event.details
+        tenant_id = _tenant_of(event)
         index_row: dict[str, Any] | None = None
         if event.subject is not None:
             from shared.audit.seal import seal_fields
@@ -211,6 +255,7 @@ class AuditLog:
                 "requestId": event.request_id,
                 "clientIp": event.client_ip,
                 "details": json.dumps(details, sort_keys=True, default=str),
+                "tenantId": tenant_id,
             }
             entity["hash"] = event_hash(entity)
             new_head = {
@@ -266,7 +311,9 @@ class AuditLog:
         if position is not None:
             buckets = [b for b in buckets if b <= position["b"]]
         query = self._filter(partner_id, filters)
+        view = filters.view
         items: list[dict[str, Any]] = []
+        scanned = 0
         for index, bucket in enumerate(buckets):
             table = self.account.table_service().get_table_client(bucket)
             token = position["t"] if position is not None and position["b"] == bucket else None
@@ -276,10 +323,17 @@ class AuditLog:
                 )
                 page = next(pages, None)
                 if page is not None:
-                    items.extend(_opened(self, partner_id, list(page)))
+                    rows = list(page)
+                    scanned += len(rows)
+                    if view is not None:
+                        rows = [r for r in rows if view.shows(r)]
+                    items.extend(_opened(self, partner_id, rows))
                 token = pages.continuation_token
                 if page is None or not token:
                     break
+                if scanned >= _SCAN_BUDGET:
+                    # A scoped view may skip many rows: a short page with a token beats a long wait.
+                    return items, encode_token({"b": bucket, "t": token})
             if len(items) >= top:
                 if token:
                     return items, encode_token({"b": bucket, "t": token})
@@ -300,6 +354,11 @@ class AuditLog:
             clauses.append(f"action eq '{_quote(filters.action)}'")
         if filters.target:
             clauses.append(f"targetId eq '{_quote(filters.target)}'")
+        if filters.tenant:
+            clauses.append(f"tenantId eq '{_quote(filters.tenant.lower())}'")
+        narrowing = filters.view.narrowing() if filters.view is not None else None
+        if narrowing:
+            clauses.append(narrowing)
         return " and ".join(clauses)
 
     def verify(self, partner_id: str) -> VerifyResult:
@@ -338,6 +397,13 @@ class AuditLog:
                 first = min(broken, key=lambda e: str(e["at"]))
                 return VerifyResult(False, checked, str(first["id"]))
         return VerifyResult(True, checked, None)
+
+
+def _tenant_of(event: NewEvent) -> str | None:
+    tenant = event.tenant_id or event.target.get("tenantId")
+    if not tenant and event.target.get("type") == "tenant":
+        tenant = event.target.get("id")
+    return str(tenant).lower() if tenant else None
 
 
 def _opened(log: AuditLog, partner_id: str, entities: list[Any]) -> list[dict[str, Any]]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.access import api_keys
-from shared.access.principals import Role, TenantScope
+from shared.access.principals import Actor, Caller, OperatorCaller, Role, Scope, TenantScope
+from shared.access.reach import ALL_TENANTS, TenantReach
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat, parse_iso
-from shared.errors import ProblemError, not_found
+from shared.errors import ProblemError, forbidden, not_found
 from shared.ids import new_id
 from shared.partners.models import (
     ApiKeyCreated,
@@ -52,6 +54,10 @@ def scope_from_json(text: Any) -> TenantScope | None:
     return TenantScope(frozenset(data["tenantIds"]), frozenset(data["groups"]))
 
 
+def scope_of(scope: TenantScopeIn | None) -> TenantScope | None:
+    return scope_from_json(scope_to_json(scope))
+
+
 def scope_out(text: Any) -> TenantScopeOut | None:
     scope = scope_from_json(text)
     return (
@@ -88,6 +94,61 @@ def api_key_out(entity: Any) -> ApiKeyOut:
     )
 
 
+# The ladder: a caller grants, changes or removes only what is at or below its own rank.
+_RANK = {Role.OWNER: 3, Role.ADMIN: 2, Role.OPERATOR: 1, Role.PRIVACY_OFFICER: 1, Role.VIEWER: 1}
+
+
+@dataclass(frozen=True)
+class Grantor:
+    """Who manages access in one call, and what it holds: nobody hands on more than that.
+
+    `role` is the rung of the ladder: a person's own role; OWNER for the platform operator (above
+    the partner's ladder); ADMIN at most for an API key (keys never hold the owner role).
+    """
+
+    actor: Actor
+    role: Role
+    scopes: frozenset[Scope]
+    reach: TenantReach
+
+
+# The platform itself (onboarding a partner's first owner, maintenance): everything, every tenant.
+PLATFORM = Grantor(Actor("system", "platform"), Role.OWNER, frozenset(Scope), TenantReach())
+
+
+def _created_by_owner(entity: Any) -> bool:
+    """Keys from before `createdBy` was kept count as an owner's: the safe reading."""
+    raw = entity.get("createdBy")
+    if not raw:
+        return True
+    created_by = json.loads(str(raw))
+    return created_by.get("type") in ("operator", "system") or created_by.get("role") == Role.OWNER
+
+
+def _own_access() -> ProblemError:
+    return forbidden(
+        "manageOwnAccess",
+        "Nobody changes their own role, status or tenant scope; another owner or admin must.",
+    )
+
+
+def _needs_owner(detail: str) -> ProblemError:
+    return forbidden(Role.OWNER.value, detail)
+
+
+def _reach_refusal(permission: str) -> ProblemError:
+    if permission == ALL_TENANTS:
+        detail = (
+            "A caller limited to some tenants grants only a tenant scope within its own: "
+            "give a tenantScope naming your tenants or groups."
+        )
+    elif permission.startswith("tenant:"):
+        detail = f"Tenant {permission.split(':', 1)[1]} is outside your tenant scope."
+    else:
+        detail = f"Tenant group {permission.split(':', 1)[1]} is not within your tenant scope."
+    return forbidden(permission, detail)
+
+
 def _last_owner() -> ProblemError:
     return ProblemError(
         409,
@@ -106,6 +167,31 @@ class AccessService:
         self.clock = clock
         self.pepper = pepper
         self.audit = AuditLog(account, clock)
+
+    # --- who grants ---------------------------------------------------------------------------
+
+    def grantor(self, caller: Caller, reach: TenantReach) -> Grantor:
+        """The caller as a grantor; a person's rung is read from their row now, not from the token."""
+        if isinstance(caller, OperatorCaller):
+            return Grantor(caller.actor, Role.OWNER, frozenset(Scope), TenantReach())
+        person = caller.actor.type == "personnel"
+        role = Role(self._person(caller.actor.id)["role"]) if person else Role.ADMIN
+        return Grantor(caller.actor, role, caller.scopes, reach)
+
+    @staticmethod
+    def _may_grant_role(grantor: Grantor, role: Role) -> None:
+        if _RANK[role] > _RANK[grantor.role]:
+            raise forbidden(role.value, f"Granting the '{role.value}' role needs the '{role.value}' role.")
+
+    @staticmethod
+    def _may_grant_scope(grantor: Grantor, scope: TenantScope | None) -> None:
+        missing = grantor.reach.grant_refusal(scope)
+        if missing is not None:
+            raise _reach_refusal(missing)
+
+    @staticmethod
+    def _is_self(grantor: Grantor, person_id: str) -> bool:
+        return grantor.actor.type == "personnel" and grantor.actor.id == person_id
 
     # --- personnel --------------------------------------------------------------------------
 
@@ -153,7 +239,9 @@ class AccessService:
             raise_if_conflict(error)
             raise
 
-    def invite(self, request: PersonnelIn, context: ActionContext) -> PersonnelOut:
+    def invite(self, request: PersonnelIn, context: ActionContext, grantor: Grantor) -> PersonnelOut:
+        self._may_grant_role(grantor, request.role)
+        self._may_grant_scope(grantor, scope_of(request.tenant_scope))
         now = isoformat(self.clock.now())
         person_id = new_id()
         oid = str(request.object_id).lower()
@@ -195,13 +283,24 @@ class AccessService:
         except ResourceNotFoundError:
             raise not_found("No such person.") from None
 
-    def get_person(self, person_id: str) -> PersonnelOut:
-        return personnel_out(self._person(person_id))
+    def _visible_person(self, person_id: str, reach: TenantReach) -> Any:
+        """A person a scoped caller may see: one whose whole tenant scope lies within its reach."""
+        entity = self._person(person_id)
+        if not reach.covers(scope_from_json(entity.get("tenantScope"))):
+            raise not_found("No such person.")
+        return entity
 
-    def list_personnel(self, top: int, continuation: str | None) -> tuple[list[PersonnelOut], str | None]:
+    def get_person(self, person_id: str, reach: TenantReach) -> PersonnelOut:
+        return personnel_out(self._visible_person(person_id, reach))
+
+    def list_personnel(
+        self, top: int, continuation: str | None, reach: TenantReach
+    ) -> tuple[list[PersonnelOut], str | None]:
+        """A scoped caller's pages may come back short: people reaching further are left out."""
         query = f"PartitionKey eq '{self.partner_id}' and RowKey ge 'p-' and RowKey lt 'p.'"
         rows, token = page(self.account.table(PERSONNEL), query, top, continuation)
-        return [personnel_out(r) for r in rows], token
+        seen = [r for r in rows if reach.covers(scope_from_json(r.get("tenantScope")))]
+        return [personnel_out(r) for r in seen], token
 
     def person_by_object_id(self, object_id: str) -> Any | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -213,22 +312,38 @@ class AccessService:
         except ResourceNotFoundError:
             return None
 
-    def update_person(self, person_id: str, patch: PersonnelPatch, context: ActionContext) -> PersonnelOut:
+    def update_person(
+        self, person_id: str, patch: PersonnelPatch, context: ActionContext, grantor: Grantor
+    ) -> PersonnelOut:
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
-        entity = self._person(person_id)
+        entity = self._visible_person(person_id, grantor.reach)
         before = personnel_out(entity).model_dump(mode="json", by_alias=True)
         was_owner = entity["role"] == Role.OWNER and entity["status"] == PersonnelStatus.ACTIVE
         fields = patch.model_fields_set
-        if "role" in fields and patch.role is not None:
-            entity["role"] = patch.role.value
-        if "status" in fields and patch.status is not None:
-            entity["status"] = patch.status.value
+        role = patch.role if "role" in fields and patch.role is not None else Role(entity["role"])
+        status = patch.status.value if "status" in fields and patch.status is not None else entity["status"]
+        scope = scope_to_json(patch.tenant_scope) if "tenant_scope" in fields else entity.get("tenantScope")
+        moves = {
+            "role": role != entity["role"],
+            "status": status != entity["status"],
+            "tenantScope": (scope or None) != (entity.get("tenantScope") or None),
+        }
+        if any(moves.values()):
+            if self._is_self(grantor, person_id):
+                raise _own_access()
+            if entity["role"] == Role.OWNER and grantor.role is not Role.OWNER:
+                raise _needs_owner("Only an owner changes, deactivates or reactivates an owner.")
+            if moves["role"]:
+                self._may_grant_role(grantor, role)
+            if moves["tenantScope"]:
+                self._may_grant_scope(grantor, scope_from_json(scope))
+        entity["role"] = role.value
+        entity["status"] = status
+        entity["tenantScope"] = scope
         if "display_name" in fields:
             entity["displayName"] = patch.display_name
-        if "tenant_scope" in fields:
-            entity["tenantScope"] = scope_to_json(patch.tenant_scope)
         entity["updatedAt"] = isoformat(self.clock.now())
         is_owner = entity["role"] == Role.OWNER and entity["status"] == PersonnelStatus.ACTIVE
         delta = int(is_owner) - int(was_owner)
@@ -265,7 +380,12 @@ class AccessService:
 
     # --- API keys ---------------------------------------------------------------------------
 
-    def create_key(self, request: ApiKeyIn, context: ActionContext) -> ApiKeyCreated:
+    def create_key(self, request: ApiKeyIn, context: ActionContext, grantor: Grantor) -> ApiKeyCreated:
+        for scope in request.scopes:
+            if scope not in grantor.scopes:
+                detail = f"A key gets only permissions its creator holds; '{scope.value}' is not yours."
+                raise forbidden(scope.value, detail)
+        self._may_grant_scope(grantor, scope_of(request.tenant_scope))
         now = self.clock.now()
         if request.expires_at is not None and request.expires_at <= now:
             raise ProblemError(
@@ -284,6 +404,15 @@ class AccessService:
             "hash": api_keys.hash_key(secret, self.pepper),
             "expiresAt": isoformat(request.expires_at) if request.expires_at else None,
             "tenantScope": scope_to_json(request.tenant_scope),
+            # Who made it, on which rung then: only an owner may later revoke or rotate an owner's key.
+            "createdBy": json.dumps(
+                {
+                    "type": grantor.actor.type,
+                    "id": grantor.actor.id,
+                    "role": grantor.role.value if grantor.actor.type == "personnel" else None,
+                },
+                sort_keys=True,
+            ),
             "createdAt": isoformat(now),
         }
         self.account.table(API_KEYS).create_entity({k: v for k, v in entity.items() if v is not None})
@@ -310,22 +439,34 @@ class AccessService:
         except ProblemError:
             return None
 
-    def list_keys(self, top: int, continuation: str | None) -> tuple[list[ApiKeyOut], str | None]:
+    def list_keys(
+        self, top: int, continuation: str | None, reach: TenantReach
+    ) -> tuple[list[ApiKeyOut], str | None]:
+        """A scoped caller's pages may come back short: keys reaching further are left out."""
         rows, token = page(
             self.account.table(API_KEYS), f"PartitionKey eq '{self.partner_id}'", top, continuation
         )
-        return [api_key_out(r) for r in rows], token
+        return [api_key_out(r) for r in rows if reach.covers(scope_from_json(r.get("tenantScope")))], token
 
-    def revoke_key(self, key_id: str, context: ActionContext) -> None:
+    def _managed_key(self, key_id: str, grantor: Grantor) -> Any:
+        """A key this grantor may revoke or rotate: within its reach (else 404); an owner's, by an owner."""
         entity = self._key(key_id)
+        if not grantor.reach.covers(scope_from_json(entity.get("tenantScope"))):
+            raise not_found("No such API key.")
+        if _created_by_owner(entity) and grantor.role is not Role.OWNER:
+            raise _needs_owner("Only an owner revokes or rotates a key an owner (or the operator) created.")
+        return entity
+
+    def revoke_key(self, key_id: str, context: ActionContext, grantor: Grantor) -> None:
+        entity = self._managed_key(key_id, grantor)
         if entity.get("revokedAt"):
             return  # revoking twice is the same as once
         entity["revokedAt"] = isoformat(self.clock.now())
         self._replace_key(entity)
         context.record(self.audit, self.partner_id, "apiKey.revoked", {"type": "apiKey", "id": key_id})
 
-    def rotate_key(self, key_id: str, context: ActionContext) -> ApiKeyCreated:
-        entity = self._key(key_id)
+    def rotate_key(self, key_id: str, context: ActionContext, grantor: Grantor) -> ApiKeyCreated:
+        entity = self._managed_key(key_id, grantor)
         if entity.get("revokedAt"):
             raise ProblemError(
                 409, "api-key-revoked", "The key is revoked.", "A revoked key cannot be rotated."
@@ -355,7 +496,20 @@ class AccessService:
 
     # --- tenant groups ----------------------------------------------------------------------
 
-    def put_group(self, name: str, tenant_ids: list[str], context: ActionContext) -> TenantGroupOut:
+    @staticmethod
+    def _may_edit_groups(grantor: Grantor) -> None:
+        # A group widens everyone scoped to it, so only callers who already reach every tenant edit one.
+        if not grantor.reach.unlimited:
+            raise forbidden(
+                ALL_TENANTS,
+                "Tenant groups decide who reaches which tenants: only callers with every tenant in "
+                "reach create, change or delete them.",
+            )
+
+    def put_group(
+        self, name: str, tenant_ids: list[str], context: ActionContext, grantor: Grantor
+    ) -> TenantGroupOut:
+        self._may_edit_groups(grantor)
         ids = sorted({t.lower() for t in tenant_ids})
         before = self.group_members().get(name)
         self.account.table(TENANT_GROUPS).upsert_entity(
@@ -377,14 +531,24 @@ class AccessService:
             for row in table.query_entities(f"PartitionKey eq '{self.partner_id}'")
         }
 
-    def get_group(self, name: str) -> TenantGroupOut:
-        members = self.group_members().get(name)
+    def visible_groups(self, reach: TenantReach) -> list[TenantGroupOut]:
+        """Every group for an unscoped caller; for a scoped one, the groups wholly within its reach."""
+        members = self.group_members() if reach.unlimited else reach.groups
+        return [
+            TenantGroupOut(name=name, tenant_ids=sorted(ids))
+            for name, ids in sorted(members.items())
+            if reach.sees_group(name)
+        ]
+
+    def get_group(self, name: str, reach: TenantReach) -> TenantGroupOut:
+        members = self.group_members().get(name) if reach.unlimited else reach.group_view(name)
         if members is None:
             raise not_found("No such tenant group.")
         return TenantGroupOut(name=name, tenant_ids=sorted(members))
 
-    def delete_group(self, name: str, context: ActionContext) -> None:
-        self.get_group(name)
+    def delete_group(self, name: str, context: ActionContext, grantor: Grantor) -> None:
+        self._may_edit_groups(grantor)
+        self.get_group(name, grantor.reach)
         self.account.table(TENANT_GROUPS).delete_entity(self.partner_id, name)
         context.record(
             self.audit, self.partner_id, "tenantGroup.deleted", {"type": "tenantGroup", "id": name}

@@ -15,7 +15,7 @@ from shared.clock import Clock, isoformat
 from shared.errors import not_found
 from shared.ids import new_id
 from shared.partners import subscription as subs
-from shared.partners.access import AccessService
+from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import ContactOut, PartnerIn, PartnerOut, PersonnelIn, SubscriptionOut
 from shared.partners.subscription import Subscription
@@ -138,7 +138,7 @@ class PartnerService:
                 display_name=request.owner.display_name,
                 role=Role.OWNER,
             )
-            AccessService(account, partner.id, self.clock, self.pepper).invite(owner, context)
+            AccessService(account, partner.id, self.clock, self.pepper).invite(owner, context, PLATFORM)
         return partner
 
     def get(self, partner_id: str) -> Partner:

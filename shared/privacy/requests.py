@@ -448,7 +448,11 @@ class PrivacyRequests:
 
     # --- filing and reading ------------------------------------------------------------------
 
-    def create(self, body: RequestIn, context: ActionContext) -> RequestOut:
+    def create(
+        self, body: RequestIn, context: ActionContext, *, org_tenant_id: str | None = None
+    ) -> RequestOut:
+        """`org_tenant_id`: for a request about an org, the customer tenant the org belongs to (its
+        events name that tenant, so people limited to it see them)."""
         if self.scope_exists is None or not self.scope_exists(body.tenant_id, body.org_id):
             field = "tenantId" if body.tenant_id else "orgId"
             what = "tenant" if body.tenant_id else "Dynamics organisation"
@@ -470,6 +474,7 @@ class PrivacyRequests:
             "subjectHash": hashed,
             "tenantId": body.tenant_id.lower() if body.tenant_id else "",
             "orgId": body.org_id.lower() if body.org_id else "",
+            "orgTenantId": org_tenant_id.lower() if body.org_id and org_tenant_id else "",
             "changes": json.dumps(body.changes) if body.changes else "",
             "lift": body.lift,
             "reference": body.reference or "",
@@ -589,6 +594,7 @@ class PrivacyRequests:
             "action": action,
             "actor": actor,
             "target": {"type": "privacyRequest", "id": str(row["RowKey"])},
+            "tenantId": _event_tenant(row),
             "requestId": context.request_id,
             "clientIp": context.client_ip,
             # The keyed hash, never the identifier: the event outlives an erasure of the subject.
@@ -605,6 +611,7 @@ class PrivacyRequests:
                 request_id=event.get("requestId"),
                 client_ip=event.get("clientIp"),
                 details=event["details"],
+                tenant_id=event.get("tenantId"),
             ),
         )
 
@@ -903,6 +910,7 @@ class PrivacyRequests:
                 "subjectHash": row["subjectHash"],
                 "expiresInSeconds": int(EXPORT_LINK_TTL.total_seconds()),
             },
+            tenant_id=_event_tenant(row),
         )
         return ExportLink(url=url, expires_at=now + EXPORT_LINK_TTL)
 
@@ -980,10 +988,16 @@ def watch(account: AccountStorage, clock: Clock) -> list[tuple[str, str, str]]:
                 actor={"type": _WATCH.type, "id": _WATCH.id},
                 target={"type": "privacyRequest", "id": str(row["RowKey"])},
                 details={"type": row["type"], "dueAt": row["dueAt"], "state": row["state"]},
+                tenant_id=_event_tenant(row),
             ),
         )
         raised.append((partner_id, str(row["RowKey"]), action))
     return raised
+
+
+def _event_tenant(row: Any) -> str | None:
+    """The customer tenant a request's events are about: its tenant, or its org's tenant."""
+    return str(row.get("tenantId") or row.get("orgTenantId") or "") or None
 
 
 def request_rules() -> list[RetentionRule]:

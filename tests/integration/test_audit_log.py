@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.audit.log import AuditLog, EventFilter, NewEvent, bucket_name
+from shared.audit.log import AuditLog, EventFilter, NewEvent, ScopedView, bucket_name
 from shared.ids import new_id
 from shared.storage.router import StorageRouter
 from tests.clocks import MovableClock
@@ -88,3 +88,59 @@ def test_events_of_one_partner_are_not_listed_for_another(log: AuditLog) -> None
     log.append(a, event("secret.of.a"))
     items, _ = log.list(b, EventFilter(), 100, None)
     assert items == []
+
+
+ACTOR = {"type": "personnel", "id": "someone-else"}
+
+
+def test_an_event_names_its_tenant_and_the_tenant_is_part_of_the_hash(
+    log: AuditLog, router: StorageRouter
+) -> None:
+    partner, tenant = new_id(), "0B7E8F6A-3C2D-4E1F-8A9B-7C6D5E4F3A2B"
+    plain = log.append(partner, event("partner.thing"))  # as every event was before tenants were named
+    on_tenant = log.append(partner, NewEvent("tenant.synced", ACTOR, {"type": "tenant", "id": tenant}))
+    on_user = log.append(
+        partner, NewEvent("tenant.user.updated", ACTOR, {"type": "user", "id": "u1", "tenantId": tenant})
+    )
+    on_org = log.append(
+        partner, NewEvent("org.updated", ACTOR, {"type": "org", "id": "o1"}, tenant_id=tenant)
+    )
+    assert "tenantId" not in {k for k, v in plain.items() if v is not None}
+    assert {on_tenant["tenantId"], on_user["tenantId"], on_org["tenantId"]} == {tenant.lower()}
+    assert log.verify(partner).valid
+    listed, _ = log.list(partner, EventFilter(tenant=tenant), 10, None)
+    assert {i["id"] for i in listed} == {on_tenant["id"], on_user["id"], on_org["id"]}
+    assert all(i["tenantId"] == tenant.lower() for i in listed)
+    # Moving an event to another tenant is tampering like any other.
+    table = router.region("eu").table_service().get_table_client(bucket_name(log.clock.now()))
+    row = table.get_entity(partner, on_user["RowKey"])
+    row["tenantId"] = "11111111-1111-1111-1111-111111111111"
+    table.update_entity(row)
+    assert log.verify(partner).first_broken_event_id == on_user["id"]
+
+
+@pytest.mark.parametrize("extra_tenants", [0, 20])  # few: narrowed in the query; many: filtered after
+def test_a_scoped_view_lists_its_tenants_events_and_its_own_partner_level_ones(
+    log: AuditLog, extra_tenants: int
+) -> None:
+    partner, me = new_id(), "me"
+    mine, theirs = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
+    by_me = {"type": "personnel", "id": me}
+    shown = [
+        log.append(partner, NewEvent("tenant.created", ACTOR, {"type": "tenant", "id": mine})),
+        log.append(partner, NewEvent("apiKey.created", by_me, {"type": "apiKey", "id": "k1"})),
+        log.append(partner, NewEvent("personnel.updated", ACTOR, {"type": "personnel", "id": me})),
+    ]
+    hidden = [
+        log.append(partner, NewEvent("tenant.created", ACTOR, {"type": "tenant", "id": theirs})),
+        log.append(partner, NewEvent("tenant.deleted", by_me, {"type": "tenant", "id": theirs})),
+        log.append(partner, NewEvent("apiKey.created", ACTOR, {"type": "apiKey", "id": "k2"})),
+        log.append(partner, NewEvent("org.updated", ACTOR, {"type": "org", "id": "o-without-tenant"})),
+    ]
+    reach = frozenset({mine} | {f"cccccccc-0000-0000-0000-{n:012d}" for n in range(extra_tenants)})
+    view = ScopedView(reach, frozenset({me}))
+    first, token = log.list(partner, EventFilter(view=view), 2, None)
+    rest, _ = log.list(partner, EventFilter(view=view), 2, token)
+    assert {i["id"] for i in first + rest} == {e["id"] for e in shown}
+    everything, _ = log.list(partner, EventFilter(), 100, None)
+    assert {i["id"] for i in everything} == {e["id"] for e in shown + hidden}

@@ -16,7 +16,7 @@ import pytest
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, EventFilter, NewEvent, bucket_name
-from shared.partners.access import AccessService
+from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import ApiKeyIn, PartnerIn
 from shared.partners.service import Partner, PartnerService
@@ -67,8 +67,8 @@ def terminated_partner(router: StorageRouter, clock: MovableClock) -> Partner:
     partner = service.create(body, OPERATOR)
     account = router.region("eu")
     access = AccessService(account, partner.id, clock, PEPPER)
-    access.create_key(ApiKeyIn.model_validate({"name": "k", "scopes": ["read"]}), OPERATOR)
-    access.put_group("g1", [str(uuid.uuid4())], OPERATOR)
+    access.create_key(ApiKeyIn.model_validate({"name": "k", "scopes": ["read"]}), OPERATOR, PLATFORM)
+    access.put_group("g1", [str(uuid.uuid4())], OPERATOR, PLATFORM)
     UsageMeter(account, clock).add(partner.id, Unit.API_CALLS, 3)
     return service.terminate(service.get(partner.id), OPERATOR)
 
