@@ -116,7 +116,8 @@ def _start_host(env: dict[str, str], port: int, log_file: Path) -> subprocess.Po
 
 
 @contextmanager
-def notify_stack(rule: dict[str, Any]) -> Iterator[Stack]:
+def notify_stack(rule: dict[str, Any], host_settings: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The stack with one org and `rule`; `host_settings` override the host's settings."""
     azurite, env = start_test_azurite()
     with tempfile.TemporaryDirectory() as folder:
         key_file = Path(folder) / "service-account.json"
@@ -127,6 +128,7 @@ def notify_stack(rule: dict[str, Any]) -> Iterator[Stack]:
             "FIREBASE_PROJECT_ID": "tenantry-local",
             "FIREBASE_SERVICE_ACCOUNT": str(key_file),
             "FIREBASE_FCM_URL": f"http://127.0.0.1:{standin_port}",
+            **(host_settings or {}),
         }
         port = free_port()
         host = _start_host(env, port, Path(folder) / "host.log")
@@ -159,8 +161,16 @@ def notify_stack(rule: dict[str, Any]) -> Iterator[Stack]:
                     "name": "Bench",
                     "languageCode": 1033,
                     "business": {"name": "Bench Ltd"},
+                    "tenantId": str(uuid.uuid4()),
                 },
             ).json()
+            # The org's own Dataverse proves it with its first delivery (no rule yet: it notifies
+            # nobody), so the measured deliveries take the path every proven org's take.
+            httpx.post(
+                f"{api}/api/dynamics/{org_id}/webhook",
+                params={"code": org["webhookKey"]},
+                json={**SAMPLE, "OrganizationId": org_id, "CorrelationId": str(uuid.uuid4())},
+            ).raise_for_status()
             httpx.post(
                 f"{api}/api/partners/{partner['id']}/orgs/{org_id}/rules",
                 headers={"x-api-key": key},

@@ -13,10 +13,11 @@ import azure.functions as func
 from functions import deps
 from functions.auth import PARTNER_SECURITY, PartnerContext, credentials_of, partner_access, partner_context
 from functions.http import Accepted, Call, Created, NoContent, endpoint
-from shared.access.principals import Actor, OperatorCaller, Scope
+from shared.access.principals import Actor, OperatorCaller, PartnerCaller, Scope
+from shared.access.reach import ALL_TENANTS, TenantReach, tenant_permission
 from shared.audit.context import ActionContext
 from shared.audit.ip import anonymise_ip
-from shared.errors import ProblemError, not_found, service_unavailable, unauthenticated
+from shared.errors import ProblemError, forbidden, not_found, service_unavailable, unauthenticated
 from shared.models import PageQuery
 from shared.notifications.models import (
     DeliveredIn,
@@ -51,15 +52,42 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 _ORG = "partners/{partnerId}/orgs/{orgId:guid}"
 WEBHOOK_SECURITY = ("webhookKey",)
-DEVICE_KEY_SECURITY = ("deviceKey",)
+# Both at once: the org's device key, and the Dynamics user's Entra ID token.
+DEVICE_REGISTRATION_SECURITY = ("deviceKey+dynamicsUser",)
 DEVICE_SECRET_SECURITY = ("deviceSecret",)
 
 
 def _org_id(call: Call) -> str:
+    """The route's org id; on a partner's path, an org outside a scoped caller's reach answers 404
+    here, as if missing, so everything under `.../orgs/{orgId}` follows its org's tenant."""
     try:
-        return str(uuid.UUID(call.route.get("orgId", ""))).lower()
+        org_id = str(uuid.UUID(call.route.get("orgId", ""))).lower()
     except ValueError:
         raise not_found("No such organisation.") from None
+    context = call.principal
+    if isinstance(context, PartnerContext) and not context.reach.unlimited:
+        _within_reach(context.reach, _orgs(context).get(org_id))
+    return org_id
+
+
+def _within_reach(reach: TenantReach, org: Org) -> Org:
+    # An org without a tenant belongs to no tenant a scoped caller has: unscoped callers only.
+    if not reach.allows(org.tenant_id):
+        raise not_found("No such organisation.")
+    return org
+
+
+def _may_name_tenant(reach: TenantReach, tenant_id: object) -> None:
+    """A scoped caller files an org only under a tenant of its own (never none: that is everyone's)."""
+    if reach.unlimited:
+        return
+    if tenant_id is None:
+        raise forbidden(
+            ALL_TENANTS, "A caller limited to some tenants must give the org's tenantId, one of its tenants."
+        )
+    if not reach.allows(str(tenant_id)):
+        detail = f"Tenant {tenant_id} is outside your tenant scope."
+        raise forbidden(tenant_permission(str(tenant_id)), detail)
 
 
 def _base_url(call: Call) -> str:
@@ -69,6 +97,14 @@ def _base_url(call: Call) -> str:
 
 def _orgs(context: PartnerContext) -> Any:
     return deps.orgs(context.partner.id, context.partner.region)
+
+
+def _group_members(location: OrgLocation) -> dict[str, frozenset[str]]:
+    from shared.partners.access import AccessService
+
+    pepper = deps.settings().api_key_pepper.get_secret_value()
+    account = deps.storage().region(location.region)
+    return AccessService(account, location.partner_id, deps.clock(), pepper).group_members()
 
 
 # --- organisations ------------------------------------------------------------------------------
@@ -85,6 +121,7 @@ def _orgs(context: PartnerContext) -> Any:
 )
 def register_org(call: Call, body: OrgIn) -> Created[OrgCreated]:
     context = partner_context(call)
+    _may_name_tenant(context.reach, body.tenant_id)
     created = _orgs(context).register(body, _base_url(call), context.action)
     return Created(created, f"/api/partners/{context.partner.id}/orgs/{created.id}")
 
@@ -99,8 +136,11 @@ def register_org(call: Call, body: OrgIn) -> Created[OrgCreated]:
     security=PARTNER_SECURITY,
 )
 def list_orgs(call: Call, query: PageQuery) -> OrgList:
-    orgs, token = _orgs(partner_context(call)).list_orgs(query.top, query.continuation_token)
-    return OrgList(items=[o.view(_base_url(call)) for o in orgs], continuation_token=token)
+    context = partner_context(call)
+    orgs, token = _orgs(context).list_orgs(query.top, query.continuation_token)
+    # A scoped caller's pages may come back short: orgs of other tenants are left out.
+    seen = [o for o in orgs if context.reach.allows(o.tenant_id)]
+    return OrgList(items=[o.view(_base_url(call)) for o in seen], continuation_token=token)
 
 
 @endpoint(
@@ -108,7 +148,8 @@ def list_orgs(call: Call, query: PageQuery) -> OrgList:
     auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
 )  # fmt: skip
 def get_org(call: Call) -> OrgOut:
-    org: Org = _orgs(partner_context(call)).get(_org_id(call))
+    orgs = _orgs(partner_context(call))
+    org: Org = orgs.settled(orgs.get(_org_id(call)))
     return org.view(_base_url(call))
 
 
@@ -118,6 +159,8 @@ def get_org(call: Call) -> OrgOut:
 )  # fmt: skip
 def update_org(call: Call, body: OrgPatch) -> OrgOut:
     context = partner_context(call)
+    if "tenant_id" in body.model_fields_set:
+        _may_name_tenant(context.reach, body.tenant_id)
     org: Org = _orgs(context).update(_org_id(call), body, context.action)
     return org.view(_base_url(call))
 
@@ -240,7 +283,8 @@ def delete_rule(call: Call) -> NoContent:
 )  # fmt: skip
 def send_notification(call: Call, body: NotificationIn) -> Accepted[NotificationOut]:
     context = partner_context(call)
-    org: Org = _orgs(context).get(_org_id(call))
+    orgs = _orgs(context)
+    org: Org = orgs.require_proven(orgs.get(_org_id(call)))
     service = deps.notifications(context.partner.id, context.partner.region)
     notification_id, _ = service.accept(
         NewNotification(
@@ -256,6 +300,7 @@ def send_notification(call: Call, body: NotificationIn) -> Accepted[Notification
         "notification.sent",
         {"type": "notification", "id": notification_id, "orgId": org.id},
         details={"everyone": body.everyone, "recipients": len(body.recipients or [])},
+        tenant_id=org.tenant_id,
     )
     view = service.get(org.id, notification_id, top=1)
     view.devices = None
@@ -291,18 +336,6 @@ def get_notification(call: Call, query: NotificationQuery) -> NotificationOut:
 # --- the Dataverse webhook ------------------------------------------------------------------------
 
 
-def _locate(org_id: str) -> tuple[OrgLocation, Org]:
-    """The org by id alone (directory, then its row, remembered a few seconds); 401 when unknown."""
-    location = deps.org_directory().locate(org_id)
-    if location is None:
-        raise unauthenticated("Unknown organisation or wrong credential.")
-    try:
-        org: Org = deps.orgs(location.partner_id, location.region).authenticating(org_id)
-    except ProblemError:
-        raise unauthenticated("Unknown organisation or wrong credential.") from None
-    return location, org
-
-
 def _storage_trouble(error: Exception) -> ProblemError:
     log.warning("webhook storage call failed: %s", type(error).__name__)
     # Dataverse retries a 503 once; a 500 it would not.
@@ -310,18 +343,24 @@ def _storage_trouble(error: Exception) -> ProblemError:
 
 
 def webhook_auth(call: Call) -> tuple[OrgLocation, Org]:
+    """The registration the delivery's key belongs to (a proven org's, or one pending proof)."""
     from azure.core.exceptions import AzureError
 
-    from shared.notifications.webhook import check_webhook_secret
+    from shared.notifications.webhook import authenticate_delivery
 
-    try:
-        location, org = _locate(_org_id(call))
-    except AzureError as error:
-        raise _storage_trouble(error) from None
     headers = {k.lower(): v for k, v in call.request.headers.items()}
     pepper = deps.settings().api_key_pepper.get_secret_value()
-    check_webhook_secret(org, call.request.params.get("code"), headers, pepper)
-    return location, org
+    try:
+        return authenticate_delivery(
+            deps.org_directory(),
+            deps.orgs,
+            _org_id(call),
+            code=call.request.params.get("code"),
+            headers=headers,
+            pepper=pepper,
+        )
+    except AzureError as error:
+        raise _storage_trouble(error) from None
 
 
 @endpoint(
@@ -350,6 +389,10 @@ def dataverse_webhook(call: Call) -> Accepted[WebhookAccepted]:
     duplicate = False
     try:
         orgs = deps.orgs(location.partner_id, location.region)
+        if not org.proven:
+            # The first delivery carrying the org's own id proves it (403/409 otherwise), then counts.
+            dataverse = ActionContext(Actor("dataverse", org.id), call.request_id)
+            org = orgs.prove(org, context.organization_id, dataverse)
         planned = plan(location, orgs.active_rules(org.id), context, raw)
         service = deps.notifications(location.partner_id, location.region)
         for new in planned:
@@ -372,30 +415,32 @@ def dataverse_webhook(call: Call) -> Accepted[WebhookAccepted]:
 # --- devices ----------------------------------------------------------------------------------------
 
 
-def device_key_auth(call: Call) -> OrgLocation:
-    from shared.notifications.secrets import key_matches
+def device_key_auth(call: Call) -> tuple[OrgLocation, Org]:
+    """The org the device key (a public identifier) names, proven; its rate limit counted."""
+    from azure.core.exceptions import AzureError
 
-    location, org = _locate(_org_id(call))
-    given = call.header("x-device-key") or ""
-    if not given or not key_matches(
-        given, org.device_key_hash, deps.settings().api_key_pepper.get_secret_value()
-    ):
-        raise unauthenticated("The device key is missing or wrong.")
-    return location
+    enrolment = deps.device_enrolment()
+    try:
+        location, org = enrolment.authenticate(_org_id(call), call.header("x-device-key"))
+        enrolment.throttle(location, org)
+    except AzureError as error:
+        raise _storage_trouble(error) from None
+    return location, org
 
 
 @endpoint(
     bp,
     "orgs/{orgId:guid}/devices",
     methods=["POST"],
-    summary="Register a browser or app for push (token or fid); the device secret is in this response only.",
+    summary="Register a browser or app for push (token or fid) for the Dynamics user whose Entra ID "
+    "token comes with it; the device secret is in this response only.",
     tag="devices",
     auth=device_key_auth,
-    security=DEVICE_KEY_SECURITY,
+    security=DEVICE_REGISTRATION_SECURITY,
 )
 def register_device(call: Call, body: DeviceIn) -> Created[DeviceCreated]:
-    location: OrgLocation = call.principal
-    created, _ = deps.devices(location.region).register(location.org_id, body)
+    location, org = call.principal
+    created = deps.device_enrolment().register(location, org, credentials_of(call).bearer, body)
     return Created(created, f"/api/orgs/{location.org_id}/devices/{created.id}")
 
 
@@ -416,6 +461,10 @@ def device_or_partner_auth(call: Call) -> tuple[OrgLocation, ActionContext]:
         caller, _ = deps.authenticator().partner_caller(location.partner_id, credentials)
         if not isinstance(caller, OperatorCaller) and Scope.WRITE not in caller.scopes:
             raise ProblemError(403, "forbidden", "Not allowed.", "This needs the 'write' permission.")
+        if isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
+            orgs = deps.orgs(location.partner_id, location.region)
+            reach = TenantReach.of(caller, lambda: _group_members(location))
+            _within_reach(reach, orgs.get(org_id))
         actor = caller.actor
     ip = anonymise_ip(call.header("x-forwarded-for"))
     return location, ActionContext(actor, call.request_id, ip)
@@ -437,11 +486,16 @@ def unregister_device(call: Call) -> NoContent:
     account = deps.storage().region(location.region)
     from shared.audit.log import AuditLog
 
+    try:
+        tenant_id = deps.orgs(location.partner_id, location.region).get(location.org_id).tenant_id
+    except ProblemError:
+        tenant_id = None  # the org went meanwhile: a partner-level event
     action.record(
         AuditLog(account, deps.clock()),
         location.partner_id,
         "device.unsubscribed",
         {"type": "device", "id": device_id, "orgId": location.org_id},
+        tenant_id=tenant_id,
     )
     return NoContent()
 

@@ -5,7 +5,17 @@ footprint sealed too, the peppered hash of its secret, status); `t_<target hash>
 token's peppered hash to its device, so registering the same token again finds the same device
 without the token ever being stored in the clear or scanned for; `r_<device id>` holds the
 device's push send times of the last minute, written by the fan-out only when an organisation
-sends enough to approach FCM's per-device limit (see `shared.notifications.fanout`).
+sends enough to approach FCM's per-device limit (see `shared.notifications.fanout`); `n_org` and
+`n_u_<system user id>` count the org's and each user's devices against their caps.
+
+A new device is one entity-group transaction (same partition): its index row, its row and both
+counters, the counters under their ETags, so two registrations racing for a user's last slot
+cannot both pass, and a refused one leaves nothing behind. Removals do not lower the counters
+(the fan-out drops dead tokens by the thousand; contending on one row there would cost more than
+it saves): a counter is an upper bound, and one that reaches its cap is recounted from the
+active devices themselves before anything is refused, under the same ETag, so it cannot miss a
+registration that happened meanwhile. A counter that does not exist yet (an org from before the
+caps) starts from such a count too.
 
 Unsubscribing wipes the target, footprint and secret at once and deletes the index row; what is
 left is a tombstone (device id, system user, unsubscribedAt) that no query for sending matches
@@ -20,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, isoformat
-from shared.errors import not_found, unauthenticated
+from shared.errors import ProblemError, not_found, unauthenticated
 from shared.ids import new_id
 from shared.notifications.models import DeviceCreated, DeviceIn
 from shared.notifications.secrets import (
@@ -30,7 +40,8 @@ from shared.notifications.secrets import (
     new_device_secret,
     target_hash,
 )
-from shared.privacy.subjects.index import index_device, index_key
+from shared.privacy.subjects.index import TABLE as SUBJECT_INDEX
+from shared.privacy.subjects.index import device_entry, index_device, index_key
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -39,12 +50,39 @@ TABLE = "devices"
 DEVICE_PREFIX = "d_"
 INDEX_PREFIX = "t_"
 RATE_PREFIX = "r_"
+ORG_COUNTER = "n_org"
+USER_COUNTER_PREFIX = "n_u_"
 ACTIVE = "active"
 UNSUBSCRIBED = "unsubscribed"
+_ATTEMPTS = 8  # registrations racing on one org's counter retry; this many lost races is a storm
+CAP_RETRY_AFTER_SECONDS = 3600  # a cap lifts when a device goes, not with time: look again later
 
 
 def device_key(device_id: str) -> str:
     return DEVICE_PREFIX + device_id
+
+
+def user_counter_key(system_user_id: str) -> str:
+    return USER_COUNTER_PREFIX + system_user_id.lower()
+
+
+@dataclass(frozen=True)
+class DeviceLimits:
+    """Caps on registered devices, and how often one device key may register (settings)."""
+
+    per_user: int = 10
+    per_org: int = 10_000
+    registrations_per_minute: int = 30
+
+
+def device_limit_reached(detail: str) -> ProblemError:
+    return ProblemError(
+        429,
+        "device-limit-reached",
+        "Too many devices.",
+        detail,
+        headers={"Retry-After": str(CAP_RETRY_AFTER_SECONDS)},
+    )
 
 
 @dataclass(frozen=True)
@@ -55,6 +93,15 @@ class Target:
     system_user_id: str
     kind: str  # token | fid
     value: str
+
+
+def _read(table: Any, partition: str, row: str) -> Any:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return table.get_entity(partition, row)
+    except ResourceNotFoundError:
+        return None
 
 
 def device_entity(
@@ -87,58 +134,151 @@ def device_entity(
 
 
 class DeviceRegistry:
-    def __init__(self, account: AccountStorage, clock: Clock, cipher: TokenCipher, pepper: str):
+    def __init__(
+        self,
+        account: AccountStorage,
+        clock: Clock,
+        cipher: TokenCipher,
+        pepper: str,
+        limits: DeviceLimits | None = None,
+    ):
         self.account = account
         self.clock = clock
         self.cipher = cipher
         self.pepper = pepper
+        self.limits = limits or DeviceLimits()
         self.subject_index_key = index_key(pepper)
 
     def table(self) -> Any:
         return self.account.table(TABLE)
 
     def register(self, org_id: str, body: DeviceIn) -> tuple[DeviceCreated, bool]:
-        """(the device and its new secret, whether it is new). Same token again: same device."""
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+        """(the device and its new secret, whether it is new to this user). The same token again
+        for the same user is the same device and counts nothing; over a cap, 429 and nothing written."""
+        from azure.core.exceptions import HttpResponseError
+
+        kind, value = ("token", body.token) if body.token is not None else ("fid", body.fid or "")
+        index_row = INDEX_PREFIX + target_hash(org_id, kind, value, self.pepper)
+        user = str(body.system_user_id).lower()
+        written: list[str] = []  # new device ids given a subject-index entry, to take back if unused
+        for _ in range(_ATTEMPTS):
+            try:
+                created, fresh = self._register_once(org_id, body, index_row, user, written)
+            except HttpResponseError as error:
+                # 409 / 412: another registration or an unsubscribe got there first; look again.
+                if getattr(error, "status_code", None) in (409, 412):
+                    continue
+                self._take_back(org_id, user, written)
+                raise
+            except ProblemError:
+                self._take_back(org_id, user, written)
+                raise
+            self._take_back(org_id, user, [d for d in written if d != created.id])
+            return created, fresh
+        self._take_back(org_id, user, written)
+        raise ProblemError(
+            503,
+            "service-unavailable",
+            "Too many registrations at once.",
+            "This organisation's devices are being registered by many at once; try again.",
+            headers={"Retry-After": "1"},
+        )
+
+    def _register_once(
+        self, org_id: str, body: DeviceIn, index_row: str, user: str, written: list[str]
+    ) -> tuple[DeviceCreated, bool]:
+        from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
         table = self.table()
-        kind, value = ("token", body.token) if body.token is not None else ("fid", body.fid or "")
-        index_key = INDEX_PREFIX + target_hash(org_id, kind, value, self.pepper)
+        index = _read(table, org_id, index_row)
+        device_id = str(index["deviceId"]) if index is not None else new_id()
+        existing: Any = _read(table, org_id, device_key(device_id)) if index is not None else None
+        active = existing is not None and existing.get("status") == ACTIVE
         now = self.clock.now()
-        for _ in range(3):
-            try:
-                device_id = str(table.get_entity(org_id, index_key)["deviceId"])
-            except ResourceNotFoundError:
-                device_id = new_id()
-                try:
-                    # The index first: a crash before the device row leaves an index that the next
-                    # registration of the token completes, never a second device for one token.
-                    table.create_entity({"PartitionKey": org_id, "RowKey": index_key, "deviceId": device_id})
-                except ResourceExistsError:
-                    continue
-            index_device(self.account, self.subject_index_key, org_id, str(body.system_user_id), device_id)
-            secret = new_device_secret(org_id, device_id)
-            entity = device_entity(
-                org_id,
-                device_id,
-                body,
-                cipher=self.cipher,
-                pepper=self.pepper,
-                secret_hash=hash_key(secret, self.pepper),
-                now=isoformat(now),
+        secret = new_device_secret(org_id, device_id)
+        entity = device_entity(
+            org_id,
+            device_id,
+            body,
+            cipher=self.cipher,
+            pepper=self.pepper,
+            secret_hash=hash_key(secret, self.pepper),
+            now=isoformat(now),
+        )
+        guarded: dict[str, Any] = {
+            "mode": UpdateMode.REPLACE,
+            "match_condition": MatchConditions.IfNotModified,
+        }
+        if active:
+            entity["createdAt"] = existing["createdAt"]
+            entity["updatedAt"] = isoformat(now)
+        if active and str(existing.get("systemUserId") or "").lower() == user:
+            # The same device again: a new secret, nothing counted. Under its ETag, so an unsubscribe
+            # in between is not undone.
+            index_device(self.account, self.subject_index_key, org_id, user, device_id)
+            table.update_entity(entity, etag=existing.metadata["etag"], **guarded)
+            return DeviceCreated(id=device_id, device_secret=secret, created_at=now), False
+
+        # New to this user: its slot, and (unless it moves from another user) the org's.
+        operations: list[Any] = [
+            self._counted(org_id, user_counter_key(user), self.limits.per_user, user, guarded)
+        ]
+        if not active:
+            operations.append(self._counted(org_id, ORG_COUNTER, self.limits.per_org, None, guarded))
+        if index is None:
+            index_entity = {"PartitionKey": org_id, "RowKey": index_row, "deviceId": device_id}
+            operations.append(("create", index_entity))
+        if existing is None:
+            operations.append(("create", entity))
+        else:
+            operations.append(("update", entity, {**guarded, "etag": existing.metadata["etag"]}))
+        # The subject index before the device (a crash in between leaves an entry pointing to nothing).
+        if index is None:
+            written.append(device_id)
+        index_device(self.account, self.subject_index_key, org_id, user, device_id)
+        table.submit_transaction(operations)
+        return DeviceCreated(id=device_id, device_secret=secret, created_at=now), True
+
+    def _counted(
+        self, org_id: str, row_key: str, cap: int, user: str | None, guarded: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """The transaction operation that takes one slot of a counter; 429 when none is left."""
+        row = _read(self.table(), org_id, row_key)
+        count = int(row["count"]) if row is not None else self._active_count(org_id, user)
+        if count >= cap and row is not None:
+            count = self._active_count(org_id, user)  # the counter over-counts after removals
+        if count >= cap:
+            whose = "This user" if user is not None else "This organisation"
+            raise device_limit_reached(
+                f"{whose} has {count} registered devices, the most allowed ({cap}); "
+                "unsubscribe one before registering another."
             )
-            try:
-                existing = table.get_entity(org_id, device_key(device_id))
-            except ResourceNotFoundError:
-                existing = None
-            if existing is not None and existing.get("status") == ACTIVE:
-                entity["createdAt"] = existing["createdAt"]
-                entity["updatedAt"] = isoformat(now)
-            table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-            fresh = existing is None or existing.get("status") != ACTIVE
-            return DeviceCreated(id=device_id, device_secret=secret, created_at=now), fresh
-        raise RuntimeError("device registration kept racing with another registration of the token")
+        entity = {"PartitionKey": org_id, "RowKey": row_key, "count": count + 1}
+        if row is None:
+            return ("create", entity)
+        return ("update", entity, {**guarded, "etag": row.metadata["etag"]})
+
+    def _active_count(self, org_id: str, user: str | None) -> int:
+        from shared.storage.tablequery import literal
+
+        clause = f" and systemUserId eq {literal(user)}" if user is not None else ""
+        rows = self.table().query_entities(
+            f"PartitionKey eq {literal(org_id)} and RowKey ge {literal(DEVICE_PREFIX)} and RowKey lt 'd`' "
+            f"and status eq '{ACTIVE}'{clause}",
+            select=["RowKey"],
+            results_per_page=1000,
+        )
+        return sum(1 for _ in rows)
+
+    def _take_back(self, org_id: str, user: str, device_ids: list[str]) -> None:
+        """Subject-index entries written for a registration that was then refused."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for device_id in device_ids:
+            entry = device_entry(self.subject_index_key, org_id, user, device_id)
+            with contextlib.suppress(ResourceNotFoundError):
+                self.account.table(SUBJECT_INDEX).delete_entity(entry["PartitionKey"], entry["RowKey"])
 
     def get(self, org_id: str, device_id: str) -> Any:
         from azure.core.exceptions import ResourceNotFoundError

@@ -17,6 +17,7 @@ _HEADER_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9\-]
 _TEMPLATE = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 WebhookAuthType = Literal["WebhookKey", "HttpHeader"]
+OrgAccessState = Literal["pendingProof", "proven"]
 RecipientType = Literal["owner", "initiatingUser", "users", "everyone"]
 DeliveryState = Literal["sending", "retrying", "sent", "failed"]
 NotificationState = Literal["accepted", "sending", "completed"]
@@ -62,6 +63,11 @@ class OrgIn(ApiInput):
     business: Business
     administrators: list[Administrator] = Field(default_factory=list, max_length=50)
     webhook_auth: WebhookAuth = Field(default_factory=WebhookAuth)
+    tenant_id: UUID | None = Field(
+        default=None,
+        description="The customer's Entra tenant the organisation belongs to; device registration "
+        "checks the Dynamics user's token against it.",
+    )
 
 
 class OrgPatch(ApiInput):
@@ -71,6 +77,19 @@ class OrgPatch(ApiInput):
     business: Business | None = None
     administrators: list[Administrator] | None = Field(default=None, max_length=50)
     webhook_auth: WebhookAuth | None = None
+    tenant_id: UUID | None = Field(default=None, description="The customer's Entra tenant; null clears it.")
+
+
+class OrgAccess(ApiModel):
+    """Whether the organisation is proven to be the partner's: by its first authenticated delivery."""
+
+    state: OrgAccessState = Field(
+        description="pendingProof: waiting for a webhook delivery, authenticated with this "
+        "registration's key, that carries this OrganizationId; proven: that delivery came and the "
+        "org id is claimed for this partner."
+    )
+    since: UtcDateTime = Field(description="When the organisation entered this state.")
+    reason: str | None = Field(default=None, description="What a pending organisation waits for.")
 
 
 class OrgOut(ApiModel):
@@ -82,6 +101,8 @@ class OrgOut(ApiModel):
     administrators: list[Administrator]
     webhook_auth: WebhookAuth
     webhook_url: str
+    tenant_id: str | None = None
+    access: OrgAccess
     created_at: UtcDateTime
     updated_at: UtcDateTime | None = None
 
@@ -114,6 +135,11 @@ class SystemUserIn(ApiInput):
     email: _SHORT | None = None
     windows_live_id: _SHORT | None = None
     mobile_phone: _SHORT | None = None
+    azure_active_directory_object_id: UUID | None = Field(
+        default=None,
+        description="The user's Entra object id (Dataverse's systemuser.azureactivedirectoryobjectid): "
+        "a device is registered for this user only with an access token of this object id.",
+    )
 
 
 class SystemUsersIn(ApiInput):
@@ -127,6 +153,7 @@ class SystemUserOut(ApiModel):
     email: str | None = None
     windows_live_id: str | None = None
     mobile_phone: str | None = None
+    azure_active_directory_object_id: str | None = None
 
 
 class SystemUsersUpserted(ApiModel):

@@ -1,8 +1,16 @@
 """Dynamics 365 organisations of a partner, their system users and their notification rules.
 
 An organisation is found two ways: under its partner (`orgs`, PartitionKey = partner id) for the
-partner API, and by its id alone for Dataverse and devices, through the org directory in the
-control account (org id -> partner id, region; nothing personal), like the partner directory.
+partner API, and by its id alone for Dataverse and devices, through the control account (org id
+-> partner id, region; nothing personal), like the partner directory.
+
+Nobody can squat an org id: registering one only records a *pending* registration
+(`orgpending`, PartitionKey = org id, RowKey = partner id; several partners may hold one). The id
+is claimed (`orgdirectory`, one row per org id, one atomic insert) by the first webhook delivery
+that authenticates with a registration's key and carries that same `OrganizationId`: only the
+organisation's own Dataverse can send that. Rows of `orgdirectory` written before claims existed
+were written at registration by the only partner that held the id, so they read as claims and
+their orgs as proven (migration by reading: an org row without `accessState` is proven).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from shared.audit.context import ActionContext, diff
@@ -24,6 +32,7 @@ from shared.notifications import templates
 from shared.notifications.models import (
     Administrator,
     Business,
+    OrgAccess,
     OrgCreated,
     OrgIn,
     OrgOut,
@@ -43,10 +52,16 @@ from shared.storage.entities import page
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage, StorageRouter
 
-DIRECTORY = "orgdirectory"
+DIRECTORY = "orgdirectory"  # the claims: org id -> the partner that proved it
+PENDING = "orgpending"  # registrations not proven yet: (org id, partner id) -> region
 ORGS = "orgs"
 USERS = "orgusers"
 RULES = "orgrules"
+
+PENDING_PROOF = "pendingProof"
+PROVEN = "proven"
+_WAITING = "Waiting for the first webhook delivery, authenticated with this organisation's webhook key, "
+_WAITING += "that carries this OrganizationId."
 
 
 @dataclass(frozen=True)
@@ -57,9 +72,11 @@ class OrgLocation:
 
 
 class OrgDirectory:
-    """org id -> (partner id, region) in the control account. An org never moves, so lookups are
-    cached for the process; a removal here is seen at once by this process and, elsewhere, the
-    regional row is gone too (which every caller reads next).
+    """The org id claims and pending registrations in the control account.
+
+    A claim never moves while it stands, so lookups are cached for the process; a release here
+    is seen at once by this process and, elsewhere, the regional row is gone too (which every
+    caller reads next; a caller that finds nothing there asks again with `fresh=True`).
 
     It also remembers, per process, the orgs that webhooks and devices authenticate against
     (their key hashes included) for `ORG_CACHE_SECONDS`: a Dataverse burst then costs no org read
@@ -98,7 +115,12 @@ class OrgDirectory:
             self._orgs.pop(org_id, None)
             self._generation[org_id] = self._generation.get(org_id, 0) + 1
 
-    def claim(self, org_id: str, partner_id: str, region: str) -> bool:
+    # --- claims ----------------------------------------------------------------------------
+
+    def claim(self, org_id: str, partner_id: str, region: str) -> tuple[OrgLocation | None, bool]:
+        """Claims the org id for this partner with one insert: (the holder afterwards, whether this
+        insert made the claim). The holder is this partner when it won now or held it already,
+        another when that one was first, None if a claim vanished meanwhile."""
         from azure.core.exceptions import ResourceExistsError
 
         try:
@@ -106,28 +128,46 @@ class OrgDirectory:
                 {"PartitionKey": org_id, "RowKey": "org", "partnerId": partner_id, "region": region}
             )
         except ResourceExistsError:
-            return False
-        return True
+            return self.locate(org_id, fresh=True), False
+        found = OrgLocation(org_id, partner_id, region)
+        with self._lock:
+            self._cache[org_id] = found
+        return found, True
 
-    def remove(self, org_id: str) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
+    def release(self, org_id: str, partner_id: str) -> None:
+        """Drops the claim if this partner holds it (another partner's claim is never touched)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         with self._lock:
             self._cache.pop(org_id, None)
         self.forget(org_id)
-        with contextlib.suppress(ResourceNotFoundError):
-            self.router.control.table(DIRECTORY).delete_entity(org_id, "org")
+        table = self.router.control.table(DIRECTORY)
+        try:
+            row = table.get_entity(org_id, "org")
+        except ResourceNotFoundError:
+            return
+        if str(row.get("partnerId")) != partner_id:
+            return
+        with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
+            table.delete_entity(
+                org_id, "org", etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
+            )
 
-    def locate(self, org_id: str) -> OrgLocation | None:
-        with self._lock:
-            cached = self._cache.get(org_id)
-        if cached is not None:
-            return cached
+    def locate(self, org_id: str, *, fresh: bool = False) -> OrgLocation | None:
+        """The claim on an org id (who proved it), or None while nobody has."""
+        if not fresh:
+            with self._lock:
+                cached = self._cache.get(org_id)
+            if cached is not None:
+                return cached
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             row = self.router.control.table(DIRECTORY).get_entity(org_id, "org")
         except ResourceNotFoundError:
+            with self._lock:
+                self._cache.pop(org_id, None)
             return None
         found = OrgLocation(org_id, str(row["partnerId"]), str(row["region"]))
         if found.region not in self.router.regions:
@@ -135,6 +175,41 @@ class OrgDirectory:
         with self._lock:
             self._cache[org_id] = found
         return found
+
+    # --- pending registrations -------------------------------------------------------------
+
+    def pend(self, org_id: str, partner_id: str, region: str, at: str) -> None:
+        from azure.data.tables import UpdateMode
+
+        self.router.control.table(PENDING).upsert_entity(
+            {"PartitionKey": org_id, "RowKey": partner_id, "region": region, "registeredAt": at},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def unpend(self, org_id: str, partner_id: str) -> None:
+        self.router.control.table(PENDING).delete_entity(org_id, partner_id)  # no error when absent
+
+    def pending(self, org_id: str, partner_id: str) -> OrgLocation | None:
+        """This partner's pending registration of the org id (a point read)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            row = self.router.control.table(PENDING).get_entity(org_id, partner_id)
+        except ResourceNotFoundError:
+            return None
+        region = str(row["region"])
+        return OrgLocation(org_id, partner_id, region) if region in self.router.regions else None
+
+    def pending_registrations(self, org_id: str) -> list[OrgLocation]:
+        """Every pending registration of the org id (one small partition: a partner or two)."""
+        rows = self.router.control.table(PENDING).query_entities(
+            "PartitionKey eq @pk", parameters={"pk": org_id}, select=["RowKey", "region"]
+        )
+        return [
+            OrgLocation(org_id, str(r["RowKey"]), str(r["region"]))
+            for r in rows
+            if str(r["region"]) in self.router.regions
+        ]
 
 
 @dataclass
@@ -154,6 +229,13 @@ class Org:
     device_key_hash: str
     created_at: str
     updated_at: str | None = None
+    tenant_id: str | None = None
+    access_state: str = PROVEN
+    access_since: str | None = None
+
+    @property
+    def proven(self) -> bool:
+        return self.access_state == PROVEN
 
     def to_entity(self) -> dict[str, Any]:
         entity: dict[str, Any] = {
@@ -170,6 +252,9 @@ class Org:
             "deviceKeyHash": self.device_key_hash,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
+            "tenantId": self.tenant_id,
+            "accessState": self.access_state,
+            "accessSince": self.access_since,
         }
         return {k: v for k, v in entity.items() if v is not None}
 
@@ -189,6 +274,10 @@ class Org:
             device_key_hash=str(row["deviceKeyHash"]),
             created_at=str(row["createdAt"]),
             updated_at=row.get("updatedAt"),
+            tenant_id=row.get("tenantId"),
+            # Rows from before claims have no state: they were claimed at registration (proven).
+            access_state=str(row.get("accessState") or PROVEN),
+            access_since=row.get("accessSince") or str(row["createdAt"]),
         )
 
     def auth(self) -> WebhookAuth:
@@ -206,6 +295,12 @@ class Org:
             administrators=[Administrator.model_validate(a) for a in self.administrators],
             webhook_auth=self.auth(),
             webhook_url=webhook_url(base_url, self.id),
+            tenant_id=self.tenant_id,
+            access=OrgAccess(
+                state="proven" if self.proven else "pendingProof",
+                since=self.access_since or self.created_at,  # type: ignore[arg-type]
+                reason=None if self.proven else _WAITING,
+            ),
             created_at=self.created_at,  # type: ignore[arg-type]
             updated_at=self.updated_at,  # type: ignore[arg-type]
         )
@@ -218,6 +313,7 @@ class Org:
             "languageCode": self.language_code,
             "webhookAuthType": self.webhook_auth_type,
             "webhookHeaderName": self.webhook_header_name,
+            "tenantId": self.tenant_id,
             "business": self.business,
             "administrators": len(self.administrators),
         }
@@ -296,8 +392,12 @@ class OrgService:
     # --- organisations -----------------------------------------------------------------------
 
     def register(self, body: OrgIn, base_url: str, action: ActionContext) -> OrgCreated:
+        """Stores the org pending proof; an org id another partner has proven is refused (409)."""
         org_id = str(body.organization_id).lower()
-        webhook_key, device_key = new_webhook_key(), new_device_key()
+        holder = self.directory.locate(org_id, fresh=True)
+        if holder is not None and holder.partner_id != self.partner_id:
+            raise org_claimed()
+        webhook_key, device_key = new_webhook_key(self.partner_id), new_device_key()
         now = isoformat(self.clock.now())
         org = Org(
             id=org_id,
@@ -314,24 +414,27 @@ class OrgService:
             webhook_key_hash=hash_key(webhook_key, self.pepper),
             device_key_hash=hash_key(device_key, self.pepper),
             created_at=now,
+            tenant_id=str(body.tenant_id).lower() if body.tenant_id else None,
+            # Only a claim left behind by this partner's own earlier registration makes it proven.
+            access_state=PROVEN if holder is not None else PENDING_PROOF,
+            access_since=now,
         )
-        table = self.account.table(ORGS)
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            table.create_entity(org.to_entity())
+            self.account.table(ORGS).create_entity(org.to_entity())
         except ResourceExistsError:
             raise _already_registered() from None
-        # The regional row first: the directory never names an org whose row does not exist.
-        if not self.directory.claim(org_id, self.partner_id, self.region):
-            table.delete_entity(self.partner_id, org_id)
-            raise _already_registered()
+        # The regional row first: a pending registration never names an org row that does not exist.
+        if holder is None:
+            self.directory.pend(org_id, self.partner_id, self.region, now)
         action.record(
             self.audit(),
             self.partner_id,
             "org.registered",
             {"type": "org", "id": org_id},
             details={"uniqueName": org.unique_name, "webhookAuthType": org.webhook_auth_type},
+            tenant_id=org.tenant_id,
         )
         view = org.view(base_url)
         return OrgCreated(**view.model_dump(), webhook_key=webhook_key, device_key=device_key)
@@ -340,9 +443,69 @@ class OrgService:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return Org.from_entity(self.account.table(ORGS).get_entity(self.partner_id, org_id.lower()))
+            row = self.account.table(ORGS).get_entity(self.partner_id, org_id.lower())
         except ResourceNotFoundError:
             raise not_found("No such organisation.") from None
+        return Org.from_entity(row)
+
+    def settled(self, org: Org) -> Org:
+        """The org with its proof as the claims say: a proof that stopped between the claim and
+        this row's update (a crash) is finished here. Costs a read only for a pending org."""
+        if org.proven:
+            return org
+        holder = self.directory.locate(org.id, fresh=True)
+        if holder is None or holder.partner_id != self.partner_id:
+            return org
+        return self._mark_proven(org)
+
+    def require_proven(self, org: Org) -> Org:
+        """Sending and devices need the org proven: 409 `org-not-proven` before that."""
+        org = self.settled(org)
+        if not org.proven:
+            raise org_not_proven()
+        return org
+
+    def prove(self, org: Org, organization_id: str | None, action: ActionContext) -> Org:
+        """A delivery authenticated with this pending org's key: its `OrganizationId` must be the
+        org's own (403 otherwise, nothing stored); then the first such delivery of any partner
+        claims the id (409 `org-claimed` for the others)."""
+        if (organization_id or "").lower() != org.id:
+            raise ProblemError(
+                403,
+                "organization-mismatch",
+                "Not this organisation's delivery.",
+                "This organisation is pending proof: a delivery must carry its own OrganizationId "
+                "to prove it, and this one carries another (or none). Nothing was stored.",
+            )
+        holder, won = self.directory.claim(org.id, self.partner_id, self.region)
+        if holder is None or holder.partner_id != self.partner_id:
+            raise org_claimed()
+        if org.proven:
+            return org
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            proven = self._mark_proven(org)
+        except ResourceNotFoundError:
+            # Deleted while this delivery proved it: the claim must not outlive the org.
+            self.directory.release(org.id, self.partner_id)
+            raise not_found("No such organisation.") from None
+        if won:  # once, though the org's first deliveries may arrive together
+            target = {"type": "org", "id": org.id}
+            action.record(self.audit(), self.partner_id, "org.proven", target, tenant_id=org.tenant_id)
+        return proven
+
+    def _mark_proven(self, org: Org) -> Org:
+        from azure.data.tables import UpdateMode
+
+        now = isoformat(self.clock.now())
+        self.account.table(ORGS).update_entity(
+            {"PartitionKey": self.partner_id, "RowKey": org.id, "accessState": PROVEN, "accessSince": now},
+            mode=UpdateMode.MERGE,
+        )
+        self.directory.forget(org.id)
+        self.directory.unpend(org.id, self.partner_id)
+        return replace(org, access_state=PROVEN, access_since=now)
 
     def authenticating(self, org_id: str) -> Org:
         """The org a webhook or device key is checked against, remembered a few seconds per process
@@ -387,10 +550,13 @@ class OrgService:
         if patch.webhook_auth is not None:
             org.webhook_auth_type = patch.webhook_auth.type
             org.webhook_header_name = patch.webhook_auth.header_name
+        if "tenant_id" in given:
+            org.tenant_id = str(patch.tenant_id).lower() if patch.tenant_id else None
         org.updated_at = isoformat(self.clock.now())
         entity = org.to_entity()
-        if org.webhook_header_name is None:
-            entity["webhookHeaderName"] = None
+        for name, value in (("webhookHeaderName", org.webhook_header_name), ("tenantId", org.tenant_id)):
+            if value is None:
+                entity[name] = None
         try:
             self.account.table(ORGS).update_entity(
                 entity,
@@ -408,13 +574,14 @@ class OrgService:
             "org.updated",
             {"type": "org", "id": org.id},
             changes=diff(before, org.audit_view()),
+            tenant_id=org.tenant_id,
         )
         return org
 
     def rotate(self, org_id: str, which: str, action: ActionContext) -> OrgSecretOut:
         """A new webhook key or device key; the old one stops working at once."""
         org = self.get(org_id)
-        secret = new_webhook_key() if which == "webhook" else new_device_key()
+        secret = new_webhook_key(self.partner_id) if which == "webhook" else new_device_key()
         field = "webhookKeyHash" if which == "webhook" else "deviceKeyHash"
         from azure.data.tables import UpdateMode
 
@@ -429,7 +596,11 @@ class OrgService:
         )
         self.directory.forget(org.id)
         action.record(
-            self.audit(), self.partner_id, f"org.{which}-key-rotated", {"type": "org", "id": org.id}
+            self.audit(),
+            self.partner_id,
+            f"org.{which}-key-rotated",
+            {"type": "org", "id": org.id},
+            tenant_id=org.tenant_id,
         )
         if which == "webhook":
             return OrgSecretOut(id=org.id, webhook_key=secret)
@@ -438,8 +609,10 @@ class OrgService:
     def delete(self, org_id: str, action: ActionContext) -> None:
         """Cascades to its users, rules, devices and notification metadata (and payloads)."""
         org = self.get(org_id)
-        # The directory first: from here on no webhook, device or acknowledgement reaches the org.
-        self.directory.remove(org.id)
+        # The claim and pending registration first: from here on no webhook, device or
+        # acknowledgement reaches the org. Another partner's claim on the same id stays.
+        self.directory.release(org.id, self.partner_id)
+        self.directory.unpend(org.id, self.partner_id)
         counts = {
             "users": delete_partition(self.account.table(USERS), org.id),
             "rules": delete_partition(self.account.table(RULES), org.id),
@@ -455,6 +628,7 @@ class OrgService:
             "org.deleted",
             {"type": "org", "id": org.id},
             details={"uniqueName": org.unique_name, **counts},
+            tenant_id=org.tenant_id,
         )
 
     # --- system users ------------------------------------------------------------------------
@@ -481,6 +655,7 @@ class OrgService:
             "org.users-upserted",
             {"type": "org", "id": org.id},
             details={"count": len(entities)},
+            tenant_id=org.tenant_id,
         )
         return len(entities)
 
@@ -494,7 +669,7 @@ class OrgService:
         items = [
             SystemUserOut(
                 system_user_id=str(r["RowKey"]),
-                **{k: r.get(k) for k in ("domainName", "fullName", "email", "windowsLiveId", "mobilePhone")},
+                **{k: r.get(k) for k in _USER_FIELDS},
             )
             for r in rows
         ]
@@ -561,6 +736,7 @@ class OrgService:
             "org.rule-created",
             {"type": "rule", "id": rule_id, "orgId": org.id},
             details={"entity": body.entity, "message": body.message},
+            tenant_id=org.tenant_id,
         )
         return self._rule_out(entity)
 
@@ -629,6 +805,36 @@ class OrgService:
         with self._rule_lock:
             self._rule_cache[org_id] = (now + self.RULE_CACHE_SECONDS, rules)
         return rules
+
+
+_USER_FIELDS = (
+    "domainName",
+    "fullName",
+    "email",
+    "windowsLiveId",
+    "mobilePhone",
+    "azureActiveDirectoryObjectId",
+)
+
+
+def org_claimed() -> ProblemError:
+    # No hint of who holds it: an org id's holder is nobody else's business.
+    return ProblemError(
+        409,
+        "org-claimed",
+        "Organisation claimed.",
+        "This organization id is registered and proven by another account.",
+    )
+
+
+def org_not_proven() -> ProblemError:
+    return ProblemError(
+        409,
+        "org-not-proven",
+        "Organisation not proven yet.",
+        "The organisation is pending proof: configure its Dataverse webhook with this registration's "
+        "key; the first delivery carrying its OrganizationId proves it.",
+    )
 
 
 def _already_registered() -> ProblemError:

@@ -32,8 +32,19 @@ _DEVICE_SECRET = re.compile(
 )
 
 
-def new_webhook_key() -> str:
-    return "whk_" + secrets.token_urlsafe(32)
+# whk_<partner id>_<secret>: the partner id finds a pending registration with a point read (as
+# API keys carry theirs); keys made before claims existed are whk_<secret> and belong to claimed orgs.
+_WEBHOOK_KEY = re.compile(r"^whk_(?P<partner>[0-9A-Z]{26})_[A-Za-z0-9_\-]{43}$")
+
+
+def new_webhook_key(partner_id: str) -> str:
+    return f"whk_{partner_id}_{secrets.token_urlsafe(32)}"
+
+
+def webhook_key_partner(text: str) -> str | None:
+    """The partner id a webhook key names (only a candidate: the key's hash decides)."""
+    match = _WEBHOOK_KEY.match(text)
+    return match["partner"] if match else None
 
 
 def new_device_key() -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ulid import ULID
 
@@ -20,9 +20,12 @@ from shared.errors import FieldError, ProblemError, bad_request, unauthenticated
 from shared.notifications import templates
 from shared.notifications.dataverse import ExecutionContext
 from shared.notifications.models import RuleOut
-from shared.notifications.orgs import Org, OrgLocation
-from shared.notifications.secrets import idempotency_hash, key_matches
+from shared.notifications.orgs import Org, OrgDirectory, OrgLocation, org_claimed
+from shared.notifications.secrets import idempotency_hash, key_matches, webhook_key_partner
 from shared.notifications.service import NewNotification, Payload
+
+if TYPE_CHECKING:
+    from shared.notifications.orgs import OrgService
 
 log = logging.getLogger("tenantry.webhook")
 
@@ -30,14 +33,68 @@ SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
 _MAX_BODY = 1024 * 1024  # Dataverse sends at most 256 KB
 
 
-def check_webhook_secret(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> None:
-    """Constant-time check of the WebhookKey `code` or the configured header; 401 otherwise."""
+def webhook_secret_matches(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> bool:
+    """Constant-time check of the WebhookKey `code` or the configured header."""
     if org.webhook_auth_type == "HttpHeader":
         given = headers.get((org.webhook_header_name or "").lower())
     else:
         given = code
-    if not key_matches(given or "", org.webhook_key_hash, pepper) or not given:
+    return key_matches(given or "", org.webhook_key_hash, pepper) and bool(given)
+
+
+def check_webhook_secret(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> None:
+    """`webhook_secret_matches`, or 401."""
+    if not webhook_secret_matches(org, code, headers, pepper):
         raise unauthenticated("The webhook key is missing or wrong.")
+
+
+def authenticate_delivery(
+    directory: OrgDirectory,
+    orgs: Callable[[str, str], OrgService],
+    org_id: str,
+    *,
+    code: str | None,
+    headers: Mapping[str, str],
+    pepper: str,
+) -> tuple[OrgLocation, Org]:
+    """The registration a delivery's key belongs to: 401 when none, 409 `org-claimed` when it is
+    a pending registration of an org id another partner has proven.
+
+    A claimed org costs what it always did (the claim and the org are remembered); a key that does
+    not fit the claim's holder reads the claim again (this process may remember one that was
+    released since), then the pending registration of the partner the key names.
+    """
+
+    def fits(location: OrgLocation) -> Org | None:
+        try:
+            org = orgs(location.partner_id, location.region).authenticating(org_id)
+        except ProblemError:
+            return None
+        return org if webhook_secret_matches(org, code, headers, pepper) else None
+
+    holder = directory.locate(org_id)
+    if holder is not None:
+        org = fits(holder)
+        if org is not None:
+            return holder, org
+        fresh = directory.locate(org_id, fresh=True)
+        if fresh is not None and fresh != holder:
+            org = fits(fresh)
+            if org is not None:
+                return fresh, org
+        holder = fresh
+    named = {webhook_key_partner(value) for value in (code, *headers.values()) if value}
+    for partner_id in sorted(p for p in named if p):
+        if holder is not None and partner_id == holder.partner_id:
+            continue
+        location = directory.pending(org_id, partner_id)
+        org = fits(location) if location is not None else None
+        if location is None or org is None:
+            continue
+        if holder is not None:
+            raise org_claimed()
+        return location, org
+    raise unauthenticated("Unknown organisation or wrong credential.")
 
 
 def read_body(raw: bytes) -> Any:

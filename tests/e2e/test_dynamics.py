@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from localdev import dev_issuer
 from localdev.stack import wait_until
 from tests.conftest import FCM
-from tests.e2e.actors import PartnerSetup, make_partner
+from tests.e2e.actors import AUDIENCE, PartnerSetup, make_partner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dataverse"
 SAMPLE: dict[str, Any] = json.loads((FIXTURES / "update-contact-webhook.json").read_text())
@@ -59,11 +60,19 @@ def partner(api: str) -> PartnerSetup:
     return make_partner(api, "eu")
 
 
-def register_org(partner: PartnerSetup, **overrides: Any) -> dict[str, Any]:
+def register_org(partner: PartnerSetup, *, proven: bool = True, **overrides: Any) -> dict[str, Any]:
+    """A new org of the customer tenant `tenantId` (a fresh one unless given); unless `proven` is
+    False, proven at once by a delivery of its own Dataverse (no rule yet: it notifies nobody)."""
     org_id = str(uuid.uuid4())
-    created = httpx.post(f"{partner.url}/orgs", json=org_body(org_id, **overrides), headers=partner.as_key)
+    body = org_body(org_id, **{"tenantId": str(uuid.uuid4()), **overrides})
+    created = httpx.post(f"{partner.url}/orgs", json=body, headers=partner.as_key)
     assert created.status_code == 201, created.text
-    return dict(created.json())
+    org = dict(created.json())
+    assert org["access"]["state"] == "pendingProof"
+    if proven:
+        proof = post_webhook(partner.api, org, context_for(org_id))
+        assert proof.status_code == 202 and proof.json()["accepted"] == 0, proof.text
+    return org
 
 
 def add_rule(partner: PartnerSetup, org_id: str, **overrides: Any) -> dict[str, Any]:
@@ -81,12 +90,43 @@ def add_rule(partner: PartnerSetup, org_id: str, **overrides: Any) -> dict[str, 
     return dict(response.json())
 
 
-def register_device(api: str, org: dict[str, Any], user: str, token: str) -> dict[str, Any]:
-    response = httpx.post(
-        f"{api}/api/orgs/{org['id']}/devices",
-        json={"systemUserId": user, "token": token, "footprint": "Mozilla/5.0 (X11; Linux) Firefox/140"},
-        headers={"x-device-key": org["deviceKey"]},
+def object_id_of(org: dict[str, Any], user: str) -> str:
+    """The Entra object id the tests give a system user of an org (stable, distinct per org)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{org['id']}/{user}"))
+
+
+def add_user(partner: PartnerSetup, org: dict[str, Any], user: str, **fields: Any) -> str:
+    """Upserts the system user with its Entra object id (as a partner syncs it from Dataverse)."""
+    object_id = object_id_of(org, user)
+    item = {"systemUserId": user, "azureActiveDirectoryObjectId": object_id, **fields}
+    response = httpx.put(
+        f"{partner.url}/orgs/{org['id']}/users", json={"items": [item]}, headers=partner.as_key
     )
+    assert response.status_code == 200, response.text
+    return object_id
+
+
+def user_token(api: str, tenant_id: str, object_id: str, **options: Any) -> str:
+    """What MSAL.js gets silently for the signed-in Dynamics user: a token for Tenantry's API."""
+    claims = {"tenant_id": tenant_id, "object_id": object_id, "audience": AUDIENCE}
+    return dev_issuer.mint(**{**claims, "authority_host": f"{api}/_dev/entra", **options})
+
+
+def device_call(
+    api: str, org: dict[str, Any], body: dict[str, Any], token: str | None, key: str | None = None
+) -> httpx.Response:
+    headers = {"x-device-key": org["deviceKey"] if key is None else key}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return httpx.post(f"{api}/api/orgs/{org['id']}/devices", json=body, headers=headers)
+
+
+def register_device(partner: PartnerSetup, org: dict[str, Any], user: str, token: str) -> dict[str, Any]:
+    """Registers a device as the user would: the partner has pushed the user with their object id,
+    and the browser brings the user's own token."""
+    object_id = add_user(partner, org, user)
+    body = {"systemUserId": user, "token": token, "footprint": "Mozilla/5.0 (X11; Linux) Firefox/140"}
+    response = device_call(partner.api, org, body, user_token(partner.api, org["tenantId"], object_id))
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -234,8 +274,8 @@ def test_a_dataverse_update_notifies_the_initiating_users_devices_once_with_the_
     add_rule(partner, org["id"])
     token = f"token-{uuid.uuid4().hex}"
     other = f"token-{uuid.uuid4().hex}"
-    device = register_device(api, org, INITIATING_USER, token)
-    register_device(api, org, str(uuid.uuid4()), other)  # another user's device: not a recipient
+    device = register_device(partner, org, INITIATING_USER, token)
+    register_device(partner, org, str(uuid.uuid4()), other)  # another user's device: not a recipient
 
     body = context_for(org["id"])
     first = post_webhook(api, org, body)
@@ -299,7 +339,7 @@ def test_an_oversized_context_without_images_still_makes_a_notification_or_marks
     org = register_org(partner)
     add_rule(partner, org["id"], recipients={"type": "owner"}, title="Contact {$recordId} changed", body="")
     token = f"token-{uuid.uuid4().hex}"
-    register_device(api, org, INITIATING_USER, token)
+    register_device(partner, org, INITIATING_USER, token)
     body = context_for(org["id"])
     for name in ("InputParameters", "PreEntityImages", "PostEntityImages", "ParentContext"):
         body.pop(name)
@@ -318,20 +358,15 @@ def test_an_oversized_context_without_images_still_makes_a_notification_or_marks
 def test_devices_register_idempotently_and_unsubscribe_at_once(api: str, partner: PartnerSetup) -> None:
     org = register_org(partner)
     token = f"token-{uuid.uuid4().hex}"
-    first = register_device(api, org, INITIATING_USER, token)
-    second = register_device(api, org, INITIATING_USER, token)
+    first = register_device(partner, org, INITIATING_USER, token)
+    second = register_device(partner, org, INITIATING_USER, token)
     assert first["id"] == second["id"]
-    bad_key = httpx.post(
-        f"{api}/api/orgs/{org['id']}/devices",
-        json={"systemUserId": INITIATING_USER, "token": token},
-        headers={"x-device-key": org["webhookKey"]},
+    as_user = user_token(api, org["tenantId"], object_id_of(org, INITIATING_USER))
+    bad_key = device_call(
+        api, org, {"systemUserId": INITIATING_USER, "token": token}, as_user, key=org["webhookKey"]
     )
     assert bad_key.status_code == 401
-    fid = httpx.post(
-        f"{api}/api/orgs/{org['id']}/devices",
-        json={"systemUserId": INITIATING_USER, "fid": f"fid-{uuid.uuid4().hex}"},
-        headers={"x-device-key": org["deviceKey"]},
-    )
+    fid = device_call(api, org, {"systemUserId": INITIATING_USER, "fid": f"fid-{uuid.uuid4().hex}"}, as_user)
     assert fid.status_code == 201
     # The first secret was replaced by the second registration; the device's current one works.
     url = f"{api}/api/orgs/{org['id']}/devices/{first['id']}"
@@ -360,7 +395,7 @@ def test_partner_notifications_reach_everyone_and_deleting_the_org_cascades(
 ) -> None:
     org = register_org(partner)
     tokens = [f"token-{uuid.uuid4().hex}" for _ in range(3)]
-    devices = [register_device(api, org, str(uuid.uuid4()), t) for t in tokens]
+    devices = [register_device(partner, org, str(uuid.uuid4()), t) for t in tokens]
     response = httpx.post(
         f"{partner.url}/orgs/{org['id']}/notifications",
         json={

@@ -14,7 +14,7 @@ import httpx
 from localdev.stack import local_host, wait_until
 from tests.conftest import FCM
 from tests.e2e.actors import make_partner
-from tests.e2e.test_dynamics import SAMPLE, org_body
+from tests.e2e.test_dynamics import SAMPLE, add_user, org_body, user_token
 
 
 def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
@@ -30,7 +30,13 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
         with log_path.open("wb") as output, local_host(env, output=output) as api:
             partner = make_partner(api, "eu")
             org_id = str(uuid.uuid4())
-            org = httpx.post(f"{partner.url}/orgs", json=org_body(org_id), headers=partner.as_key).json()
+            body = org_body(org_id, tenantId=str(uuid.uuid4()))
+            org = httpx.post(f"{partner.url}/orgs", json=body, headers=partner.as_key).json()
+            proof = copy.deepcopy(SAMPLE)
+            proof["OrganizationId"] = org_id
+            httpx.post(
+                f"{api}/api/dynamics/{org_id}/webhook", params={"code": org["webhookKey"]}, json=proof
+            ).raise_for_status()  # its own Dataverse's first delivery proves the org (no rule yet)
             httpx.post(
                 f"{partner.url}/orgs/{org_id}/rules",
                 json={
@@ -42,10 +48,12 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
                 },
                 headers=partner.as_key,
             ).raise_for_status()
+            object_id = add_user(partner, org, SAMPLE["InitiatingUserId"])
+            as_user = user_token(api, org["tenantId"], object_id)
             device = httpx.post(
                 f"{api}/api/orgs/{org_id}/devices",
                 json={"systemUserId": SAMPLE["InitiatingUserId"], "token": token, "footprint": footprint},
-                headers={"x-device-key": org["deviceKey"]},
+                headers={"x-device-key": org["deviceKey"], "authorization": f"Bearer {as_user}"},
             ).json()
             context = copy.deepcopy(SAMPLE)
             context["OrganizationId"] = org_id
@@ -78,6 +86,8 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
         "webhook key": org["webhookKey"],
         "device key": org["deviceKey"],
         "device secret": device["deviceSecret"],
+        "the user's access token": as_user,
+        "the user's access token signature": as_user.rsplit(".", 1)[1],
         # ds_<org>_<device>_<secret>: the secret itself may contain "_", so split from the left.
         "device secret part": device["deviceSecret"].split("_", 3)[3],
         "FCM token": token,

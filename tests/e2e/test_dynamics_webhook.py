@@ -12,11 +12,14 @@ from tests.e2e.actors import PartnerSetup
 from tests.e2e.test_dynamics import (
     INITIATING_USER,
     add_rule,
+    add_user,
     context_for,
+    device_call,
     org_body,
     partner,
     post_webhook,
     register_org,
+    user_token,
 )
 
 __all__ = ["partner"]  # the module's partner fixture, shared
@@ -67,13 +70,11 @@ def test_a_deleted_org_refuses_its_key_at_once_and_registered_again_takes_only_i
 
 def test_a_rotated_device_key_is_refused_from_the_next_registration(api: str, partner: PartnerSetup) -> None:
     org = register_org(partner)
+    as_user = user_token(api, org["tenantId"], add_user(partner, org, INITIATING_USER))
 
     def register(key: str) -> int:
-        return httpx.post(
-            f"{api}/api/orgs/{org['id']}/devices",
-            json={"systemUserId": INITIATING_USER, "token": f"token-{key[-8:]}"},
-            headers={"x-device-key": key},
-        ).status_code
+        body = {"systemUserId": INITIATING_USER, "token": f"token-{key[-8:]}"}
+        return device_call(api, org, body, as_user, key=key).status_code
 
     assert register(org["deviceKey"]) == 201
     rotated = httpx.post(f"{partner.url}/orgs/{org['id']}/device-key/rotate", headers=partner.as_key)

@@ -10,8 +10,10 @@ from shared.notifications.secrets import (
     key_matches,
     new_device_secret,
     new_encryption_key,
+    new_webhook_key,
     parse_device_secret,
     target_hash,
+    webhook_key_partner,
 )
 
 ORG = "3f1c8a52-6b0e-ef11-9f89-000d3a3b1c2e"
@@ -42,3 +44,13 @@ def test_device_secrets_name_their_org_and_device_and_are_stored_as_peppered_has
     assert secret not in stored and key_matches(secret, stored, "pepper")
     assert not key_matches(secret, stored, "other pepper")
     assert target_hash(ORG, "token", "t", "p") != target_hash(ORG, "fid", "t", "p")
+
+
+def test_a_webhook_key_names_its_partner_only_as_a_candidate_for_a_point_read() -> None:
+    partner = "01J0000000000000000000000P"
+    key = new_webhook_key(partner)
+    assert webhook_key_partner(key) == partner
+    assert new_webhook_key(partner) != key  # the rest is random
+    # Keys from before keys named their partner, and anything else, name nobody.
+    for other in ("whk_" + "A" * 43, "whk_wrong", f"whk_{partner}_short", "tk_x", ""):
+        assert webhook_key_partner(other) is None

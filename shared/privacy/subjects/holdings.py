@@ -282,10 +282,12 @@ class Gatherer:
         self._devices(org, key, found)
 
     def _devices(self, org: str, key: str, found: Holdings) -> None:
-        from shared.notifications.devices import DEVICE_PREFIX, INDEX_PREFIX
+        from shared.notifications.devices import DEVICE_PREFIX, INDEX_PREFIX, user_counter_key
         from shared.notifications.devices import TABLE as DEVICES
         from shared.notifications.service import DELIVERIES, NOTIFICATIONS
 
+        # The user's device counter is keyed by their id: it goes with them (nothing to export).
+        found.index_rows.append((DEVICES, org, user_counter_key(key)))
         partition = index.org_devices_partition(org)
         entries = index.read_value(
             self.account.table(index.TABLE), partition, index.value_hash(self.index_key, key)
