@@ -20,6 +20,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from localdev import dev_issuer
+from localdev.host import HTTP_CONCURRENCY_SETTING
 from localdev.stack import local_host, start_test_azurite
 
 
@@ -60,11 +61,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="sequential requests per credential")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients for requests/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the throughput run")
+    parser.add_argument(
+        "--http-concurrency",
+        type=int,
+        default=0,
+        help="HTTP executions the host runs at once, as one Flex Consumption instance (0: no limit)",
+    )
+    parser.add_argument("--threads", type=int, default=32, help="the worker's PYTHON_THREADPOOL_THREAD_COUNT")
     args = parser.parse_args()
 
     azurite, env = start_test_azurite()
+    host_env = {
+        **env,
+        HTTP_CONCURRENCY_SETTING: str(args.http_concurrency),
+        "PYTHON_THREADPOOL_THREAD_COUNT": str(args.threads),
+    }
     try:
-        with local_host(env) as api:
+        with local_host(host_env) as api:
             operator = {"x-api-key": env["OPERATOR_API_KEY"]}
             tenant, owner = "6f1c2b7e-0a4d-4c8e-9d3b-2a1f5e7c9b10", "11111111-2222-3333-4444-555555555555"
             partner = httpx.post(
@@ -106,6 +119,8 @@ def main() -> None:
     print(
         f"bearer token: median {statistics.median(token_ms):.1f} ms  p99 {percentile(token_ms, 0.99):.1f} ms"
     )
+    limit = args.http_concurrency or "no limit on"
+    print(f"host: {limit} HTTP executions at once, {args.threads} worker threads")
     print(f"{args.clients} concurrent clients over {args.seconds:.0f} s: {rate:.0f} requests/s")
     print(f"partner_get_p50_ms: {statistics.median(key_ms):.1f}")
 

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from notify_fanout import SAMPLE, cpu_seconds, notify_stack  # noqa: E402
 
+from localdev.host import HTTP_CONCURRENCY_SETTING  # noqa: E402
 from localdev.stack import wait_until  # noqa: E402
 from shared.notifications.service import QUEUE  # noqa: E402
 
@@ -176,6 +177,13 @@ def main() -> None:
         "--rate", type=float, default=0.0, help="open loop: deliveries/s in total (0: closed)"
     )
     parser.add_argument("--fanout", choices=["same-host", "elsewhere"], default="elsewhere")
+    parser.add_argument(
+        "--http-concurrency",
+        type=int,
+        default=0,
+        help="HTTP executions the host runs at once, as one Flex Consumption instance (0: no limit)",
+    )
+    parser.add_argument("--threads", type=int, default=32, help="the worker's PYTHON_THREADPOOL_THREAD_COUNT")
     args = parser.parse_args()
     rule = {
         "entity": "contact",
@@ -187,7 +195,11 @@ def main() -> None:
     if args.fanout == "elsewhere":
         # The host reads its app settings from the environment it is started with.
         os.environ[f"AzureWebJobs.{FANOUT_FUNCTION}.Disabled"] = "true"
-    with notify_stack(rule) as stack:
+    limits = {
+        HTTP_CONCURRENCY_SETTING: str(args.http_concurrency),
+        "PYTHON_THREADPOOL_THREAD_COUNT": str(args.threads),
+    }
+    with notify_stack(rule, limits) as stack:
         org = stack.org
         url = f"{stack.api}/api/dynamics/{org['id']}/webhook"
         storage = azurite_pid(stack.env["TENANTRY_STORAGE_EU"])
@@ -206,6 +218,8 @@ def main() -> None:
     loop = f"open loop at {args.rate:g}/s offered" if args.rate > 0 else "closed loop"
     print(f"requests: {args.requests} with {args.senders} concurrent senders ({loop}, fan-out {args.fanout}) "
           f"in {wall:.1f} s")  # fmt: skip
+    limit = args.http_concurrency or "no limit on"
+    print(f"host: {limit} HTTP executions at once, {args.threads} worker threads")
     print(f"not 202: {failures}")
     if args.fanout == "same-host":
         print(f"fan-out: the queue was empty {drain:.1f} s after the last answer (its CPU is counted)")

@@ -1,6 +1,6 @@
-// The global part (control account, DNS zone). Not a region: deployed with global.bicep.
+// The global part (control account and its log workspace). Not a region: deployed with global.bicep.
 using './global.bicep'
 
+// prod, staging, ...: the same value for the global part and every stamp of that environment.
+param environment = readEnvironmentVariable('TENANTRY_ENVIRONMENT')
 param location = 'westeurope'
-// Public DNS zone for `<region>.<zone>` API host names; empty: no DNS zone.
-param dnsZoneName = readEnvironmentVariable('TENANTRY_DNS_ZONE', '')

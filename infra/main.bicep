@@ -1,11 +1,16 @@
 // One Tenantry stamp: everything one region needs, in its own resource group.
 //   identity -> monitoring, key vault, regional storage (each grants the identity its roles on
 //   itself only) -> function app; plus, in the global resource group, the identity's access to
-//   the control tables and the stamp's DNS record.
-// Deploy once per region, after global.bicep:
-//   az deployment sub create --name tenantry-<region> --location <location> \
-//     --template-file infra/main.bicep --parameters infra/regions/<region>.bicepparam
+//   the control tables.
+// Deploy once per region and environment, after global.bicep (runbook: infra/README.md):
+//   az deployment sub create --name tenantry-<environment>-<region> --location <location> \
+//     --parameters infra/regions/<region>.bicepparam
 targetScope = 'subscription'
+
+@description('Environment, e.g. prod or staging: part of every name, so environments can share a subscription.')
+@minLength(2)
+@maxLength(8)
+param environment string
 
 @description('Region key, as the app names it (TENANTRY_REGIONS): 2-16 lowercase letters and digits, e.g. eu.')
 @minLength(2)
@@ -18,17 +23,30 @@ param location string
 @description('Name of the control storage account: output controlStorageAccountName of the global deployment.')
 param controlStorageAccountName string
 
-@description('Audience of personnel tokens (ENTRA_AUDIENCE): the client id or App ID URI of the app registration.')
+@description('App ID URI of the API\'s app registration (ENTRA_AUDIENCE), e.g. api://tenantry.')
 param entraAudience string
+
+@description('Client id of the API\'s app registration (ENTRA_CLIENT_ID): v2 tokens carry it as audience.')
+param entraClientId string
+
+@description('The operator\'s own Entra tenant id (OPERATOR_TENANT_ID), where Tenantry.Operator is assigned.')
+param operatorTenantId string
 
 @description('Firebase project id push notifications are sent through (FIREBASE_PROJECT_ID).')
 param firebaseProjectId string
 
-@description('Resource group of the global part (same default as global.bicep).')
-param controlResourceGroupName string = 'rg-tenantry-global'
+@description('Client id of the multi-tenant Graph app (GDAP) that reads and manages customer tenants (GRAPH_CLIENT_ID).')
+param graphClientId string
 
-@description('DNS zone of the global part; empty when the global part has none.')
-param dnsZoneName string = ''
+@description('Resource group of the global part (same default as global.bicep).')
+param controlResourceGroupName string = 'rg-tenantry-${environment}-global'
+
+@description('default; recover: this stamp\'s vault was deleted and is in soft delete (its name stays taken 90 days).')
+@allowed([
+  'default'
+  'recover'
+])
+param keyVaultCreateMode string = 'default'
 
 @description('Replication of the regional account. ZRS keeps every copy inside the region.')
 @allowed([
@@ -47,7 +65,7 @@ param logRetentionInDays int = 90
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Memory of one Flex Consumption instance.')
+@description('Memory of one Flex Consumption instance (2048: one core).')
 @allowed([
   512
   2048
@@ -55,22 +73,40 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
+// HTTP concurrency and threads: measured on one host process, see infra/README.md ("HTTP concurrency").
+@description('HTTP executions one instance runs at once (Flex\'s default for Python is 1).')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 32
+
+@description('Threads of the Python worker (PYTHON_THREADPOOL_THREAD_COUNT), at most 32.')
+@minValue(1)
+@maxValue(32)
+param pythonThreadCount int = 32
+
+@description('Always-ready instances of the HTTP group: 0 scales to zero (a first request after idle waits for a cold start); each one is billed around the clock.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyHttpInstances int = 0
+
 var tags = {
   app: 'tenantry'
+  environment: environment
   stamp: region
 }
 
-// Globally unique names (storage, vault, app) carry a hash of subscription and region.
-var suffix = uniqueString(subscription().id, 'tenantry', region)
+// Globally unique names (storage, vault, app) carry a hash of subscription, environment and
+// region; the others name environment and region outright.
+var suffix = uniqueString(subscription().id, 'tenantry', environment, region)
 var names = {
-  resourceGroup: 'rg-tenantry-${region}'
-  identity: 'id-tenantry-${region}'
+  resourceGroup: 'rg-tenantry-${environment}-${region}'
+  identity: 'id-tenantry-${environment}-${region}'
   storage: take('st${region}${suffix}', 24)
   keyVault: take('kv${region}${suffix}', 24)
-  workspace: 'log-tenantry-${region}'
-  appInsights: 'appi-tenantry-${region}'
-  plan: 'plan-tenantry-${region}'
-  app: 'func-tenantry-${region}-${take(suffix, 6)}'
+  workspace: 'log-tenantry-${environment}-${region}'
+  appInsights: 'appi-tenantry-${environment}-${region}'
+  plan: 'plan-tenantry-${environment}-${region}'
+  app: 'func-tenantry-${environment}-${region}-${take(suffix, 6)}'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -80,7 +116,7 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 }
 
 module identity 'modules/identity.bicep' = {
-  name: 'tenantry-${region}-identity'
+  name: 'tenantry-${environment}-${region}-identity'
   scope: rg
   params: {
     location: location
@@ -90,7 +126,7 @@ module identity 'modules/identity.bicep' = {
 }
 
 module monitoring 'modules/monitoring.bicep' = {
-  name: 'tenantry-${region}-monitoring'
+  name: 'tenantry-${environment}-${region}-monitoring'
   scope: rg
   params: {
     location: location
@@ -103,11 +139,12 @@ module monitoring 'modules/monitoring.bicep' = {
 }
 
 module keyVault 'modules/key-vault.bicep' = {
-  name: 'tenantry-${region}-key-vault'
+  name: 'tenantry-${environment}-${region}-key-vault'
   scope: rg
   params: {
     location: location
     name: names.keyVault
+    createMode: keyVaultCreateMode
     readerPrincipalId: identity.outputs.principalId
     workspaceId: monitoring.outputs.workspaceId
     tags: tags
@@ -115,20 +152,21 @@ module keyVault 'modules/key-vault.bicep' = {
 }
 
 module storage 'modules/regional-storage.bicep' = {
-  name: 'tenantry-${region}-storage'
+  name: 'tenantry-${environment}-${region}-storage'
   scope: rg
   params: {
     location: location
     name: names.storage
     skuName: storageSku
     dataPrincipalId: identity.outputs.principalId
+    workspaceId: monitoring.outputs.workspaceId
     tags: tags
   }
 }
 
 // The stamp's access to the partner directory, granted in the global resource group.
 module controlAccess 'modules/control-access.bicep' = {
-  name: 'tenantry-${region}-control-access'
+  name: 'tenantry-${environment}-${region}-control-access'
   scope: resourceGroup(controlResourceGroupName)
   params: {
     controlStorageAccountName: controlStorageAccountName
@@ -137,7 +175,7 @@ module controlAccess 'modules/control-access.bicep' = {
 }
 
 module functionApp 'modules/function-app.bicep' = {
-  name: 'tenantry-${region}-function-app'
+  name: 'tenantry-${environment}-${region}-function-app'
   scope: rg
   params: {
     location: location
@@ -148,13 +186,20 @@ module functionApp 'modules/function-app.bicep' = {
     identityClientId: identity.outputs.clientId
     regionalStorageName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    regionalQueueServiceUri: storage.outputs.queueEndpoint
     controlStorageAccountName: controlStorageAccountName
     keyVaultName: keyVault.outputs.name
     entraAudience: entraAudience
+    entraClientId: entraClientId
+    operatorTenantId: operatorTenantId
     firebaseProjectId: firebaseProjectId
+    graphClientId: graphClientId
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    pythonThreadCount: pythonThreadCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
     tags: tags
   }
   // The app must not start before its identity can read secrets and the partner directory.
@@ -163,19 +208,15 @@ module functionApp 'modules/function-app.bicep' = {
   ]
 }
 
-module routing 'modules/routing-record.bicep' = if (!empty(dnsZoneName)) {
-  name: 'tenantry-${region}-routing'
-  scope: resourceGroup(controlResourceGroupName)
-  params: {
-    dnsZoneName: dnsZoneName
-    region: region
-    targetHostName: functionApp.outputs.defaultHostName
-    verificationId: functionApp.outputs.customDomainVerificationId
-  }
-}
-
+// What an operator needs after a deployment (infra/README.md uses each of them).
 output resourceGroupName string = rg.name
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output keyVaultName string = keyVault.outputs.name
+output keyVaultUri string = keyVault.outputs.uri
 output storageAccountName string = storage.outputs.name
+output identityResourceId string = identity.outputs.id
+output identityPrincipalId string = identity.outputs.principalId
+output identityClientId string = identity.outputs.clientId
+output appInsightsName string = monitoring.outputs.appInsightsName
+output logAnalyticsWorkspaceId string = monitoring.outputs.workspaceId

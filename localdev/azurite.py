@@ -43,6 +43,32 @@ def connection_string(account: str, key: str, ports: dict[str, int]) -> str:
     )
 
 
+def create_control_tables(settings: dict[str, str]) -> list[str]:
+    """Creates the control account's tables of the catalogue, as the global Bicep does in Azure.
+
+    The app never creates control tables (a stamp's grant covers their rows, not the account),
+    so every local account that plays the control account needs them before the app starts.
+    Returns their names; nothing is made when the settings name no local control account.
+    """
+    from azure.data.tables import TableServiceClient
+
+    from shared.settings import CONTROL_STORAGE_SETTING
+    from shared.storage.catalogue import CATALOGUE, Placement, StorageKind
+
+    connection = settings.get(CONTROL_STORAGE_SETTING, "")
+    if "127.0.0.1" not in connection:
+        return []
+    names = [
+        entry.name
+        for entry in CATALOGUE
+        if entry.placement is Placement.CONTROL and entry.kind is StorageKind.TABLE and not entry.bucketed
+    ]
+    service = TableServiceClient.from_connection_string(connection)
+    for name in names:
+        service.create_table_if_not_exists(name)
+    return names
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import importlib
 import inspect
 import json
@@ -101,6 +102,20 @@ class HttpRoute:
     methods: frozenset[str] | None  # None: any method
 
 
+# Local host only: HTTP executions one host process runs at once, as Flex Consumption's
+# functionAppConfig.scaleAndConcurrency.triggers.http.perInstanceConcurrency limits an instance
+# (infra/README.md explains the value deployed). Unset or 0: no limit.
+HTTP_CONCURRENCY_SETTING = "TENANTRY_LOCAL_HTTP_CONCURRENCY"
+
+
+def http_concurrency_setting() -> int:
+    raw = os.environ.get(HTTP_CONCURRENCY_SETTING, "").strip() or "0"
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"{HTTP_CONCURRENCY_SETTING} must be 0 (no limit) or a positive number, not {raw}")
+    return value
+
+
 def load_app(script_root: Path, app_ref: str) -> func.FunctionApp:
     module_name, _, attr = app_ref.partition(":")
     if str(script_root) not in sys.path:
@@ -139,8 +154,13 @@ class LocalHost:
         )
         self.queue_options = QueueOptions.from_host_json(self.host_json)
         self.host_id = host_id
-        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
+        # The two numbers an instance in Azure runs with: the Python worker's thread pool (sync
+        # functions; an app setting) and the HTTP executions one instance takes at once (Flex
+        # Consumption's perInstanceConcurrency; the front end holds the rest for other instances).
+        self.threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
+        self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="function")
+        self.http_concurrency = http_concurrency_setting()
+        self._http_slots = asyncio.Semaphore(self.http_concurrency) if self.http_concurrency else None
         # `AzureWebJobs.<name>.Disabled` = true: the host ignores that function's trigger, as in Azure.
         self.functions = [
             f
@@ -248,7 +268,8 @@ class LocalHost:
         )
         request = func.HttpRequest(method, url, headers=headers, params=query, route_params=params, body=body)
         try:
-            result = await self.invoke(route.indexed, request)
+            async with self._http_slots or contextlib.nullcontext():
+                result = await self.invoke(route.indexed, request)
         except Exception:
             log.exception("function %s raised", route.indexed.name)
             return _problem(500, "Internal error.", "The function raised; see the host log.")

@@ -13,7 +13,7 @@ from typing import IO, TypeVar
 
 import httpx
 
-from localdev.azurite import REPO, Azurite, accounts_in, free_port
+from localdev.azurite import REPO, Azurite, accounts_in, create_control_tables, free_port
 from localdev.settings import load_local_settings
 
 T = TypeVar("T")
@@ -33,6 +33,7 @@ def start_test_azurite() -> tuple[Azurite, dict[str, str]]:
         for account in azurite.accounts:
             if f"AccountName={account};" in value:
                 env[key] = azurite.connection_string(account)
+    create_control_tables(env)
     return azurite, env
 
 
@@ -69,6 +70,7 @@ def local_host(
     env = {
         **env,
         "ENTRA_AUTHORITY_HOST": f"{base}/_dev/entra",
+        "ENTRA_V1_ISSUER_HOST": f"{base}/_dev/entra/sts",
         "ENTRA_JWKS_URL": f"{base}/_dev/entra/discovery/v2.0/keys",
     }
     process = subprocess.Popen(

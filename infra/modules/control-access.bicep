@@ -1,6 +1,7 @@
 // Deployed by each stamp into the global resource group: lets that stamp's identity read and
-// write the partner directory. The grant is on each control table, not on the control account,
-// so a stamp cannot touch anything else there (another stamp's grants, future containers).
+// write the rows of the control tables. The grant is on each control table, not on the control
+// account, so a stamp cannot touch anything else there (another stamp's grants, future
+// containers), nor list or create tables: the app never does (the global part creates them).
 
 @description('Name of the control storage account (output of global.bicep).')
 param controlStorageAccountName string
@@ -11,7 +12,9 @@ param principalId string
 // The control tables of shared/storage/catalogue.py; the same list as control-storage.bicep.
 var tables = [
   'partnerdirectory'
+  'tenantclaims'
   'orgdirectory'
+  'orgpending'
 ]
 
 // Built-in role: Storage Table Data Contributor (read, write and delete entities).

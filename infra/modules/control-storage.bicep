@@ -18,14 +18,19 @@ param name string
 ])
 param skuName string
 
+@description('Resource id of the global Log Analytics workspace (writes, deletes and refusals go there).')
+param workspaceId string
+
 param tags object
 
 // ---------------------------------------------------------------------------------------------
-// The `control` entries of shared/storage/catalogue.py. tests/infra/test_catalogue.py fails the
+// The `control` entries of shared/storage/catalogue.py. tests/infra/test_infra_catalogue.py fails the
 // build when this list and the catalogue disagree. Keep control-access.bicep's list the same.
 var tables = [
   'partnerdirectory'
+  'tenantclaims'
   'orgdirectory'
+  'orgpending'
 ]
 // ---------------------------------------------------------------------------------------------
 
@@ -104,10 +109,128 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
   name: 'default'
 }
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
 resource controlTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for table in tables: {
   parent: tableService
   name: table
 }]
+
+// ---------------------------------------------------------------------------------------------
+// Who wrote or deleted what (and every write or delete refused), in the global workspace: one
+// diagnostic setting per data service. Reads are not logged (a line per read would cost more than
+// the rest of the stamp); refused reads show in the alert below.
+resource blobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource queueLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource tableLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+// Every request refused for authentication or authorisation, reads included (the Transactions
+// metric counts them by ResponseType at no cost). No action group: attach one per operator.
+resource authFailures 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'auth-failures-${name}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Requests to ${name} refused for authentication or authorisation.'
+    severity: 2
+    enabled: true
+    scopes: [
+      account.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'refused'
+          metricNamespace: 'Microsoft.Storage/storageAccounts'
+          metricName: 'Transactions'
+          dimensions: [
+            {
+              name: 'ResponseType'
+              operator: 'Include'
+              values: [
+                'AuthenticationError'
+                'AuthorizationError'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: []
+  }
+}
+
+// Deleting the account loses the directory and the claims that route every partner, org and tenant. Management locks do not touch the data plane: the app still creates and drops its
+// tables and blobs. Removing the lock is a deliberate step (infra/README.md, "Rollback").
+resource lock 'Microsoft.Authorization/locks@2020-05-01' = {
+  name: 'tenantry-keep-data'
+  scope: account
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'The partner directory and claims of every stamp; remove this lock on purpose before deleting the account.'
+  }
+}
 
 output name string = account.name
 output tableEndpoint string = account.properties.primaryEndpoints.table

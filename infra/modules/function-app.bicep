@@ -21,17 +21,26 @@ param identityClientId string
 param regionalStorageName string
 param deploymentContainerUrl string
 
+@description('Queue service URI of the stamp storage account (https://<account>.queue.core.windows.net/).')
+param regionalQueueServiceUri string
+
 @description('The control storage account of the global part (partner directory).')
 param controlStorageAccountName string
 
 @description('Name of the stamp Key Vault that holds the app secrets.')
 param keyVaultName string
 
-@description('Audience the personnel tokens must carry: the app registration\'s client id or App ID URI.')
+@description('The API app registration\'s App ID URI (api://...): one audience tokens may carry.')
 param entraAudience string
 
+@description('The API app registration\'s client id: the other audience tokens may carry (v2 tokens always do).')
+param entraClientId string
+
+@description('The operator\'s own Entra tenant id: operator tokens (app role Tenantry.Operator) come from it.')
+param operatorTenantId string
+
 @description('Client id of the multi-tenant Graph app (GDAP) that reads and manages customer tenants.')
-param graphClientId string = ''
+param graphClientId string
 
 @description('Firebase project id push notifications are sent through (FIREBASE_PROJECT_ID).')
 param firebaseProjectId string
@@ -52,9 +61,24 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
+@description('HTTP executions one instance runs at once (Flex default for Python: 1). Chosen from bench figures: infra/README.md.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int
+
+@description('Threads of the Python worker (PYTHON_THREADPOOL_THREAD_COUNT): every HTTP function is synchronous.')
+@minValue(1)
+@maxValue(32)
+param pythonThreadCount int
+
+@description('Instances of the HTTP group kept running when idle (billed around the clock); 0 scales to zero.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyHttpInstances int
+
 param tags object
 
-// Flex Consumption plan: no cost while idle (no always-ready instances are configured).
+// Flex Consumption plan: no cost while idle unless alwaysReadyHttpInstances is above 0.
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -88,10 +112,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     // Key Vault references are resolved with the stamp identity (it holds Key Vault Secrets User).
     keyVaultReferenceIdentity: identityId
+    // Only properties Flex Consumption accepts: `ftpsState` is on Microsoft's list of Flex
+    // deprecations (ARM error 51021), and so are alwaysOn, linuxFxVersion, use32BitWorkerProcess,
+    // functionAppScaleLimit and preWarmedInstanceCount (their Flex forms are in functionAppConfig).
+    // FTP is off through the `ftp` publishing-credentials policy below.
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {
@@ -110,6 +137,19 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Flex starts a Python app at 1 HTTP request per instance; the host code and the bench
+        // figures assume many in flight (infra/README.md, "HTTP concurrency").
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
+        alwaysReady: (alwaysReadyHttpInstances > 0) ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyHttpInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'python'
@@ -120,7 +160,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // The app settings, in full: this resource replaces whatever was set by hand. The names are the
-// ones shared/settings.py reads; tests/infra/test_settings.py fails the build on any setting the
+// ones shared/settings.py reads; tests/infra/test_infra_settings.py fails the build on any setting the
 // code needs that is missing here, and on any setting here that nothing reads.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
@@ -144,11 +184,17 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // can never reach another region's data.
     TENANTRY_REGIONS: region
     'TENANTRY_STORAGE_${toUpper(region)}__accountName': regionalStorageName
+    // The queue triggers use this connection too; for a connection other than the host's own,
+    // the Functions host documents the service URI, not the account name.
+    'TENANTRY_STORAGE_${toUpper(region)}__queueServiceUri': regionalQueueServiceUri
     'TENANTRY_STORAGE_${toUpper(region)}__credential': 'managedidentity'
     'TENANTRY_STORAGE_${toUpper(region)}__clientId': identityClientId
 
     // --- Plain settings -----------------------------------------------------------------------
+    // OPERATOR_API_KEY (break-glass) is absent on purpose: off unless set by hand (infra/README.md).
     ENTRA_AUDIENCE: entraAudience
+    ENTRA_CLIENT_ID: entraClientId
+    OPERATOR_TENANT_ID: operatorTenantId
     // Timer schedules (NCRONTAB, UTC), read by the triggers as %PRIVACY_..._SCHEDULE%.
     PRIVACY_SWEEP_SCHEDULE: '0 30 2 * * *'
     PRIVACY_WATCH_SCHEDULE: '0 */15 * * * *'
@@ -161,7 +207,6 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // --- Secrets: Key Vault references, one line each ------------------------------------------
     // <SETTING>: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=<secret-name>)'
     // No version in the reference: the app picks up a rotated secret (see infra/README.md).
-    OPERATOR_API_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=operator-api-key)'
     API_KEY_PEPPER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=api-key-pepper)'
     GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=graph-client-secret)'
     FIREBASE_SERVICE_ACCOUNT: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=firebase-service-account)'
@@ -170,6 +215,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SUBJECT_KEY_MASTER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=subject-key-master)'
 
     // --- Platform -----------------------------------------------------------------------------
+    // Sync functions run on this many worker threads (the default would be fewer than the HTTP
+    // executions an instance takes); at least the HTTP concurrency and a queue batch (16 + 8).
+    PYTHON_THREADPOOL_THREAD_COUNT: string(pythonThreadCount)
     // Azure SDKs (DefaultAzureCredential) in the app use the stamp identity.
     AZURE_CLIENT_ID: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
@@ -197,4 +245,3 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 
 output name string = app.name
 output defaultHostName string = app.properties.defaultHostName
-output customDomainVerificationId string = app.properties.customDomainVerificationId

@@ -9,6 +9,13 @@ param location string
 
 param name string
 
+@description('default creates (or updates) the vault; recover brings back this name\'s vault from soft delete.')
+@allowed([
+  'default'
+  'recover'
+])
+param createMode string
+
 @description('Principal id of the stamp identity, which reads secrets.')
 param readerPrincipalId string
 
@@ -26,6 +33,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   properties: {
     tenantId: subscription().tenantId
+    // A vault deleted with its stamp stays in soft delete for 90 days (purge protection), and its
+    // name with it: a redeploy of the same stamp must recover it (infra/README.md, "Rollback").
+    createMode: createMode
     sku: {
       family: 'A'
       name: 'standard'
@@ -71,6 +81,17 @@ resource auditLog 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
         enabled: true
       }
     ]
+  }
+}
+
+// Deleting the vault loses every secret (and, for subject-key-master, every sealed audit field):
+// removing this lock is a deliberate step of its own (infra/README.md, "Rollback").
+resource lock 'Microsoft.Authorization/locks@2020-05-01' = {
+  name: 'tenantry-keep-vault'
+  scope: vault
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'Holds the stamp secrets; remove this lock on purpose before deleting the vault.'
   }
 }
 

@@ -23,11 +23,14 @@ param skuName string
 @description('Principal id of the stamp identity, the only reader and writer of this account.')
 param dataPrincipalId string
 
+@description('Resource id of the stamp Log Analytics workspace (writes, deletes and refusals go there).')
+param workspaceId string
+
 param tags object
 
 // ---------------------------------------------------------------------------------------------
 // What the app keeps here: the `regional` entries of shared/storage/catalogue.py, by kind.
-// tests/infra/test_catalogue.py fails the build when this list and the catalogue disagree.
+// tests/infra/test_infra_catalogue.py fails the build when this list and the catalogue disagree.
 // Bucketed tables (`<name><yyyymm>`) are created by the app at run time: do not list them.
 // Queues get a `<name>-poison` twin from the Functions host: do not list those either.
 var tables = [
@@ -41,6 +44,7 @@ var tables = [
   'breaches'
   'privacyrequests'
   'tenants'
+  'adminconsents'
   'tenantsyncs'
   'tenantusers'
   'tenantdirgroups'
@@ -261,6 +265,119 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
     principalId: dataPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who wrote or deleted what (and every write or delete refused), in the region's workspace: one
+// diagnostic setting per data service. Reads are not logged (a line per read would cost more than
+// the rest of the stamp); refused reads show in the alert below.
+resource blobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource queueLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource tableLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+// Every request refused for authentication or authorisation, reads included (the Transactions
+// metric counts them by ResponseType at no cost). No action group: attach one per operator.
+resource authFailures 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'auth-failures-${name}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Requests to ${name} refused for authentication or authorisation.'
+    severity: 2
+    enabled: true
+    scopes: [
+      account.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'refused'
+          metricNamespace: 'Microsoft.Storage/storageAccounts'
+          metricName: 'Transactions'
+          dimensions: [
+            {
+              name: 'ResponseType'
+              operator: 'Include'
+              values: [
+                'AuthenticationError'
+                'AuthorizationError'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: []
+  }
+}
+
+// Deleting the account deletes every partner's data of the region. Management locks do not touch the data plane: the app still creates and drops its
+// tables and blobs. Removing the lock is a deliberate step (infra/README.md, "Rollback").
+resource lock 'Microsoft.Authorization/locks@2020-05-01' = {
+  name: 'tenantry-keep-data'
+  scope: account
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'Every row, blob and queue message of the region; remove this lock on purpose before deleting the account.'
   }
 }
 

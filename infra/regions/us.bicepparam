@@ -1,13 +1,20 @@
 // Stamp `us`: the app region key `us`, hosted in Azure East US 2.
 using '../main.bicep'
 
+// prod, staging, ...: the same value as for the global part of that environment.
+param environment = readEnvironmentVariable('TENANTRY_ENVIRONMENT')
 param region = 'us'
 param location = 'eastus2'
 // Output controlStorageAccountName of the global deployment (see infra/README.md).
 param controlStorageAccountName = readEnvironmentVariable('TENANTRY_CONTROL_STORAGE')
-// The app registration personnel tokens are issued for (client id or App ID URI).
+// The API's app registration tokens are issued for: its App ID URI and its client id.
 param entraAudience = readEnvironmentVariable('TENANTRY_ENTRA_AUDIENCE')
+param entraClientId = readEnvironmentVariable('TENANTRY_ENTRA_CLIENT_ID')
+// The operator's own Entra tenant (operator tokens with the app role Tenantry.Operator).
+param operatorTenantId = readEnvironmentVariable('TENANTRY_OPERATOR_TENANT_ID')
 // The Firebase project push notifications go through (its key is the Key Vault secret firebase-service-account).
 param firebaseProjectId = readEnvironmentVariable('TENANTRY_FIREBASE_PROJECT_ID')
-// Same zone as global.bicepparam; empty: no DNS records.
-param dnsZoneName = readEnvironmentVariable('TENANTRY_DNS_ZONE', '')
+// The multi-tenant Graph app (GDAP) customer tenants are reached with (its secret: graph-client-secret).
+param graphClientId = readEnvironmentVariable('TENANTRY_GRAPH_CLIENT_ID')
+// recover only while this stamp's deleted vault is in soft delete (infra/README.md, "Rollback").
+param keyVaultCreateMode = readEnvironmentVariable('TENANTRY_KEY_VAULT_CREATE_MODE', 'default')

@@ -14,7 +14,7 @@ from shared.settings import (
     region_storage_setting,
     storage_target,
 )
-from shared.storage.catalogue import Placement, StorageKind, declared
+from shared.storage.catalogue import CATALOGUE, Placement, StorageKind, declared
 from shared.storage.queues import encode_policies
 
 if TYPE_CHECKING:
@@ -44,6 +44,19 @@ def _pooled_session() -> Any:
     return session
 
 
+# Health reads this row key in a table of the account; nothing ever writes it.
+_PROBE_KEY = "health-probe"
+
+
+def _probe_table(placement: Placement) -> str:
+    """The first plain table the catalogue places in an account of this placement."""
+    return next(
+        entry.name
+        for entry in CATALOGUE
+        if entry.placement is placement and entry.kind is StorageKind.TABLE and not entry.bucketed
+    )
+
+
 class StorageNotConfiguredError(RuntimeError):
     """A region (or the control account) has no storage setting: a deployment mistake."""
 
@@ -58,7 +71,9 @@ def unknown_region(region: str, allowed: tuple[str, ...]) -> ProblemError:
 
 
 class AccountStorage:
-    """One storage account. Tables, containers and queues are created once per process, on first use.
+    """One storage account. Regional tables, containers and queues are created once per process,
+    on first use; control tables never are (the Bicep creates them, and a stamp's grant covers the
+    rows of each control table, not the account's table list).
 
     SDK modules are imported here, at first use, so indexing the app stays fast.
     """
@@ -120,7 +135,12 @@ class AccountStorage:
         key = (StorageKind.TABLE, name)
         if key not in self._created:
             self._check_placement(*key)
-            self._created[key] = self.table_service().create_table_if_not_exists(name)
+            service = self.table_service()
+            if self.placement is Placement.CONTROL:
+                # Creating a table is an account-level call a per-table grant refuses (403).
+                self._created[key] = service.get_table_client(name)
+            else:
+                self._created[key] = service.create_table_if_not_exists(name)
         return self._created[key]  # type: ignore[no-any-return]
 
     def container(self, name: str) -> ContainerClient:
@@ -149,9 +169,17 @@ class AccountStorage:
         return self._created[key]  # type: ignore[no-any-return]
 
     def ping(self) -> None:
-        """Raises if the account does not answer a cheap data-plane call within the timeout."""
-        tables = self.table_service().list_tables(results_per_page=1, retry_total=0)
-        next(iter(tables.by_page()), None)
+        """Raises if the account does not answer a point read within the timeout.
+
+        A point read, not list_tables: the control account grants each stamp its tables' rows
+        only, and listing tables would answer 403 there for ever. The probe row never exists, so
+        404 (no row, or no table yet) is the answer of a reachable account; 403 and timeouts raise.
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+
+        table = self.table_service().get_table_client(_probe_table(self.placement))
+        with suppress(ResourceNotFoundError):
+            table.get_entity(_PROBE_KEY, _PROBE_KEY, retry_total=0)
 
 
 class StorageRouter:

@@ -103,6 +103,30 @@ def test_requests_are_served_concurrently(sample: str) -> None:
     assert [r.text for r in responses] == ["together"] * 8
 
 
+def test_three_requests_meet_without_a_concurrency_limit(sample: str) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(lambda _: httpx.get(f"{sample}/api/trio", timeout=15), range(3)))
+    assert [r.text for r in responses] == ["together"] * 3
+
+
+def test_http_concurrency_limit_runs_at_most_that_many_at_once(stack_env: dict[str, str]) -> None:
+    # As a Flex Consumption instance with perInstanceConcurrency 2: the third request waits
+    # outside the function until a slot frees, so three are never inside at once.
+    env = {
+        **stack_env,
+        "SAMPLE_QUEUE": QUEUE,
+        "TENANTRY_LOCAL_HTTP_CONCURRENCY": "2",
+        # This second host serves HTTP only; the module's first host owns the timers and the queue.
+        **{f"AzureWebJobs.{name}.Disabled": "true" for name in ("on_startup", "monitored", "work")},
+    }
+    with (
+        local_host(env, script_root=SAMPLE, app="sample_functions:app") as limited,
+        ThreadPoolExecutor(3) as pool,
+    ):
+        responses = list(pool.map(lambda _: httpx.get(f"{limited}/api/trio", timeout=15), range(3)))
+    assert [r.text for r in responses] == ["alone"] * 3
+
+
 def test_timer_runs_on_startup(sample: str, records) -> None:  # type: ignore[no-untyped-def]
     seen = wait_until(lambda: record(records, "timer", "startup"), what="the run_on_startup timer")
     assert seen == {"past_due": False}

@@ -15,6 +15,7 @@ CUSTOM_CHECKS = {f"CKV_TNT_{n}" for n in range(1, 9)}
 # Each known-bad resource and the custom checks it must fail.
 KNOWN_BAD = {
     "bad-app.bicep:Microsoft.Web/sites.keyedApp": {"CKV_TNT_1", "CKV_TNT_2"},
+    "bad-app.bicep:Microsoft.Web/sites.ftpsApp": {"CKV_TNT_2"},
     "bad-app.bicep:Microsoft.Web/sites/config.literalSecret": {"CKV_TNT_3"},
     "bad-app.bicep:Microsoft.Web/sites/config.keyedConnection": {"CKV_TNT_3"},
     "bad-app.bicep:Microsoft.Web/sites/config.secretParameter": {"CKV_TNT_3"},

@@ -78,7 +78,7 @@ def test_stamps_look_for_the_control_account_where_global_puts_it(bicep: Any) ->
 
 
 def test_log_retention_keeps_within_the_audit_promise(bicep: Any) -> None:
-    for relative in ("main.bicep", "modules/monitoring.bicep"):
+    for relative in ("main.bicep", "global.bicep", "modules/monitoring.bicep", "modules/global-logs.bicep"):
         for name, parameter in bicep.doc(relative).get("parameters", {}).items():
             if "retention" not in name.lower():
                 continue

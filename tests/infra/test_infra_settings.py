@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Functions host: the Application Insights component",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Functions host: send telemetry with an Entra ID token",
     "AZURE_CLIENT_ID": "azure-identity: which managed identity DefaultAzureCredential uses",
+    "PYTHON_THREADPOOL_THREAD_COUNT": "Python worker: threads for sync functions (see infra/README.md)",
 }
 # Connection prefixes the host reads, not our code: `<prefix>__accountName` etc.
 PLATFORM_PREFIXES = {
@@ -152,3 +154,31 @@ def test_storage_connections_use_the_identity(stamps: dict[str, dict[str, Any]])
             assert f"{prefix}__accountName" in settings, (
                 f"stamp {region}: shared/settings.py reads {prefix}__accountName"
             )
+
+
+def test_queue_trigger_connections_name_their_queue_service(stamps: dict[str, dict[str, Any]]) -> None:
+    # The queue triggers use the region's connection (functions/*: connection=region_storage_setting);
+    # for a connection other than AzureWebJobsStorage, the host documents `__queueServiceUri`.
+    for region, settings in stamps.items():
+        name = f"{region_storage_setting(region)}__queueServiceUri"
+        assert name in settings, f"stamp {region}: the queue triggers need {name}"
+
+
+def _readme_settings_rows() -> str:
+    """The rows of the settings table in README.md (`## Configuring regions and secrets for Azure`)."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Configuring regions and secrets for Azure", 1)[-1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("| `"))
+
+
+def test_every_setting_is_documented(stamps: dict[str, dict[str, Any]]) -> None:
+    # An operator reads the settings table to know what a stamp runs with: every setting the code
+    # reads, and every one the Bicep deploys (per-region names as `<REGION>`).
+    rows = _readme_settings_rows()
+    documented = set(re.findall(r"`([A-Za-z0-9_.<>]+?)(?:__\w+)?`", rows))
+    undocumented = sorted(name for name in code_settings() if name not in documented)
+    assert not undocumented, f"README.md's settings table lacks {undocumented}"
+    for region, settings in stamps.items():
+        deployed = {name.split("__", 1)[0].replace(f"_{region.upper()}", "_<REGION>") for name in settings}
+        missing = sorted(deployed - documented - set(PLATFORM_SETTINGS) - set(PLATFORM_PREFIXES))
+        assert not missing, f"stamp {region} deploys {missing}, which README.md's settings table lacks"

@@ -1,9 +1,14 @@
-"""Against real Azurite: per-region accounts stay apart, the catalogue is enforced, health tells the truth."""
+"""Against real Azurite: per-region accounts stay apart, the catalogue is enforced, health tells the truth,
+and a stamp granted only the rows of the control tables (as in Azure) works and reports healthy."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
-from azure.data.tables import TableServiceClient
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import TableSasPermissions, TableServiceClient, generate_table_sas
 
 from localdev.azurite import connection_string
 from shared.health import check_storage
@@ -63,3 +68,46 @@ def test_health_names_the_unreachable_region(stack_env: dict[str, str]) -> None:
     assert report.status == "degraded"
     assert report.unreachable == ["us"]
     assert report.regions["eu"].reachable
+
+
+def _rows_only(connection: str, table: str) -> str:
+    """A connection to one table's rows and nothing else: what a stamp's grant on a control table
+    (Storage Table Data Contributor scoped to that table) allows, as a table SAS."""
+    fields = dict(part.split("=", 1) for part in connection.split(";") if part)
+    sas = generate_table_sas(
+        AzureNamedKeyCredential(fields["AccountName"], fields["AccountKey"]),
+        table,
+        permission=TableSasPermissions(read=True, add=True, update=True, delete=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    return f"TableEndpoint={fields['TableEndpoint']};SharedAccessSignature={sas}"
+
+
+def test_a_stamp_granted_only_control_rows_uses_them_and_is_healthy(stack_env: dict[str, str]) -> None:
+    control = _rows_only(stack_env["TENANTRY_STORAGE_CONTROL"], "partnerdirectory")
+    # The grant refuses the account-level calls health and the router used to make.
+    with pytest.raises(HttpResponseError) as refused:
+        next(iter(TableServiceClient.from_connection_string(control).list_tables()))
+    assert refused.value.status_code == 403
+    env = {**stack_env, "TENANTRY_STORAGE_CONTROL": control}
+    settings = Settings(TENANTRY_REGIONS="eu,us", OPERATOR_API_KEY="k", TENANTRY_STORAGE_TIMEOUT_SECONDS=2)
+    router = StorageRouter(settings, env)
+
+    report = check_storage(router)
+    assert report.status == "ok", report
+    # The app reaches the rows without creating the table (the Bicep made it; locally, localdev).
+    partner = new_id()
+    directory = router.control.table("partnerdirectory")
+    directory.upsert_entity({"PartitionKey": partner, "RowKey": "region", "region": "eu"})
+    assert directory.get_entity(partner, "region")["region"] == "eu"
+
+
+def test_health_calls_a_control_account_refusing_its_rows_unreachable(stack_env: dict[str, str]) -> None:
+    # A grant on another table only: the health point read is refused, and health says so.
+    env = {
+        **stack_env,
+        "TENANTRY_STORAGE_CONTROL": _rows_only(stack_env["TENANTRY_STORAGE_CONTROL"], "orgpending"),
+    }
+    settings = Settings(TENANTRY_REGIONS="eu,us", OPERATOR_API_KEY="k", TENANTRY_STORAGE_TIMEOUT_SECONDS=2)
+    report = check_storage(StorageRouter(settings, env))
+    assert report.unreachable == ["control"]

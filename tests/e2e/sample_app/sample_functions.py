@@ -61,6 +61,20 @@ def together(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("together")
 
 
+_trio = threading.Barrier(3, timeout=2)
+
+
+@app.route(route="trio", methods=["GET"])
+def trio(req: func.HttpRequest) -> func.HttpResponse:
+    # "together" once three requests are inside at once; "alone" when three never are (the wait
+    # times out, and the broken barrier turns the late ones away at once).
+    try:
+        _trio.wait()
+    except threading.BrokenBarrierError:
+        return func.HttpResponse("alone")
+    return func.HttpResponse("together")
+
+
 @app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer", run_on_startup=True, use_monitor=False)
 def on_startup(timer: func.TimerRequest) -> None:
     record("timer", "startup", past_due=timer.past_due)

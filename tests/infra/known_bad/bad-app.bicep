@@ -37,6 +37,37 @@ resource keyedApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// CKV_TNT_2: right in every other way, but `ftpsState` (even 'Disabled') fails a Flex deployment.
+resource ftpsApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'ftps-app'
+  location: 'westeurope'
+  kind: 'functionapp,linux'
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: 'https://example.blob.core.windows.net/app-package'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: '/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/z'
+          }
+        }
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
 // CKV_TNT_3: a literal secret.
 resource literalSecret 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: keyedApp
