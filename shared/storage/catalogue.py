@@ -64,8 +64,12 @@ CATALOGUE: tuple[StoredData, ...] = (
         name="apikeys",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
-        categories=("configuration",),
-        purpose="The partner's API keys: name, scopes, expiry and a peppered hash (never the secret).",
+        categories=("configuration", "personnel data (who created the key)"),
+        purpose=(
+            "The partner's API keys: name, scopes, tenant scope, expiry, who created them (person or"
+            " key id and role, so only an owner manages an owner's key) and a peppered hash (never the"
+            " secret)."
+        ),
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="Until the subscription ends, then 24 more months (with personnel data).",
     ),
@@ -156,6 +160,28 @@ CATALOGUE: tuple[StoredData, ...] = (
         purpose="The partner's customer tenants: name, status, sync state, counts, a credential reference.",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="While the tenant is managed; deleted when the partner removes it.",
+    ),
+    StoredData(
+        name="tenantclaims",
+        kind=StorageKind.TABLE,
+        placement=Placement.CONTROL,
+        categories=("partner routing",),
+        purpose="Which partner holds each proven customer tenant (tenant id -> partner id, region, "
+        "how it was proven), so that one partner at a time manages it.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="While the partner holds the tenant; released when it removes the tenant or "
+        "another partner proves it after the holder's proof is gone. Holds no personal data.",
+    ),
+    StoredData(
+        name="adminconsents",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("configuration",),
+        purpose="Pending administrator sign-ins that prove a tenant (nonce, PKCE verifier, the tenant "
+        "and who asked), and the partner's connected Entra tenant with its consent time.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="A pending sign-in until used or for at most a day (sweep); the connection until "
+        "the subscription ends, then 24 more months.",
     ),
     StoredData(
         name="tenantsyncs",
@@ -254,9 +280,20 @@ CATALOGUE: tuple[StoredData, ...] = (
         kind=StorageKind.TABLE,
         placement=Placement.CONTROL,
         categories=("partner routing",),
-        purpose="Route a Dynamics 365 organisation's webhook and device calls to its partner's region.",
+        purpose="The claim on a Dynamics 365 organisation id (org id -> the partner that proved it, "
+        "region), taken by its first authenticated delivery; routes its webhook and device calls.",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="While the organisation is registered; holds no personal data.",
+    ),
+    StoredData(
+        name="orgpending",
+        kind=StorageKind.TABLE,
+        placement=Placement.CONTROL,
+        categories=("partner routing",),
+        purpose="Registrations of a Dynamics 365 organisation id not proven yet (org id, partner id -> "
+        "region), so its first delivery finds the registration its key belongs to.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the registration is proven or deleted; holds no personal data.",
     ),
     StoredData(
         name="orgs",
@@ -272,7 +309,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
         categories=("end-user data (Dynamics system users)",),
-        purpose="The organisation's system users (id, names, email, phone), to address notifications.",
+        purpose="The organisation's system users (id, names, email, phone, Entra object id), to address "
+        "notifications and to check that a device is registered by its own user.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
         retention="While the organisation is registered; deleted with it.",
     ),
@@ -362,8 +400,9 @@ CATALOGUE: tuple[StoredData, ...] = (
         name="consentthrottle",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
-        categories=("rate-limit counters (keyed hashes of anonymised networks and addresses)",),
-        purpose="Rate limits of the public consent endpoints, shared by every instance of the app.",
+        categories=("rate-limit counters (keyed hashes of anonymised networks, addresses and device keys)",),
+        purpose="Rate limits of the public consent endpoints and of device registration (per device "
+        "key), shared by every instance of the app.",
         legal_basis="Art. 6(1)(f) GDPR: security of processing (abuse of public endpoints)",
         retention="2 days after the counter's window ends.",
     ),
