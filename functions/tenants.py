@@ -13,9 +13,10 @@ import azure.functions as func
 from functions import deps
 from functions.auth import PARTNER_SECURITY, PartnerContext, partner_access
 from functions.http import Accepted, Call, Created, NoContent, endpoint
-from shared.access.principals import PartnerCaller, Scope
+from shared.access.principals import PartnerCaller, Role, Scope
+from shared.access.reach import ALL_TENANTS
 from shared.audit.ip import anonymise_ip
-from shared.errors import ProblemError, not_found
+from shared.errors import ProblemError, forbidden, not_found
 from shared.models import PageQuery
 from shared.settings import get_settings, region_storage_setting
 from shared.tenants.models import (
@@ -86,7 +87,7 @@ def _service(call: Call, *, tenant: bool = True) -> TenantService:
 def _refuse_scoped(context: PartnerContext, detail: str) -> None:
     caller = context.caller
     if isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
-        raise ProblemError(403, "forbidden", "Not allowed.", detail)
+        raise forbidden(ALL_TENANTS, detail)
 
 
 # --- tenants ---------------------------------------------------------------------------------
@@ -442,6 +443,9 @@ def get_entra_connection(call: Call) -> EntraConnection:
 def connect_entra_tenant(call: Call) -> SignInLink:
     context = _ctx(call)
     _refuse_scoped(context, "Callers limited to some tenants cannot connect the partner's tenant.")
+    # What the partner's tenant grants reaches every customer by GDAP: an owner's decision.
+    if context.access().grantor(context.caller, context.reach).role is not Role.OWNER:
+        raise forbidden(Role.OWNER.value, "Only an owner connects the partner's Entra tenant.")
     return deps.tenant_proof(context.partner).connection_link(_redirect_uri(call), context.caller.actor)
 
 

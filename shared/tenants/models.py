@@ -99,16 +99,21 @@ class SignInResult(ApiModel):
     connection: EntraConnection | None = None
 
 
+# Codes and states are URL-safe tokens (base64url and JWT alphabets); anything else is not ours.
+_URL_SAFE = r"^[A-Za-z0-9._~\-]+$"
+_URL_SAFE_2K = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=_URL_SAFE)]
+
+
 class AdminConsentCallbackQuery(ApiInput):
     """What the identity platform sends back to the redirect URI (OpenID Connect, response_mode=query)."""
 
     # session_state and whatever else the platform adds are not ours to refuse.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
-    state: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
-    code: Annotated[str, StringConstraints(min_length=1, max_length=8192)] | None = None
-    error: Annotated[str, StringConstraints(max_length=256)] | None = None
-    error_description: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+    state: _URL_SAFE_2K | None = None
+    code: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=_URL_SAFE)] | None = None
+    error: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z_]+$")] | None = None
+    error_description: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         default=None, alias="error_description"
     )
 

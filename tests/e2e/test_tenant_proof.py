@@ -315,8 +315,17 @@ def test_the_partner_connects_its_own_tenant_only_through_its_administrator(
         "connectedAt": None,
         "connectedBy": None,
     }
-    # API keys never manage access; the owner's sign-in does.
+    # API keys never manage access, nor does an admin: an owner's sign-in does.
     assert http.post(f"{fresh.url}/entra-connection", headers=fresh.as_key).status_code == 403
+    admin_oid = str(uuid.uuid4())
+    invited = http.post(
+        f"{fresh.url}/personnel",
+        headers=fresh.bearer(),
+        json={"objectId": admin_oid, "email": "admin@contoso.example", "role": "admin"},
+    )
+    assert invited.status_code == 201, invited.text
+    refused = http.post(f"{fresh.url}/entra-connection", headers=fresh.bearer(admin_oid))
+    assert refused.status_code == 403 and refused.json()["missingPermission"] == "owner"
     control.put_tenant(fresh.entra_tenant_id, 5, consented=False)
     link = http.post(f"{fresh.url}/entra-connection", headers=fresh.bearer())
     assert link.status_code == 200
