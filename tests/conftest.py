@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from localdev.fcm_local import start_fcm_standin
-from localdev.graph_standin import GraphStandin, serve_in_thread
+from localdev.graph_standin import GraphStandin, StandinControl, serve_in_thread
 from localdev.stack import local_host, start_test_azurite
 
 # Settings are read from the environment once per process, so the test Azurite's addresses go
@@ -41,6 +41,15 @@ def router():  # type: ignore[no-untyped-def]
     from functions import deps
 
     return deps.storage()
+
+
+@pytest.fixture(scope="module")
+def control() -> Iterator[StandinControl]:
+    """The session's Graph stand-in, steered (tenants, consents, GDAP relationships, faults)."""
+    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
+    yield client
+    client.clear_faults()
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -137,5 +137,9 @@ def add_proven_tenant(
         timeout=60,
     )
     assert created.status_code == 201, created.text
-    assert created.json()["access"]["state"] == "proven", created.text
+    body = created.json()
+    # The id as Entra writes it (lower case), whatever case the partner sent; 201 with Location.
+    assert body["id"] == tenant_id and body["status"] == "active"
+    assert body["access"]["state"] == "proven" and body["access"]["via"] == "gdap", created.text
+    assert created.headers["location"] == f"/api/partners/{partner.id}/tenants/{tenant_id}"
     return tenant_id

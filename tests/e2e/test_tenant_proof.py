@@ -25,13 +25,6 @@ from tests.e2e.actors import PartnerSetup, connect_partner, make_partner
 http = httpx.Client(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def control() -> Any:
-    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def partner(api: str, control: StandinControl) -> PartnerSetup:
     made = make_partner(api, "eu")

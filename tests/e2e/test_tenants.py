@@ -11,19 +11,10 @@ import pytest
 from localdev.graph_standin import StandinControl
 from localdev.proving import grant_gdap
 from localdev.stack import wait_until
-from tests.conftest import GRAPH
-from tests.e2e.actors import OPERATOR, PartnerSetup, connect_partner, make_partner
+from tests.e2e.actors import OPERATOR, PartnerSetup, add_proven_tenant, connect_partner, make_partner
 
 # Management calls load msgraph-sdk in the host on first use, which is slow on a busy machine.
 http = httpx.Client(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def control() -> Any:
-    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    yield client
-    client.clear_faults()
-    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +22,6 @@ def partner(api: str) -> PartnerSetup:
     return make_partner(
         api, "eu", subscription={"plan": "standard", "tenantLimit": 4, "billingCycle": "monthly"}
     )
-
-
-def add_tenant(partner: PartnerSetup, control: StandinControl, users: int = 30) -> str:
-    connect_partner(partner, control)
-    tenant_id = str(uuid.uuid4())
-    control.put_tenant(tenant_id, users)
-    grant_gdap(control, partner.entra_tenant_id, tenant_id)
-    created = http.post(
-        f"{partner.url}/tenants",
-        headers=partner.as_key,
-        json={"tenantId": tenant_id.upper(), "displayName": "Fabrikam"},
-    )
-    assert created.status_code == 201, created.text
-    body = created.json()
-    assert body["id"] == tenant_id and body["status"] == "active"
-    assert body["access"]["state"] == "proven" and body["access"]["via"] == "gdap"
-    assert created.headers["location"] == f"/api/partners/{partner.id}/tenants/{tenant_id}"
-    return tenant_id
 
 
 def synced(partner: PartnerSetup, tenant_id: str) -> dict[str, Any]:
@@ -76,7 +49,7 @@ def all_users(partner: PartnerSetup, tenant_id: str, **params: Any) -> list[dict
 def test_onboarding_syncs_through_the_queue_and_users_are_listed(
     partner: PartnerSetup, control: StandinControl
 ) -> None:
-    tenant_id = add_tenant(partner, control, 30)
+    tenant_id = add_proven_tenant(partner, control, 30)
     tenant = synced(partner, tenant_id)
     assert tenant["lastSync"]["state"] == "succeeded" and tenant["counts"]["users"] == 30
     users = all_users(partner, tenant_id)
@@ -127,9 +100,9 @@ def test_a_failed_attempt_is_retried_by_the_queue(partner: PartnerSetup, control
 
 
 def test_limit_scope_management_and_removal(api: str, partner: PartnerSetup, control: StandinControl) -> None:
-    tenant_id = add_tenant(partner, control, 12)
+    tenant_id = add_proven_tenant(partner, control, 12)
     synced(partner, tenant_id)
-    other = add_tenant(partner, control, 5)
+    other = add_proven_tenant(partner, control, 5)
     assert (
         http.post(
             f"{partner.url}/tenants", headers=partner.as_key, json={"tenantId": other, "displayName": "x"}
@@ -139,7 +112,7 @@ def test_limit_scope_management_and_removal(api: str, partner: PartnerSetup, con
 
     # The limit (4) names itself.
     extra = [
-        add_tenant(partner, control, 3)
+        add_proven_tenant(partner, control, 3)
         for _ in range(4 - len(http.get(f"{partner.url}/tenants", headers=partner.as_key).json()["items"]))
     ]
     refused = http.post(

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import secrets
 import uuid
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -16,16 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from functions import deps
 from localdev.graph_standin import StandinControl
 from shared.adapters.identity import GLOBAL_ADMINISTRATOR, IdentityError, IdentityPlatform
-from tests.conftest import GRAPH
 
 REDIRECT = "http://127.0.0.1:9/api/admin-consent/callback"
-
-
-@pytest.fixture(scope="module")
-def control() -> Any:
-    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

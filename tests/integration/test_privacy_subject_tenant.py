@@ -25,7 +25,6 @@ from shared.tenants.graph_access import GraphAccess
 from shared.tenants.models import TenantIn, UserPatch
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore
-from tests.conftest import GRAPH
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -33,13 +32,6 @@ pytestmark = [
 ]
 
 ACTION = ActionContext(Actor("personnel", "privacy-officer"))
-
-
-@pytest.fixture(scope="module")
-def control() -> Any:
-    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,28 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from functions import deps
-from localdev.graph_standin import StandinControl
 from localdev.proving import connect_with_service
 from shared.privacy.retention import RetentionRegistry, RetentionSweeper
 from shared.settings import get_settings
 from shared.storage.router import StorageRouter
 from shared.tenants.retention import EndUserDataAtSubscriptionEnd
 from tests.clocks import MovableClock
-from tests.conftest import GRAPH
 from tests.integration.test_privacy_retention import terminated_partner
 from tests.integration.test_tenant_sync import onboard, queued_sync, service_for, stored_users
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def control() -> Any:
-    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    yield client
-    client.close()
 
 
 def sweep_to_end(router: StorageRouter, at: datetime) -> dict[str, int]:

@@ -21,7 +21,6 @@ from shared.tenants.graph_access import GraphAccess
 from shared.tenants.models import TenantIn
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore, group_members
-from tests.conftest import GRAPH
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -33,14 +32,6 @@ ACTION = ActionContext(Actor("personnel", "tester"))
 
 class KilledError(Exception):
     """Stands for the process dying part-way through a sync."""
-
-
-@pytest.fixture(scope="module")
-def control() -> Any:
-    client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
-    yield client
-    client.clear_faults()
-    client.close()
 
 
 @pytest.fixture(scope="module")
