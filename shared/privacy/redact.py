@@ -22,12 +22,14 @@ _HIDDEN_NAMES = (
     r"|secret|client[_-]?secret|password|passwd|pwd|token|access[_-]?token|refresh[_-]?token"
     r"|id[_-]?token|signature|webhook[_-]?key|device[_-]?secret|device[_-]?key"
     r"|accountkey|sharedaccesssignature|sharedaccesskey|pepper|cookie|set-cookie"
+    r"|key"  # a created API key's secret is answered as `"key"`
 )
 # Names whose values are message content: bodies never reach a log line.
 _BODY_NAMES = r"body|title|message|text|content|payload|footprint|subject|html|data"
 
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+# An auth scheme and its credentials (RFC 9110 token68, and SharedKey's `account:signature`).
+_BEARER = re.compile(r"(?i)\b(bearer|basic|sharedkey|negotiate)\s+[A-Za-z0-9._~+/=:-]{8,}")
 _API_KEY = re.compile(r"\btk_[A-Za-z0-9_-]{8,}")
 _CONNECTION_SECRET = re.compile(
     r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|ClientSecret)=([^;\s\"']+)"
@@ -92,10 +94,12 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _CONNECTION_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    # Schemes first: the name=value rule would take `Bearer` for the value of `Authorization:` and
+    # leave the opaque token after it (a Google OAuth token, which firebase-admin sends, is no JWT).
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _NAMED_SECRET.sub(_named, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
     text = _ROW_KEY.sub(lambda m: f"{m.group(1)}'{REDACTED}'", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _JWT.sub("[jwt]", text)
     text = _API_KEY.sub("tk_" + REDACTED, text)
     text = _JSON_BODY.sub(lambda m: f'{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}"{REDACTED}"', text)
