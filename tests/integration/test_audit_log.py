@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -144,3 +145,45 @@ def test_a_scoped_view_lists_its_tenants_events_and_its_own_partner_level_ones(
     assert {i["id"] for i in first + rest} == {e["id"] for e in shown}
     everything, _ = log.list(partner, EventFilter(), 100, None)
     assert {i["id"] for i in everything} == {e["id"] for e in shown + hidden}
+
+
+_HASHED_COLUMNS = (
+    "id", "at", "lane", "seq", "prev", "action", "actor", "target", "changes", "requestId", "clientIp",
+    "details", "tenantId",
+)  # fmt: skip
+
+
+def _tampered(value: object) -> object:
+    """A plausible edit of a stored value: another number, or text changed in place."""
+    if isinstance(value, int):
+        return value + 1
+    text = str(value)
+    if text.startswith("{"):  # a JSON column: change what it says, keep it valid JSON
+        return json.dumps({**json.loads(text), "edited": True}, sort_keys=True)
+    return text[:-1] + ("0" if text[-1:] != "0" else "1")
+
+
+@pytest.mark.parametrize("column", _HASHED_COLUMNS)
+def test_editing_any_hashed_field_of_an_event_is_found(
+    log: AuditLog, router: StorageRouter, column: str
+) -> None:
+    partner = new_id()
+    full = NewEvent(
+        action="tenant.user.updated",
+        actor={"type": "personnel", "id": "p1", "display": "Ana"},
+        target={"type": "user", "id": "u1", "tenantId": "0b7e8f6a-3c2d-4e1f-8a9b-7c6d5e4f3a2b"},
+        changes={"accountEnabled": {"before": True, "after": False}},
+        request_id="req-1",
+        client_ip="198.51.100.0",
+        details={"reason": "leaver"},
+    )
+    stored = [log.append(partner, full) for _ in range(3)]
+    victim = stored[1]
+    table = router.region("eu").table_service().get_table_client(bucket_name(log.clock.now()))
+    row = table.get_entity(partner, victim["RowKey"])
+    assert row.get(column) not in (None, ""), f"the test event must fill {column}"
+    row[column] = _tampered(row[column])
+    table.update_entity(row)
+    result = log.verify(partner)
+    # Found at that event (named by the id it now carries, when the id itself was the edit).
+    assert not result.valid and result.first_broken_event_id == row["id"], column
