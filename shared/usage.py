@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -59,16 +60,15 @@ class UsageMeter:
 
     def _update(self, partner_id: str, unit: Unit, change: Any, shard: int, month: str | None = None) -> None:
         from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
 
         table = self.account.table(TABLE)
         key = self._partition(partner_id, month or month_of(self.clock.now()))
         row = f"{unit.value}-{shard:02d}"
         for _ in range(50):
-            try:
-                entity = table.get_entity(key, row)
-            except ResourceNotFoundError:
+            entity = tables.get(table, key, row)
+            if entity is None:
                 try:
                     table.create_entity({"PartitionKey": key, "RowKey": row, "count": change(0)})
                     return
@@ -79,7 +79,7 @@ class UsageMeter:
                 table.update_entity(
                     entity,
                     mode=UpdateMode.REPLACE,
-                    etag=entity.metadata["etag"],
+                    etag=entity.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
                 return
@@ -91,7 +91,7 @@ class UsageMeter:
     def month(self, partner_id: str, month: str) -> dict[str, int]:
         table = self.account.table(TABLE)
         totals = {unit.value: 0 for unit in Unit}
-        for entity in table.query_entities(f"PartitionKey eq '{self._partition(partner_id, month)}'"):
+        for entity in tables.query(table, tables.partition(self._partition(partner_id, month))):
             unit = str(entity["RowKey"]).rsplit("-", 1)[0]
             if unit in totals:
                 count = int(entity["count"])

@@ -27,7 +27,8 @@ from shared.audit.seal import EventSubject
 from shared.clock import Clock, isoformat
 from shared.errors import bad_request
 from shared.ids import new_id
-from shared.storage.entities import decode_token, encode_token
+from shared.storage import tables
+from shared.storage.tables import decode_token, encode_token, literal
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -92,9 +93,9 @@ class ScopedView:
         storage takes at most 15 comparisons per filter); `shows` then decides exactly."""
         if len(self.tenant_ids) + 2 * len(self.own_ids) > _NARROWING_MAX:
             return None
-        clauses = [f"tenantId eq '{_quote(t)}'" for t in sorted(self.tenant_ids)]
+        clauses = [tables.eq("tenantId", t) for t in sorted(self.tenant_ids)]
         for own in sorted(self.own_ids):
-            clauses += [f"actorId eq '{_quote(own)}'", f"targetId eq '{_quote(own)}'"]
+            clauses += [tables.eq("actorId", own), tables.eq("targetId", own)]
         return "(" + " or ".join(clauses) + ")" if clauses else None
 
 
@@ -188,27 +189,20 @@ class AuditLog:
 
     def _previous_head(self, partner_id: str, bucket: str, lane: int) -> str:
         """The lane's last hash in the newest earlier bucket that has one (GENESIS if none)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
         for name in reversed(self.bucket_names()):
             if name >= bucket:
                 continue
-            try:
-                head = (
-                    self.account.table_service()
-                    .get_table_client(name)
-                    .get_entity(partner_id, f"{_HEAD}{lane}")
-                )
-            except ResourceNotFoundError:
-                continue
-            return str(head["hash"])
+            head = tables.get(
+                self.account.table_service().get_table_client(name), partner_id, f"{_HEAD}{lane}"
+            )
+            if head is not None:
+                return str(head["hash"])
         return GENESIS
 
     def append(self, partner_id: str, event: NewEvent) -> dict[str, Any]:
         """Appends one event; returns it as stored. Retries on a lane conflict, up to a bound."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceNotFoundError
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import UpdateMode
 
         at = self.clock.now()
         bucket = bucket_name(at)
@@ -233,10 +227,7 @@ class AuditLog:
         random.shuffle(lanes)
         for attempt in range(self.lanes * 4):
             lane = lanes[attempt % self.lanes]
-            try:
-                head: Any = table.get_entity(partner_id, f"{_HEAD}{lane}")
-            except ResourceNotFoundError:
-                head = None
+            head = tables.get(table, partner_id, f"{_HEAD}{lane}")
             prev = str(head["hash"]) if head else self._previous_head(partner_id, bucket, lane)
             entity: dict[str, Any] = {
                 "PartitionKey": partner_id,
@@ -277,14 +268,14 @@ class AuditLog:
                         new_head,
                         {
                             "mode": UpdateMode.REPLACE,
-                            "etag": head.metadata["etag"],
+                            "etag": head.etag,
                             "match_condition": MatchConditions.IfNotModified,
                         },
                     )
                 )
             try:
-                table.submit_transaction(operations)
-            except TableTransactionError:
+                tables.write(table, operations)
+            except tables.BatchRefusedError:
                 continue  # another writer moved this lane's head first: try again
             return entity
         raise ConflictRetryExhaustedError(f"could not append to the audit log of {partner_id}")
@@ -318,18 +309,12 @@ class AuditLog:
             table = self.account.table_service().get_table_client(bucket)
             token = position["t"] if position is not None and position["b"] == bucket else None
             while len(items) < top:
-                pages: Any = table.query_entities(query, results_per_page=top - len(items)).by_page(
-                    continuation_token=token
-                )
-                page = next(pages, None)
-                if page is not None:
-                    rows = list(page)
-                    scanned += len(rows)
-                    if view is not None:
-                        rows = [r for r in rows if view.shows(r)]
-                    items.extend(_opened(self, partner_id, rows))
-                token = pages.continuation_token
-                if page is None or not token:
+                rows, token = tables.page_at(table, query, top - len(items), token)
+                scanned += len(rows)
+                if view is not None:
+                    rows = [r for r in rows if view.shows(r)]
+                items.extend(_opened(self, partner_id, rows))
+                if not token:
                     break
                 if scanned >= _SCAN_BUDGET:
                     # A scoped view may skip many rows: a short page with a token beats a long wait.
@@ -343,19 +328,19 @@ class AuditLog:
 
     @staticmethod
     def _filter(partner_id: str, filters: EventFilter) -> str:
-        clauses = [f"PartitionKey eq '{_quote(partner_id)}'", f"RowKey lt '{_HEAD}'"]
+        clauses = [tables.partition(partner_id), f"RowKey lt {literal(_HEAD)}"]
         if filters.end is not None:
-            clauses.append(f"RowKey ge '{_row_key(filters.end, '')}'")
+            clauses.append(f"RowKey ge {literal(_row_key(filters.end, ''))}")
         if filters.start is not None:
-            clauses.append(f"RowKey lt '{_row_key(filters.start, '~')}'")
+            clauses.append(f"RowKey lt {literal(_row_key(filters.start, '~'))}")
         if filters.actor:
-            clauses.append(f"actorId eq '{_quote(filters.actor)}'")
+            clauses.append(tables.eq("actorId", filters.actor))
         if filters.action:
-            clauses.append(f"action eq '{_quote(filters.action)}'")
+            clauses.append(tables.eq("action", filters.action))
         if filters.target:
-            clauses.append(f"targetId eq '{_quote(filters.target)}'")
+            clauses.append(tables.eq("targetId", filters.target))
         if filters.tenant:
-            clauses.append(f"tenantId eq '{_quote(filters.tenant.lower())}'")
+            clauses.append(tables.eq("tenantId", filters.tenant.lower()))
         narrowing = filters.view.narrowing() if filters.view is not None else None
         if narrowing:
             clauses.append(narrowing)
@@ -369,7 +354,7 @@ class AuditLog:
             table = self.account.table_service().get_table_client(bucket)
             events: dict[int, list[dict[str, Any]]] = {}
             bucket_heads: dict[int, dict[str, Any]] = {}
-            for row in table.query_entities(f"PartitionKey eq '{_quote(partner_id)}'"):
+            for row in tables.query(table, tables.partition(partner_id)):
                 if str(row["RowKey"]).startswith(_HEAD):
                     bucket_heads[int(str(row["RowKey"])[len(_HEAD) :])] = dict(row)
                 elif str(row["RowKey"]).startswith(SUBJECT_INDEX):
@@ -378,7 +363,7 @@ class AuditLog:
                     events.setdefault(int(row["lane"]), []).append(dict(row))
             broken: list[dict[str, Any]] = []
             for lane in sorted(set(events) | set(bucket_heads)):
-                chain = sorted(events.get(lane, []), key=lambda e: int(e["seq"]))
+                chain = sorted(events.get(lane, []), key=lambda e: (int(e["seq"]), _newness(e)))
                 expected_prev = heads.get(lane)
                 for position, entity in enumerate(chain, start=1):
                     checked += 1
@@ -394,9 +379,16 @@ class AuditLog:
                 if expected_prev is not None:
                     heads[lane] = expected_prev
             if broken:
-                first = min(broken, key=lambda e: str(e["at"]))
+                first = min(broken, key=lambda e: (str(e["at"]), _newness(e)))
                 return VerifyResult(False, checked, str(first["id"]))
         return VerifyResult(True, checked, None)
+
+
+def _newness(entity: dict[str, Any]) -> int:
+    """Orders rows oldest first where `seq` or `at` (whole seconds) tie, whatever order the table
+    returned them in: the RowKey starts with the time counted back from the end of time."""
+    counted_back = str(entity.get("RowKey", ""))[:17]
+    return -int(counted_back) if counted_back.isdigit() else 0
 
 
 def _tenant_of(event: NewEvent) -> str | None:
@@ -427,10 +419,6 @@ def _bucket_in_range(bucket: str, filters: EventFilter) -> bool:
     if filters.start is not None and month < f"{filters.start.astimezone(UTC):%Y%m}":
         return False
     return not (filters.end is not None and month > f"{filters.end.astimezone(UTC):%Y%m}")
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def _decode_position(token: str) -> dict[str, Any]:

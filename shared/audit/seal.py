@@ -14,12 +14,13 @@ Both rows are written in one transaction. Erasure deletes them: the stored event
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -93,11 +94,8 @@ class SubjectKeys:
 
     def find(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes] | None:
         """(kid, key) of the subject, or None (never had one, or erased)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self._table().get_entity(partner_id, subject_row_key(scope, key))
-        except ResourceNotFoundError:
+        row = tables.get(self._table(), partner_id, subject_row_key(scope, key))
+        if row is None:
             return None
         self.rows_read += 1
         kid = str(row["kid"])
@@ -105,8 +103,6 @@ class SubjectKeys:
 
     def obtain(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes]:
         """The subject's key, made on first use. Two writers racing agree on the first one stored."""
-        from azure.data.tables import TableTransactionError
-
         found = self.find(partner_id, scope, key)
         if found is not None:
             return found
@@ -118,7 +114,8 @@ class SubjectKeys:
         raw = AESGCM.generate_key(bit_length=256)
         wrapped = self._wrap(partner_id, kid, raw)
         try:
-            self._table().submit_transaction(
+            tables.write(
+                self._table(),
                 [
                     (
                         "create",
@@ -130,9 +127,9 @@ class SubjectKeys:
                         },
                     ),
                     ("create", {"PartitionKey": partner_id, "RowKey": _KEY_ROW + kid, "wrapped": wrapped}),
-                ]
+                ],
             )
-        except TableTransactionError:
+        except tables.BatchRefusedError:
             again = self.find(partner_id, scope, key)
             if again is None:
                 raise
@@ -140,28 +137,21 @@ class SubjectKeys:
         return kid, raw
 
     def by_kid(self, partner_id: str, kid: str) -> bytes | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self._table().get_entity(partner_id, _KEY_ROW + kid)
-        except ResourceNotFoundError:
+        row = tables.get(self._table(), partner_id, _KEY_ROW + kid)
+        if row is None:
             return None
         self.rows_read += 1
         return self._unwrap(partner_id, kid, str(row["wrapped"]))
 
     def destroy(self, partner_id: str, scope: str, key: str) -> str | None:
         """Deletes the subject's key (both rows); returns its kid, or None if there was none."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self._table().get_entity(partner_id, subject_row_key(scope, key))
-        except ResourceNotFoundError:
+        row = tables.get(self._table(), partner_id, subject_row_key(scope, key))
+        if row is None:
             return None
         kid = str(row["kid"])
         # The key first: a crash in between leaves a pointer to nothing, which a retry removes.
         for row_key in (_KEY_ROW + kid, subject_row_key(scope, key)):
-            with contextlib.suppress(ResourceNotFoundError):
-                self._table().delete_entity(partner_id, row_key)
+            tables.delete(self._table(), partner_id, row_key)
         return kid
 
     def _wrap(self, partner_id: str, kid: str, raw: bytes) -> str:

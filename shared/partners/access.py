@@ -28,7 +28,8 @@ from shared.partners.models import (
     TenantScopeIn,
     TenantScopeOut,
 )
-from shared.storage.entities import page, raise_if_conflict
+from shared.storage import tables
+from shared.storage.tables import raise_if_conflict
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -195,23 +196,24 @@ class AccessService:
 
     # --- personnel --------------------------------------------------------------------------
 
-    def _owner_meta(self) -> Any:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    def _owner_meta(self) -> tables.Row:
+        from azure.core.exceptions import ResourceExistsError
 
         table = self.account.table(PERSONNEL)
-        try:
-            return table.get_entity(self.partner_id, _META)
-        except ResourceNotFoundError:
+        meta = tables.get(table, self.partner_id, _META)
+        if meta is None:
             with suppress(ResourceExistsError):
                 table.create_entity({"PartitionKey": self.partner_id, "RowKey": _META, "activeOwners": 0})
-            return table.get_entity(self.partner_id, _META)
+            meta = tables.get(table, self.partner_id, _META)
+            assert meta is not None  # created just now, or by whoever raced us; never deleted
+        return meta
 
-    def _commit(self, operations: list[Any], meta: Any, owners_delta: int) -> None:
+    def _commit(self, operations: list[Any], meta: tables.Row | None, owners_delta: int) -> None:
         """Writes the person rows and, if the owner count moves, the meta row under its ETag, at once."""
         from azure.core import MatchConditions
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import UpdateMode
 
-        if owners_delta:
+        if owners_delta and meta is not None:
             new_count = int(meta["activeOwners"]) + owners_delta
             if new_count < 1 and owners_delta < 0:
                 raise _last_owner()
@@ -221,14 +223,14 @@ class AccessService:
                     {"PartitionKey": self.partner_id, "RowKey": _META, "activeOwners": new_count},
                     {
                         "mode": UpdateMode.REPLACE,
-                        "etag": meta.metadata["etag"],
+                        "etag": meta.etag,
                         "match_condition": MatchConditions.IfNotModified,
                     },
                 )
             )
         try:
-            self.account.table(PERSONNEL).submit_transaction(operations)
-        except TableTransactionError as error:
+            tables.write(self.account.table(PERSONNEL), operations)
+        except tables.BatchRefusedError as error:
             if error.status_code == 409:
                 raise ProblemError(
                     409,
@@ -275,15 +277,13 @@ class AccessService:
         )
         return out
 
-    def _person(self, person_id: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
+    def _person(self, person_id: str) -> tables.Row:
+        person = tables.get(self.account.table(PERSONNEL), self.partner_id, f"p-{person_id}")
+        if person is None:
+            raise not_found("No such person.")
+        return person
 
-        try:
-            return self.account.table(PERSONNEL).get_entity(self.partner_id, f"p-{person_id}")
-        except ResourceNotFoundError:
-            raise not_found("No such person.") from None
-
-    def _visible_person(self, person_id: str, reach: TenantReach) -> Any:
+    def _visible_person(self, person_id: str, reach: TenantReach) -> tables.Row:
         """A person a scoped caller may see: one whose whole tenant scope lies within its reach."""
         entity = self._person(person_id)
         if not reach.covers(scope_from_json(entity.get("tenantScope"))):
@@ -297,20 +297,15 @@ class AccessService:
         self, top: int, continuation: str | None, reach: TenantReach
     ) -> tuple[list[PersonnelOut], str | None]:
         """A scoped caller's pages may come back short: people reaching further are left out."""
-        query = f"PartitionKey eq '{self.partner_id}' and RowKey ge 'p-' and RowKey lt 'p.'"
-        rows, token = page(self.account.table(PERSONNEL), query, top, continuation)
+        query = f"{tables.partition(self.partner_id)} and {tables.prefix('RowKey', 'p-')}"
+        rows, token = tables.page(self.account.table(PERSONNEL), query, top, continuation)
         seen = [r for r in rows if reach.covers(scope_from_json(r.get("tenantScope")))]
         return [personnel_out(r) for r in seen], token
 
-    def person_by_object_id(self, object_id: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
+    def person_by_object_id(self, object_id: str) -> tables.Row | None:
         table = self.account.table(PERSONNEL)
-        try:
-            index = table.get_entity(self.partner_id, f"oid-{object_id.lower()}")
-            return table.get_entity(self.partner_id, f"p-{index['personnelId']}")
-        except ResourceNotFoundError:
-            return None
+        index = tables.get(table, self.partner_id, f"oid-{object_id.lower()}")
+        return None if index is None else tables.get(table, self.partner_id, f"p-{index['personnelId']}")
 
     def update_person(
         self, person_id: str, patch: PersonnelPatch, context: ActionContext, grantor: Grantor
@@ -356,7 +351,7 @@ class AccessService:
                     row,
                     {
                         "mode": UpdateMode.REPLACE,
-                        "etag": entity.metadata["etag"],
+                        "etag": entity.etag,
                         "match_condition": MatchConditions.IfNotModified,
                     },
                 )
@@ -425,30 +420,25 @@ class AccessService:
         )
         return ApiKeyCreated(**api_key_out(entity).model_dump(), key=secret)
 
-    def _key(self, key_id: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
+    def _key(self, key_id: str) -> tables.Row:
+        key = self.key_record(key_id)
+        if key is None:
+            raise not_found("No such API key.")
+        return key
 
-        try:
-            return self.account.table(API_KEYS).get_entity(self.partner_id, key_id)
-        except ResourceNotFoundError:
-            raise not_found("No such API key.") from None
-
-    def key_record(self, key_id: str) -> Any | None:
-        try:
-            return self._key(key_id)
-        except ProblemError:
-            return None
+    def key_record(self, key_id: str) -> tables.Row | None:
+        return tables.get(self.account.table(API_KEYS), self.partner_id, key_id)
 
     def list_keys(
         self, top: int, continuation: str | None, reach: TenantReach
     ) -> tuple[list[ApiKeyOut], str | None]:
         """A scoped caller's pages may come back short: keys reaching further are left out."""
-        rows, token = page(
-            self.account.table(API_KEYS), f"PartitionKey eq '{self.partner_id}'", top, continuation
+        rows, token = tables.page(
+            self.account.table(API_KEYS), tables.partition(self.partner_id), top, continuation
         )
         return [api_key_out(r) for r in rows if reach.covers(scope_from_json(r.get("tenantScope")))], token
 
-    def _managed_key(self, key_id: str, grantor: Grantor) -> Any:
+    def _managed_key(self, key_id: str, grantor: Grantor) -> tables.Row:
         """A key this grantor may revoke or rotate: within its reach (else 404); an owner's, by an owner."""
         entity = self._key(key_id)
         if not grantor.reach.covers(scope_from_json(entity.get("tenantScope"))):
@@ -478,7 +468,7 @@ class AccessService:
         context.record(self.audit, self.partner_id, "apiKey.rotated", {"type": "apiKey", "id": key_id})
         return ApiKeyCreated(**api_key_out(entity).model_dump(), key=secret)
 
-    def _replace_key(self, entity: Any) -> None:
+    def _replace_key(self, entity: tables.Row) -> None:
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
@@ -487,7 +477,7 @@ class AccessService:
             self.account.table(API_KEYS).update_entity(
                 entity,
                 mode=UpdateMode.REPLACE,
-                etag=entity.metadata["etag"],
+                etag=entity.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except HttpResponseError as error:
@@ -528,7 +518,7 @@ class AccessService:
         table = self.account.table(TENANT_GROUPS)
         return {
             str(row["RowKey"]): frozenset(json.loads(str(row["tenantIds"])))
-            for row in table.query_entities(f"PartitionKey eq '{self.partner_id}'")
+            for row in tables.query(table, tables.partition(self.partner_id))
         }
 
     def visible_groups(self, reach: TenantReach) -> list[TenantGroupOut]:
@@ -549,7 +539,7 @@ class AccessService:
     def delete_group(self, name: str, context: ActionContext, grantor: Grantor) -> None:
         self._may_edit_groups(grantor)
         self.get_group(name, grantor.reach)
-        self.account.table(TENANT_GROUPS).delete_entity(self.partner_id, name)
+        tables.delete(self.account.table(TENANT_GROUPS), self.partner_id, name)
         context.record(
             self.audit, self.partner_id, "tenantGroup.deleted", {"type": "tenantGroup", "id": name}
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from shared.storage import tables
 from shared.storage.router import AccountStorage, StorageRouter
 
 TABLE = "partnerdirectory"
@@ -26,11 +27,8 @@ class PartnerDirectory:
         with self._lock:
             if partner_id in self._cache:
                 return self._cache[partner_id]
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self.router.control.table(TABLE).get_entity(partner_id, "region")
-        except ResourceNotFoundError:
+        row = tables.get(self.router.control.table(TABLE), partner_id, "region")
+        if row is None:
             return None
         region = str(row["region"])
         with self._lock:

@@ -19,8 +19,9 @@ from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import ContactOut, PartnerIn, PartnerOut, PersonnelIn, SubscriptionOut
 from shared.partners.subscription import Subscription
-from shared.storage.entities import raise_if_conflict
+from shared.storage import tables
 from shared.storage.router import StorageRouter, unknown_region
+from shared.storage.tables import raise_if_conflict
 from shared.usage import UsageMeter
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Partner:
         }
 
     @classmethod
-    def from_entity(cls, entity: Any) -> Partner:
+    def from_entity(cls, entity: tables.Row) -> Partner:
         return cls(
             id=str(entity["PartitionKey"]),
             region=str(entity["region"]),
@@ -65,7 +66,7 @@ class Partner:
             contact_email=str(entity["contactEmail"]),
             subscription=Subscription.model_validate_json(str(entity["subscription"])),
             created_at=str(entity["createdAt"]),
-            etag=entity.metadata.get("etag"),
+            etag=entity.etag,
         )
 
 
@@ -142,18 +143,16 @@ class PartnerService:
         return partner
 
     def get(self, partner_id: str) -> Partner:
-        from azure.core.exceptions import ResourceNotFoundError
-
         cached = self._cache.get(partner_id)
         if cached is not None and cached[0] > time.monotonic():
             return copy.deepcopy(cached[1])
         account = self.directory.account_of(partner_id)
         if account is None:
             raise not_found("No such partner.")
-        try:
-            partner = Partner.from_entity(account.table(TABLE).get_entity(partner_id, "partner"))
-        except ResourceNotFoundError:
-            raise not_found("No such partner.") from None
+        row = tables.get(account.table(TABLE), partner_id, "partner")
+        if row is None:
+            raise not_found("No such partner.")
+        partner = Partner.from_entity(row)
         self._cache[partner_id] = (time.monotonic() + self.CACHE_SECONDS, copy.deepcopy(partner))
         return partner
 

@@ -23,6 +23,7 @@ from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, UtcDateTime
 from shared.privacy import deadlines
 from shared.privacy.retention import SYSTEM_PARTITION
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -42,8 +43,9 @@ class BreachIn(ApiInput):
     region: str = Field(min_length=1, max_length=16)
     nature: str = Field(min_length=1, max_length=4000)
     data_categories: list[str] = Field(min_length=1, max_length=50)
-    approx_subjects: int = Field(ge=0)
-    approx_records: int = Field(ge=0)
+    # Stored as a table's Int32: a larger figure would fail at the write (a 500), not here.
+    approx_subjects: int = Field(ge=0, le=2**31 - 1)
+    approx_records: int = Field(ge=0, le=2**31 - 1)
     contact_point: ContactPoint
     likely_consequences: str = Field(min_length=1, max_length=4000)
     measures: str = Field(min_length=1, max_length=4000)
@@ -171,14 +173,13 @@ class BreachRegister:
             raise not_found("No such breach.") from None
 
     def all(self) -> list[BreachOut]:
-        rows = self.account.table(TABLE).query_entities(f"PartitionKey eq '{_REGISTER}'")
+        rows = self.account.table(TABLE).query_entities(tables.partition(_REGISTER))
         return [_out(row) for row in rows]
 
     def for_partner(self, partner_id: str) -> list[PartnerBreachOut]:
         table = self.account.table(TABLE)
         items = []
-        partition = "partner-" + partner_id.replace("'", "''")
-        for index in table.query_entities(f"PartitionKey eq '{partition}'"):
+        for index in table.query_entities(tables.partition(f"partner-{partner_id}")):
             breach = self.get(str(index["RowKey"]))
             items.append(PartnerBreachOut(**breach.model_dump()))
         return items
@@ -215,7 +216,7 @@ class BreachRegister:
         table = self.account.table(TABLE)
         moves = deadlines.claimed_moves(
             table,
-            f"PartitionKey eq '{_REGISTER}'",
+            tables.partition(_REGISTER),
             "deadlineState",
             lambda row: parse_iso(row["notifyBy"]),
             now=now,

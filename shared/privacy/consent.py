@@ -48,6 +48,7 @@ from shared.partners.subscription import add_months
 from shared.privacy import keyed
 from shared.privacy.keyed import KeyedHash
 from shared.privacy.retention import Candidate, RetentionRule, SweepScope
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -75,10 +76,17 @@ _EMAIL = re.compile(r"^[^@\s\"'<>]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 class SubscribeIn(ApiInput):
     partner_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
-    email: str = Field(min_length=3, max_length=254)
+    email: str = Field(
+        min_length=3, max_length=254, json_schema_extra={"format": "email", "pattern": _EMAIL.pattern}
+    )
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, min_length=3, max_length=40, pattern=r"^[0-9+()\-. ]+$")
-    purpose: str = Field(min_length=1, max_length=40, description="The partner's word, e.g. newsletter.")
+    purpose: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The partner's word, e.g. newsletter.",
+        json_schema_extra={"pattern": _PURPOSE.pattern},
+    )
 
     @field_validator("email")
     @classmethod
@@ -334,16 +342,8 @@ def _maybe_time(value: Any) -> datetime | None:
     return parse_iso(value) if value else None
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
-
-
 def _prefix_filter(partner_id: str, prefix: str) -> str:
-    # '|' is followed by '}' in ASCII, so [prefix, prefix + '}') is exactly the keys under it.
-    return (
-        f"PartitionKey eq '{_quote(partner_id)}' and RowKey ge '{_quote(prefix)}' "
-        f"and RowKey lt '{_quote(prefix[:-1])}}}'"
-    )
+    return f"{tables.partition(partner_id)} and {tables.prefix('RowKey', prefix)}"
 
 
 class ConsentLedger:
@@ -482,7 +482,7 @@ class ConsentLedger:
         for row in list(rows):
             self._withdraw(partner_id, str(row["RowKey"]), method="dataSubjectRequest", request_id=request_id)
         withdrawn = self.account.table(LEDGER).query_entities(
-            _prefix_filter(partner_id, f"{subject}|") + f" and requestId eq '{_quote(request_id)}'",
+            _prefix_filter(partner_id, f"{subject}|") + " and " + tables.eq("requestId", request_id),
             select=["RowKey"],
         )
         return sum(1 for _ in withdrawn)
@@ -501,7 +501,7 @@ class ConsentLedger:
         now = self.clock.now()
         items: list[OutboxItem] = []
         rows = self.account.table(OUTBOX).query_entities(
-            f"PartitionKey eq '{_quote(partner_id)}'", results_per_page=min(1000, top * 2)
+            tables.partition(partner_id), results_per_page=min(1000, top * 2)
         )
         for row in rows:
             if len(items) >= top:
@@ -548,12 +548,10 @@ class ConsentLedger:
     def contacts(
         self, partner_id: str, purpose: str | None, top: int, continuation: str | None
     ) -> ContactList:
-        from shared.storage.entities import page
-
-        query = f"PartitionKey eq '{_quote(partner_id)}' and state eq 'granted'"
+        query = f"{tables.partition(partner_id)} and state eq 'granted'"
         if purpose is not None:
-            query += f" and purpose eq '{_quote(purpose)}'"
-        rows, token = page(self.account.table(CONTACTS), query, top, continuation)
+            query += " and " + tables.eq("purpose", purpose)
+        rows, token = tables.page(self.account.table(CONTACTS), query, top, continuation)
         items = []
         for row in rows:
             out = self._contact_out(row)
@@ -562,13 +560,11 @@ class ConsentLedger:
         return ContactList(items=items, continuation_token=token)
 
     def ledger(self, partner_id: str, email: str | None, top: int, continuation: str | None) -> LedgerList:
-        from shared.storage.entities import page
-
         if email is not None:
             query = _prefix_filter(partner_id, f"{self.keys.subject_key(partner_id, email)}|")
         else:
-            query = f"PartitionKey eq '{_quote(partner_id)}'"
-        rows, token = page(self.account.table(LEDGER), query, top, continuation)
+            query = tables.partition(partner_id)
+        rows, token = tables.page(self.account.table(LEDGER), query, top, continuation)
         return LedgerList(items=[_entry(row) for row in rows], continuation_token=token)
 
     def unsubscribe_token(self, partner_id: str, row_key: str) -> str:

@@ -31,6 +31,7 @@ from shared.clock import Clock, isoformat, parse_iso
 from shared.ids import new_id
 from shared.partners import subscription as subs
 from shared.partners.subscription import Subscription, add_months
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage, StorageRouter
@@ -101,10 +102,6 @@ class RetentionRegistry:
 
 
 # --- helpers for rules ----------------------------------------------------------------------
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def _missing_ok(action: Callable[[], object]) -> bool:
@@ -229,7 +226,7 @@ class PartitionRows(PartnerDataRule):
 
     def items(self, scope: SweepScope, partner_id: str) -> Iterator[tuple[str, str, Any]]:
         rows = scope.account.table(self.table).query_entities(
-            f"PartitionKey eq '{_quote(partner_id)}'", select=["PartitionKey", "RowKey"]
+            tables.partition(partner_id), select=["PartitionKey", "RowKey"]
         )
         for row in rows:  # the service returns a partition in RowKey order
             yield str(row["RowKey"]), self.category, str(row["RowKey"])
@@ -308,7 +305,7 @@ class AdministrationRecords(PartnerDataRule):
 
     def items(self, scope: SweepScope, partner_id: str) -> Iterator[tuple[str, str, Any]]:
         usage = scope.account.table("usage").query_entities(
-            f"PartitionKey ge '{_quote(partner_id)}-' and PartitionKey lt '{_quote(partner_id)}.'",
+            tables.prefix("PartitionKey", f"{partner_id}-"),
             select=["PartitionKey", "RowKey"],
         )
         for row in usage:
@@ -342,7 +339,7 @@ class EventBuckets:
 
     def delete(self, scope: SweepScope, candidate: Candidate) -> bool:
         service = scope.account.table_service()
-        exists = any(True for _ in service.query_tables(f"TableName eq '{candidate.ref}'"))
+        exists = any(True for _ in service.query_tables(tables.eq("TableName", candidate.ref)))
         if not exists:
             return False
         service.delete_table(candidate.ref)

@@ -1,1 +1,1 @@
-"""Storage adapters: the catalogue of what we keep, and the per-region router that hands out clients."""
+"""Storage adapters: the catalogue, the per-region router, and `tables`, the one way to use a table."""

@@ -8,8 +8,9 @@ the SDK's, and the reply is read only for its sub-statuses.
 
 Operations: ("create", entity) inserts (409 if it exists), ("merge" | "replace", entity) upserts,
 ("upsert", entity, {"mode": UpdateMode}) is the SDK's spelling of the same, ("update", entity,
-etag) merges only if the row still has that ETag (412 otherwise), ("delete", entity) deletes
-whatever the ETag.
+etag) merges only if the row still has that ETag (412 otherwise; 404 if it is gone), ("update",
+entity, {"mode", "etag", "match_condition"}) is the SDK's spelling (replaces with REPLACE; without
+`MatchConditions.IfNotModified`, whatever the ETag), ("delete", entity) deletes whatever the ETag.
 """
 
 from __future__ import annotations
@@ -66,8 +67,13 @@ def submit(table: TableClient, operations: list[tuple[Any, ...]]) -> None:
             method = "MERGE" if kind == "merge" else "PUT"
             target, extra = f"{base}/{table.table_name}({keys})", json_type
         elif kind == "update":
-            method, target = "MERGE", f"{base}/{table.table_name}({keys})"
-            extra = f"{json_type}If-Match: {operation[2]}\r\n"
+            method, if_match = "MERGE", operation[2]
+            if isinstance(if_match, dict):  # the SDK's form: {"mode", "etag", "match_condition"}
+                mode, condition = if_match.get("mode"), if_match.get("match_condition")
+                method = "PUT" if getattr(mode, "value", mode) == "replace" else "MERGE"
+                only_if = getattr(condition, "name", condition) == "IfNotModified"
+                if_match = if_match["etag"] if only_if else "*"
+            target, extra = f"{base}/{table.table_name}({keys})", f"{json_type}If-Match: {if_match}\r\n"
         elif kind == "delete":
             method, target, extra, body = (
                 "DELETE",

@@ -3,18 +3,19 @@ and a stamp granted only the rows of the control tables (as in Azure) works and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
-from azure.data.tables import TableSasPermissions, TableServiceClient, generate_table_sas
+from azure.data.tables import TableClient, TableSasPermissions, TableServiceClient, generate_table_sas
 
 from localdev.azurite import connection_string
 from shared.health import check_storage
 from shared.ids import new_id
 from shared.settings import Settings
-from shared.storage import catalogue
+from shared.storage import catalogue, tables
 from shared.storage.catalogue import Placement, StorageKind, StoredData, UndeclaredStorageError
 from shared.storage.router import StorageRouter
 
@@ -111,3 +112,66 @@ def test_health_calls_a_control_account_refusing_its_rows_unreachable(stack_env:
     settings = Settings(TENANTRY_REGIONS="eu,us", OPERATOR_API_KEY="k", TENANTRY_STORAGE_TIMEOUT_SECONDS=2)
     report = check_storage(StorageRouter(settings, env))
     assert report.unreachable == ["control"]
+
+
+# --- the table toolkit (shared.storage.tables) against the real service ---
+
+
+@pytest.fixture
+def scratch(stack_env: dict[str, str]) -> Iterator[TableClient]:
+    service = TableServiceClient.from_connection_string(stack_env["TENANTRY_STORAGE_EU"])
+    table = service.create_table(f"toolkit{new_id()[:12]}")
+    yield table
+    service.delete_table(table.table_name)
+
+
+def test_the_toolkit_writes_reads_pages_and_deletes_awkward_keys(scratch: TableClient) -> None:
+    awkward = "o'brien & (x)=é+%;,"
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    writes = [
+        ("merge", {"PartitionKey": awkward, "RowKey": f"{i:03}", "n": i, "at": moment}) for i in range(230)
+    ]
+    writes += [("create", {"PartitionKey": "plain", "RowKey": "it's", "s": "x"})]
+    tables.write(scratch, writes)
+
+    assert len(list(tables.query_json(scratch, tables.partition(awkward), ["RowKey"]))) == 230
+    assert [r["RowKey"] for r in tables.query(scratch, tables.prefix("RowKey", "22"))] == [
+        f"22{i}" for i in range(10)
+    ]
+    typed = tables.get(scratch, awkward, "007")
+    plain = tables.get_json(scratch, awkward, "007")
+    assert typed is not None and plain is not None
+    assert (typed["n"], typed["at"], plain["n"]) == (7, moment, 7)
+    assert typed.etag and typed.etag == plain.etag
+    assert tables.get(scratch, awkward, "nothing") is None and tables.get_json(scratch, "x", "y") is None
+
+    seen: list[str] = []
+    token: str | None = None
+    while True:
+        rows, token = tables.page(scratch, tables.partition(awkward), 100, token)
+        seen += [r["RowKey"] for r in rows]
+        if token is None:
+            break
+    assert seen == [f"{i:03}" for i in range(230)]
+
+    # The ETag a read gave is the one a conditional write needs; once the row moved on it is stale,
+    # and only that operation of the transaction is left out.
+    assert tables.write_each(
+        scratch, [("update", {"PartitionKey": awkward, "RowKey": "007", "n": 70}, typed.etag)]
+    ) == [True]
+    other = tables.get(scratch, awkward, "008")
+    assert other is not None
+    applied = tables.write_each(
+        scratch,
+        [
+            ("update", {"PartitionKey": awkward, "RowKey": "007", "n": 700}, typed.etag),
+            ("update", {"PartitionKey": awkward, "RowKey": "008", "n": 80}, other.etag),
+        ],
+    )
+    assert applied == [False, True]
+    assert [r["n"] for r in tables.query_json(scratch, tables.prefix("RowKey", "00"))][7:9] == [70, 80]
+
+    tables.delete(scratch, "plain", "it's")
+    tables.delete(scratch, "plain", "it's")  # a missing row counts as deleted
+    assert tables.delete_partition(scratch, awkward) == 230
+    assert list(tables.query_json(scratch, "PartitionKey ne ''")) == []
