@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
@@ -36,7 +36,7 @@ from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
-from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
+from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime, exactly_one_of
 from shared.privacy import deadlines, keyed
 from shared.privacy.keyed import KeyedHash
 from shared.privacy.retention import PartitionRows, RetentionRule, personnel_data_at
@@ -48,7 +48,7 @@ from shared.privacy.subjects import (
     SubjectIdentifier,
     SubjectScope,
 )
-from shared.storage.entities import page
+from shared.storage import tables
 from shared.storage.queues import enqueue
 
 if TYPE_CHECKING:
@@ -171,13 +171,93 @@ def extended_due(due: datetime, days: int, now: datetime, *, already: bool) -> d
 # --- the wire ------------------------------------------------------------------------------------
 
 
+def _request_rules() -> dict[str, Any]:
+    """The rules `RequestIn._consistent` enforces, as JSON Schema (each branch names wire fields)."""
+    others = [t.value for t in RequestType if t is not RequestType.RECTIFICATION]
+    restrictable = [RequestType.RESTRICTION.value, RequestType.OBJECTION.value]
+    return {
+        "allOf": [
+            *exactly_one_of("tenantId", "orgId")["allOf"],
+            # `changes` comes with a rectification, and only with it.
+            {
+                "oneOf": [
+                    {
+                        "required": ["type", "changes"],
+                        "properties": {
+                            "type": {"type": "string", "enum": [RequestType.RECTIFICATION.value]},
+                            "changes": {"type": "object", "minProperties": 1},
+                        },
+                    },
+                    {"properties": {"type": {"type": "string", "enum": others}, "changes": {"type": "null"}}},
+                ]
+            },
+            # `lift` only for a restriction or an objection.
+            {
+                "anyOf": [
+                    {"properties": {"type": {"type": "string", "enum": restrictable}}},
+                    {"properties": {"lift": {"type": "boolean", "enum": [False]}}},
+                ]
+            },
+            # A consent withdrawal names its subject by e-mail.
+            {
+                "anyOf": [
+                    {
+                        "properties": {
+                            "type": {
+                                "type": "string",
+                                "enum": [
+                                    t.value for t in RequestType if t is not RequestType.CONSENT_WITHDRAWAL
+                                ],
+                            }
+                        }
+                    },
+                    {
+                        "properties": {
+                            "subject": {"required": ["email"], "properties": {"email": {"type": "string"}}}
+                        }
+                    },
+                ]
+            },
+            # objectId is a tenant's end user; systemUserId a Dynamics user.
+            {
+                "anyOf": [
+                    {"properties": {"orgId": {"type": "null"}}},
+                    {"properties": {"subject": {"properties": {"objectId": {"type": "null"}}}}},
+                ]
+            },
+            {
+                "anyOf": [
+                    {"properties": {"tenantId": {"type": "null"}}},
+                    {"properties": {"subject": {"properties": {"systemUserId": {"type": "null"}}}}},
+                ]
+            },
+        ]
+    }
+
+
 class RequestIn(ApiInput):
+    model_config = ConfigDict(json_schema_extra=_request_rules())
+
     type: RequestType
     subject: SubjectIdentifier
-    tenant_id: str | None = Field(default=None, description="The customer tenant (Entra tenant id).")
-    org_id: str | None = Field(default=None, description="The Dynamics 365 organisation id.")
+    tenant_id: str | None = Field(
+        default=None,
+        description="The customer tenant (Entra tenant id).",
+        json_schema_extra={"pattern": _GUID.pattern},
+    )
+    org_id: str | None = Field(
+        default=None,
+        description="The Dynamics 365 organisation id.",
+        json_schema_extra={"pattern": _GUID.pattern},
+    )
     changes: dict[str, str] | None = Field(
-        default=None, description="Rectification only: field -> corrected value.", max_length=20
+        default=None,
+        description="Rectification only: field -> corrected value.",
+        max_length=20,
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": 64},
+            "additionalProperties": {"type": "string", "maxLength": 1000},
+        },
     )
     lift: bool = Field(
         default=False, description="Restriction/objection only: lift an earlier one instead of setting it."
@@ -395,10 +475,6 @@ def request_out(row: Any) -> RequestOut:
     )
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
-
-
 # --- the service --------------------------------------------------------------------------------
 
 
@@ -571,12 +647,12 @@ class PrivacyRequests:
         return found
 
     def list_requests(self, query: RequestQuery) -> tuple[list[RequestOut], str | None]:
-        odata = f"PartitionKey eq '{_quote(self.partner_id)}' and RowKey lt '~'"
+        odata = f"{tables.partition(self.partner_id)} and RowKey lt '~'"
         if query.state is not None:
             odata += f" and state eq '{query.state.value}'"
         if query.type is not None:
             odata += f" and type eq '{query.type.value}'"
-        rows, token = page(self.table, odata, query.top, query.continuation_token)
+        rows, token = tables.page(self.table, odata, query.top, query.continuation_token)
         return [request_out(r) for r in rows], token
 
     # --- transitions -------------------------------------------------------------------------
@@ -926,7 +1002,7 @@ class PrivacyRequests:
         return ErasureCertificate.model_validate_json(str(row["certificate"]))
 
     def _subject_query(self, hashed: str) -> str:
-        return f"PartitionKey eq '{_quote(self.partner_id)}' and RowKey lt '~' and subjectHash eq '{hashed}'"
+        return f"{tables.partition(self.partner_id)} and RowKey lt '~' and {tables.eq('subjectHash', hashed)}"
 
     def _erased(self, hashed: str) -> bool:
         """Has an erasure of this subject completed? Then what closes keeps only the hash."""

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tenantry.tenants")
 
-TENANTS = "tenants"  # the tenants table (shared/tenants/service.py), whose rows carry the proof
+TENANTS = "tenants"  # the tenants table (shared/tenants/records.py), whose rows carry the proof
 _CONNECTION = "~connection"
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -370,7 +370,7 @@ class TenantProof:
 
     def give_up(self, tenant_id: str) -> None:
         """Another partner took the claim: this copy stops and its synced data goes."""
-        from shared.tenants.service import purge_tenant_data
+        from shared.tenants.records import purge_tenant_data
 
         try:
             row = self._row(tenant_id)

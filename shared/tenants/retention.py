@@ -24,7 +24,7 @@ class EndUserDataAtSubscriptionEnd(PartnerDataRule):
         return end_user_data_at(partner.subscription)
 
     def items(self, scope: SweepScope, partner_id: str) -> Iterator[tuple[str, str, Any]]:
-        from shared.tenants.service import TENANTS
+        from shared.tenants.records import TENANTS
 
         rows = scope.account.table(TENANTS).query_entities(
             "PartitionKey eq @pk and RowKey lt '~'", parameters={"pk": partner_id}, select=["RowKey"]
@@ -34,7 +34,7 @@ class EndUserDataAtSubscriptionEnd(PartnerDataRule):
 
     def remove(self, scope: SweepScope, partner_id: str, ref: Any) -> bool:
         from shared.tenants.claims import CLAIMS, release_claim
-        from shared.tenants.service import TENANTS, purge_tenant_data
+        from shared.tenants.records import TENANTS, purge_tenant_data
 
         purge_tenant_data(scope.account, partner_id, str(ref))
         # The claim goes with the data: the customer is free for another partner's proof at once.

@@ -17,7 +17,9 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.graph import GraphGroup, GraphUser
-from shared.storage.entities import decode_token, encode_token
+from shared.privacy.subjects import index
+from shared.privacy.subjects.index import tenant_user_addresses
+from shared.storage.tables import decode_token, encode_token
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -201,8 +203,6 @@ class DirectoryStore:
 
     def without_erased(self, users: list[GraphUser]) -> list[GraphUser]:
         """Users minus those erased on a data-subject request (read once per store, i.e. per sync)."""
-        from shared.privacy.subjects import index
-
         if self._erased is None:
             rows = self.account.table(index.TABLE).query_entities(
                 "PartitionKey eq @pk",
@@ -221,8 +221,6 @@ class DirectoryStore:
 
     def index_users(self, users: list[GraphUser]) -> None:
         """Index entries for the addresses users have now (old ones: `unindex` or found stale on read)."""
-        from shared.privacy.subjects import index
-
         key = self._key()
         entries = [
             entry
@@ -240,8 +238,6 @@ class DirectoryStore:
 
     def unindex(self, addresses: dict[str, set[str]]) -> None:
         """Removes index entries: user id -> addresses it is no longer found by."""
-        from shared.privacy.subjects import index
-
         entries = [
             e
             for u, a in addresses.items()
@@ -304,8 +300,6 @@ class DirectoryStore:
 
     def user_ids_not_seen(self, sync_id: str, addresses: dict[str, set[str]] | None = None) -> Iterator[str]:
         """Users a full round did not see; `addresses` collects what they were indexed by."""
-        from shared.privacy.subjects.index import tenant_user_addresses
-
         query = f"{_range(tenant_prefix(self.partner_id, self.tenant_id))} and syncId ne @sync"
         select = ["RowKey", "userPrincipalName", "mail"]
         for row in self.users.query_entities(query, parameters={"sync": sync_id}, select=select):
@@ -386,11 +380,22 @@ class DirectoryStore:
         entity["memberCount"] = len(ordered)
         kept = ordered[: _MEMBER_CHUNK * _MEMBER_CHUNKS]
         entity["membersTruncated"] = len(kept) < len(ordered)
-        for index in range(_MEMBER_CHUNKS):
-            chunk = kept[index * _MEMBER_CHUNK : (index + 1) * _MEMBER_CHUNK]
+        for n in range(_MEMBER_CHUNKS):
+            chunk = kept[n * _MEMBER_CHUNK : (n + 1) * _MEMBER_CHUNK]
             if chunk:
-                entity[f"m{index:02d}"] = json.dumps(chunk)
+                entity[f"m{n:02d}"] = json.dumps(chunk)
         return entity
+
+    def replace_members(self, row: Any, members: set[str]) -> None:
+        """Rewrites a stored group with these members; its other properties stay as they are."""
+        from azure.data.tables import UpdateMode
+
+        fields = {
+            k: v
+            for k, v in row.items()
+            if not _is_member_chunk(k) and k not in ("PartitionKey", "memberCount", "membersTruncated")
+        }
+        self.groups.upsert_entity(self.group_entity(fields, members), mode=UpdateMode.REPLACE)
 
     def write_groups(self, entities: list[dict[str, Any]]) -> None:
         from azure.data.tables import UpdateMode
@@ -409,8 +414,6 @@ class DirectoryStore:
         """Deletes every user and group row of the tenant (the tenant was removed)."""
         self.delete_users([str(r["RowKey"]) for r in self.iter_users(select=["RowKey"])])
         self.delete_groups([str(r["RowKey"]) for r in self.all_groups(select=["RowKey"])])
-        from shared.privacy.subjects import index
-
         table = self.account.table(index.TABLE)
         rows = table.query_entities(
             index.tenant_range(self.partner_id, self.tenant_id), select=["PartitionKey", "RowKey"]
@@ -434,10 +437,45 @@ def group_fields(group: GraphGroup, stored: Any | None = None) -> dict[str, Any]
     return fields
 
 
+def remove_member(
+    account: AccountStorage, partner_id: str, tenant_id: str, group_id: str, user_id: str
+) -> None:
+    """Takes one user out of a stored group's member list (an erased end user); no group, no change.
+
+    The group's other properties stay as they are; its count becomes the members it lists now.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    table = account.table(GROUPS)
+    partition = group_partition(partner_id, tenant_id)
+    try:
+        row = table.get_entity(partition, group_id)
+    except ResourceNotFoundError:
+        return
+    members = group_members(row) - {user_id}
+    entity: dict[str, Any] = {
+        name: value
+        for name, value in row.items()
+        if not _is_member_chunk(name) and name not in ("memberCount", "membersTruncated")
+    }
+    entity["memberCount"] = len(members)
+    ordered = sorted(members)
+    for n in range(_MEMBER_CHUNKS):
+        chunk = ordered[n * _MEMBER_CHUNK : (n + 1) * _MEMBER_CHUNK]
+        if chunk:
+            entity[f"m{n:02d}"] = json.dumps(chunk)
+    table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+
+def _is_member_chunk(name: str) -> bool:
+    return len(name) == 3 and name.startswith("m") and name[1:].isdigit()
+
+
 def group_members(entity: Any) -> set[str]:
     members: set[str] = set()
-    for index in range(_MEMBER_CHUNKS):
-        chunk = entity.get(f"m{index:02d}")
+    for n in range(_MEMBER_CHUNKS):
+        chunk = entity.get(f"m{n:02d}")
         if chunk:
             members.update(json.loads(chunk))
     return members

@@ -1,8 +1,10 @@
 """What we hold on one data subject: locate, export, erase (with crypto-shredding), rectify, restrict.
 
-The seam between the data-subject-request workflow (shared/privacy/requests.py) and the data:
-`SubjectData` is built once in functions/deps.py; every method is idempotent (a queue job may run
-twice after a crash) and raises `shared.errors.ProblemError` for domain refusals.
+The seam between the data-subject-request workflow (shared/privacy/subject_requests.py) and the data:
+`SubjectData` is built once in functions/deps.py, with the areas holding subjects (tenants' end
+users, organisations' system users) as `SubjectHolders`: privacy asks them, never their tables.
+Every method is idempotent (a queue job may run twice after a crash) and raises
+`shared.errors.ProblemError` for domain refusals.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
-from shared.models import ApiInput, ApiModel, UtcDateTime
+from shared.models import ApiInput, ApiModel, UtcDateTime, exactly_one_of
 from shared.privacy.flags import FLAGS, org_partition, restricted_in_org, restriction_of
 
 if TYPE_CHECKING:
     from shared.clock import Clock
-    from shared.privacy.subjects.holdings import Holdings
+    from shared.privacy.subjects.holdings import Holdings, SubjectHolders
     from shared.storage.router import AccountStorage, StorageRouter
 
 # The categories a subject's data falls into, as they appear in results and certificates.
@@ -42,6 +44,8 @@ RestrictionKind = Literal["restriction", "objection"]
 
 class SubjectIdentifier(ApiInput):
     """How a request names its subject: exactly one of the four identifiers."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("email", "objectId", "systemUserId", "phone"))
 
     email: str | None = Field(
         default=None,
@@ -154,10 +158,12 @@ class SubjectData:
         consents: Callable[[str], ConsentSource] | None = None,
         *,
         pepper: str,
+        holders: SubjectHolders,
     ) -> None:
         from shared.privacy.subjects import index
 
         self.storage = storage
+        self.holders = holders
         self.clock = clock
         self._master_key = master_key
         self._index_key = index.index_key(pepper)
@@ -171,7 +177,8 @@ class SubjectData:
 
         account = self.storage.region(scope.region)
         keys = SubjectKeys(account, self._master_key)
-        return Gatherer(account, keys, scope, self._index_key).gather(who, with_events=with_events)
+        holder = self.holders.of(scope)
+        return Gatherer(account, keys, scope, self._index_key, holder).gather(who, with_events=with_events)
 
     def _consent_records(self, scope: SubjectScope, found: Holdings, who: SubjectIdentifier) -> None:
         if self._consents is None:
@@ -348,11 +355,10 @@ class SubjectData:
         from shared.audit.seal import SubjectKeys
         from shared.privacy.subjects.holdings import seal_scope
 
-        # Group rows are the group's, not the subject's: the subject leaves their member lists.
-        for _, partition, group_id in found.rows.get("tenantGroupMemberships", []):
-            self._drop_member(account, partition, group_id, str(found.subject_key))
+        # Records that are not the subject's alone (a group's member list) are the area's to change.
+        self.holders.of(scope).release(account, scope, found)
         for category, rows in found.rows.items():
-            if category in ("auditEvents", "tenantGroupMemberships"):
+            if category == "auditEvents":
                 continue
             for table, partition, row_key in rows:
                 _delete(account, table, partition, row_key)
@@ -414,28 +420,6 @@ class SubjectData:
             )
         return kept
 
-    @staticmethod
-    def _drop_member(account: AccountStorage, partition: str, group_id: str, user_id: str) -> None:
-        from azure.data.tables import UpdateMode
-
-        from shared.privacy.subjects.holdings import read_row
-        from shared.tenants.store import GROUPS, group_members
-
-        row = read_row(account, GROUPS, partition, group_id)
-        if row is None:
-            return
-        members = group_members(row) - {user_id}
-        fields = {k: v for k, v in row.items() if not (len(k) == 3 and k.startswith("m") and k[1:].isdigit())}
-        for name in ("memberCount", "membersTruncated"):
-            fields.pop(name, None)
-        entity: dict[str, Any] = {**fields, "memberCount": len(members)}
-        ordered = sorted(members)
-        for n in range(14):
-            chunk = ordered[n * 800 : (n + 1) * 800]
-            if chunk:
-                entity[f"m{n:02d}"] = json.dumps(chunk)
-        account.table(GROUPS).upsert_entity(entity, mode=UpdateMode.REPLACE)
-
     def _record(
         self,
         scope: SubjectScope,
@@ -477,12 +461,6 @@ class SubjectData:
         A tenant's end users are a copy of the customer's Entra ID that every sync overwrites, so
         they are rectified at the source (the tenant user PATCH writes through Graph).
         """
-        from azure.data.tables import UpdateMode
-
-        from shared.notifications.orgs import USERS
-        from shared.privacy.subjects import index
-        from shared.privacy.subjects.holdings import read_row
-
         if scope.tenant_id is not None:
             raise ProblemError(
                 409,
@@ -508,17 +486,8 @@ class SubjectData:
         if "orgUser" not in found.data or found.subject_key is None:
             raise not_found("No such subject in this organisation.")
         account = self.storage.region(scope.region)
-        org = str(scope.org_id).lower()
-        row = read_row(account, USERS, org, found.subject_key)
+        row = self.holders.org_users.rectify(account, scope, found.subject_key, changes, self._index_key)
         before = {name: row.get(name) for name in changes}
-        account.table(USERS).update_entity(
-            {"PartitionKey": org, "RowKey": found.subject_key, **changes}, mode=UpdateMode.MERGE
-        )
-        after_row = {**dict(row), **changes}
-        index.index_org_users(account, self._index_key, org, [after_row])
-        gone = index.org_user_values(row) - index.org_user_values(after_row)
-        for entry in index.org_user_entries(self._index_key, org, found.subject_key, gone):
-            _delete(account, index.TABLE, entry["PartitionKey"], entry["RowKey"])
         diff = {k: {"before": before[k], "after": v} for k, v in changes.items() if before[k] != v}
         if diff:
             self._record(
@@ -599,8 +568,8 @@ def export_blob_name(scope: SubjectScope, request_id: str) -> str:
 
 def forget_org_subjects(account: AccountStorage, org_id: str) -> None:
     """The org-delete cascade: its subject index entries and restriction flags."""
-    from shared.notifications.orgs import delete_partition
     from shared.privacy.subjects import index
+    from shared.storage.tables import delete_partition
 
     for partition in (index.org_people_partition(org_id), index.org_devices_partition(org_id)):
         delete_partition(account.table(index.TABLE), partition)

@@ -1,5 +1,8 @@
 """Gathers what is held on one subject, through the subject index and point reads only.
 
+The areas holding subjects read their own rows (`SubjectHolder`); this module reads privacy's
+(the restriction flag, the audit events naming the subject) and keeps the rules below.
+
 Rows read are counted (`Holdings.rows_read`): every entity storage returned to us, index entries
 included. What grows with a tenant's size is never scanned: users are reached by id or index.
 Two reads are not per subject, and are stated: a tenant subject's group memberships read the
@@ -14,7 +17,7 @@ import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.audit.seal import KeyCache, SubjectKeys, open_tree, org_scope, tenant_scope
 from shared.errors import ProblemError
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
     from shared.privacy.subjects import SubjectIdentifier, SubjectScope
     from shared.storage.router import AccountStorage
 
-_DEVICE_PRIVATE = {"target", "targetHash", "footprint", "secretHash", "PartitionKey", "RowKey"}
 _POOL = 16
 
 
@@ -70,18 +72,70 @@ class Holdings:
         return {category: len(records) for category, records in self.data.items() if records}
 
 
-class Gatherer:
-    """Reads one subject's rows in one region's account."""
+class SubjectHolder(Protocol):
+    """An area that holds one kind of data subject, answering privacy about them.
 
-    def __init__(self, account: AccountStorage, keys: SubjectKeys, scope: SubjectScope, index_key: KeyedHash):
+    Privacy never reads an area's tables: it asks the area through this interface. Tenants
+    implement it for end users (shared/tenants/subjects.py), notifications for an organisation's
+    system users (shared/notifications/subjects.py); the composition root (functions/deps.py)
+    hands them to `SubjectData`.
+    """
+
+    def find(self, gatherer: Gatherer, who: SubjectIdentifier, found: Holdings) -> None:
+        """Sets `found.subject_key` and adds the subject's records with the rows erasure deletes,
+        their addresses and their subject-index rows; counts every row read in `found.rows_read`."""
+
+    def release(self, account: AccountStorage, scope: SubjectScope, found: Holdings) -> None:
+        """Takes the subject out of records that are not theirs alone (erasure; idempotent)."""
+
+
+class RectifyingHolder(SubjectHolder, Protocol):
+    """A holder whose subjects are rectified here (an organisation's users, as it pushed them)."""
+
+    def rectify(
+        self,
+        account: AccountStorage,
+        scope: SubjectScope,
+        subject_key: str,
+        changes: dict[str, str],
+        index_key: KeyedHash,
+    ) -> dict[str, Any]:
+        """Writes `changes` to the subject's row and its subject-index entries; returns the row before."""
+
+
+@dataclass(frozen=True)
+class SubjectHolders:
+    """Who holds which subjects: a tenant's end users, an organisation's system users."""
+
+    tenant_users: SubjectHolder
+    org_users: RectifyingHolder
+
+    def of(self, scope: SubjectScope) -> SubjectHolder:
+        return self.tenant_users if scope.tenant_id is not None else self.org_users
+
+
+class Gatherer:
+    """Reads one subject's rows in one region's account: the area's through its holder, then
+    privacy's own (the restriction flag, audit events naming the subject)."""
+
+    def __init__(
+        self,
+        account: AccountStorage,
+        keys: SubjectKeys,
+        scope: SubjectScope,
+        index_key: KeyedHash,
+        holder: SubjectHolder,
+    ):
         self.account = account
         self.keys = keys
         self.scope = scope
         self.index_key = index_key
+        self.holder = holder
 
     # --- shared -------------------------------------------------------------------------------
 
-    def _drop_stale(self, partition: str, row_key: str) -> None:
+    def drop_stale(self, partition: str, row_key: str) -> None:
+        """Removes a subject-index entry that no longer matches its row (found while reading)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         with contextlib.suppress(ResourceNotFoundError):
@@ -89,10 +143,7 @@ class Gatherer:
 
     def gather(self, who: SubjectIdentifier, *, with_events: bool = True) -> Holdings:
         found = Holdings()
-        if self.scope.tenant_id is not None:
-            self._tenant(who, found)
-        else:
-            self._org(who, found)
+        self.holder.find(self, who, found)
         if found.subject_key is not None:
             self._flag(found)
             if with_events:
@@ -145,7 +196,7 @@ class Gatherer:
             for mark in marks:
                 found.index_rows.append((bucket, partner, str(mark["RowKey"])))
                 events.append((bucket, mark["eventRowKey"]))
-        rows = _parallel(lambda e: read_row(self.account, e[0], partner, str(e[1])), events)
+        rows = parallel(lambda e: read_row(self.account, e[0], partner, str(e[1])), events)
         cache = KeyCache(self.keys, partner, {kid: key})
         for (bucket, _), row in zip(events, rows, strict=True):
             if row is None:
@@ -158,185 +209,6 @@ class Gatherer:
             # Kept (crypto-shredded, not deleted): the rows are part of the hash chain.
             found.add("auditEvents", item, None)
             found.rows.setdefault("auditEvents", []).append((bucket, partner, str(row["RowKey"])))
-
-    # --- tenant end users ----------------------------------------------------------------------
-
-    def _tenant_by_address(self, address: str, found: Holdings) -> dict[str, Any]:
-        from shared.tenants.store import USERS, user_partition
-
-        partner, tenant = self.scope.partner_id, str(self.scope.tenant_id).lower()
-        hashed = index.value_hash(self.index_key, address)
-        partition = index.tenant_partition(partner, tenant, hashed)
-        entries = index.read_value(self.account.table(index.TABLE), partition, hashed)
-        found.rows_read += len(entries)
-        candidates: dict[str, Any] = {}
-        for entry in entries:
-            user_id = str(entry["subject"])
-            row = read_row(self.account, USERS, user_partition(partner, tenant, user_id), user_id)
-            if row is not None:
-                found.rows_read += 1
-            if row is None or address not in index.tenant_user_addresses(row):
-                self._drop_stale(partition, str(entry["RowKey"]))
-            else:
-                candidates[user_id] = row
-        return candidates
-
-    def _tenant(self, who: SubjectIdentifier, found: Holdings) -> None:
-        from shared.tenants.store import (
-            GROUPS,
-            USERS,
-            group_members,
-            group_partition,
-            user_from_entity,
-            user_partition,
-        )
-
-        partner, tenant = self.scope.partner_id, str(self.scope.tenant_id).lower()
-        if who.system_user_id or who.phone:
-            raise not_applicable("A tenant's end users are identified by email/UPN or Entra object id.")
-        if who.object_id:
-            found.subject_key = who.object_id.lower()
-            row = read_row(
-                self.account, USERS, user_partition(partner, tenant, found.subject_key), found.subject_key
-            )
-            found.rows_read += row is not None
-        else:
-            candidates = self._tenant_by_address(str(index.address_of(who.email)), found)
-            if len(candidates) > 1:
-                raise ProblemError(
-                    409,
-                    "ambiguous-subject",
-                    "More than one end user has that address.",
-                    "Identify the subject by its Entra object id instead.",
-                )
-            found.subject_key, row = next(iter(candidates.items()), (None, None))
-        if found.subject_key is None:
-            return
-        key = found.subject_key
-        if row is not None:  # counted where it was read
-            found.add("tenantUser", user_from_entity(row), (USERS, str(row["PartitionKey"]), key))
-            found.addresses = index.tenant_user_addresses(row)
-            for entry in index.tenant_entries(self.index_key, partner, tenant, key, found.addresses):
-                found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
-        select = ["RowKey", "displayName"] + [f"m{n:02d}" for n in range(14)]
-        groups = list(
-            self.account.table(GROUPS).query_entities(
-                "PartitionKey eq @pk", parameters={"pk": group_partition(partner, tenant)}, select=select
-            )
-        )
-        found.rows_read += len(groups)
-        for group in groups:
-            if key in group_members(group):
-                found.add(
-                    "tenantGroupMemberships",
-                    {"groupId": group["RowKey"], "displayName": group.get("displayName")},
-                    (GROUPS, group_partition(partner, tenant), str(group["RowKey"])),
-                )
-
-    # --- Dynamics system users ------------------------------------------------------------------
-
-    def _org(self, who: SubjectIdentifier, found: Holdings) -> None:
-        from shared.notifications.orgs import USERS
-
-        org = str(self.scope.org_id).lower()
-        if who.object_id:
-            raise not_applicable("An organisation's users are identified by system-user id, email or phone.")
-        if who.system_user_id:
-            found.subject_key = who.system_user_id.lower()
-        else:
-            value = index.address_of(who.email) if who.email else index.phone_of(who.phone)
-            if value is None:
-                raise not_applicable("That phone number has too few digits.")
-            partition = index.org_people_partition(org)
-            hashed = index.value_hash(self.index_key, value)
-            entries = index.read_value(self.account.table(index.TABLE), partition, hashed)
-            found.rows_read += len(entries)
-            matches = set()
-            for entry in entries:
-                row = read_row(self.account, USERS, org, str(entry["subject"]))
-                if row is not None:
-                    found.rows_read += 1
-                if row is None or value not in index.org_user_values(row):
-                    self._drop_stale(partition, str(entry["RowKey"]))
-                else:
-                    matches.add(str(entry["subject"]))
-            if len(matches) > 1:
-                raise ProblemError(
-                    409,
-                    "ambiguous-subject",
-                    "More than one system user has that email or phone.",
-                    "Identify the subject by its system-user id instead.",
-                )
-            found.subject_key = next(iter(matches), None)
-        if found.subject_key is None:
-            return
-        key = found.subject_key
-        row = read_row(self.account, USERS, org, key)
-        if row is not None:
-            found.rows_read += 1
-            record = {k: v for k, v in dict(row).items() if k not in ("PartitionKey", "RowKey")}
-            found.add("orgUser", {"systemUserId": key, **record}, (USERS, org, key))
-            found.addresses = {v for v in index.org_user_values(row) if "@" in v}
-            for entry in index.org_user_entries(self.index_key, org, key, index.org_user_values(row)):
-                found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
-        self._devices(org, key, found)
-
-    def _devices(self, org: str, key: str, found: Holdings) -> None:
-        from shared.notifications.devices import DEVICE_PREFIX, INDEX_PREFIX, user_counter_key
-        from shared.notifications.devices import TABLE as DEVICES
-        from shared.notifications.service import DELIVERIES, NOTIFICATIONS
-
-        # The user's device counter is keyed by their id: it goes with them (nothing to export).
-        found.index_rows.append((DEVICES, org, user_counter_key(key)))
-        partition = index.org_devices_partition(org)
-        entries = index.read_value(
-            self.account.table(index.TABLE), partition, index.value_hash(self.index_key, key)
-        )
-        found.rows_read += len(entries)
-        device_ids: list[str] = []
-        for entry in entries:
-            device_id = str(entry["deviceId"])
-            row = read_row(self.account, DEVICES, org, DEVICE_PREFIX + device_id)
-            if row is not None:
-                found.rows_read += 1
-            if row is None or str(row.get("systemUserId") or "").lower() != key:
-                self._drop_stale(partition, str(entry["RowKey"]))
-                continue
-            found.index_rows.append((index.TABLE, partition, str(entry["RowKey"])))
-            device_ids.append(device_id)
-            # Never the token, installation id, footprint or secret: only what describes the device.
-            record = {k: v for k, v in dict(row).items() if k not in _DEVICE_PRIVATE}
-            found.add("devices", {"deviceId": device_id, **record}, (DEVICES, org, DEVICE_PREFIX + device_id))
-            if row.get("targetHash"):
-                found.index_rows.append((DEVICES, org, INDEX_PREFIX + str(row["targetHash"])))
-        if not device_ids:
-            return
-        # The organisation's notification list (not their deliveries), then one point read per
-        # (notification, device): stated in the module docstring and counted in rows read.
-        notifications = list(
-            self.account.table(NOTIFICATIONS).query_entities(
-                "PartitionKey eq @pk",
-                parameters={"pk": org},
-                select=["RowKey"],
-            )
-        )
-        found.rows_read += len(notifications)
-        pairs = [(str(n["RowKey"]), d) for n in notifications for d in device_ids]
-        rows = _parallel(lambda p: read_row(self.account, DELIVERIES, p[0], p[1]), pairs)
-        for (notification_id, device_id), row in zip(pairs, rows, strict=True):
-            if row is None:
-                continue
-            found.rows_read += 1
-            record = {
-                k: row.get(k)
-                for k in ("state", "sentAt", "deliveredAt", "errorCode", "reason", "attempts")
-                if row.get(k) is not None
-            }
-            found.add(
-                "notificationDeliveries",
-                {"notificationId": notification_id, "deviceId": device_id, **record},
-                (DELIVERIES, notification_id, device_id),
-            )
 
 
 class _NoClock:
@@ -362,7 +234,8 @@ def read_row(account: AccountStorage, table: str, partition: str, row_key: str) 
         return None
 
 
-def _parallel(read: Any, items: list[Any]) -> list[Any]:
+def parallel(read: Any, items: list[Any]) -> list[Any]:
+    """`read` of every item, in order; point reads in parallel (up to 16 at once)."""
     if len(items) <= 1:
         return [read(i) for i in items]
     with ThreadPoolExecutor(min(_POOL, len(items))) as pool:

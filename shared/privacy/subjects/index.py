@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.privacy import keyed
 from shared.privacy.keyed import KeyedHash
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -76,7 +77,7 @@ def org_devices_partition(org_id: str) -> str:
 def tenant_range(partner_id: str, tenant_id: str) -> str:
     """Every index partition of a tenant (addresses and erasure markers)."""
     prefix = f"t~{partner_id}~{tenant_id.lower()}~"
-    return f"PartitionKey ge '{_quote(prefix)}' and PartitionKey lt '{_quote(prefix)}~'"
+    return f"PartitionKey ge {tables.literal(prefix)} and PartitionKey lt {tables.literal(prefix + '~')}"
 
 
 def erased_partition(partner_id: str, tenant_id: str) -> str:
@@ -99,10 +100,6 @@ def subject_ref(
 def erased_key(key: KeyedHash, partner_id: str, tenant_id: str, user_id: str) -> str:
     """A one-way mark of an erased end user: lets sync skip them without keeping their id."""
     return subject_ref(key, partner_id, user_id, tenant_id=tenant_id)
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def address_of(value: Any) -> str | None:
@@ -191,9 +188,8 @@ def read_value(table: Any, partition: str, hashed: str) -> list[Any]:
 def index_org_users(account: AccountStorage, key: KeyedHash, org_id: str, rows: list[dict[str, Any]]) -> None:
     """After system users are stored: entries for what they are found by now (old ones go stale)."""
     entries = [e for r in rows for e in org_user_entries(key, org_id, str(r["RowKey"]), org_user_values(r))]
-    table = account.table(TABLE)
-    for start in range(0, len(entries), 100):
-        table.submit_transaction([("upsert", e) for e in entries[start : start + 100]])
+    # An org's entries share two partitions; the toolkit cuts them into transactions of 100 each.
+    tables.write(account.table(TABLE), [("merge", e) for e in entries])
 
 
 def index_device(

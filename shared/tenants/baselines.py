@@ -1,0 +1,94 @@
+"""Baselines of one partner: its settings, and each tenant's latest results (the checks: baseline.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shared.audit.context import ActionContext, diff
+from shared.clock import Clock, isoformat
+from shared.storage import tables
+from shared.tenants.models import BaselineOut, BaselineSettings, CheckResult
+from shared.tenants.records import BASELINES, TenantRows
+
+if TYPE_CHECKING:
+    from shared.audit.log import AuditLog
+    from shared.storage.router import AccountStorage
+
+_SETTINGS = "~settings"
+
+
+def baseline_out(tenant_id: str, row: Any | None) -> BaselineOut:
+    if row is None:
+        return BaselineOut(tenant_id=tenant_id)
+    checks = [CheckResult.model_validate(c) for c in json.loads(row["checks"])]
+    return BaselineOut(
+        tenant_id=tenant_id,
+        evaluated_at=row["evaluatedAt"],
+        sync_id=row["syncId"],
+        passed=sum(1 for c in checks if c.state == "pass"),
+        failed=sum(1 for c in checks if c.state == "fail"),
+        checks=checks,
+    )
+
+
+class Baselines:
+    """What a sync checks each tenant against (settings), and what it found (results)."""
+
+    def __init__(
+        self, account: AccountStorage, partner_id: str, clock: Clock, audit: AuditLog, rows: TenantRows
+    ):
+        self.account = account
+        self.partner_id = partner_id
+        self.clock = clock
+        self.audit = audit
+        self.rows = rows
+
+    @property
+    def _table(self) -> Any:
+        return self.account.table(BASELINES)
+
+    def settings(self) -> BaselineSettings:
+        row = tables.get(self._table, self.partner_id, _SETTINGS)
+        if row is None:
+            return BaselineSettings()
+        return BaselineSettings.model_validate_json(row["settings"])
+
+    def save_settings(self, settings: BaselineSettings, context: ActionContext) -> BaselineSettings:
+        before = self.settings()
+        self._table.upsert_entity(
+            {"PartitionKey": self.partner_id, "RowKey": _SETTINGS, "settings": settings.model_dump_json()}
+        )
+        context.record(
+            self.audit,
+            self.partner_id,
+            "baseline.settingsChanged",
+            {"type": "partner", "id": self.partner_id},
+            changes=diff(before.model_dump(by_alias=True), settings.model_dump(by_alias=True)),
+        )
+        return settings
+
+    def store_results(self, tenant_id: str, sync_id: str, results: list[CheckResult]) -> None:
+        """A sync's findings replace the tenant's previous ones."""
+        self._table.upsert_entity(
+            {
+                "PartitionKey": self.partner_id,
+                "RowKey": tenant_id,
+                "syncId": sync_id,
+                "evaluatedAt": isoformat(self.clock.now()),
+                "checks": json.dumps([r.model_dump(mode="json", by_alias=True) for r in results]),
+            }
+        )
+
+    def of_tenant(self, tenant_id: str) -> BaselineOut:
+        tenant_id = str(self.rows.get(tenant_id)["RowKey"])
+        return baseline_out(tenant_id, tables.get(self._table, self.partner_id, tenant_id))
+
+    def page(
+        self, top: int, continuation: str | None, visible: Callable[[str], bool]
+    ) -> tuple[list[BaselineOut], str | None]:
+        rows, token = tables.page(
+            self._table, f"{tables.partition(self.partner_id)} and RowKey lt '~'", top, continuation
+        )
+        return [baseline_out(str(r["RowKey"]), r) for r in rows if visible(str(r["RowKey"]))], token

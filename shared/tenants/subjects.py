@@ -1,0 +1,103 @@
+"""A tenant's end users as data subjects: what privacy asks of the tenant's directory copy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import ProblemError
+from shared.privacy.subjects import index
+from shared.privacy.subjects.holdings import not_applicable, read_row
+from shared.tenants.store import (
+    GROUPS,
+    USERS,
+    group_members,
+    group_partition,
+    remove_member,
+    user_from_entity,
+    user_partition,
+)
+
+if TYPE_CHECKING:
+    from shared.privacy.subjects import SubjectIdentifier, SubjectScope
+    from shared.privacy.subjects.holdings import Gatherer, Holdings
+    from shared.storage.router import AccountStorage
+
+MEMBERSHIPS = "tenantGroupMemberships"
+
+
+class TenantSubjects:
+    """The `SubjectHolder` of tenants' end users (shared/privacy/subjects/holdings.py).
+
+    Users are reached by object id, or by address through the subject index; group memberships
+    read the tenant's group rows (one partition; groups, not users), as that module states.
+    """
+
+    def find(self, gatherer: Gatherer, who: SubjectIdentifier, found: Holdings) -> None:
+        account, scope = gatherer.account, gatherer.scope
+        partner, tenant = scope.partner_id, str(scope.tenant_id).lower()
+        if who.system_user_id or who.phone:
+            raise not_applicable("A tenant's end users are identified by email/UPN or Entra object id.")
+        if who.object_id:
+            found.subject_key = who.object_id.lower()
+            row = read_row(
+                account, USERS, user_partition(partner, tenant, found.subject_key), found.subject_key
+            )
+            found.rows_read += row is not None
+        else:
+            candidates = self._by_address(gatherer, str(index.address_of(who.email)), found)
+            if len(candidates) > 1:
+                raise ProblemError(
+                    409,
+                    "ambiguous-subject",
+                    "More than one end user has that address.",
+                    "Identify the subject by its Entra object id instead.",
+                )
+            found.subject_key, row = next(iter(candidates.items()), (None, None))
+        if found.subject_key is None:
+            return
+        key = found.subject_key
+        if row is not None:  # counted where it was read
+            found.add("tenantUser", user_from_entity(row), (USERS, str(row["PartitionKey"]), key))
+            found.addresses = index.tenant_user_addresses(row)
+            for entry in index.tenant_entries(gatherer.index_key, partner, tenant, key, found.addresses):
+                found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
+        select = ["RowKey", "displayName"] + [f"m{n:02d}" for n in range(14)]
+        groups = list(
+            account.table(GROUPS).query_entities(
+                "PartitionKey eq @pk", parameters={"pk": group_partition(partner, tenant)}, select=select
+            )
+        )
+        found.rows_read += len(groups)
+        for group in groups:
+            if key in group_members(group):
+                # No row to delete: the group is the group's, the subject only leaves it (`release`).
+                found.add(
+                    MEMBERSHIPS, {"groupId": group["RowKey"], "displayName": group.get("displayName")}, None
+                )
+
+    @staticmethod
+    def _by_address(gatherer: Gatherer, address: str, found: Holdings) -> dict[str, Any]:
+        account, scope = gatherer.account, gatherer.scope
+        partner, tenant = scope.partner_id, str(scope.tenant_id).lower()
+        hashed = index.value_hash(gatherer.index_key, address)
+        partition = index.tenant_partition(partner, tenant, hashed)
+        entries = index.read_value(account.table(index.TABLE), partition, hashed)
+        found.rows_read += len(entries)
+        candidates: dict[str, Any] = {}
+        for entry in entries:
+            user_id = str(entry["subject"])
+            row = read_row(account, USERS, user_partition(partner, tenant, user_id), user_id)
+            if row is not None:
+                found.rows_read += 1
+            if row is None or address not in index.tenant_user_addresses(row):
+                gatherer.drop_stale(partition, str(entry["RowKey"]))
+            else:
+                candidates[user_id] = row
+        return candidates
+
+    def release(self, account: AccountStorage, scope: SubjectScope, found: Holdings) -> None:
+        if found.subject_key is None:
+            return
+        tenant = str(scope.tenant_id).lower()
+        for membership in found.data.get(MEMBERSHIPS, []):
+            remove_member(account, scope.partner_id, tenant, str(membership["groupId"]), found.subject_key)
