@@ -9,7 +9,7 @@ import azure.functions as func
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
 from functions import deps
-from functions.auth import partner_access, partner_context
+from functions.auth import PartnerContext, partner_access
 from functions.http import Call, endpoint
 from shared.access.principals import Scope
 from shared.access.reach import ALL_TENANTS
@@ -58,7 +58,11 @@ class VerifyOut(ApiModel):
 
 
 class UsageQuery(QueryInput):
-    month: str | None = Field(default=None, description="YYYY-MM; the current month when absent.")
+    month: str | None = Field(
+        default=None,
+        description="YYYY-MM; the current month when absent.",
+        json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"},
+    )
 
     @field_validator("month")
     @classmethod
@@ -82,8 +86,7 @@ class UsageOut(ApiModel):
     tag="audit",
     auth=partner_access(Scope.READ, operator=True),
 )
-def list_events(call: Call, query: EventQuery) -> EventList:
-    context = partner_context(call)
+def list_events(call: Call, context: PartnerContext, query: EventQuery) -> EventList:
     log = AuditLog(context.account, deps.clock())
     reach = context.reach
     view = None
@@ -110,8 +113,7 @@ def list_events(call: Call, query: EventQuery) -> EventList:
     tag="audit",
     auth=partner_access(Scope.READ, operator=True),
 )
-def verify_events(call: Call) -> VerifyOut:
-    context = partner_context(call)
+def verify_events(call: Call, context: PartnerContext) -> VerifyOut:
     if not context.reach.unlimited:
         raise _needs_every_tenant("Verifying the audit log reads every event of every tenant")
     result = AuditLog(context.account, deps.clock()).verify(context.partner.id)
@@ -128,8 +130,7 @@ def verify_events(call: Call) -> VerifyOut:
     tag="usage",
     auth=partner_access(Scope.READ, operator=True),
 )
-def get_usage(call: Call, query: UsageQuery) -> UsageOut:
-    context = partner_context(call)
+def get_usage(call: Call, context: PartnerContext, query: UsageQuery) -> UsageOut:
     if not context.reach.unlimited:
         raise _needs_every_tenant("Usage counts the whole partner's billable units")
     month = query.month or month_of(deps.clock().now())

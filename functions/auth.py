@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from functions import deps
 from functions.http import Call
-from shared.access.authenticate import Credentials
 from shared.access.principals import Caller, PartnerCaller, Scope
 from shared.access.reach import TenantReach
 from shared.audit.context import ActionContext
@@ -18,6 +17,7 @@ from shared.audit.ip import anonymise_ip
 from shared.errors import ProblemError
 from shared.partners import subscription as subs
 from shared.partners.access import AccessService
+from shared.partners.authenticate import Credentials
 from shared.partners.service import Partner
 from shared.storage.router import AccountStorage
 from shared.usage import Unit
@@ -34,6 +34,8 @@ class Declared:
 
     authenticate: Callable[[Call], Any]
     security: tuple[str, ...]
+    # A write this authenticator lets through while the subscription is read-only (see partner_access).
+    allowed_when_read_only: bool = False
 
     def __call__(self, call: Call) -> Any:
         return self.authenticate(call)
@@ -85,14 +87,6 @@ def _operator_only(call: Call) -> ActionContext:
 operator_only = Declared(_operator_only, OPERATOR_SECURITY)
 
 
-def partner_context(call: Call) -> PartnerContext:
-    """The PartnerContext a `partner_access` or `operator_on_partner` endpoint authenticated."""
-    context = call.principal
-    if not isinstance(context, PartnerContext):
-        raise TypeError("endpoint was not declared with partner_access or operator_on_partner")
-    return context
-
-
 def _operator_on_partner(call: Call) -> PartnerContext:
     caller = deps.authenticator().operator(credentials_of(call))
     partner = deps.partners().get(call.route.get("partnerId", ""))
@@ -104,12 +98,20 @@ def _operator_on_partner(call: Call) -> PartnerContext:
 operator_on_partner = Declared(_operator_on_partner, OPERATOR_SECURITY)
 
 
-def partner_access(scope: Scope, *, write: bool = False, operator: bool = False) -> Declared:
+# Methods that change nothing: allowed whatever the subscription's state.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def partner_access(scope: Scope, *, allowed_when_read_only: bool = False, operator: bool = False) -> Declared:
     """Partner-scoped endpoints: the partner's people and keys with `scope`; the operator only if `operator`.
 
     The operator (its token or the break-glass key) is refused unless the route says otherwise:
     routes that reach the partner's customers' data (end users, devices, subjects) never say so.
-    Writes are refused while the subscription is read-only (trial over, past due, terminated).
+    Every write (any method but GET) is refused while the subscription is read-only (trial over,
+    past due, terminated), unless the route is `allowed_when_read_only`: the deletes and revocations
+    that only shrink what the partner holds or can do (removing a tenant, an org, a rule, a
+    person's access, an API key, a sent outbox message), which a partner must be able to do
+    whatever it owes.
     """
 
     def authenticate(call: Call) -> PartnerContext:
@@ -124,11 +126,12 @@ def partner_access(scope: Scope, *, write: bool = False, operator: bool = False)
                     403, "forbidden", "Not allowed.", f"This needs the '{scope.value}' permission."
                 )
             deps.api_call_counter().add(deps.usage(partner.region), partner.id, Unit.API_CALLS)
-            if write:
+            if not allowed_when_read_only and call.request.method.upper() not in _READS:
                 now = deps.clock().now()
                 refusal = subs.write_refusal(subs.advance(partner.subscription, now), now)
                 if refusal is not None:
                     raise refusal
         return PartnerContext(caller, partner, account, action_context(call, caller))
 
-    return Declared(authenticate, PARTNER_SECURITY + OPERATOR_SECURITY if operator else PARTNER_SECURITY)
+    security = PARTNER_SECURITY + OPERATOR_SECURITY if operator else PARTNER_SECURITY
+    return Declared(authenticate, security, allowed_when_read_only)

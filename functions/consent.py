@@ -9,7 +9,7 @@ import azure.functions as func
 from pydantic import Field, ValidationError
 
 from functions import deps
-from functions.auth import PARTNER_SECURITY, partner_access, partner_context
+from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, NoContent, endpoint
 from shared.access.principals import Scope
 from shared.audit.ip import anonymise_ip
@@ -141,10 +141,8 @@ class OutboxQuery(QueryInput):
     summary="Confirmation messages the partner's mailer must send, each with its link token.",
     tag="consent",
     auth=partner_access(Scope.NOTIFY, operator=False),
-    security=PARTNER_SECURITY,
 )
-def outbox(call: Call, query: OutboxQuery) -> OutboxList:
-    context = partner_context(call)
+def outbox(call: Call, context: PartnerContext, query: OutboxQuery) -> OutboxList:
     return deps.consent_ledger(context.partner.region).outbox(context.partner.id, query.top)
 
 
@@ -154,11 +152,9 @@ def outbox(call: Call, query: OutboxQuery) -> OutboxList:
     methods=["DELETE"],
     summary="The mailer sent (or dropped) an outbox message: it leaves the outbox.",
     tag="consent",
-    auth=partner_access(Scope.NOTIFY, operator=False),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.NOTIFY, allowed_when_read_only=True, operator=False),
 )
-def acknowledge(call: Call) -> NoContent:
-    context = partner_context(call)
+def acknowledge(call: Call, context: PartnerContext) -> NoContent:
     deps.consent_ledger(context.partner.region).acknowledge(context.partner.id, call.route["itemId"])
     return NoContent()
 
@@ -174,10 +170,8 @@ class ContactQuery(PageQuery):
     summary="Contacts whose consent stands (the mailing list), each with a List-Unsubscribe token.",
     tag="consent",
     auth=partner_access(Scope.NOTIFY, operator=False),
-    security=PARTNER_SECURITY,
 )
-def contacts(call: Call, query: ContactQuery) -> ContactList:
-    context = partner_context(call)
+def contacts(call: Call, context: PartnerContext, query: ContactQuery) -> ContactList:
     return deps.consent_ledger(context.partner.region).contacts(
         context.partner.id, query.purpose, query.top, query.continuation_token
     )
@@ -196,10 +190,8 @@ class LedgerQuery(PageQuery):
     summary="Every consent granted and withdrawn (keyed hash of the address, purpose, time, how).",
     tag="consent",
     auth=partner_access(Scope.PRIVACY),
-    security=PARTNER_SECURITY,
 )
-def ledger(call: Call, query: LedgerQuery) -> LedgerList:
-    context = partner_context(call)
+def ledger(call: Call, context: PartnerContext, query: LedgerQuery) -> LedgerList:
     return deps.consent_ledger(context.partner.region).ledger(
         context.partner.id, query.email, query.top, query.continuation_token
     )

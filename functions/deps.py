@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from shared.access.authenticate import Authenticator
 from shared.access.tokens import TokenValidator
 from shared.adapters.fcm import FcmSender
 from shared.clock import Clock, SystemClock
@@ -15,6 +14,7 @@ from shared.notifications.fanout import FanOut
 from shared.notifications.orgs import OrgDirectory, OrgService
 from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import NotificationService
+from shared.partners.authenticate import Authenticator
 from shared.partners.directory import PartnerDirectory
 from shared.partners.service import Partner, PartnerService
 from shared.privacy.breaches import BreachRegister
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     # Imported at first use: the Graph adapter's models cost cold start, and only tenant calls need them.
     from shared.adapters.identity import IdentityPlatform
     from shared.notifications.enrolment import DeviceEnrolment
-    from shared.privacy.requests import PrivacyRequests
+    from shared.notifications.ingest import DataverseWebhook
+    from shared.notifications.sending import DirectSend
+    from shared.privacy.subject_requests import PrivacyRequests
     from shared.privacy.subjects import SubjectData
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.proof import TenantProof
@@ -114,7 +116,7 @@ def api_call_counter() -> BufferedUsage:
 def retention_registry() -> RetentionRegistry:
     """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
     from shared.notifications.retention import UnsubscribedDevices
-    from shared.privacy.requests import request_rules
+    from shared.privacy.subject_requests import request_rules
     from shared.tenants.retention import EndUserDataAtSubscriptionEnd
 
     return RetentionRegistry(
@@ -232,7 +234,7 @@ def privacy_requests(
     partner: Partner, scope_exists: Callable[[str | None, str | None], bool] | None = None
 ) -> PrivacyRequests:
     """One partner's data-subject requests; `scope_exists` is needed to file one, not to run it."""
-    from shared.privacy.requests import Executors, PrivacyRequests
+    from shared.privacy.subject_requests import Executors, PrivacyRequests
 
     return PrivacyRequests(
         storage().region(partner.region),
@@ -248,7 +250,10 @@ def privacy_requests(
 @cache
 def subject_data() -> SubjectData:
     """One data subject's holdings in any region: locate, export, erase, rectify, restrict."""
+    from shared.notifications.subjects import OrgSubjects
     from shared.privacy.subjects import SubjectData
+    from shared.privacy.subjects.holdings import SubjectHolders
+    from shared.tenants.subjects import TenantSubjects
 
     return SubjectData(
         storage(),
@@ -256,6 +261,7 @@ def subject_data() -> SubjectData:
         settings().subject_key_master.get_secret_value(),
         consents=consent_ledger,
         pepper=settings().api_key_pepper.get_secret_value(),
+        holders=SubjectHolders(tenant_users=TenantSubjects(), org_users=OrgSubjects()),
     )
 
 
@@ -280,18 +286,10 @@ def token_cipher() -> TokenCipher:
 
 
 def orgs(partner_id: str, region: str) -> OrgService:
+    from shared.notifications.cascade import org_cascade
+    from shared.privacy.subjects import forget_org_subjects
+
     account = storage().region(region)
-
-    def cascade(org_id: str) -> None:
-        from shared.notifications.devices import TABLE as DEVICES
-        from shared.notifications.orgs import delete_partition
-        from shared.notifications.service import delete_org_notifications
-        from shared.privacy.subjects import forget_org_subjects
-
-        delete_org_notifications(account, org_id)
-        delete_partition(account.table(DEVICES), org_id)
-        forget_org_subjects(account, org_id)
-
     return OrgService(
         account,
         partner_id,
@@ -299,7 +297,7 @@ def orgs(partner_id: str, region: str) -> OrgService:
         org_directory(),
         clock(),
         settings().api_key_pepper.get_secret_value(),
-        cascade=cascade,
+        cascade=org_cascade(account, forget_org_subjects),
     )
 
 
@@ -345,6 +343,21 @@ def notifications(partner_id: str, region: str) -> NotificationService:
 
 
 @cache
+def dataverse_webhook() -> DataverseWebhook:
+    from shared.notifications.ingest import DataverseWebhook
+
+    return DataverseWebhook(
+        org_directory(), orgs, notifications, settings().api_key_pepper.get_secret_value()
+    )
+
+
+def direct_send(partner: Partner) -> DirectSend:
+    from shared.notifications.sending import DirectSend
+
+    return DirectSend(orgs(partner.id, partner.region), notifications(partner.id, partner.region))
+
+
+@cache
 def fcm_sender() -> FcmSender:
     """One firebase-admin app per process, set up at the first send."""
     from shared.adapters.fcm import FcmSettings
@@ -363,6 +376,11 @@ def fcm_sender() -> FcmSender:
 def fanout(region: str) -> FanOut:
     from shared.privacy.flags import restricted_in_org
 
-    fan = FanOut(storage().region(region), clock(), devices(region), fcm_sender(), usage(region))
-    fan.restricted = restricted_in_org
-    return fan
+    return FanOut(
+        storage().region(region),
+        clock(),
+        devices(region),
+        fcm_sender(),
+        usage(region),
+        restricted=restricted_in_org,
+    )

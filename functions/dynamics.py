@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
+from pydantic import Field, ValidationError, field_validator
 
 from functions import deps
-from functions.auth import PARTNER_SECURITY, PartnerContext, credentials_of, partner_access, partner_context
-from functions.http import Accepted, Call, Created, NoContent, endpoint
+from functions.auth import PARTNER_SECURITY, Declared, PartnerContext, credentials_of, partner_access
+from functions.http import Accepted, Call, Created, NoContent, RouteParams, endpoint
 from shared.access.principals import Actor, OperatorCaller, PartnerCaller, Scope
 from shared.access.reach import ALL_TENANTS, TenantReach, tenant_permission
 from shared.audit.context import ActionContext
 from shared.audit.ip import anonymise_ip
-from shared.errors import ProblemError, forbidden, not_found, service_unavailable, unauthenticated
+from shared.errors import ProblemError, forbidden, not_found, unauthenticated
 from shared.models import PageQuery
+from shared.notifications.ingest import WebhookDelivery
 from shared.notifications.models import (
     DeliveredIn,
     DeliveredOut,
@@ -43,7 +46,8 @@ from shared.notifications.models import (
     WebhookAccepted,
 )
 from shared.notifications.orgs import Org, OrgLocation
-from shared.notifications.service import QUEUE, NewNotification, Payload
+from shared.notifications.records import QUEUE
+from shared.notifications.webhook import SIZE_EXCEEDED_HEADER
 from shared.settings import get_settings, region_storage_setting
 
 log = logging.getLogger("tenantry.dynamics")
@@ -57,17 +61,33 @@ DEVICE_REGISTRATION_SECURITY = ("deviceKey+dynamicsUser",)
 DEVICE_SECRET_SECURITY = ("deviceSecret",)
 
 
-def _org_id(call: Call) -> str:
-    """The route's org id; on a partner's path, an org outside a scoped caller's reach answers 404
-    here, as if missing, so everything under `.../orgs/{orgId}` follows its org's tenant."""
+class OrgRoute(RouteParams):
+    """`.../orgs/{orgId}`: a GUID in any form the host's `guid` constraint lets through, kept as
+    its canonical lower-case text (Dataverse sends it either way)."""
+
+    missing = "No such organisation."
+    id: str = Field(alias="orgId")
+
+    @field_validator("id")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        return str(uuid.UUID(value)).lower()
+
+
+def _org_id(context: PartnerContext, route: OrgRoute) -> str:
+    """The route's org id; an org outside a scoped caller's reach answers 404 here, as if missing,
+    so everything under `.../orgs/{orgId}` follows its org's tenant."""
+    if not context.reach.unlimited:
+        _within_reach(context.reach, _orgs(context).get(route.id))
+    return route.id
+
+
+def _route_org_id(call: Call) -> str:
+    """The org id for an authenticator (which runs before the handler's route model is read)."""
     try:
-        org_id = str(uuid.UUID(call.route.get("orgId", ""))).lower()
-    except ValueError:
-        raise not_found("No such organisation.") from None
-    context = call.principal
-    if isinstance(context, PartnerContext) and not context.reach.unlimited:
-        _within_reach(context.reach, _orgs(context).get(org_id))
-    return org_id
+        return OrgRoute.model_validate(call.route).id
+    except ValidationError:
+        raise not_found(OrgRoute.missing) from None
 
 
 def _within_reach(reach: TenantReach, org: Org) -> Org:
@@ -116,11 +136,9 @@ def _group_members(location: OrgLocation) -> dict[str, frozenset[str]]:
     methods=["POST"],
     summary="Register a Dynamics 365 organisation; the webhook and device keys are in this response only.",
     tag="dynamics",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def register_org(call: Call, body: OrgIn) -> Created[OrgCreated]:
-    context = partner_context(call)
+def register_org(call: Call, context: PartnerContext, body: OrgIn) -> Created[OrgCreated]:
     _may_name_tenant(context.reach, body.tenant_id)
     created = _orgs(context).register(body, _base_url(call), context.action)
     return Created(created, f"/api/partners/{context.partner.id}/orgs/{created.id}")
@@ -133,10 +151,8 @@ def register_org(call: Call, body: OrgIn) -> Created[OrgCreated]:
     summary="The partner's Dynamics 365 organisations.",
     tag="dynamics",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def list_orgs(call: Call, query: PageQuery) -> OrgList:
-    context = partner_context(call)
+def list_orgs(call: Call, context: PartnerContext, query: PageQuery) -> OrgList:
     orgs, token = _orgs(context).list_orgs(query.top, query.continuation_token)
     # A scoped caller's pages may come back short: orgs of other tenants are left out.
     seen = [o for o in orgs if context.reach.allows(o.tenant_id)]
@@ -145,56 +161,52 @@ def list_orgs(call: Call, query: PageQuery) -> OrgList:
 
 @endpoint(
     bp, _ORG, methods=["GET"], summary="One organisation (never its secrets).", tag="dynamics",
-    auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
+    auth=partner_access(Scope.READ),
 )  # fmt: skip
-def get_org(call: Call) -> OrgOut:
-    orgs = _orgs(partner_context(call))
-    org: Org = orgs.settled(orgs.get(_org_id(call)))
+def get_org(call: Call, context: PartnerContext, route: OrgRoute) -> OrgOut:
+    orgs = _orgs(context)
+    org: Org = orgs.settled(orgs.get(_org_id(context, route)))
     return org.view(_base_url(call))
 
 
 @endpoint(
     bp, _ORG, methods=["PATCH"], summary="Change an organisation's details or webhook authentication type.",
-    tag="dynamics", auth=partner_access(Scope.WRITE, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def update_org(call: Call, body: OrgPatch) -> OrgOut:
-    context = partner_context(call)
+def update_org(call: Call, context: PartnerContext, body: OrgPatch, route: OrgRoute) -> OrgOut:
     if "tenant_id" in body.model_fields_set:
         _may_name_tenant(context.reach, body.tenant_id)
-    org: Org = _orgs(context).update(_org_id(call), body, context.action)
+    org: Org = _orgs(context).update(_org_id(context, route), body, context.action)
     return org.view(_base_url(call))
 
 
 @endpoint(
     bp, _ORG, methods=["DELETE"],
     summary="Remove an organisation with its users, rules, devices and notification metadata.",
-    tag="dynamics", auth=partner_access(Scope.WRITE), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE, allowed_when_read_only=True),
 )  # fmt: skip
-def delete_org(call: Call) -> NoContent:
-    context = partner_context(call)
-    _orgs(context).delete(_org_id(call), context.action)
+def delete_org(call: Call, context: PartnerContext, route: OrgRoute) -> NoContent:
+    _orgs(context).delete(_org_id(context, route), context.action)
     return NoContent()
 
 
 @endpoint(
     bp, _ORG + "/webhook-key/rotate", methods=["POST"],
     summary="Replace the webhook key; the old one stops working at once.",
-    tag="dynamics", auth=partner_access(Scope.WRITE, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def rotate_webhook_key(call: Call) -> OrgSecretOut:
-    context = partner_context(call)
-    result: OrgSecretOut = _orgs(context).rotate(_org_id(call), "webhook", context.action)
+def rotate_webhook_key(call: Call, context: PartnerContext, route: OrgRoute) -> OrgSecretOut:
+    result: OrgSecretOut = _orgs(context).rotate(_org_id(context, route), "webhook", context.action)
     return result
 
 
 @endpoint(
     bp, _ORG + "/device-key/rotate", methods=["POST"],
     summary="Replace the device-registration key; registered devices keep working.",
-    tag="dynamics", auth=partner_access(Scope.WRITE, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def rotate_device_key(call: Call) -> OrgSecretOut:
-    context = partner_context(call)
-    result: OrgSecretOut = _orgs(context).rotate(_org_id(call), "device", context.action)
+def rotate_device_key(call: Call, context: PartnerContext, route: OrgRoute) -> OrgSecretOut:
+    result: OrgSecretOut = _orgs(context).rotate(_org_id(context, route), "device", context.action)
     return result
 
 
@@ -203,20 +215,21 @@ def rotate_device_key(call: Call) -> OrgSecretOut:
 
 @endpoint(
     bp, _ORG + "/users", methods=["PUT"], summary="Upsert system users in bulk (at most 1000 per call).",
-    tag="dynamics", auth=partner_access(Scope.WRITE, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def upsert_org_users(call: Call, body: SystemUsersIn) -> SystemUsersUpserted:
-    context = partner_context(call)
-    count = _orgs(context).upsert_users(_org_id(call), body.items, context.action)
+def upsert_org_users(
+    call: Call, context: PartnerContext, body: SystemUsersIn, route: OrgRoute
+) -> SystemUsersUpserted:
+    count = _orgs(context).upsert_users(_org_id(context, route), body.items, context.action)
     return SystemUsersUpserted(upserted=count)
 
 
 @endpoint(
     bp, _ORG + "/users", methods=["GET"], summary="The organisation's system users, paged.",
-    tag="dynamics", auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
-def list_org_users(call: Call, query: PageQuery) -> SystemUserList:
-    items, token = _orgs(partner_context(call)).list_users(_org_id(call), query.top, query.continuation_token)
+def list_org_users(call: Call, context: PartnerContext, query: PageQuery, route: OrgRoute) -> SystemUserList:
+    items, token = _orgs(context).list_users(_org_id(context, route), query.top, query.continuation_token)
     return SystemUserList(items=items, continuation_token=token)
 
 
@@ -225,51 +238,50 @@ def list_org_users(call: Call, query: PageQuery) -> SystemUserList:
 
 @endpoint(
     bp, _ORG + "/rules", methods=["GET"], summary="Notification rules of the organisation.",
-    tag="dynamics", auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
-def list_rules(call: Call, query: PageQuery) -> RuleList:
-    items, token = _orgs(partner_context(call)).list_rules(_org_id(call), query.top, query.continuation_token)
+def list_rules(call: Call, context: PartnerContext, query: PageQuery, route: OrgRoute) -> RuleList:
+    items, token = _orgs(context).list_rules(_org_id(context, route), query.top, query.continuation_token)
     return RuleList(items=items, continuation_token=token)
 
 
 @endpoint(
     bp, _ORG + "/rules", methods=["POST"],
     summary="Create a rule: a Dataverse event, title/body templates, a link, recipients.",
-    tag="dynamics", auth=partner_access(Scope.WRITE, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def create_rule(call: Call, body: RuleIn) -> Created[RuleOut]:
-    context = partner_context(call)
-    org_id = _org_id(call)
+def create_rule(call: Call, context: PartnerContext, body: RuleIn, route: OrgRoute) -> Created[RuleOut]:
+    org_id = _org_id(context, route)
     rule: RuleOut = _orgs(context).create_rule(org_id, body, context.action)
     return Created(rule, f"/api/partners/{context.partner.id}/orgs/{org_id}/rules/{rule.id}")
 
 
 @endpoint(
     bp, _ORG + "/rules/{ruleId}", methods=["GET"], summary="One rule.",
-    tag="dynamics", auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
-def get_rule(call: Call) -> RuleOut:
-    rule: RuleOut = _orgs(partner_context(call)).get_rule(_org_id(call), call.route["ruleId"])
+def get_rule(call: Call, context: PartnerContext, route: OrgRoute) -> RuleOut:
+    rule: RuleOut = _orgs(context).get_rule(_org_id(context, route), call.route["ruleId"])
     return rule
 
 
 @endpoint(
     bp, _ORG + "/rules/{ruleId}", methods=["PUT"], summary="Replace a rule.",
-    tag="dynamics", auth=partner_access(Scope.WRITE, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def replace_rule(call: Call, body: RuleIn) -> RuleOut:
-    context = partner_context(call)
-    rule: RuleOut = _orgs(context).replace_rule(_org_id(call), call.route["ruleId"], body, context.action)
+def replace_rule(call: Call, context: PartnerContext, body: RuleIn, route: OrgRoute) -> RuleOut:
+    rule: RuleOut = _orgs(context).replace_rule(
+        _org_id(context, route), call.route["ruleId"], body, context.action
+    )
     return rule
 
 
 @endpoint(
     bp, _ORG + "/rules/{ruleId}", methods=["DELETE"], summary="Delete a rule.",
-    tag="dynamics", auth=partner_access(Scope.WRITE), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.WRITE, allowed_when_read_only=True),
 )  # fmt: skip
-def delete_rule(call: Call) -> NoContent:
-    context = partner_context(call)
-    _orgs(context).delete_rule(_org_id(call), call.route["ruleId"], context.action)
+def delete_rule(call: Call, context: PartnerContext, route: OrgRoute) -> NoContent:
+    _orgs(context).delete_rule(_org_id(context, route), call.route["ruleId"], context.action)
     return NoContent()
 
 
@@ -279,43 +291,23 @@ def delete_rule(call: Call) -> NoContent:
 @endpoint(
     bp, _ORG + "/notifications", methods=["POST"],
     summary="Send a notification to system users (or everyone) of the organisation.",
-    tag="dynamics", auth=partner_access(Scope.NOTIFY, write=True), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.NOTIFY),
 )  # fmt: skip
-def send_notification(call: Call, body: NotificationIn) -> Accepted[NotificationOut]:
-    context = partner_context(call)
-    orgs = _orgs(context)
-    org: Org = orgs.require_proven(orgs.get(_org_id(call)))
-    service = deps.notifications(context.partner.id, context.partner.region)
-    notification_id, _ = service.accept(
-        NewNotification(
-            org_id=org.id,
-            source="partner",
-            recipients=None if body.everyone else [str(u).lower() for u in body.recipients or []],
-            payload=Payload(body.title, body.body, dict(body.data), body.link),
-        )
-    )
-    context.action.record(
-        _orgs(context).audit(),
-        context.partner.id,
-        "notification.sent",
-        {"type": "notification", "id": notification_id, "orgId": org.id},
-        details={"everyone": body.everyone, "recipients": len(body.recipients or [])},
-        tenant_id=org.tenant_id,
-    )
-    view = service.get(org.id, notification_id, top=1)
-    view.devices = None
-    view.devices_continuation_token = None
-    location = f"/api/partners/{context.partner.id}/orgs/{org.id}/notifications/{notification_id}"
-    return Accepted(view, location)
+def send_notification(
+    context: PartnerContext, body: NotificationIn, route: OrgRoute
+) -> Accepted[NotificationOut]:
+    sent = deps.direct_send(context.partner).send(_org_id(context, route), body, context.action)
+    return Accepted(sent.notification, sent.location)
 
 
 @endpoint(
     bp, _ORG + "/notifications", methods=["GET"], summary="Notifications of the organisation (never a body).",
-    tag="dynamics", auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
-def list_notifications(call: Call, query: PageQuery) -> NotificationList:
-    context = partner_context(call)
-    org: Org = _orgs(context).get(_org_id(call))
+def list_notifications(
+    call: Call, context: PartnerContext, query: PageQuery, route: OrgRoute
+) -> NotificationList:
+    org: Org = _orgs(context).get(_org_id(context, route))
     service = deps.notifications(context.partner.id, context.partner.region)
     items, token = service.list_notifications(org.id, query.top, query.continuation_token)
     return NotificationList(items=items, continuation_token=token)
@@ -324,11 +316,12 @@ def list_notifications(call: Call, query: PageQuery) -> NotificationList:
 @endpoint(
     bp, _ORG + "/notifications/{notificationId}", methods=["GET"],
     summary="A notification: recipients, sent/delivered/failed counts, per-device outcomes (paged).",
-    tag="dynamics", auth=partner_access(Scope.READ), security=PARTNER_SECURITY,
+    tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
-def get_notification(call: Call, query: NotificationQuery) -> NotificationOut:
-    context = partner_context(call)
-    org: Org = _orgs(context).get(_org_id(call))
+def get_notification(
+    call: Call, context: PartnerContext, query: NotificationQuery, route: OrgRoute
+) -> NotificationOut:
+    org: Org = _orgs(context).get(_org_id(context, route))
     service = deps.notifications(context.partner.id, context.partner.region)
     return service.get(org.id, call.route["notificationId"], query.top, query.continuation_token)
 
@@ -336,31 +329,15 @@ def get_notification(call: Call, query: NotificationQuery) -> NotificationOut:
 # --- the Dataverse webhook ------------------------------------------------------------------------
 
 
-def _storage_trouble(error: Exception) -> ProblemError:
-    log.warning("webhook storage call failed: %s", type(error).__name__)
-    # Dataverse retries a 503 once; a 500 it would not.
-    return service_unavailable("Storage did not answer; Dataverse retries this delivery.")
-
-
-def webhook_auth(call: Call) -> tuple[OrgLocation, Org]:
-    """The registration the delivery's key belongs to (a proven org's, or one pending proof)."""
-    from azure.core.exceptions import AzureError
-
-    from shared.notifications.webhook import authenticate_delivery
-
+def _webhook_delivery(call: Call) -> WebhookDelivery:
     headers = {k.lower(): v for k, v in call.request.headers.items()}
-    pepper = deps.settings().api_key_pepper.get_secret_value()
-    try:
-        return authenticate_delivery(
-            deps.org_directory(),
-            deps.orgs,
-            _org_id(call),
-            code=call.request.params.get("code"),
-            headers=headers,
-            pepper=pepper,
-        )
-    except AzureError as error:
-        raise _storage_trouble(error) from None
+    return deps.dataverse_webhook().authenticate(
+        _route_org_id(call), code=call.request.params.get("code"), headers=headers
+    )
+
+
+# The registration the delivery's key belongs to (a proven org's, or one pending proof).
+webhook_auth = Declared(_webhook_delivery, WEBHOOK_SECURITY)
 
 
 @endpoint(
@@ -370,62 +347,33 @@ def webhook_auth(call: Call) -> tuple[OrgLocation, Org]:
     summary="The Dataverse service endpoint: a RemoteExecutionContext becomes notifications (202).",
     tag="dynamics",
     auth=webhook_auth,
-    security=WEBHOOK_SECURITY,
 )
-def dataverse_webhook(call: Call) -> Accepted[WebhookAccepted]:
-    from azure.core.exceptions import AzureError
-
-    from shared.notifications.dataverse import parse_context
-    from shared.notifications.webhook import SIZE_EXCEEDED_HEADER, plan, read_body
-
-    location, org = call.principal
-    raw = call.request.get_body() or b""
-    body = read_body(raw)
-    try:
-        context = parse_context(body, size_exceeded=call.header(SIZE_EXCEEDED_HEADER) is not None)
-    except ValueError:
-        raise ProblemError(422, "not-an-execution-context", "Not a RemoteExecutionContext.") from None
-    ids: list[str] = []
-    duplicate = False
-    try:
-        orgs = deps.orgs(location.partner_id, location.region)
-        if not org.proven:
-            # The first delivery carrying the org's own id proves it (403/409 otherwise), then counts.
-            dataverse = ActionContext(Actor("dataverse", org.id), call.request_id)
-            org = orgs.prove(org, context.organization_id, dataverse)
-        planned = plan(location, orgs.active_rules(org.id), context, raw)
-        service = deps.notifications(location.partner_id, location.region)
-        for new in planned:
-            notification_id, created = service.accept(new)
-            ids.append(notification_id)
-            duplicate = duplicate or not created
-    except AzureError as error:
-        raise _storage_trouble(error) from None
-    log.debug(
-        "webhook org=%s entity=%s message=%s notifications=%d duplicate=%s size_exceeded=%s",
-        org.id, context.entity, context.message, len(ids), duplicate, context.size_exceeded,
-    )  # fmt: skip
-    base = f"/api/partners/{location.partner_id}/orgs/{org.id}/notifications"
-    return Accepted(
-        WebhookAccepted(accepted=len(ids), notification_ids=ids, duplicate=duplicate),
-        f"{base}/{ids[0]}" if ids else base,
+def dataverse_webhook(call: Call, delivery: WebhookDelivery) -> Accepted[WebhookAccepted]:
+    ingested = deps.dataverse_webhook().ingest(
+        delivery,
+        call.request.get_body() or b"",
+        size_exceeded=call.header(SIZE_EXCEEDED_HEADER) is not None,
+        request_id=call.request_id,
     )
+    return Accepted(ingested.accepted, ingested.location)
 
 
 # --- devices ----------------------------------------------------------------------------------------
 
 
-def device_key_auth(call: Call) -> tuple[OrgLocation, Org]:
-    """The org the device key (a public identifier) names, proven; its rate limit counted."""
-    from azure.core.exceptions import AzureError
+@dataclass(frozen=True)
+class DeviceKeyHolder:
+    """A caller with the org's device key (a public identifier), its rate limit counted."""
 
-    enrolment = deps.device_enrolment()
-    try:
-        location, org = enrolment.authenticate(_org_id(call), call.header("x-device-key"))
-        enrolment.throttle(location, org)
-    except AzureError as error:
-        raise _storage_trouble(error) from None
-    return location, org
+    location: OrgLocation
+    org: Org
+
+
+def _device_key_holder(call: Call) -> DeviceKeyHolder:
+    return DeviceKeyHolder(*deps.device_enrolment().admit(_route_org_id(call), call.header("x-device-key")))
+
+
+device_key_auth = Declared(_device_key_holder, DEVICE_REGISTRATION_SECURITY)
 
 
 @endpoint(
@@ -436,17 +384,24 @@ def device_key_auth(call: Call) -> tuple[OrgLocation, Org]:
     "token comes with it; the device secret is in this response only.",
     tag="devices",
     auth=device_key_auth,
-    security=DEVICE_REGISTRATION_SECURITY,
 )
-def register_device(call: Call, body: DeviceIn) -> Created[DeviceCreated]:
-    location, org = call.principal
-    created = deps.device_enrolment().register(location, org, credentials_of(call).bearer, body)
+def register_device(call: Call, holder: DeviceKeyHolder, body: DeviceIn) -> Created[DeviceCreated]:
+    location = holder.location
+    created = deps.device_enrolment().register(location, holder.org, credentials_of(call).bearer, body)
     return Created(created, f"/api/orgs/{location.org_id}/devices/{created.id}")
 
 
-def device_or_partner_auth(call: Call) -> tuple[OrgLocation, ActionContext]:
+@dataclass(frozen=True)
+class DeviceOwner:
+    """The device itself (its secret) or the partner that owns the org, acting on one device."""
+
+    location: OrgLocation
+    action: ActionContext
+
+
+def _device_owner(call: Call) -> DeviceOwner:
     """The device's own secret, or a credential of the partner that owns the org (which can do more)."""
-    org_id = _org_id(call)
+    org_id = _route_org_id(call)
     location = deps.org_directory().locate(org_id)
     if location is None:
         raise unauthenticated("Unknown organisation or wrong credential.")
@@ -467,7 +422,10 @@ def device_or_partner_auth(call: Call) -> tuple[OrgLocation, ActionContext]:
             _within_reach(reach, orgs.get(org_id))
         actor = caller.actor
     ip = anonymise_ip(call.header("x-forwarded-for"))
-    return location, ActionContext(actor, call.request_id, ip)
+    return DeviceOwner(location, ActionContext(actor, call.request_id, ip))
+
+
+device_or_partner_auth = Declared(_device_owner, (*DEVICE_SECRET_SECURITY, *PARTNER_SECURITY))
 
 
 @endpoint(
@@ -477,30 +435,19 @@ def device_or_partner_auth(call: Call) -> tuple[OrgLocation, ActionContext]:
     summary="Unsubscribe a device: it stops receiving at once (device secret, or the partner's credential).",
     tag="devices",
     auth=device_or_partner_auth,
-    security=(*DEVICE_SECRET_SECURITY, *PARTNER_SECURITY),
 )
-def unregister_device(call: Call) -> NoContent:
-    location, action = call.principal
-    device_id = call.route["deviceId"]
-    deps.devices(location.region).unsubscribe(location.org_id, device_id)
-    account = deps.storage().region(location.region)
-    from shared.audit.log import AuditLog
-
-    try:
-        tenant_id = deps.orgs(location.partner_id, location.region).get(location.org_id).tenant_id
-    except ProblemError:
-        tenant_id = None  # the org went meanwhile: a partner-level event
-    action.record(
-        AuditLog(account, deps.clock()),
-        location.partner_id,
-        "device.unsubscribed",
-        {"type": "device", "id": device_id, "orgId": location.org_id},
-        tenant_id=tenant_id,
-    )
+def unregister_device(call: Call, owner: DeviceOwner) -> NoContent:
+    deps.device_enrolment().unregister(owner.location, call.route["deviceId"], owner.action)
     return NoContent()
 
 
-def device_secret_auth(call: Call) -> tuple[OrgLocation, str]:
+@dataclass(frozen=True)
+class DeviceSecretHolder:
+    location: OrgLocation
+    device_id: str
+
+
+def _device_secret_holder(call: Call) -> DeviceSecretHolder:
     from shared.notifications.secrets import parse_device_secret
 
     secret = call.header("x-device-secret") or ""
@@ -511,7 +458,10 @@ def device_secret_auth(call: Call) -> tuple[OrgLocation, str]:
     if location is None:
         raise unauthenticated("The device secret is not valid.")
     deps.devices(location.region).check_secret(parsed.org_id, parsed.device_id, secret)
-    return location, parsed.device_id
+    return DeviceSecretHolder(location, parsed.device_id)
+
+
+device_secret_auth = Declared(_device_secret_holder, DEVICE_SECRET_SECURITY)
 
 
 @endpoint(
@@ -521,12 +471,10 @@ def device_secret_auth(call: Call) -> tuple[OrgLocation, str]:
     summary="A device acknowledges that it showed a notification (device secret).",
     tag="devices",
     auth=device_secret_auth,
-    security=DEVICE_SECRET_SECURITY,
 )
-def acknowledge_delivery(call: Call, body: DeliveredIn) -> DeliveredOut:
-    location, device_id = call.principal
-    service = deps.notifications(location.partner_id, location.region)
-    return service.delivered(call.route["notificationId"], device_id, body.delivered_at)
+def acknowledge_delivery(call: Call, device: DeviceSecretHolder, body: DeliveredIn) -> DeliveredOut:
+    service = deps.notifications(device.location.partner_id, device.location.region)
+    return service.delivered(call.route["notificationId"], device.device_id, body.delivered_at)
 
 
 # --- the fan-out queue, one trigger per region ------------------------------------------------------

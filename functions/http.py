@@ -1,9 +1,11 @@
 """The HTTP edge: one decorator registers an endpoint, parses its input and maps results to responses.
 
-A handler is a plain function `(call, [body], [query]) -> result`. Its type hints say everything:
-`body: SomeInput` is the JSON body, `query: SomeQuery` the query string, the return annotation the
-response (`Model` -> 200, `Created[Model]` -> 201, `Accepted[Model]` -> 202, `NoContent` -> 204).
-The same hints generate the OpenAPI document, so the spec cannot drift from the code.
+A handler is a plain function whose type hints say everything: `call: Call` is the raw call,
+`body: SomeInput` the JSON body, `query: SomeQuery` the query string, a parameter annotated with a
+`RouteParams` model the validated route values, and a parameter annotated with the authenticator's
+principal type (e.g. `PartnerContext`) the caller; the return annotation is the response (`Model`
+-> 200, `Created[Model]` -> 201, `Accepted[Model]` -> 202, `NoContent` -> 204). The same hints and
+the authenticator's declared security generate the OpenAPI document, so it cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from functions.routing import RouteTemplate
-from shared.errors import FieldError, ProblemError, bad_request, validation_failed
+from shared.errors import FieldError, ProblemError, bad_request, not_found, validation_failed
 from shared.ids import new_id
 
 log = logging.getLogger("tenantry.http")
@@ -66,6 +68,17 @@ class Call:
 Authenticator = Callable[[Call], Any]
 
 
+class RouteParams(BaseModel):
+    """A route's values, validated before the handler runs (fields by their route names, as aliases).
+
+    A value that cannot name anything answers 404 with `missing` as the detail, as an unknown id does:
+    a malformed id and a well-formed unknown one must look the same from outside.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    missing: typing.ClassVar[str] = "Not found."
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """Attached to each registered function, read back by the OpenAPI builder."""
@@ -81,6 +94,9 @@ class EndpointSpec:
     response: type[BaseModel] | None
     response_media_type: str
     template: RouteTemplate
+    # How the handler's parameters are filled: name -> "call" | "body" | "query" | a RouteParams
+    # model | the principal type the authenticator returns.
+    parameters: tuple[tuple[str, Any], ...] = ()
 
 
 def json_response(
@@ -150,6 +166,49 @@ def _parse_query(req: func.HttpRequest, model: type[M]) -> M:
         raise validation_failed(_field_errors(error)) from None
 
 
+def _parse_route(call: Call, model: type[RouteParams]) -> RouteParams:
+    try:
+        return model.model_validate(call.route)
+    except ValidationError:
+        raise not_found(model.missing) from None
+
+
+def _parameters(handler: Callable[..., Any], hints: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    plan: list[tuple[str, Any]] = []
+    for name, hint in hints.items():
+        if name == "return":
+            continue
+        if name in ("call", "body", "query"):
+            plan.append((name, name))
+        elif isinstance(hint, type):
+            plan.append((name, hint))
+        else:
+            raise TypeError(f"{handler.__name__}: parameter {name} needs a class annotation, not {hint!r}")
+    return tuple(plan)
+
+
+def _arguments(spec: EndpointSpec, call: Call) -> dict[str, Any]:
+    """The handler's keyword arguments: route values first (404), then body and query (4xx)."""
+    kwargs: dict[str, Any] = {}
+    for name, kind in spec.parameters:
+        if isinstance(kind, type) and issubclass(kind, RouteParams):
+            kwargs[name] = _parse_route(call, kind)
+    for name, kind in spec.parameters:
+        if kind == "call":
+            kwargs[name] = call
+        elif kind == "body" and spec.body is not None:
+            kwargs[name] = _parse_body(call.request, spec.body)
+        elif kind == "query" and spec.query is not None:
+            kwargs[name] = _parse_query(call.request, spec.query)
+        elif isinstance(kind, type) and not issubclass(kind, RouteParams):
+            if not isinstance(call.principal, kind):
+                raise TypeError(
+                    f"the authenticator gave {type(call.principal).__name__}, not {kind.__name__}"
+                )
+            kwargs[name] = call.principal
+    return kwargs
+
+
 def _to_response(result: Any, spec: EndpointSpec, request_id: str) -> func.HttpResponse:
     if isinstance(result, func.HttpResponse):
         result.headers["x-request-id"] = request_id
@@ -187,6 +246,7 @@ def _spec_from_hints(handler: Callable[..., Any]) -> dict[str, Any]:
         "response_media_type": media,
         "body": hints.get("body"),
         "query": hints.get("query"),
+        "parameters": _parameters(handler, hints),
     }
 
 
@@ -198,21 +258,23 @@ def endpoint(
     summary: str,
     tag: str,
     auth: Authenticator | None,
-    security: tuple[str, ...] = (),
     media_type: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers `handler` as an anonymous-level HTTP function; `auth` decides who may call it.
 
     `auth=None` marks a public endpoint; every other endpoint names its authenticator, which
-    raises a ProblemError (401/403/404) or returns the principal the handler sees as `call.principal`.
-    An authenticator with a `security` attribute (functions/auth.py) declares its own schemes;
-    `security` is then optional and must agree. `media_type` documents what a handler returning a
-    raw HttpResponse sends.
+    raises a ProblemError (401/403/404) or returns the principal the handler receives through a
+    parameter annotated with its type. The authenticator declares its security schemes (a
+    `security` attribute, see `functions.auth.Declared`): the OpenAPI document takes them from there.
+    `media_type` documents what a handler returning a raw HttpResponse sends.
     """
-    declared: tuple[str, ...] | None = getattr(auth, "security", None)
-    if declared is not None:
-        if security and tuple(security) != tuple(declared):
-            raise TypeError(f"{route}: security {security} disagrees with its authenticator's {declared}")
+    security: tuple[str, ...] = ()
+    if auth is not None:
+        declared: tuple[str, ...] | None = getattr(auth, "security", None)
+        if not declared:
+            raise TypeError(
+                f"{route}: the authenticator declares no security schemes (use functions.auth.Declared)"
+            )
         security = tuple(declared)
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -236,12 +298,7 @@ def endpoint(
             try:
                 if auth is not None:
                     call.principal = auth(call)
-                kwargs: dict[str, Any] = {}
-                if spec.body is not None:
-                    kwargs["body"] = _parse_body(req, spec.body)
-                if spec.query is not None:
-                    kwargs["query"] = _parse_query(req, spec.query)
-                response = _to_response(handler(call, **kwargs), spec, request_id)
+                response = _to_response(handler(**_arguments(spec, call)), spec, request_id)
             except ProblemError as error:
                 response = problem_response(error, request_id)
             except Exception:
@@ -263,6 +320,7 @@ def endpoint(
         http_function.__qualname__ = handler.__qualname__
         http_function.__doc__ = handler.__doc__
         http_function.__tenantry_endpoint__ = spec  # type: ignore[attr-defined]
+        http_function.__tenantry_auth__ = auth  # type: ignore[attr-defined]
         bp.route(route=route, methods=list(spec.methods), auth_level=func.AuthLevel.ANONYMOUS)(http_function)
         return handler
 

@@ -70,7 +70,7 @@ def openapi_document() -> dict[str, Any]:
                     response_media_type=spec.response_media_type,
                 )
             )
-    return build_document(operations, title=API_TITLE, version=API_VERSION)
+    return build_document(operations, title=API_TITLE, version=API_VERSION, regions=deps.settings().regions)
 
 
 @endpoint(
@@ -99,11 +99,50 @@ def openapi(call: Call) -> func.HttpResponse:
 
 
 @endpoint(
-    bp, "docs", methods=["GET"], summary="A page that renders the OpenAPI document.", tag="meta", auth=None
+    bp,
+    "docs",
+    methods=["GET"],
+    summary="The API reference (Swagger UI) over the OpenAPI document, with try-it-out.",
+    tag="meta",
+    auth=None,
+    media_type="text/html",
 )
 def docs(call: Call) -> func.HttpResponse:
     page = (Path(__file__).parent / "docs.html").read_text()
     return func.HttpResponse(page, mimetype="text/html", charset="utf-8")
+
+
+# The reference's files: Swagger UI's from its npm package (the version package.json pins; a
+# deployment package carries node_modules/swagger-ui-dist), and the page's own set-up script.
+# Named one by one, so the route serves nothing else from disk.
+_SWAGGER_UI = _SCRIPT_ROOT / "node_modules" / "swagger-ui-dist"
+_DOCS_ASSETS: dict[str, tuple[Path, str]] = {
+    "swagger-ui.css": (_SWAGGER_UI / "swagger-ui.css", "text/css"),
+    "swagger-ui-bundle.js": (_SWAGGER_UI / "swagger-ui-bundle.js", "text/javascript"),
+    "favicon-32x32.png": (_SWAGGER_UI / "favicon-32x32.png", "image/png"),
+    "reference.js": (Path(__file__).parent / "docs.js", "text/javascript"),
+}
+
+
+@cache
+def _docs_asset(name: str) -> tuple[bytes, str] | None:
+    found = _DOCS_ASSETS.get(name)
+    if found is None or not found[0].is_file():
+        return None
+    return found[0].read_bytes(), found[1]
+
+
+# Static files of the docs page, not API operations: registered beside the endpoints, kept out of
+# the OpenAPI document.
+@bp.route(route="docs/{asset}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def docs_asset(req: func.HttpRequest) -> func.HttpResponse:
+    request_id = request_id_of(req)
+    asset = _docs_asset(req.route_params.get("asset", ""))
+    if asset is None:
+        return problem_response(not_found("No such file of the API reference."), request_id)
+    body, media_type = asset
+    headers = {"x-request-id": request_id, "cache-control": "public, max-age=3600"}
+    return func.HttpResponse(body, mimetype=media_type, headers=headers)
 
 
 # The Functions host gives a catch-all route the lowest precedence, so this runs only when no

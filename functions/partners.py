@@ -9,10 +9,10 @@ from pydantic import StringConstraints
 
 from functions import deps
 from functions.auth import (
+    PartnerContext,
     operator_on_partner,
     operator_only,
     partner_access,
-    partner_context,
 )
 from functions.http import Call, Created, NoContent, endpoint
 from shared.access.principals import Scope
@@ -52,8 +52,7 @@ _GROUP_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_
     tag="partners",
     auth=operator_only,
 )
-def create_partner(call: Call, body: PartnerIn) -> Created[PartnerOut]:
-    action: ActionContext = call.principal
+def create_partner(action: ActionContext, body: PartnerIn) -> Created[PartnerOut]:
     partner = deps.partners().create(body, action)
     return Created(deps.partners().view(partner), f"/api/partners/{partner.id}")
 
@@ -66,8 +65,8 @@ def create_partner(call: Call, body: PartnerIn) -> Created[PartnerOut]:
     tag="partners",
     auth=partner_access(Scope.READ, operator=True),
 )
-def get_partner(call: Call) -> PartnerOut:
-    return deps.partners().view(partner_context(call).partner)
+def get_partner(call: Call, context: PartnerContext) -> PartnerOut:
+    return deps.partners().view(context.partner)
 
 
 @endpoint(
@@ -78,10 +77,9 @@ def get_partner(call: Call) -> PartnerOut:
     tag="partners",
     auth=operator_on_partner,
 )
-def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
+def change_subscription(call: Call, context: PartnerContext, body: SubscriptionChangeIn) -> PartnerOut:
     if body.plan is None and body.tenant_limit is None:
         raise validation_failed([FieldError("body", "give plan, tenantLimit or both")])
-    context = partner_context(call)
     partner = deps.partners().change_subscription(
         context.partner, body.plan, body.tenant_limit, context.action
     )
@@ -96,8 +94,7 @@ def change_subscription(call: Call, body: SubscriptionChangeIn) -> PartnerOut:
     tag="partners",
     auth=operator_on_partner,
 )
-def terminate_subscription(call: Call) -> PartnerOut:
-    context = partner_context(call)
+def terminate_subscription(call: Call, context: PartnerContext) -> PartnerOut:
     return deps.partners().view(deps.partners().terminate(context.partner, context.action))
 
 
@@ -109,8 +106,7 @@ def terminate_subscription(call: Call) -> PartnerOut:
     tag="partners",
     auth=operator_on_partner,
 )
-def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
-    context = partner_context(call)
+def set_subscription_state(call: Call, context: PartnerContext, body: SubscriptionStateIn) -> PartnerOut:
     return deps.partners().view(deps.partners().set_state(context.partner, body.state, context.action))
 
 
@@ -125,8 +121,7 @@ def set_subscription_state(call: Call, body: SubscriptionStateIn) -> PartnerOut:
     tag="personnel",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
-    context = partner_context(call)
+def list_personnel(call: Call, context: PartnerContext, query: PageQuery) -> PersonnelList:
     items, token = context.access().list_personnel(query.top, query.continuation_token, context.reach)
     return PersonnelList(items=items, continuation_token=token)
 
@@ -137,10 +132,9 @@ def list_personnel(call: Call, query: PageQuery) -> PersonnelList:
     methods=["POST"],
     summary="Invite a person with a role.",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
-    context = partner_context(call)
+def invite_personnel(call: Call, context: PartnerContext, body: PersonnelIn) -> Created[PersonnelOut]:
     access = context.access()
     person = access.invite(body, context.action, access.grantor(context.caller, context.reach))
     return Created(person, f"/api/partners/{context.partner.id}/personnel/{person.id}")
@@ -154,8 +148,7 @@ def invite_personnel(call: Call, body: PersonnelIn) -> Created[PersonnelOut]:
     tag="personnel",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def get_personnel(call: Call) -> PersonnelOut:
-    context = partner_context(call)
+def get_personnel(call: Call, context: PartnerContext) -> PersonnelOut:
     return context.access().get_person(call.route["personnelId"], context.reach)
 
 
@@ -165,10 +158,9 @@ def get_personnel(call: Call) -> PersonnelOut:
     methods=["PATCH"],
     summary="Change a person's role, status, name or tenant scope.",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
-    context = partner_context(call)
+def update_personnel(call: Call, context: PartnerContext, body: PersonnelPatch) -> PersonnelOut:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
     return access.update_person(call.route["personnelId"], body, context.action, grantor)
@@ -180,11 +172,10 @@ def update_personnel(call: Call, body: PersonnelPatch) -> PersonnelOut:
     methods=["DELETE"],
     summary="Deactivate a person (their record stays for the retention period).",
     tag="personnel",
-    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
+    auth=partner_access(Scope.MANAGE_ACCESS, allowed_when_read_only=True, operator=True),
 )
-def deactivate_personnel(call: Call) -> NoContent:
+def deactivate_personnel(call: Call, context: PartnerContext) -> NoContent:
     # Not refused on a read-only subscription: removing access must always be possible.
-    context = partner_context(call)
     patch = PersonnelPatch.model_validate({"status": "deactivated"})
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
@@ -203,8 +194,7 @@ def deactivate_personnel(call: Call) -> NoContent:
     tag="api-keys",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
-    context = partner_context(call)
+def list_api_keys(call: Call, context: PartnerContext, query: PageQuery) -> ApiKeyList:
     items, token = context.access().list_keys(query.top, query.continuation_token, context.reach)
     return ApiKeyList(items=items, continuation_token=token)
 
@@ -215,10 +205,9 @@ def list_api_keys(call: Call, query: PageQuery) -> ApiKeyList:
     methods=["POST"],
     summary="Create an API key; the secret is in this response only.",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
-    context = partner_context(call)
+def create_api_key(call: Call, context: PartnerContext, body: ApiKeyIn) -> Created[ApiKeyCreated]:
     access = context.access()
     created = access.create_key(body, context.action, access.grantor(context.caller, context.reach))
     return Created(created, f"/api/partners/{context.partner.id}/api-keys/{created.id}")
@@ -230,10 +219,9 @@ def create_api_key(call: Call, body: ApiKeyIn) -> Created[ApiKeyCreated]:
     methods=["DELETE"],
     summary="Revoke an API key; it stops working at once.",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
+    auth=partner_access(Scope.MANAGE_ACCESS, allowed_when_read_only=True, operator=True),
 )
-def revoke_api_key(call: Call) -> NoContent:
-    context = partner_context(call)
+def revoke_api_key(call: Call, context: PartnerContext) -> NoContent:
     access = context.access()
     access.revoke_key(call.route["keyId"], context.action, access.grantor(context.caller, context.reach))
     return NoContent()
@@ -245,10 +233,9 @@ def revoke_api_key(call: Call) -> NoContent:
     methods=["POST"],
     summary="Replace a key's secret; the old secret stops working at once.",
     tag="api-keys",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True, operator=True),
+    auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def rotate_api_key(call: Call) -> ApiKeyCreated:
-    context = partner_context(call)
+def rotate_api_key(call: Call, context: PartnerContext) -> ApiKeyCreated:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
     return access.rotate_key(call.route["keyId"], context.action, grantor)
@@ -265,8 +252,7 @@ def rotate_api_key(call: Call) -> ApiKeyCreated:
     tag="tenant-groups",
     auth=partner_access(Scope.READ),
 )
-def list_tenant_groups(call: Call) -> TenantGroupList:
-    context = partner_context(call)
+def list_tenant_groups(call: Call, context: PartnerContext) -> TenantGroupList:
     return TenantGroupList(items=context.access().visible_groups(context.reach))
 
 
@@ -278,8 +264,7 @@ def list_tenant_groups(call: Call) -> TenantGroupList:
     tag="tenant-groups",
     auth=partner_access(Scope.READ),
 )
-def get_tenant_group(call: Call) -> TenantGroupOut:
-    context = partner_context(call)
+def get_tenant_group(call: Call, context: PartnerContext) -> TenantGroupOut:
     return context.access().get_group(call.route["groupName"], context.reach)
 
 
@@ -289,9 +274,9 @@ def get_tenant_group(call: Call) -> TenantGroupOut:
     methods=["PUT"],
     summary="Create or replace a tenant group.",
     tag="tenant-groups",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    auth=partner_access(Scope.MANAGE_ACCESS),
 )
-def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
+def put_tenant_group(call: Call, context: PartnerContext, body: TenantGroupIn) -> TenantGroupOut:
     from pydantic import TypeAdapter, ValidationError
 
     name = call.route["groupName"]
@@ -301,7 +286,6 @@ def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
         raise validation_failed(
             [FieldError("groupName", "letters, digits, '-' and '_', at most 63")]
         ) from None
-    context = partner_context(call)
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
     return access.put_group(name, [str(t) for t in body.tenant_ids], context.action, grantor)
@@ -313,10 +297,9 @@ def put_tenant_group(call: Call, body: TenantGroupIn) -> TenantGroupOut:
     methods=["DELETE"],
     summary="Delete a tenant group.",
     tag="tenant-groups",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
+    auth=partner_access(Scope.MANAGE_ACCESS),
 )
-def delete_tenant_group(call: Call) -> NoContent:
-    context = partner_context(call)
+def delete_tenant_group(call: Call, context: PartnerContext) -> NoContent:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
     access.delete_group(call.route["groupName"], context.action, grantor)

@@ -15,22 +15,23 @@ from pydantic.alias_generators import to_camel
 
 from functions import deps
 from functions.auth import (
-    PARTNER_SECURITY,
     PartnerContext,
     operator_only,
     partner_access,
-    partner_context,
 )
 from functions.http import Accepted, Call, Created, endpoint
 from shared.access.principals import Scope
+from shared.audit.context import ActionContext
 from shared.errors import ProblemError, not_found
 from shared.models import ApiModel, QueryInput, UtcDateTime
 from shared.notifications.orgs import Org
 from shared.privacy import record
-from shared.privacy import requests as dsr
+from shared.privacy import subject_requests as dsr
 from shared.privacy.breaches import BreachIn, BreachList, BreachOut, BreachRegister, PartnerBreachList
-from shared.privacy.requests import QUEUE as JOBS_QUEUE
-from shared.privacy.requests import (
+from shared.privacy.retention import SweepBusyError, SweepReport
+from shared.privacy.settings import PrivacySettings, PrivacySettingsIn
+from shared.privacy.subject_requests import QUEUE as JOBS_QUEUE
+from shared.privacy.subject_requests import (
     CancelIn,
     ExportLink,
     ExtendIn,
@@ -43,8 +44,6 @@ from shared.privacy.requests import (
     RequestQuery,
     VerifyIn,
 )
-from shared.privacy.retention import SweepBusyError, SweepReport
-from shared.privacy.settings import PrivacySettings, PrivacySettingsIn
 from shared.privacy.subjects import ErasureCertificate
 from shared.settings import get_settings, region_storage_setting
 
@@ -170,8 +169,7 @@ def retention_sweep(timer: func.TimerRequest) -> None:
     tag="privacy",
     auth=partner_access(Scope.PRIVACY, operator=True),
 )
-def get_privacy_settings(call: Call) -> PrivacySettings:
-    context = partner_context(call)
+def get_privacy_settings(call: Call, context: PartnerContext) -> PrivacySettings:
     return deps.privacy_settings(context.account).get(context.partner.id)
 
 
@@ -181,10 +179,9 @@ def get_privacy_settings(call: Call) -> PrivacySettings:
     methods=["PUT"],
     summary="Change the partner's privacy settings (administration records: 7 or 10 years).",
     tag="privacy",
-    auth=partner_access(Scope.PRIVACY, write=True),
+    auth=partner_access(Scope.PRIVACY),
 )
-def put_privacy_settings(call: Call, body: PrivacySettingsIn) -> PrivacySettings:
-    context = partner_context(call)
+def put_privacy_settings(call: Call, context: PartnerContext, body: PrivacySettingsIn) -> PrivacySettings:
     return deps.privacy_settings(context.account).put(context.partner.id, body, context.action)
 
 
@@ -203,9 +200,9 @@ def _register(region: str) -> BreachRegister:
     tag="privacy",
     auth=operator_only,
 )
-def record_breach(call: Call, body: BreachIn) -> Created[BreachOut]:
+def record_breach(operator: ActionContext, body: BreachIn) -> Created[BreachOut]:
     deps.storage().region(body.region)  # 422 for an unknown region
-    breach = _register(body.region).record(body, call.principal)
+    breach = _register(body.region).record(body, operator)
     return Created(breach, f"/api/privacy/breaches/{breach.id}")
 
 
@@ -253,9 +250,9 @@ def get_breach(call: Call) -> BreachOut:
     tag="privacy",
     auth=operator_only,
 )
-def breach_partners_notified(call: Call) -> BreachOut:
+def breach_partners_notified(call: Call, operator: ActionContext) -> BreachOut:
     breach_id = call.route["breachId"]
-    return _find_breach(breach_id).mark_notified(breach_id, call.principal)
+    return _find_breach(breach_id).mark_notified(breach_id, operator)
 
 
 @endpoint(
@@ -266,8 +263,7 @@ def breach_partners_notified(call: Call) -> BreachOut:
     tag="privacy",
     auth=partner_access(Scope.PRIVACY, operator=True),
 )
-def partner_breaches(call: Call) -> PartnerBreachList:
-    context = partner_context(call)
+def partner_breaches(call: Call, context: PartnerContext) -> PartnerBreachList:
     return PartnerBreachList(items=_register(context.partner.region).for_partner(context.partner.id))
 
 
@@ -286,7 +282,7 @@ def privacy_deadline_watch(timer: func.TimerRequest) -> None:
 _REQUESTS = "partners/{partnerId}/privacy/requests"
 # Every request endpoint is for the partner's privacy officers (or keys with the privacy scope).
 privacy_officer_endpoint = partial(
-    endpoint, bp, tag="privacy", auth=partner_access(Scope.PRIVACY), security=PARTNER_SECURITY
+    endpoint, bp, tag="privacy", auth=partner_access(Scope.PRIVACY, allowed_when_read_only=True)
 )
 _REQUEST = _REQUESTS + "/{requestId}"
 # The queue trigger's last attempt is host.json's maxDequeueCount: then a request is marked
@@ -329,9 +325,8 @@ def _may_see(context: PartnerContext) -> Callable[[RequestOut], bool]:
     return lambda request: reach.allows(tenant_of(request))
 
 
-def _requests(call: Call) -> PrivacyRequests:
+def _requests(call: Call, context: PartnerContext) -> PrivacyRequests:
     """The partner's requests; one about a tenant outside the caller's scope answers 404."""
-    context = partner_context(call)
     service = deps.privacy_requests(context.partner)
     request_id = call.route.get("requestId")
     if request_id is not None and not context.reach.unlimited:
@@ -348,8 +343,7 @@ def _request_location(partner_id: str, request_id: str) -> str:
     methods=["POST"],
     summary="File a data-subject request about a subject of one tenant or organisation (due in 30 days).",
 )
-def create_privacy_request(call: Call, body: RequestIn) -> Created[RequestOut]:
-    context = partner_context(call)
+def create_privacy_request(call: Call, context: PartnerContext, body: RequestIn) -> Created[RequestOut]:
     reach = context.reach
     org = _org(context, body.org_id) if body.org_id else None
 
@@ -375,17 +369,17 @@ def create_privacy_request(call: Call, body: RequestIn) -> Created[RequestOut]:
     methods=["GET"],
     summary="The partner's data-subject requests, oldest first; filter by state and type.",
 )
-def list_privacy_requests(call: Call, query: RequestQuery) -> RequestList:
-    items, token = _requests(call).list_requests(query)
-    may_see = _may_see(partner_context(call))
+def list_privacy_requests(call: Call, context: PartnerContext, query: RequestQuery) -> RequestList:
+    items, token = _requests(call, context).list_requests(query)
+    may_see = _may_see(context)
     return RequestList(items=[r for r in items if may_see(r)], continuation_token=token)
 
 
 @privacy_officer_endpoint(
     _REQUEST, methods=["GET"], summary="One data-subject request: state, deadline, verification, outcome."
 )
-def get_privacy_request(call: Call) -> RequestOut:
-    return _requests(call).get(call.route["requestId"])
+def get_privacy_request(call: Call, context: PartnerContext) -> RequestOut:
+    return _requests(call, context).get(call.route["requestId"])
 
 
 @privacy_officer_endpoint(
@@ -393,8 +387,8 @@ def get_privacy_request(call: Call) -> RequestOut:
     methods=["POST"],
     summary="Record who verified the subject's identity and how (received -> awaitingApproval).",
 )
-def verify_privacy_request(call: Call, body: VerifyIn) -> RequestOut:
-    return _requests(call).verify(call.route["requestId"], body, partner_context(call).action)
+def verify_privacy_request(call: Call, context: PartnerContext, body: VerifyIn) -> RequestOut:
+    return _requests(call, context).verify(call.route["requestId"], body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -402,8 +396,8 @@ def verify_privacy_request(call: Call, body: VerifyIn) -> RequestOut:
     methods=["POST"],
     summary="Approve a verified request (awaitingApproval -> approved); then execute it.",
 )
-def approve_privacy_request(call: Call) -> RequestOut:
-    return _requests(call).approve(call.route["requestId"], partner_context(call).action)
+def approve_privacy_request(call: Call, context: PartnerContext) -> RequestOut:
+    return _requests(call, context).approve(call.route["requestId"], context.action)
 
 
 @privacy_officer_endpoint(
@@ -411,8 +405,8 @@ def approve_privacy_request(call: Call) -> RequestOut:
     methods=["POST"],
     summary="Reject a request, with the reason the controller gives the subject.",
 )
-def reject_privacy_request(call: Call, body: ReasonIn) -> RequestOut:
-    return _requests(call).reject(call.route["requestId"], body, partner_context(call).action)
+def reject_privacy_request(call: Call, context: PartnerContext, body: ReasonIn) -> RequestOut:
+    return _requests(call, context).reject(call.route["requestId"], body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -420,8 +414,8 @@ def reject_privacy_request(call: Call, body: ReasonIn) -> RequestOut:
     methods=["POST"],
     summary="Cancel a request (the subject withdrew it, or it was filed by mistake).",
 )
-def cancel_privacy_request(call: Call, body: CancelIn) -> RequestOut:
-    return _requests(call).cancel(call.route["requestId"], body, partner_context(call).action)
+def cancel_privacy_request(call: Call, context: PartnerContext, body: CancelIn) -> RequestOut:
+    return _requests(call, context).cancel(call.route["requestId"], body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -429,8 +423,8 @@ def cancel_privacy_request(call: Call, body: CancelIn) -> RequestOut:
     methods=["POST"],
     summary="Extend the deadline once, by up to 60 days, with the reason told to the subject.",
 )
-def extend_privacy_request(call: Call, body: ExtendIn) -> RequestOut:
-    return _requests(call).extend(call.route["requestId"], body, partner_context(call).action)
+def extend_privacy_request(call: Call, context: PartnerContext, body: ExtendIn) -> RequestOut:
+    return _requests(call, context).extend(call.route["requestId"], body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -438,9 +432,8 @@ def extend_privacy_request(call: Call, body: ExtendIn) -> RequestOut:
     methods=["POST"],
     summary="Execute an approved request, or retry a failed one: 202, poll the request.",
 )
-def execute_privacy_request(call: Call) -> Accepted[RequestOut]:
-    context = partner_context(call)
-    started = _requests(call).execute(call.route["requestId"], context.action)
+def execute_privacy_request(call: Call, context: PartnerContext) -> Accepted[RequestOut]:
+    started = _requests(call, context).execute(call.route["requestId"], context.action)
     return Accepted(started, _request_location(context.partner.id, started.id))
 
 
@@ -449,8 +442,8 @@ def execute_privacy_request(call: Call) -> Accepted[RequestOut]:
     methods=["GET"],
     summary="A signed link (15 minutes) to the export package of a completed access/portability request.",
 )
-def privacy_request_export(call: Call) -> ExportLink:
-    return _requests(call).export_link(call.route["requestId"], partner_context(call).action)
+def privacy_request_export(call: Call, context: PartnerContext) -> ExportLink:
+    return _requests(call, context).export_link(call.route["requestId"], context.action)
 
 
 @privacy_officer_endpoint(
@@ -458,8 +451,8 @@ def privacy_request_export(call: Call) -> ExportLink:
     methods=["GET"],
     summary="The erasure certificate of a completed erasure request: deleted, kept (why, until), shredded.",
 )
-def privacy_request_certificate(call: Call) -> ErasureCertificate:
-    return _requests(call).certificate(call.route["requestId"])
+def privacy_request_certificate(call: Call, context: PartnerContext) -> ErasureCertificate:
+    return _requests(call, context).certificate(call.route["requestId"])
 
 
 def _job_handler(region: str) -> None:

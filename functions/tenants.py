@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from functions import deps
-from functions.auth import PARTNER_SECURITY, PartnerContext, partner_access
+from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, Created, NoContent, endpoint
 from shared.access.principals import PartnerCaller, Role, Scope
 from shared.access.reach import ALL_TENANTS
@@ -64,22 +65,16 @@ MAX_DEQUEUE = int(
 _TENANT = "partners/{partnerId}/tenants/{tenantId}"
 
 
-def _ctx(call: Call) -> PartnerContext:
-    context: PartnerContext = call.principal
-    return context
-
-
-def _visible(context: PartnerContext) -> object:
+def _visible(context: PartnerContext) -> Callable[[str], bool]:
     """A predicate: may this caller see the tenant? (People and keys may be limited to some tenants.)"""
     return context.reach.allows
 
 
-def _service(call: Call, *, tenant: bool = True) -> TenantService:
+def _service(context: PartnerContext, call: Call, *, tenant: bool = True) -> TenantService:
     """The partner's tenant service; a tenant outside the caller's scope answers 404, like a missing one."""
-    context = _ctx(call)
     if tenant:
         visible = _visible(context)
-        if not visible(call.route.get("tenantId", "").lower()):  # type: ignore[operator]
+        if not visible(call.route.get("tenantId", "").lower()):
             raise not_found("No such tenant.")
     return deps.tenants(context.partner)
 
@@ -99,14 +94,12 @@ def _refuse_scoped(context: PartnerContext, detail: str) -> None:
     methods=["POST"],
     summary="Add a customer tenant (within the subscription's tenant limit); its first sync starts.",
     tag="tenants",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def create_tenant(call: Call, body: TenantIn) -> Created[TenantOut]:
-    context = _ctx(call)
+def create_tenant(call: Call, context: PartnerContext, body: TenantIn) -> Created[TenantOut]:
     # A caller limited to some tenants cannot add one it would then not see.
     _refuse_scoped(context, "Callers limited to some tenants cannot add tenants.")
-    service = _service(call, tenant=False)
+    service = _service(context, call, tenant=False)
     tenant = service.create(body, context.action, deps.usage(context.partner.region))
     return Created(tenant, f"/api/partners/{context.partner.id}/tenants/{tenant.id}")
 
@@ -118,11 +111,12 @@ def create_tenant(call: Call, body: TenantIn) -> Created[TenantOut]:
     summary="The partner's tenants (those the caller may see).",
     tag="tenants",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def list_tenants(call: Call, query: PageQuery) -> TenantList:
-    visible = _visible(_ctx(call))
-    items, token = _service(call, tenant=False).list_tenants(query.top, query.continuation_token, visible)  # type: ignore[arg-type]
+def list_tenants(call: Call, context: PartnerContext, query: PageQuery) -> TenantList:
+    visible = _visible(context)
+    items, token = _service(context, call, tenant=False).list_tenants(
+        query.top, query.continuation_token, visible
+    )
     return TenantList(items=items, continuation_token=token)
 
 
@@ -133,10 +127,9 @@ def list_tenants(call: Call, query: PageQuery) -> TenantList:
     summary="One tenant: status, last sync, counts, last error.",
     tag="tenants",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_tenant(call: Call) -> TenantOut:
-    return _service(call).get(call.route["tenantId"])
+def get_tenant(call: Call, context: PartnerContext) -> TenantOut:
+    return _service(context, call).get(call.route["tenantId"])
 
 
 @endpoint(
@@ -145,12 +138,11 @@ def get_tenant(call: Call) -> TenantOut:
     methods=["DELETE"],
     summary="Remove a tenant: its users, groups and snapshots are deleted; its audit events stay.",
     tag="tenants",
-    auth=partner_access(Scope.WRITE),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE, allowed_when_read_only=True),
 )
-def delete_tenant(call: Call) -> NoContent:
+def delete_tenant(call: Call, context: PartnerContext) -> NoContent:
     # Not refused on a read-only subscription: deleting end-user data must always be possible.
-    _service(call).delete(call.route["tenantId"], _ctx(call).action)
+    _service(context, call).delete(call.route["tenantId"], context.action)
     return NoContent()
 
 
@@ -163,12 +155,10 @@ def delete_tenant(call: Call) -> NoContent:
     methods=["POST"],
     summary="Sync the tenant now (or join the sync already queued or running).",
     tag="tenants",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def start_sync(call: Call) -> Accepted[SyncOut]:
-    context = _ctx(call)
-    sync = _service(call).request_sync(call.route["tenantId"], "manual", context.action)
+def start_sync(call: Call, context: PartnerContext) -> Accepted[SyncOut]:
+    sync = _service(context, call).request_sync(call.route["tenantId"], "manual", context.action)
     return Accepted(sync, f"/api/partners/{context.partner.id}/tenants/{sync.tenant_id}/syncs/{sync.id}")
 
 
@@ -179,10 +169,11 @@ def start_sync(call: Call) -> Accepted[SyncOut]:
     summary="The tenant's syncs, newest first.",
     tag="tenants",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def list_syncs(call: Call, query: PageQuery) -> SyncList:
-    items, token = _service(call).list_syncs(call.route["tenantId"], query.top, query.continuation_token)
+def list_syncs(call: Call, context: PartnerContext, query: PageQuery) -> SyncList:
+    items, token = _service(context, call).list_syncs(
+        call.route["tenantId"], query.top, query.continuation_token
+    )
     return SyncList(items=items, continuation_token=token)
 
 
@@ -193,10 +184,9 @@ def list_syncs(call: Call, query: PageQuery) -> SyncList:
     summary="A sync's status: state, counts, timings, error.",
     tag="tenants",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_sync(call: Call) -> SyncOut:
-    return _service(call).get_sync(call.route["tenantId"], call.route["syncId"])
+def get_sync(call: Call, context: PartnerContext) -> SyncOut:
+    return _service(context, call).get_sync(call.route["tenantId"], call.route["syncId"])
 
 
 # --- users and groups ------------------------------------------------------------------------
@@ -209,10 +199,9 @@ def get_sync(call: Call) -> SyncOut:
     summary="The tenant's users as last synced (filter by text, enabled, licence).",
     tag="tenant-users",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def list_users(call: Call, query: UserQuery) -> UserList:
-    items, token = _service(call).list_users(call.route["tenantId"], query)
+def list_users(call: Call, context: PartnerContext, query: UserQuery) -> UserList:
+    items, token = _service(context, call).list_users(call.route["tenantId"], query)
     return UserList(items=items, continuation_token=token)
 
 
@@ -223,10 +212,9 @@ def list_users(call: Call, query: UserQuery) -> UserList:
     summary="One user as stored.",
     tag="tenant-users",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_user(call: Call) -> UserOut:
-    return _service(call).get_user(call.route["tenantId"], call.route["userId"])
+def get_user(call: Call, context: PartnerContext) -> UserOut:
+    return _service(context, call).get_user(call.route["tenantId"], call.route["userId"])
 
 
 @endpoint(
@@ -235,11 +223,12 @@ def get_user(call: Call) -> UserOut:
     methods=["PATCH"],
     summary="Change a user in the tenant (enabled, usage location, display name); answers the stored copy.",
     tag="tenant-users",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def update_user(call: Call, body: UserPatch) -> UserOut:
-    return _service(call).update_user(call.route["tenantId"], call.route["userId"], body, _ctx(call).action)
+def update_user(call: Call, context: PartnerContext, body: UserPatch) -> UserOut:
+    return _service(context, call).update_user(
+        call.route["tenantId"], call.route["userId"], body, context.action
+    )
 
 
 @endpoint(
@@ -248,12 +237,11 @@ def update_user(call: Call, body: UserPatch) -> UserOut:
     methods=["POST"],
     summary="Assign and remove licences (refused when the SKU has no free seats).",
     tag="tenant-users",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def change_licences(call: Call, body: LicenceChangeIn) -> UserOut:
-    return _service(call).change_licences(
-        call.route["tenantId"], call.route["userId"], body, _ctx(call).action
+def change_licences(call: Call, context: PartnerContext, body: LicenceChangeIn) -> UserOut:
+    return _service(context, call).change_licences(
+        call.route["tenantId"], call.route["userId"], body, context.action
     )
 
 
@@ -264,10 +252,11 @@ def change_licences(call: Call, body: LicenceChangeIn) -> UserOut:
     summary="The tenant's groups as last synced.",
     tag="tenant-groups-m365",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def list_groups(call: Call, query: PageQuery) -> GroupList:
-    items, token = _service(call).list_groups(call.route["tenantId"], query.top, query.continuation_token)
+def list_groups(call: Call, context: PartnerContext, query: PageQuery) -> GroupList:
+    items, token = _service(context, call).list_groups(
+        call.route["tenantId"], query.top, query.continuation_token
+    )
     return GroupList(items=items, continuation_token=token)
 
 
@@ -278,10 +267,9 @@ def list_groups(call: Call, query: PageQuery) -> GroupList:
     summary="One group with its member ids.",
     tag="tenant-groups-m365",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_group(call: Call) -> GroupOut:
-    return _service(call).get_group(call.route["tenantId"], call.route["groupId"])
+def get_group(call: Call, context: PartnerContext) -> GroupOut:
+    return _service(context, call).get_group(call.route["tenantId"], call.route["groupId"])
 
 
 @endpoint(
@@ -290,12 +278,11 @@ def get_group(call: Call) -> GroupOut:
     methods=["POST"],
     summary="Add a user to a group.",
     tag="tenant-groups-m365",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def add_member(call: Call, body: MemberIn) -> GroupOut:
-    return _service(call).change_member(
-        call.route["tenantId"], call.route["groupId"], body.user_id, add=True, context=_ctx(call).action
+def add_member(call: Call, context: PartnerContext, body: MemberIn) -> GroupOut:
+    return _service(context, call).change_member(
+        call.route["tenantId"], call.route["groupId"], body.user_id, add=True, context=context.action
     )
 
 
@@ -305,16 +292,15 @@ def add_member(call: Call, body: MemberIn) -> GroupOut:
     methods=["DELETE"],
     summary="Remove a user from a group.",
     tag="tenant-groups-m365",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def remove_member(call: Call) -> NoContent:
-    _service(call).change_member(
+def remove_member(call: Call, context: PartnerContext) -> NoContent:
+    _service(context, call).change_member(
         call.route["tenantId"],
         call.route["groupId"],
         call.route["userId"],
         add=False,
-        context=_ctx(call).action,
+        context=context.action,
     )
     return NoContent()
 
@@ -329,10 +315,9 @@ def remove_member(call: Call) -> NoContent:
     summary="The latest configuration snapshot (licences, domains, roles, policies).",
     tag="tenants",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_configuration(call: Call) -> ConfigurationOut:
-    return _service(call).configuration(call.route["tenantId"])
+def get_configuration(call: Call, context: PartnerContext) -> ConfigurationOut:
+    return _service(context, call).configuration(call.route["tenantId"])
 
 
 @endpoint(
@@ -341,11 +326,14 @@ def get_configuration(call: Call) -> ConfigurationOut:
     methods=["PUT"],
     summary="Switch the tenant's security defaults on or off.",
     tag="tenants",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def put_security_defaults(call: Call, body: SecurityDefaultsIn) -> SecurityDefaultsOut:
-    enabled = _service(call).set_security_defaults(call.route["tenantId"], body.enabled, _ctx(call).action)
+def put_security_defaults(
+    call: Call, context: PartnerContext, body: SecurityDefaultsIn
+) -> SecurityDefaultsOut:
+    enabled = _service(context, call).set_security_defaults(
+        call.route["tenantId"], body.enabled, context.action
+    )
     return SecurityDefaultsOut(enabled=enabled)
 
 
@@ -356,10 +344,9 @@ def put_security_defaults(call: Call, body: SecurityDefaultsIn) -> SecurityDefau
     summary="The tenant's baseline checks as evaluated after its last sync.",
     tag="baselines",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_baseline(call: Call) -> BaselineOut:
-    return _service(call).baseline(call.route["tenantId"])
+def get_baseline(call: Call, context: PartnerContext) -> BaselineOut:
+    return _service(context, call).baseline(call.route["tenantId"])
 
 
 @endpoint(
@@ -369,11 +356,12 @@ def get_baseline(call: Call) -> BaselineOut:
     summary="Baseline results across the partner's tenants (those the caller may see).",
     tag="baselines",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def list_baselines(call: Call, query: PageQuery) -> BaselineList:
-    visible = _visible(_ctx(call))
-    items, token = _service(call, tenant=False).baselines(query.top, query.continuation_token, visible)  # type: ignore[arg-type]
+def list_baselines(call: Call, context: PartnerContext, query: PageQuery) -> BaselineList:
+    visible = _visible(context)
+    items, token = _service(context, call, tenant=False).baselines(
+        query.top, query.continuation_token, visible
+    )
     return BaselineList(items=items, continuation_token=token)
 
 
@@ -384,10 +372,9 @@ def list_baselines(call: Call, query: PageQuery) -> BaselineList:
     summary="Which baseline checks run, and their bounds.",
     tag="baselines",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_baseline_settings(call: Call) -> BaselineSettings:
-    return _service(call, tenant=False).baseline_settings()
+def get_baseline_settings(call: Call, context: PartnerContext) -> BaselineSettings:
+    return _service(context, call, tenant=False).baseline_settings()
 
 
 @endpoint(
@@ -396,12 +383,11 @@ def get_baseline_settings(call: Call) -> BaselineSettings:
     methods=["PUT"],
     summary="Switch baseline checks off and set bounds (applied from the next sync).",
     tag="baselines",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def put_baseline_settings(call: Call, body: BaselineSettingsIn) -> BaselineSettings:
+def put_baseline_settings(call: Call, context: PartnerContext, body: BaselineSettingsIn) -> BaselineSettings:
     settings = BaselineSettings.model_validate(body.model_dump())
-    return _service(call, tenant=False).save_baseline_settings(settings, _ctx(call).action)
+    return _service(context, call, tenant=False).save_baseline_settings(settings, context.action)
 
 
 # --- proof: the partner's own tenant, GDAP and admin consent --------------------------------
@@ -425,10 +411,9 @@ def _redirect_uri(call: Call) -> str:
     summary="Whether the partner's own Entra tenant is connected (needed to prove tenants by GDAP).",
     tag="tenant-proof",
     auth=partner_access(Scope.READ),
-    security=PARTNER_SECURITY,
 )
-def get_entra_connection(call: Call) -> EntraConnection:
-    return deps.tenant_proof(_ctx(call).partner).connection()
+def get_entra_connection(call: Call, context: PartnerContext) -> EntraConnection:
+    return deps.tenant_proof(context.partner).connection()
 
 
 @endpoint(
@@ -437,11 +422,9 @@ def get_entra_connection(call: Call) -> EntraConnection:
     methods=["POST"],
     summary="A link for an administrator of the partner's own Entra tenant to consent to Tenantry's app.",
     tag="tenant-proof",
-    auth=partner_access(Scope.MANAGE_ACCESS, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.MANAGE_ACCESS),
 )
-def connect_entra_tenant(call: Call) -> SignInLink:
-    context = _ctx(call)
+def connect_entra_tenant(call: Call, context: PartnerContext) -> SignInLink:
     _refuse_scoped(context, "Callers limited to some tenants cannot connect the partner's tenant.")
     # What the partner's tenant grants reaches every customer by GDAP: an owner's decision.
     if context.access().grantor(context.caller, context.reach).role is not Role.OWNER:
@@ -455,11 +438,10 @@ def connect_entra_tenant(call: Call) -> SignInLink:
     methods=["POST"],
     summary="Check the tenant's GDAP relationship now, through the partner's own tenant; proves the tenant.",
     tag="tenant-proof",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def verify_tenant(call: Call) -> TenantOut:
-    return _service(call).verify(call.route["tenantId"], _ctx(call).action)
+def verify_tenant(call: Call, context: PartnerContext) -> TenantOut:
+    return _service(context, call).verify(call.route["tenantId"], context.action)
 
 
 @endpoint(
@@ -468,12 +450,10 @@ def verify_tenant(call: Call) -> TenantOut:
     methods=["POST"],
     summary="A link for the customer's administrator to consent for this partner (proves the tenant).",
     tag="tenant-proof",
-    auth=partner_access(Scope.WRITE, write=True),
-    security=PARTNER_SECURITY,
+    auth=partner_access(Scope.WRITE),
 )
-def create_consent_link(call: Call) -> SignInLink:
-    context = _ctx(call)
-    _service(call)  # a tenant outside the caller's scope answers 404
+def create_consent_link(call: Call, context: PartnerContext) -> SignInLink:
+    _service(context, call)  # a tenant outside the caller's scope answers 404
     return deps.tenant_proof(context.partner).consent_link(
         call.route["tenantId"], _redirect_uri(call), context.caller.actor
     )
@@ -515,17 +495,10 @@ def admin_consent_callback(call: Call, query: AdminConsentCallbackQuery) -> Sign
 @bp.timer_trigger(arg_name="timer", schedule="%TENANT_SYNC_SCHEDULE%", run_on_startup=False)
 def tenant_sync_timer(timer: func.TimerRequest) -> None:
     """Queues one sync per active tenant, each in its region's own queue (ids only)."""
-    queued = 0
-    for region in deps.settings().regions:
-        from shared.tenants.service import active_tenants_in
+    from shared.tenants.schedule import queue_scheduled_syncs
 
-        by_partner = active_tenants_in(deps.storage().region(region))
-        for partner_id, tenant_ids in by_partner.items():
-            partner = deps.partners().get(partner_id)
-            service = deps.tenants(partner)
-            for tenant_id in tenant_ids:
-                service.request_sync(tenant_id, "schedule", None)
-                queued += 1
+    accounts = (deps.storage().region(region) for region in deps.settings().regions)
+    queued = queue_scheduled_syncs(accounts, deps.partners().get, deps.tenants)
     log.info("tenant sync timer queued %d syncs", queued)
 
 

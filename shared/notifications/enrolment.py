@@ -29,6 +29,7 @@ from shared.privacy.consent import Limit, Throttle
 
 if TYPE_CHECKING:
     from shared.access.tokens import TokenClaims
+    from shared.audit.context import ActionContext
     from shared.clock import Clock
     from shared.notifications.orgs import OrgService
     from shared.storage.router import AccountStorage
@@ -116,6 +117,33 @@ class DeviceEnrolment:
         limit = Limit("dk", self.limits.registrations_per_minute, timedelta(minutes=1))
         # The key's peppered hash names its counter: the key itself is never stored.
         Throttle(self.accounts(location.region), self.clock).hit(limit, org.device_key_hash)
+
+    def admit(self, org_id: str, device_key: str | None) -> tuple[OrgLocation, Org]:
+        """`authenticate`, then `throttle`: who may try to register a device; storage trouble 503."""
+        from shared.notifications.ingest import storage_trouble_is_503
+
+        with storage_trouble_is_503():
+            location, org = self.authenticate(org_id, device_key)
+            self.throttle(location, org)
+        return location, org
+
+    def unregister(self, location: OrgLocation, device_id: str, action: ActionContext) -> None:
+        """The device stops receiving at once; the audit log says who unsubscribed it (under the
+        org's tenant, or the partner's when the org went meanwhile)."""
+        from shared.audit.log import AuditLog
+
+        self.registry(location.region).unsubscribe(location.org_id, device_id)
+        try:
+            tenant_id = self.orgs(location.partner_id, location.region).get(location.org_id).tenant_id
+        except ProblemError:
+            tenant_id = None
+        action.record(
+            AuditLog(self.accounts(location.region), self.clock),
+            location.partner_id,
+            "device.unsubscribed",
+            {"type": "device", "id": device_id, "orgId": location.org_id},
+            tenant_id=tenant_id,
+        )
 
     def register(self, location: OrgLocation, org: Org, bearer: str | None, body: DeviceIn) -> DeviceCreated:
         """The device, registered for `body.systemUserId` if the token is that user's."""

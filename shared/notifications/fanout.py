@@ -59,7 +59,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,20 +79,21 @@ from shared.adapters.fcm import (
 )
 from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat, parse_iso
-from shared.notifications.devices import RATE_PREFIX, DeviceRegistry, Target
+from shared.notifications.devices import DeviceRegistry, Target
 from shared.notifications.models import FanoutJob, FanoutJobs
-from shared.notifications.service import (
+from shared.notifications.payload import Payload
+from shared.notifications.ratelimit import DeviceRateLimit, iso_ms
+from shared.notifications.records import (
     DELIVERIES,
     FINAL_STATES,
     NOTIFICATIONS,
     PAYLOADS,
     QUEUE,
     SHARD_PREFIX,
-    Payload,
     outcome_rows,
     summary_rows,
 )
-from shared.storage import tablebatch, tablequery
+from shared.storage import tablequery, tables
 from shared.storage.queues import enqueue
 from shared.storage.tablequery import ETAG, literal
 from shared.usage import Unit, UsageMeter
@@ -104,11 +104,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantry.fanout")
 
 _MAX_DELAY_SECONDS = 6 * 24 * 3600  # queue messages live 7 days
-_WINDOW = timedelta(minutes=1)
-# How far back a notification can still be sending: retries are capped at 15 minutes apart and
-# rounds at `max_rounds`, so one older than this has completed (or given up).
-_LIFETIME = timedelta(hours=4)
-_BUSY_CACHE_SECONDS = 5.0
 _ALONE_DELAY_SECONDS = 5  # as the host's visibilityTimeout before a failed message's next try
 _MESSAGE: TypeAdapter[FanoutJob | FanoutJobs] = TypeAdapter(FanoutJob | FanoutJobs)
 CLAIM_PREFIX = "~claim"  # `~claim<shard>-<chunk>` rows: first attempts of a planned chunk claimed
@@ -152,16 +147,13 @@ class _Dispatch:
     running: Future[None] | None = None
 
 
-def _iso_ms(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# The system users of an org who restricted or objected to processing (the privacy area answers).
+Restrictions = Callable[["AccountStorage", str], frozenset[str]]
 
 
 class FanOut:
     _slots: dict[int, threading.BoundedSemaphore] = {}
     _slots_lock = threading.Lock()
-    _busy: dict[str, tuple[float, bool]] = {}  # org id -> (monotonic time checked, busy)
-    # System users of an org who restricted or objected to processing (set by the composition root).
-    restricted: Callable[[AccountStorage, str], frozenset[str]] | None = None
 
     def __init__(  # noqa: PLR0917 - the adapters a fan-out works with
         self,
@@ -171,13 +163,24 @@ class FanOut:
         sender: Sender,
         meter: UsageMeter | None = None,
         settings: FanoutSettings | None = None,
+        *,
+        restricted: Restrictions,
     ):
+        # Required: a fan-out that forgot whose processing is restricted would notify them anyway.
+        self.restricted = restricted
         self.account = account
         self.clock = clock
         self.devices = devices
         self.sender = sender
         self.meter = meter
         self.settings = settings or FanoutSettings()
+        self.rate_limit = DeviceRateLimit(
+            account,
+            devices.table,
+            clock,
+            device_limit_per_minute=self.settings.device_limit_per_minute,
+            attempts_per_minute=self.settings.attempts_per_minute,
+        )
         with self._slots_lock:
             size = self.settings.concurrent_sends
             self._sem = self._slots.setdefault(size, threading.BoundedSemaphore(size))
@@ -323,7 +326,7 @@ class FanOut:
             # same chunks whatever happens to its devices meanwhile.
             "cuts": json.dumps(ids[:: self.settings.chunk_size]),
         }
-        if not _submit_each(self.account.table(DELIVERIES), [("create", shard)])[0]:
+        if not tables.write_each(self.account.table(DELIVERIES), [("create", shard)])[0]:
             return False
         shards.append(shard)
         self._dispatch(job, shard, state, inline_pool)
@@ -444,7 +447,7 @@ class FanOut:
                 finals.append(
                     _final(job.notification_id, device_id, "DEVICE_GONE", "The device unsubscribed.")
                 )
-        if self.restricted is not None and (to_send or fresh):
+        if to_send or fresh:
             skip = self.restricted(self.account, job.org_id)
             if skip:
                 # Written as final before anything is sent, so a retried job skips them too.
@@ -532,8 +535,8 @@ class FanOut:
         else:
             claimed = [(device, 0) for device, _ in chunk] if self._claim_chunk(job, chunk_index) else []
         known.update((str(device["RowKey"])[2:], None) for device, _ in chunk)
-        if claimed and self._org_busy(job.org_id):
-            claimed, held = self._reserve(job, claimed)
+        if claimed and self.rate_limit.org_busy(job.org_id):
+            claimed, held = self.rate_limit.reserve(job, claimed)
             self._write(held)
             known.update((str(r["RowKey"]), "retrying") for r in held)
         if not claimed:
@@ -587,7 +590,7 @@ class FanOut:
             failure = {**base, "errorCode": outcome.error_code, "reason": outcome.reason}
             if isinstance(outcome.action, Retry):
                 later = now + timedelta(seconds=outcome.action.after_seconds)
-                rows.append({**failure, "state": "retrying", "notBefore": _iso_ms(later)})
+                rows.append({**failure, "state": "retrying", "notBefore": iso_ms(later)})
             elif isinstance(outcome.action, DeleteDevice):
                 self.devices.remove(org_id, outcome.device_id, hashes.get(outcome.device_id))
                 rows.append({**failure, "state": "failed", "deviceDeleted": True})
@@ -599,84 +602,6 @@ class FanOut:
         if sent and self.meter is not None:
             self.meter.add(job.partner_id, Unit.NOTIFICATIONS_SENT, sent)
         return alerts
-
-    # --- FCM's 240 messages per minute per device -------------------------------------------
-
-    def _org_busy(self, org_id: str) -> bool:
-        """Whether any device of the org could reach the per-device limit: enough notifications of
-        the org were active in the last minute. Rarely true, so the per-device record costs
-        nothing for almost every org. Cached briefly per process: shards of one notification ask
-        together."""
-        checked = self._busy.get(org_id)
-        if checked is not None and time.monotonic() - checked[0] < _BUSY_CACHE_SECONDS:
-            return checked[1]
-        from ulid import ULID
-
-        now = self.clock.now()
-        oldest = str(ULID.from_datetime(now - _LIFETIME))[:10] + "0" * 16  # ids are ULIDs: time first
-        rows = tablequery.query(
-            self.account.table(NOTIFICATIONS),
-            f"PartitionKey eq {literal(org_id)} and RowKey ge {literal(oldest)} and RowKey lt 'k' "
-            f"and (state ne 'completed' or completedAt ge {literal(isoformat(now - _WINDOW))})",
-            select=["RowKey"],
-        )
-        most = self.settings.device_limit_per_minute
-        busy = False
-        for active, _ in enumerate(rows, start=1):
-            if active * self.settings.attempts_per_minute > most:
-                busy = True
-                break
-        self._busy[org_id] = (time.monotonic(), busy)
-        return busy
-
-    def _reserve(
-        self, job: FanoutJob, claimed: list[tuple[Any, int]]
-    ) -> tuple[list[tuple[Any, int]], list[dict[str, Any]]]:
-        """Takes a send from each device's last-minute allowance; returns (devices to send now,
-        delivery rows of those held back until the allowance frees: delayed, not dropped).
-
-        Each device's `r_<device id>` row (devices table, the org's partition: it goes with the
-        org, the device) holds its send times of the last minute; it is updated under its ETag
-        before the send, so two notifications' workers cannot both take the last slot.
-        """
-        table = self.devices.table()
-        ids = [str(device["RowKey"])[2:] for device, _ in claimed]
-        rows = {
-            str(r["RowKey"])[len(RATE_PREFIX) :]: r
-            for r in tablequery.query(
-                table,
-                f"PartitionKey eq {literal(job.org_id)} and RowKey ge {literal(RATE_PREFIX + min(ids))} "
-                f"and RowKey le {literal(RATE_PREFIX + max(ids))}",
-                select=["RowKey", "sends"],
-            )
-        }
-        now = self.clock.now()
-        since, most = _iso_ms(now - _WINDOW), self.settings.device_limit_per_minute
-        held: list[dict[str, Any]] = []
-        operations: list[tuple[Any, int, tuple[Any, ...]]] = []
-        for (device, attempts), device_id in zip(claimed, ids, strict=True):
-            row = rows.get(device_id)
-            recent = sorted(t for t in json.loads(row["sends"]) if t > since) if row else []
-            if len(recent) >= most:
-                free_at = parse_iso(recent[len(recent) - most]) + _WINDOW
-                held.append(_held(job.notification_id, device, attempts, free_at))
-                continue
-            entity = {
-                "PartitionKey": job.org_id,
-                "RowKey": RATE_PREFIX + device_id,
-                "sends": json.dumps([*recent, _iso_ms(now)]),
-            }
-            operation = ("update", entity, row[ETAG]) if row else ("create", entity)
-            operations.append((device, attempts, operation))
-        allowed: list[tuple[Any, int]] = []
-        for won, (device, attempts, _) in zip(
-            _submit_each(table, [op for _, _, op in operations]), operations, strict=True
-        ):
-            if won:
-                allowed.append((device, attempts))
-            else:  # another notification's worker took a slot meanwhile: look again shortly
-                held.append(_held(job.notification_id, device, attempts, now + timedelta(seconds=1)))
-        return allowed, held
 
     def _chunk_claims(self, job: FanoutJob) -> dict[int, Any]:
         prefix = f"{CLAIM_PREFIX}{job.shard:05d}-"
@@ -693,14 +618,14 @@ class FanOut:
         entity = {
             "PartitionKey": job.notification_id,
             "RowKey": f"{CLAIM_PREFIX}{job.shard:05d}-{chunk_index:04d}",
-            "claimedAt": _iso_ms(self.clock.now()),
+            "claimedAt": iso_ms(self.clock.now()),
         }
-        return _submit_each(self.account.table(DELIVERIES), [("create", entity)])[0]
+        return tables.write_each(self.account.table(DELIVERIES), [("create", entity)])[0]
 
     def _claim(self, job: FanoutJob, chunk: list[tuple[Any, Any]]) -> list[tuple[Any, int]]:
         """Claims devices for this worker; returns (device row, earlier attempts) of those it won."""
         table = self.account.table(DELIVERIES)
-        claimed_at = _iso_ms(self.clock.now())
+        claimed_at = iso_ms(self.clock.now())
         operations: list[tuple[Any, int, tuple[Any, ...]]] = []
         for device, delivery in chunk:
             attempts = int(delivery.get("attempts") or 0) if delivery is not None else 0
@@ -717,15 +642,13 @@ class FanOut:
             else:
                 operation = ("update", entity, delivery[ETAG])
             operations.append((device, attempts, operation))
-        applied = _submit_each(table, [op for _, _, op in operations])
+        applied = tables.write_each(table, [op for _, _, op in operations])
         return [
             (device, attempts) for (device, attempts, _), won in zip(operations, applied, strict=True) if won
         ]
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        table = self.account.table(DELIVERIES)
-        for start in range(0, len(rows), 100):
-            tablebatch.submit(table, [("merge", r) for r in rows[start : start + 100]])
+        tables.write(self.account.table(DELIVERIES), [("merge", r) for r in rows])
 
     def _give_up(self, job: FanoutJob, existing: dict[str, Any]) -> None:
         rows = [
@@ -808,45 +731,6 @@ def _final(notification_id: str, device_id: str, code: str, reason: str) -> dict
         "errorCode": code,
         "reason": reason,
     }
-
-
-def _held(notification_id: str, device: Any, attempts: int, until: datetime) -> dict[str, Any]:
-    """A device held back by the per-device limit: not an attempt, so its attempts are restored."""
-    return {
-        "PartitionKey": notification_id,
-        "RowKey": str(device["RowKey"])[2:],
-        "systemUserId": device.get("systemUserId"),
-        "state": "retrying",
-        "attempts": attempts,
-        "notBefore": _iso_ms(until),
-        "errorCode": "DEVICE_RATE_LIMIT",
-        "reason": "Held back: the device had Firebase's 240 messages of the last minute.",
-    }
-
-
-def _submit_each(table: Any, operations: list[tuple[Any, ...]]) -> list[bool]:
-    """Conditional operations in transactions of 100; where one conflicts (409/412), one by one.
-    Returns, per operation, whether it was applied."""
-    applied: list[bool] = []
-    for start in range(0, len(operations), 100):
-        group = operations[start : start + 100]
-        try:
-            tablebatch.submit(table, group)
-            applied += [True] * len(group)
-            continue
-        except tablebatch.BatchRefusedError as error:
-            if error.status_code not in (409, 412):
-                raise
-        for operation in group:
-            try:
-                tablebatch.submit(table, [operation])
-            except tablebatch.BatchRefusedError as error:
-                if error.status_code not in (409, 412):
-                    raise
-                applied.append(False)
-                continue
-            applied.append(True)
-    return applied
 
 
 def _unknown(notification_id: str, device_id: str) -> dict[str, Any]:

@@ -3,18 +3,25 @@ back out: notification bodies exist only in requests and in the transient payloa
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
+from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime, one_of
 
 _TEXT = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 _SHORT = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
 _LOGICAL_NAME = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,99}$")]
 _HEADER_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9\-]{0,63}$")]
 _TEMPLATE = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+# What templates.problems accepts, for the document: text, `{{` and `}}`, and placeholders of a
+# logical name or a built-in (tests/unit/test_openapi_document.py holds the two together).
+_TEMPLATE_BODY = (
+    r"(?:[^{}]|\{\{|\}\}|\{(?:[a-z][a-z0-9_]{0,99}"
+    r"|\$(?:entity|message|recordId|organizationId|initiatingUserId))\})*"
+)
+TEMPLATE_PATTERN = f"^{_TEMPLATE_BODY}$"
 
 WebhookAuthType = Literal["WebhookKey", "HttpHeader"]
 OrgAccessState = Literal["pendingProof", "proven"]
@@ -42,6 +49,27 @@ class Administrator(ApiInput):
 
 class WebhookAuth(ApiInput):
     """How Dataverse authenticates: WebhookKey (`?code=`) or HttpHeader (`headerName: <key>`)."""
+
+    # headerName comes with HttpHeader, and only with it.
+    model_config = ConfigDict(
+        json_schema_extra=one_of(
+            [
+                {
+                    "required": ["type", "headerName"],
+                    "properties": {
+                        "type": {"type": "string", "enum": ["HttpHeader"]},
+                        "headerName": {"type": "string"},
+                    },
+                },
+                {
+                    "properties": {
+                        "type": {"type": "string", "enum": ["WebhookKey"]},
+                        "headerName": {"type": "null"},
+                    },
+                },
+            ]
+        )
+    )
 
     type: WebhookAuthType = "WebhookKey"
     header_name: _HEADER_NAME | None = None
@@ -168,7 +196,37 @@ class SystemUserList(ApiModel):
 # --- rules ----------------------------------------------------------------------------------------
 
 
+# A list of system-user ids, as the "exactly one of" schemas below restate it (a generator needs
+# the items of every array it meets).
+_UUIDS: dict[str, Any] = {"type": "array", "items": {"type": "string", "format": "uuid"}}
+
+
 class Recipients(ApiInput):
+    # `users` lists the system users for type users, and only then.
+    model_config = ConfigDict(
+        json_schema_extra=one_of(
+            [
+                {
+                    "required": ["type", "users"],
+                    "properties": {
+                        "type": {"type": "string", "enum": ["users"]},
+                        "users": {**_UUIDS, "minItems": 1},
+                    },
+                },
+                {
+                    "required": ["type"],
+                    "properties": {
+                        "type": {
+                            "type": "string",
+                            "enum": [t for t in get_args(RecipientType) if t != "users"],
+                        },
+                        "users": {"anyOf": [{"type": "null"}, {**_UUIDS, "maxItems": 0}]},
+                    },
+                },
+            ]
+        )
+    )
+
     type: RecipientType
     users: list[UUID] | None = Field(default=None, max_length=500)
 
@@ -187,9 +245,13 @@ class RuleIn(ApiInput):
         description="Message name, e.g. Create, Update, Assign."
     )
     filtering_attributes: list[_LOGICAL_NAME] | None = Field(default=None, max_length=100)
-    title: _TEMPLATE
-    body: Annotated[str, StringConstraints(max_length=1000)] = ""
-    link: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    title: _TEMPLATE = Field(json_schema_extra={"pattern": TEMPLATE_PATTERN})
+    body: Annotated[str, StringConstraints(max_length=1000)] = Field(
+        default="", json_schema_extra={"pattern": TEMPLATE_PATTERN}
+    )
+    link: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, json_schema_extra={"pattern": f"^https://{_TEMPLATE_BODY}$"}
+    )
     recipients: Recipients
     enabled: bool = True
 
@@ -253,6 +315,28 @@ class DeliveredOut(ApiModel):
 
 
 class NotificationIn(ApiInput):
+    # Exactly one of: recipients (at least one), or everyone=true.
+    model_config = ConfigDict(
+        json_schema_extra=one_of(
+            [
+                {
+                    "required": ["recipients"],
+                    "properties": {
+                        "recipients": {**_UUIDS, "minItems": 1},
+                        "everyone": {"type": "boolean", "enum": [False]},
+                    },
+                },
+                {
+                    "required": ["everyone"],
+                    "properties": {
+                        "everyone": {"type": "boolean", "enum": [True]},
+                        "recipients": {"anyOf": [{"type": "null"}, {**_UUIDS, "maxItems": 0}]},
+                    },
+                },
+            ]
+        )
+    )
+
     recipients: list[UUID] | None = Field(
         default=None, max_length=1000, description="System users; omit with everyone=true."
     )

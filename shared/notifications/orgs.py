@@ -47,7 +47,7 @@ from shared.notifications.models import (
 )
 from shared.notifications.secrets import hash_key, new_device_key, new_webhook_key
 from shared.privacy.subjects.index import index_key, index_org_users
-from shared.storage.entities import page
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage, StorageRouter
@@ -323,41 +323,14 @@ def webhook_url(base_url: str, org_id: str) -> str:
     return f"{base_url.rstrip('/')}/api/dynamics/{org_id}/webhook"
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
-
-
 def rows_of(table: Any, partition: str, select: list[str] | None = None) -> Iterator[Any]:
     yield from table.query_entities(
         "PartitionKey eq @pk", parameters={"pk": partition}, select=select, results_per_page=1000
     )
 
 
-def delete_partition(table: Any, partition: str) -> int:
-    """Deletes every row of a partition in transactions of 100; returns how many went."""
-    from azure.data.tables import TableTransactionError
-
-    deleted = 0
-    batch: list[Any] = []
-
-    def flush() -> None:
-        nonlocal deleted
-        if not batch:
-            return
-        try:
-            table.submit_transaction([("delete", row) for row in batch])
-        except TableTransactionError:
-            for row in batch:  # someone removed one meanwhile: one by one, missing ones are fine
-                table.delete_entity(row["PartitionKey"], row["RowKey"])
-        deleted += len(batch)
-        batch.clear()
-
-    for row in rows_of(table, partition, ["PartitionKey", "RowKey"]):
-        batch.append({"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"]})
-        if len(batch) == 100:
-            flush()
-    flush()
-    return deleted
+# Kept for the areas that imported it from here; the toolkit's is the one.
+delete_partition = tables.delete_partition
 
 
 class OrgService:
@@ -519,8 +492,8 @@ class OrgService:
         return org
 
     def list_orgs(self, top: int, continuation: str | None) -> tuple[list[Org], str | None]:
-        rows, token = page(
-            self.account.table(ORGS), f"PartitionKey eq '{_quote(self.partner_id)}'", top, continuation
+        rows, token = tables.page(
+            self.account.table(ORGS), tables.partition(self.partner_id), top, continuation
         )
         return [Org.from_entity(r) for r in rows], token
 
@@ -529,7 +502,7 @@ class OrgService:
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
-        from shared.storage.entities import raise_if_conflict
+        from shared.storage.tables import raise_if_conflict
 
         row = self.account.table(ORGS).get_entity(self.partner_id, self.get(org_id).id)
         org = Org.from_entity(row)
@@ -634,7 +607,6 @@ class OrgService:
     # --- system users ------------------------------------------------------------------------
 
     def upsert_users(self, org_id: str, users: list[SystemUserIn], action: ActionContext) -> int:
-        from azure.data.tables import UpdateMode
 
         org = self.get(org_id)
         table = self.account.table(USERS)
@@ -644,10 +616,7 @@ class OrgService:
             fields = user.model_dump(mode="json", by_alias=True, exclude={"system_user_id"})
             entity = {"PartitionKey": org.id, "RowKey": user_id, **fields}
             entities.append({k: v for k, v in entity.items() if v is not None})
-        for start in range(0, len(entities), 100):
-            table.submit_transaction(
-                [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in entities[start : start + 100]]
-            )
+        tables.write(table, [("replace", e) for e in entities])
         index_org_users(self.account, index_key(self.pepper), org.id, entities)
         action.record(
             self.audit(),
@@ -663,9 +632,7 @@ class OrgService:
         self, org_id: str, top: int, continuation: str | None
     ) -> tuple[list[SystemUserOut], str | None]:
         org = self.get(org_id)
-        rows, token = page(
-            self.account.table(USERS), f"PartitionKey eq '{_quote(org.id)}'", top, continuation
-        )
+        rows, token = tables.page(self.account.table(USERS), tables.partition(org.id), top, continuation)
         items = [
             SystemUserOut(
                 system_user_id=str(r["RowKey"]),
@@ -751,9 +718,7 @@ class OrgService:
 
     def list_rules(self, org_id: str, top: int, continuation: str | None) -> tuple[list[RuleOut], str | None]:
         org = self.get(org_id)
-        rows, token = page(
-            self.account.table(RULES), f"PartitionKey eq '{_quote(org.id)}'", top, continuation
-        )
+        rows, token = tables.page(self.account.table(RULES), tables.partition(org.id), top, continuation)
         return [self._rule_out(r) for r in rows], token
 
     def replace_rule(self, org_id: str, rule_id: str, body: RuleIn, action: ActionContext) -> RuleOut:

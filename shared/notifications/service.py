@@ -1,25 +1,12 @@
-"""Notifications: accepting one (webhook or partner), reading its metadata, delivery acknowledgements.
+"""Notifications of one partner: accepting one (webhook or partner), reading it, acknowledging delivery.
 
-Tables (regional):
-- `notifications`, PartitionKey = org id: `<notification id>` rows hold the metadata (source,
-  rule, event names, recipients, state, device count, timestamps; never a title or body). A
-  Dataverse delivery's notification id is derived from the delivery, so a retried delivery meets
-  the first one's row (409) and nothing else is created.
-- `notifydeliveries`, PartitionKey = notification id: one row per device (state, attempts, Firebase
-  message name, sent/delivered time, error code and reason), `~shard<nnnnn>` rows (see fanout)
-  and `~ack<nn>` counters of delivery acknowledgements (see `delivered`).
-
-The body (title, body, data, link) is sealed into a blob of `notifypayloads`, named by the
-notification id, read by the fan-out and deleted when the notification completes; a lifecycle
-rule deletes any left over after 1 day. The queue message carries ids only.
+Where they are kept: `shared.notifications.records`; what they carry: `shared.notifications.payload`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,64 +16,33 @@ from shared.errors import not_found, service_unavailable
 from shared.ids import new_id
 from shared.notifications.models import (
     DeliveredOut,
-    DeviceOutcome,
     FanoutJob,
     FanoutJobs,
     NotificationOut,
 )
+from shared.notifications.payload import NewNotification
+from shared.notifications.records import (
+    ACK_COUNTERS,
+    ACK_PREFIX,
+    DELIVERIES,
+    INLINE_PAYLOAD_BYTES,
+    NOTIFICATIONS,
+    PAYLOADS,
+    QUEUE,
+    SHARD_PREFIX,
+    outcome_of,
+    outcome_rows,
+    summary_rows,
+)
 from shared.notifications.secrets import TokenCipher
-from shared.storage import tablebatch, tablequery
-from shared.storage.entities import decode_token, encode_token
+from shared.storage import tablebatch, tablequery, tables
 from shared.storage.groupcommit import GroupCommit
 from shared.storage.queues import MAX_MESSAGE_BYTES, enqueue, packed
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
 
-NOTIFICATIONS = "notifications"
-DELIVERIES = "notifydeliveries"
-PAYLOADS = "notifypayloads"
-QUEUE = "notifyfanout"
-SHARD_PREFIX = "~shard"
-ACK_PREFIX = "~ack"  # `~ack<nn>` rows: delivered acknowledgements counted, one counter per device bucket
-ACK_COUNTERS = 16
 _ACK_ATTEMPTS = 8
-FINAL_STATES = frozenset({"sent", "failed"})
-# A sealed payload up to this size travels in the job message (which holds 48 KiB of JSON).
-INLINE_PAYLOAD_BYTES = 8 * 1024
-
-
-@dataclass(frozen=True)
-class Payload:
-    """What a device shows. Lives in memory and in the sealed transient blob, nowhere else."""
-
-    title: str
-    body: str
-    data: dict[str, str]
-    link: str | None
-
-    def to_json(self) -> str:
-        return json.dumps({"title": self.title, "body": self.body, "data": self.data, "link": self.link})
-
-    @classmethod
-    def from_json(cls, text: str) -> Payload:
-        raw = json.loads(text)
-        return cls(str(raw["title"]), str(raw["body"]), dict(raw.get("data") or {}), raw.get("link"))
-
-
-@dataclass(frozen=True)
-class NewNotification:
-    org_id: str
-    source: str  # webhook | partner
-    recipients: list[str] | None  # system user ids; None = everyone
-    payload: Payload
-    rule_id: str | None = None
-    entity: str | None = None
-    message: str | None = None
-    record_id: str | None = None
-    needs_record: bool = False
-    # Set by the webhook, derived from the Dataverse delivery: accepting it twice makes one notification.
-    notification_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,31 +58,6 @@ class _Accepting:
 
 # Process-wide: callers on different threads accepting for one org share transactions and messages.
 _ACCEPTING: GroupCommit[_Accepting, tuple[str, bool]] = GroupCommit(max_items=tablebatch.MAX_OPERATIONS)
-
-
-def summary_rows(table: Any, notification_id: str, prefix: str) -> Iterator[dict[str, Any]]:
-    """The summary rows of one kind (`~shard`, `~ack`) in a notification's delivery partition."""
-    return tablequery.query(
-        table,
-        f"PartitionKey eq {tablequery.literal(notification_id)} "
-        f"and RowKey ge {tablequery.literal(prefix)} and RowKey lt {tablequery.literal(prefix + '~')}",
-    )
-
-
-def outcome_rows(
-    table: Any, notification_id: str, low: str, high: str, select: list[str]
-) -> Iterator[dict[str, Any]]:
-    """The devices' outcome rows of a notification from `low` to `high` (a shard's range)."""
-    return tablequery.query(
-        table,
-        f"PartitionKey eq {tablequery.literal(notification_id)} "
-        f"and RowKey ge {tablequery.literal(low)} and RowKey le {tablequery.literal(high)}",
-        select=select,
-    )
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 class NotificationService:
@@ -267,13 +198,10 @@ class NotificationService:
     def list_notifications(
         self, org_id: str, top: int, continuation: str | None
     ) -> tuple[list[NotificationOut], str | None]:
-        table = self.account.table(NOTIFICATIONS)
-        query = f"PartitionKey eq '{_quote(org_id)}'"
-        pages: Any = table.query_entities(query, results_per_page=top).by_page(
-            continuation_token=decode_token(continuation)
+        rows, token = tables.page(
+            self.account.table(NOTIFICATIONS), tables.partition(org_id), top, continuation
         )
-        rows = list(next(pages, []))
-        return [self._view(r) for r in rows], encode_token(pages.continuation_token)
+        return [self._view(r) for r in rows], token
 
     def counts(self, row: Any) -> dict[str, int]:
         """Sent, failed and delivered, from the summary rows, so a GET costs the same at any size.
@@ -308,17 +236,15 @@ class NotificationService:
     ) -> NotificationOut:
         row = self._row(org_id, notification_id)
         view = self._view(row, self.counts(row))
-        pages: Any = (
-            self.account.table(DELIVERIES)
-            .query_entities(
-                "PartitionKey eq @pk and RowKey lt '~'",
-                parameters={"pk": notification_id},
-                results_per_page=top,
-            )
-            .by_page(continuation_token=decode_token(continuation))
+        # Device outcomes only: the `~shard` and `~ack` summary rows sort after every device id.
+        rows, token = tables.page(
+            self.account.table(DELIVERIES),
+            f"{tables.partition(notification_id)} and RowKey lt '~'",
+            top,
+            continuation,
         )
-        view.devices = [outcome_of(r) for r in next(pages, [])]
-        view.devices_continuation_token = encode_token(pages.continuation_token)
+        view.devices = [outcome_of(r) for r in rows]
+        view.devices_continuation_token = token
         return view
 
     # --- acknowledgements ---------------------------------------------------------------------
@@ -359,36 +285,3 @@ class NotificationService:
                 raise
             return DeliveredOut(notification_id=notification_id, device_id=device_id, delivered_at=moment)
         raise service_unavailable("Too many acknowledgements at once; try again.")
-
-
-def outcome_of(row: Any) -> DeviceOutcome:
-    return DeviceOutcome(
-        device_id=str(row["RowKey"]),
-        system_user_id=row.get("systemUserId"),
-        state=row.get("state", "sending"),
-        attempts=int(row.get("attempts") or 0),
-        message_id=row.get("messageId"),
-        sent_at=row.get("sentAt"),
-        delivered_at=row.get("deliveredAt"),
-        error_code=row.get("errorCode"),
-        reason=row.get("reason"),
-        device_deleted=bool(row.get("deviceDeleted", False)),
-    )
-
-
-def delete_org_notifications(account: AccountStorage, org_id: str) -> int:
-    """The org-delete cascade: notification metadata, their delivery rows and any payload left."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    from shared.notifications.orgs import delete_partition, rows_of
-
-    table = account.table(NOTIFICATIONS)
-    count = 0
-    for row in rows_of(table, org_id, ["RowKey"]):
-        key = str(row["RowKey"])
-        delete_partition(account.table(DELIVERIES), key)
-        with contextlib.suppress(ResourceNotFoundError):
-            account.container(PAYLOADS).delete_blob(key)
-        count += 1
-    delete_partition(table, org_id)
-    return count

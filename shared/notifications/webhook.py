@@ -21,8 +21,8 @@ from shared.notifications import templates
 from shared.notifications.dataverse import ExecutionContext
 from shared.notifications.models import RuleOut
 from shared.notifications.orgs import Org, OrgDirectory, OrgLocation, org_claimed
+from shared.notifications.payload import NewNotification, Payload
 from shared.notifications.secrets import idempotency_hash, key_matches, webhook_key_partner
-from shared.notifications.service import NewNotification, Payload
 
 if TYPE_CHECKING:
     from shared.notifications.orgs import OrgService
