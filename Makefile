@@ -34,12 +34,18 @@ run: setup
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 typecheck: setup
 	$(PY) -m mypy
 
+# Coverage is measured and printed (shared/, functions/, localdev/; the local host subprocesses
+# included), never a gate. `make unit` needs neither Node nor Azurite.
 test: lint typecheck
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/cold_start.py

@@ -42,7 +42,7 @@ from notify_fanout import SAMPLE, cpu_seconds, notify_stack  # noqa: E402
 
 from localdev.host import HTTP_CONCURRENCY_SETTING  # noqa: E402
 from localdev.stack import wait_until  # noqa: E402
-from shared.notifications.service import QUEUE  # noqa: E402
+from shared.notifications.records import QUEUE  # noqa: E402
 
 FANOUT_FUNCTION = "notify_fanout_eu"
 

@@ -22,4 +22,5 @@ def parse_iso(value: object) -> datetime:
 
 def isoformat(moment: datetime) -> str:
     """ISO 8601 UTC with a `Z`, second precision, as the API promises (`2026-11-22T12:00:00Z`)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: its %Y writes the year 719 as `719`, which no ISO parser reads back.
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from shared.access.tokens import ACCESS_AS_USER, OPERATOR_ROLE
 from shared.models import Problem
@@ -116,21 +117,85 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     ]
 
 
-def build_document(operations: list[Operation], *, title: str, version: str) -> dict[str, Any]:
-    models: set[type[BaseModel]] = {Problem}
+class _Schema(GenerateJsonSchema):
+    """pydantic's JSON Schema, saying also what stripping does to a required text: a value of only
+    blanks strips to nothing and is refused, so it must hold a non-blank character."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        described = super().str_schema(schema)
+        if schema.get("strip_whitespace") and schema.get("min_length") and "pattern" not in described:
+            described["pattern"] = r"\S"
+        return described
+
+
+def _component_name(defs_name: str) -> str:
+    """A stable, unique component name: pydantic qualifies a class name that two modules share
+    (`shared__privacy__consent__ContactOut`); the document names it by its area instead
+    (`PrivacyContactOut`), so generated clients get one readable class per model."""
+    parts = defs_name.split("__")
+    if len(parts) < 3:
+        return defs_name
+    area = parts[1].removesuffix("s")
+    return area[:1].upper() + area[1:] + parts[-1]
+
+
+def _rename_refs(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        renamed = {key: _rename_refs(value, names) for key, value in node.items()}
+        ref = renamed.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            renamed["$ref"] = _REF_PREFIX + names.get(ref[len(_REF_PREFIX) :], ref[len(_REF_PREFIX) :])
+        return renamed
+    if isinstance(node, list):
+        return [_rename_refs(item, names) for item in node]
+    return node
+
+
+_REF_PREFIX = "#/components/schemas/"
+
+
+def _state_regions(node: Any, regions: tuple[str, ...]) -> None:
+    """Every `region` property takes one of the configured regions: the document says which."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict) and isinstance(value.get("region"), dict):
+                region = value["region"]
+                for option in [region, *region.get("anyOf", [])]:
+                    if option.get("type") == "string":
+                        option["enum"] = list(regions)
+            _state_regions(value, regions)
+    elif isinstance(node, list):
+        for item in node:
+            _state_regions(item, regions)
+
+
+def build_document(
+    operations: list[Operation], *, title: str, version: str, regions: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    # Each model is described in the mode it is used in: a body as what we accept (validation),
+    # a response as what we send (serialization). Asking pydantic for both modes of every model
+    # made it split each model in two (`-Input` / `-Output`), which client generators choke on.
+    pairs: set[tuple[type[BaseModel], Literal["validation", "serialization"]]] = {(Problem, "serialization")}
     for op in operations:
-        models.update(m for m in (op.body, op.response) if m is not None)
-    modes: tuple[Literal["validation"], Literal["serialization"]] = ("validation", "serialization")
-    pairs = [(m, mode) for m in models for mode in modes]
+        if op.body is not None:
+            pairs.add((op.body, "validation"))
+        if op.response is not None:
+            pairs.add((op.response, "serialization"))
     refs, defs = models_json_schema(
-        sorted(pairs, key=lambda p: (p[0].__name__, p[1])),
+        sorted(pairs, key=lambda p: (p[0].__module__, p[0].__qualname__, p[1])),
         by_alias=True,
-        ref_template="#/components/schemas/{model}",
+        ref_template=_REF_PREFIX + "{model}",
+        schema_generator=_Schema,
     )
-    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    names = {name: _component_name(name) for name in defs.get("$defs", {})}
+    # A generator names its classes by `title`: it follows the component's name.
+    schemas: dict[str, Any] = {
+        names[name]: {**_rename_refs(schema, names), "title": names[name]}
+        for name, schema in defs.get("$defs", {}).items()
+    }
 
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return refs[(model, mode)]  # type: ignore[index]
+        return _rename_refs(refs[(model, mode)], names)  # type: ignore[index,no-any-return]
 
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(operations, key=lambda o: (o.path, o.method)):
@@ -177,6 +242,18 @@ def build_document(operations: list[Operation], *, title: str, version: str) -> 
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
 
+    if regions:
+        _state_regions(schemas, regions)
+        _state_regions(
+            [
+                {"properties": {"region": parameter["schema"]}}
+                for methods in paths.values()
+                for described in methods.values()
+                for parameter in described["parameters"]
+                if parameter["name"] == "region"
+            ],
+            regions,
+        )
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -1,51 +1,71 @@
-"""Shared fixtures: one private Azurite per test session, and the product app on a local host."""
+"""Shared fixtures and markers; the stack (Azurite, stand-ins) starts only when a test needs it.
+
+Each directory is a marker (`-m unit`, `-m integration`, `-m e2e`, `-m infra`). Unit tests never
+import tests.stack, so they run without Node, Azurite or stand-ins; the first integration or e2e
+test module (or fixture) that imports it starts one stack for the whole session.
+"""
 
 from __future__ import annotations
 
-import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from localdev.fcm_local import start_fcm_standin
-from localdev.graph_standin import GraphStandin, StandinControl, serve_in_thread
-from localdev.stack import local_host, start_test_azurite
+if TYPE_CHECKING:
+    from localdev.graph_standin import StandinControl
 
-# Settings are read from the environment once per process, so the test Azurite's addresses go
-# there before anything reads them.
-_AZURITE, STACK_ENV = start_test_azurite()
-# One Graph stand-in for the session, with small generated tenants (tests that need a size set it
-# per tenant through StandinControl); its settings reach every host started below.
-_GRAPH = serve_in_thread(GraphStandin(users_per_tenant=int(os.environ.get("TEST_TENANT_USERS", "40"))))
-GRAPH = _GRAPH.__enter__()
-STACK_ENV.update(GRAPH.settings())
-# One FCM stand-in for the session (real firebase-admin, OAuth included, talks to it).
-FCM, _FCM_SETTINGS = start_fcm_standin()
-STACK_ENV.update(_FCM_SETTINGS)
-os.environ.update(STACK_ENV)
+_TESTS = Path(__file__).resolve().parent
+_MARKERS = ("unit", "integration", "e2e", "infra")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A directory whose marker the -m expression cannot select is not even imported: `-m unit`
+    from the root then starts no Azurite (integration and e2e modules start the stack at import)."""
+    expression = config.option.markexpr
+    if not expression or collection_path.parent != _TESTS or collection_path.name not in _MARKERS:
+        return None
+    from _pytest.mark.expression import Expression
+
+    selected = Expression.compile(expression).evaluate(lambda name, **_: name == collection_path.name)
+    return True if not selected else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.path)).resolve().relative_to(_TESTS).parts
+        if parts and parts[0] in _MARKERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _GRAPH.__exit__(None, None, None)
-    FCM.stop()
-    _AZURITE.stop()
+    stack = sys.modules.get("tests.stack")
+    if stack is not None:
+        stack.stop()
 
 
 @pytest.fixture(scope="session")
 def stack_env() -> dict[str, str]:
+    from tests.stack import STACK_ENV
+
     return dict(STACK_ENV)
 
 
 @pytest.fixture(scope="session")
-def router():  # type: ignore[no-untyped-def]
+def router(stack_env: dict[str, str]):  # type: ignore[no-untyped-def]
     from functions import deps
 
     return deps.storage()
 
 
 @pytest.fixture(scope="module")
-def control() -> Iterator[StandinControl]:
+def control(stack_env: dict[str, str]) -> Iterator[StandinControl]:
     """The session's Graph stand-in, steered (tenants, consents, GDAP relationships, faults)."""
+    from localdev.graph_standin import StandinControl
+    from tests.stack import GRAPH
+
     client = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
     yield client
     client.clear_faults()
@@ -55,5 +75,7 @@ def control() -> Iterator[StandinControl]:
 @pytest.fixture(scope="session")
 def api(stack_env: dict[str, str]) -> Iterator[str]:
     """Base URL of the product app served by the local host against the test Azurite."""
+    from localdev.stack import local_host
+
     with local_host(stack_env) as base:
         yield base

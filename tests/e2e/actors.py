@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from localdev import dev_issuer
 from localdev.graph_standin import StandinControl
 from localdev.proving import connect_partner_tenant, grant_gdap
-from tests.conftest import STACK_ENV
+from tests.stack import STACK_ENV
 
 # The break-glass key: still set locally, so tests and `make run` can bootstrap partners with it.
 OPERATOR = {"x-api-key": STACK_ENV["OPERATOR_API_KEY"]}

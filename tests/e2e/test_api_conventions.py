@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import httpx
 
 from functions.http import endpoint_spec
-from localdev.azurite import connection_string
+from localdev.azurite import REPO, connection_string
 from localdev.stack import local_host
+from tests.e2e.actors import PartnerSetup
 
 
 def test_health_reports_every_region(api: str) -> None:
@@ -61,7 +65,23 @@ def test_docs_page_renders_the_document(api: str) -> None:
     response = httpx.get(f"{api}/api/docs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert 'fetch("openapi.json")' in response.text
+    assert "https://" not in response.text  # no CDN: every file comes from this host
+    # Swagger UI from the pinned npm package, and the set-up that points it at the document.
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["swagger-ui-dist"]
+    bundle = httpx.get(f"{api}/api/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and bundle.headers["content-type"].startswith("text/javascript")
+    installed = json.loads((REPO / "node_modules/swagger-ui-dist/package.json").read_text())["version"]
+    assert installed == pinned and "SwaggerUIBundle" in bundle.text
+    assert httpx.get(f"{api}/api/docs/swagger-ui.css").headers["content-type"].startswith("text/css")
+    setup = httpx.get(f"{api}/api/docs/reference.js").text
+    assert 'url: "openapi.json"' in setup and "persistAuthorization: true" in setup
+    for name in ("docs/swagger-ui.css", "docs/swagger-ui-bundle.js", "docs/reference.js"):
+        assert f'"{name}"' in response.text
+    # Only the reference's own files are served, nothing else from disk.
+    for other in ("package.json", "..%2Fhost.json", "index.html"):
+        refused = httpx.get(f"{api}/api/docs/{other}")
+        assert refused.status_code == 404, other
+        assert refused.headers["content-type"].startswith("application/problem+json")
 
 
 def test_health_is_503_naming_the_region_that_is_down(stack_env: dict[str, str]) -> None:
@@ -72,3 +92,14 @@ def test_health_is_503_naming_the_region_that_is_down(stack_env: dict[str, str])
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["detail"] == "Storage unreachable: us."
+
+
+def test_a_boolean_is_true_or_false_never_a_number(partner: PartnerSetup) -> None:
+    # A 0 taken for false would switch a tenant's security defaults off.
+    url = f"{partner.url}/tenants/{uuid.uuid4()}/security-defaults"
+    for sent in (0, 1, "false", "off"):
+        refused = httpx.put(url, json={"enabled": sent}, headers=partner.as_key)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [{"field": "enabled", "message": "Input should be true or false"}]
+    # A real boolean passes the edge (and meets the missing tenant).
+    assert httpx.put(url, json={"enabled": False}, headers=partner.as_key).status_code == 404

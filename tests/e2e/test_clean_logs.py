@@ -21,9 +21,9 @@ import httpx
 from localdev.graph_standin import StandinControl
 from localdev.proving import grant_gdap
 from localdev.stack import local_host, wait_until
-from tests.conftest import GRAPH
 from tests.e2e.actors import OPERATOR, PartnerSetup, partner_body
-from tests.e2e.test_dynamics import org_body
+from tests.e2e.dataverse import org_body
+from tests.stack import GRAPH
 
 
 def a_subject_in_a_synced_tenant(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, Any]]:

@@ -13,8 +13,8 @@ import pytest
 
 from shared.privacy.consent import CONTACTS, LEDGER, ConsentKeys
 from shared.storage.router import StorageRouter
-from tests.conftest import STACK_ENV
 from tests.e2e.actors import PartnerSetup, make_partner
+from tests.stack import STACK_ENV
 
 _networks = itertools.count(1)
 

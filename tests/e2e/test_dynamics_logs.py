@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 
 from localdev.stack import local_host, wait_until
-from tests.conftest import FCM
 from tests.e2e.actors import make_partner
-from tests.e2e.test_dynamics import SAMPLE, add_user, org_body, user_token
+from tests.e2e.dataverse import SAMPLE, add_user, org_body, user_token
+from tests.stack import FCM
 
 
 def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(

@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import FCM
 from tests.e2e.actors import PartnerSetup, make_partner
-from tests.e2e.test_dynamics import (
+from tests.e2e.dataverse import (
     INITIATING_USER,
     add_rule,
     add_user,
@@ -23,14 +22,12 @@ from tests.e2e.test_dynamics import (
     device_call,
     object_id_of,
     org_body,
-    partner,
     post_webhook,
     register_device,
     register_org,
     user_token,
 )
-
-__all__ = ["partner"]  # the module's partner fixture, shared
+from tests.stack import FCM
 
 PROBLEM = "https://tenantry.dev/problems/"
 

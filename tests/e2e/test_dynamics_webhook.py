@@ -9,20 +9,17 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.actors import PartnerSetup
-from tests.e2e.test_dynamics import (
+from tests.e2e.dataverse import (
     INITIATING_USER,
     add_rule,
     add_user,
     context_for,
     device_call,
     org_body,
-    partner,
     post_webhook,
     register_org,
     user_token,
 )
-
-__all__ = ["partner"]  # the module's partner fixture, shared
 
 
 def test_a_changed_webhook_authentication_counts_from_the_next_delivery(

@@ -6,8 +6,8 @@ import httpx
 
 from shared.settings import DEFAULT_SUBPROCESSORS
 from shared.storage.catalogue import CATALOGUE, StorageKind, UndeclaredStorageError, declared
-from tests.conftest import STACK_ENV
 from tests.e2e.actors import OPERATOR, make_partner
+from tests.stack import STACK_ENV
 
 
 def test_the_record_of_processing_lists_every_catalogue_entry(api: str) -> None:

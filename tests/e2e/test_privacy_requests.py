@@ -11,8 +11,8 @@ import pytest
 
 from localdev.graph_standin import StandinControl
 from localdev.stack import wait_until
-from tests.conftest import GRAPH
 from tests.e2e.actors import OPERATOR, PartnerSetup, add_proven_tenant, make_partner
+from tests.stack import GRAPH
 
 http = httpx.Client(timeout=60)
 

@@ -11,8 +11,8 @@ import httpx
 
 from localdev.graph_standin import StandinControl
 from localdev.stack import local_host, wait_until
-from tests.conftest import GRAPH
 from tests.e2e.actors import make_partner
+from tests.stack import GRAPH
 
 
 def test_a_request_lifecycle_at_debug_logs_no_identifier(stack_env: dict[str, str]) -> None:

@@ -19,8 +19,8 @@ import pytest
 from localdev.graph_standin import StandinControl
 from localdev.proving import grant_gdap, sign_in_through_api
 from localdev.stack import wait_until
-from tests.conftest import GRAPH
 from tests.e2e.actors import PartnerSetup, connect_partner, make_partner
+from tests.stack import GRAPH
 
 http = httpx.Client(timeout=60)
 

@@ -10,7 +10,7 @@ from functions import deps
 from localdev.stack import start_test_azurite
 from shared.adapters.fcm import FcmSender, FcmSettings
 from shared.storage.router import AccountStorage, StorageRouter
-from tests.conftest import STACK_ENV
+from tests.stack import STACK_ENV
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions import deps
-from shared.partners.authenticate import Authenticator, Credentials
 from shared.access.principals import Actor, PartnerCaller, Scope
 from shared.audit.context import ActionContext
 from shared.errors import ProblemError
 from shared.partners.access import PLATFORM, AccessService
+from shared.partners.authenticate import Authenticator, Credentials
 from shared.partners.models import ApiKeyIn, PartnerIn
 from tests.clocks import MovableClock
 

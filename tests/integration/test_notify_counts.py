@@ -10,9 +10,10 @@ import pytest
 
 from shared.adapters.fcm import FcmSender
 from shared.errors import ProblemError
-from shared.notifications.service import DELIVERIES, NotificationService
+from shared.notifications.records import DELIVERIES
+from shared.notifications.service import NotificationService
 from shared.storage.router import AccountStorage
-from tests.integration.test_notify_fanout import (
+from tests.integration.fanout_rig import (
     PARTNER,
     MovableClock,
     cipher,

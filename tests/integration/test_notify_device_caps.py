@@ -26,7 +26,7 @@ from shared.notifications.models import DeviceIn
 from shared.notifications.secrets import TokenCipher, hash_key
 from shared.privacy.subjects import index
 from shared.storage.router import AccountStorage
-from tests.conftest import STACK_ENV
+from tests.stack import STACK_ENV
 
 PEPPER = STACK_ENV["API_KEY_PEPPER"]
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,124 +25,32 @@ from localdev.azurite import REPO
 from localdev.stack import wait_until
 from shared.adapters.fcm import FcmSender
 from shared.audit.log import AuditLog, iter_all
-from shared.notifications.devices import DeviceRegistry
 from shared.notifications.fanout import FanOut, FanoutSettings
-from shared.notifications.models import DeviceIn, FanoutJob
-from shared.notifications.secrets import TokenCipher
-from shared.notifications.service import (
-    DELIVERIES,
-    PAYLOADS,
-    QUEUE,
-    NewNotification,
-    NotificationService,
-    Payload,
-)
+from shared.notifications.models import FanoutJob
+from shared.notifications.records import DELIVERIES, PAYLOADS, QUEUE
+from shared.notifications.service import NotificationService
+from shared.privacy.flags import restricted_in_org
 from shared.storage.router import AccountStorage, StorageRouter
 from shared.usage import Unit, UsageMeter
-from tests.conftest import FCM, STACK_ENV
-
-PARTNER = "01TESTPARTNER0000000000000"
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+from tests.integration.fanout_rig import (
+    PARTNER,
+    MovableClock,
+    cipher,
+    deliveries,
+    job,
+    make_fanout,
+    notify,
+    register,
+    registry,
+    rows,
+)
+from tests.stack import FCM
 
 
 @pytest.fixture(autouse=True)
 def standin_defaults() -> Iterator[None]:
     yield
     httpx.post(FCM.base_url + "/_standin/latency", json={"ms": 0, "jitter_ms": 0})
-
-
-def cipher() -> TokenCipher:
-    return TokenCipher(STACK_ENV["DEVICE_TOKEN_KEY"])
-
-
-def registry(account: AccountStorage, clock: MovableClock) -> DeviceRegistry:
-    return DeviceRegistry(account, clock, cipher(), STACK_ENV["API_KEY_PEPPER"])
-
-
-def make_fanout(account: AccountStorage, clock: MovableClock, sender: FcmSender, **options: Any) -> FanOut:
-    """A fan-out whose planning job only plans (unless told otherwise): the tests run each shard."""
-    options.setdefault("first_shard_inline", False)
-    options.setdefault("later_shard_factor", 1)  # equal shards unless a test is about their sizes
-    return FanOut(
-        account,
-        clock,
-        registry(account, clock),
-        sender,
-        UsageMeter(account, clock),
-        FanoutSettings(**options),
-    )
-
-
-def register(
-    account: AccountStorage, clock: MovableClock, org: str, tokens: list[str], user: str | None = None
-) -> dict[str, str]:
-    """token -> device id, through the registry's own registration."""
-    devices = registry(account, clock)
-    made = {}
-    for token in tokens:
-        created, _ = devices.register(
-            org, DeviceIn(system_user_id=uuid.UUID(user) if user else uuid.uuid4(), token=token)
-        )
-        made[token] = created.id
-    return made
-
-
-def notify(
-    account: AccountStorage, clock: MovableClock, org: str, recipients: list[str] | None = None
-) -> str:
-    service = NotificationService(account, PARTNER, clock, cipher())
-    notification_id, _ = service.accept(
-        NewNotification(
-            org_id=org,
-            source="partner",
-            recipients=recipients,
-            payload=Payload("Case assigned", "CAS-01234 needs you", {"kind": "case"}, None),
-        )
-    )
-    queue = account.queue(QUEUE)
-
-    def planning_job() -> FanoutJob | None:
-        for message in queue.receive_messages(max_messages=32, visibility_timeout=1):
-            found = FanoutJob.model_validate_json(message.content)
-            if found.notification_id == notification_id:
-                queue.delete_message(message)
-                return found
-        return None
-
-    # The job as queued (the small payload rides sealed in it); the tests run it themselves.
-    QUEUED[notification_id] = wait_until(planning_job, what="the planning job in the queue")
-    return notification_id
-
-
-QUEUED: dict[str, FanoutJob] = {}
-
-
-def job(org: str, notification_id: str, shard: int | None = None, round_: int = 0) -> FanoutJob:
-    queued = QUEUED[notification_id]
-    assert queued.org_id == org and queued.payload  # sealed: not the text
-    assert "CAS-01234" not in queued.model_dump_json()
-    return queued.model_copy(update={"shard": shard, "round": round_})
-
-
-def rows(account: AccountStorage, notification_id: str) -> dict[str, Any]:
-    table = account.table(DELIVERIES)
-    return {
-        str(r["RowKey"]): r
-        for r in table.query_entities(
-            "PartitionKey eq @pk and RowKey lt '~'", parameters={"pk": notification_id}
-        )
-    }
-
-
-def deliveries(token: str) -> int:
-    return len(FCM.state.deliveries_to("token", token))
 
 
 def test_every_failure_class_gets_its_outcome_and_only_failed_devices_are_retried(
@@ -342,6 +250,7 @@ from functions import deps
 from shared.adapters.fcm import FcmSender, FcmSettings
 from shared.notifications.devices import DeviceRegistry
 from shared.notifications.fanout import FanOut, FanoutSettings
+from shared.privacy.flags import restricted_in_org
 from shared.notifications.models import FanoutJob
 from shared.notifications.secrets import TokenCipher
 from shared.storage.router import StorageRouter
@@ -354,7 +263,8 @@ sender = FcmSender(FcmSettings(config.firebase_project_id, config.firebase_servi
                                config.firebase_fcm_url))
 devices = DeviceRegistry(account, Clock(), TokenCipher(config.device_token_key.get_secret_value()),
                          config.api_key_pepper.get_secret_value())
-fanout = FanOut(account, Clock(), devices, sender, None, FanoutSettings(chunk_size=25, concurrent_sends=1))
+fanout = FanOut(account, Clock(), devices, sender, None, FanoutSettings(chunk_size=25, concurrent_sends=1),
+                restricted=restricted_in_org)
 print("ready", flush=True)
 fanout.handle(FanoutJob.model_validate_json(sys.argv[1]))
 print("finished", flush=True)
@@ -526,6 +436,7 @@ def test_a_planner_killed_half_way_is_continued_and_nobody_is_notified_twice(
         None,
         FanoutSettings(shard_size=5, chunk_size=2, first_shard_inline=False, later_shard_factor=1),
         rows=5,
+        restricted=restricted_in_org,
     )
     with pytest.raises(PlannerKilledError):
         dying.handle(job(org, notification_id))
@@ -580,7 +491,13 @@ def test_two_planners_interleaving_cut_disjoint_shards(account: AccountStorage, 
             return super()._close_shard(*args)
 
     second = Interleaved(
-        account, clock, devices, sender, None, FanoutSettings(shard_size=4, first_shard_inline=False)
+        account,
+        clock,
+        devices,
+        sender,
+        None,
+        FanoutSettings(shard_size=4, first_shard_inline=False),
+        restricted=restricted_in_org,
     )
     second.handle(job(org, notification_id))
     shards = sorted(shard_rows(account, notification_id), key=lambda s: s["RowKey"])

@@ -16,16 +16,11 @@ from localdev.stack import wait_until
 from shared.adapters.fcm import FcmSender
 from shared.ids import new_id
 from shared.notifications.models import FanoutJob, FanoutJobs
-from shared.notifications.service import (
-    _ACCEPTING,
-    NOTIFICATIONS,
-    QUEUE,
-    NewNotification,
-    NotificationService,
-    Payload,
-)
+from shared.notifications.payload import NewNotification, Payload
+from shared.notifications.records import NOTIFICATIONS, QUEUE
+from shared.notifications.service import _ACCEPTING, NotificationService
 from shared.storage.router import AccountStorage
-from tests.integration.test_notify_fanout import (
+from tests.integration.fanout_rig import (
     PARTNER,
     MovableClock,
     cipher,

@@ -14,10 +14,12 @@ from shared.audit.context import ActionContext
 from shared.clock import SystemClock
 from shared.notifications.models import FanoutJob, OrgIn, OrgPatch
 from shared.notifications.orgs import OrgDirectory, OrgService
+from shared.notifications.payload import NewNotification, Payload
+from shared.notifications.records import QUEUE
 from shared.notifications.secrets import TokenCipher, key_matches
-from shared.notifications.service import QUEUE, NewNotification, NotificationService, Payload
+from shared.notifications.service import NotificationService
 from shared.storage.router import AccountStorage, StorageRouter
-from tests.conftest import STACK_ENV
+from tests.stack import STACK_ENV
 
 PARTNER = "01TESTPARTNER0000000000001"
 PEPPER = STACK_ENV["API_KEY_PEPPER"]

@@ -18,7 +18,7 @@ from shared.notifications.orgs import DIRECTORY, ORGS, PENDING, OrgDirectory, Or
 from shared.notifications.secrets import hash_key
 from shared.notifications.webhook import authenticate_delivery
 from shared.storage.router import StorageRouter
-from tests.conftest import STACK_ENV
+from tests.stack import STACK_ENV
 
 PEPPER = STACK_ENV["API_KEY_PEPPER"]
 ACTION = ActionContext(Actor("operator", "test"))

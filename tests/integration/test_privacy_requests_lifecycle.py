@@ -13,8 +13,9 @@ from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, EventFilter
 from shared.errors import ProblemError
-from shared.privacy import requests as dsr
-from shared.privacy.requests import (
+from shared.notifications.subjects import OrgSubjects
+from shared.privacy import subject_requests as dsr
+from shared.privacy.subject_requests import (
     CancelIn,
     Executors,
     ExtendIn,
@@ -27,7 +28,9 @@ from shared.privacy.requests import (
     VerifyIn,
 )
 from shared.privacy.subjects import ErasureCertificate, SubjectData, SubjectIdentifier, SubjectScope
+from shared.privacy.subjects.holdings import SubjectHolders
 from shared.storage.router import StorageRouter
+from shared.tenants.subjects import TenantSubjects
 from tests.clocks import MovableClock
 
 OFFICER = ActionContext(Actor("personnel", "officer-1", "Pat Officer"), "req-1", "203.0.113.0")
@@ -53,7 +56,13 @@ class Harness:
         self.partner_id = "P" + uuid.uuid4().hex[:12]
         self.clock = MovableClock(START)
         self.queued: list[JobMessage] = []
-        self.subjects = subjects(router, self.clock, "A" * 43, pepper="pepper-for-tests")
+        self.subjects = subjects(
+            router,
+            self.clock,
+            "A" * 43,
+            pepper="pepper-for-tests",
+            holders=SubjectHolders(tenant_users=TenantSubjects(), org_users=OrgSubjects()),
+        )
         self.service = PrivacyRequests(
             router.region("eu"),
             self.partner_id,
@@ -297,7 +306,7 @@ def test_an_event_whose_writer_died_is_appended_by_the_next_reader(harness: Harn
 def test_a_terminated_partners_requests_go_24_months_after_the_end(router: StorageRouter) -> None:
     from functions import deps
     from shared.privacy.retention import RetentionRegistry, RetentionSweeper
-    from tests.integration.test_privacy_retention import terminated_partner
+    from tests.integration.rigs import terminated_partner
 
     assert "privacyrequests.rows" in {rule.name for rule in deps.retention_registry().rules()}
     router.region("eu").table("privacysweeps").delete_entity("sweep", "state")

@@ -7,7 +7,6 @@ only what the test made: everything other tests make is dated today and far from
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +15,7 @@ import pytest
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, EventFilter, NewEvent, bucket_name
-from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
-from shared.partners.models import ApiKeyIn, PartnerIn
-from shared.partners.service import Partner, PartnerService
 from shared.privacy.retention import (
     SYSTEM_PARTITION,
     PartitionRows,
@@ -33,8 +29,8 @@ from shared.privacy.retention import (
 from shared.privacy.settings import PrivacySettingsIn, PrivacySettingsService
 from shared.settings import get_settings
 from shared.storage.router import StorageRouter
-from shared.usage import Unit, UsageMeter
 from tests.clocks import MovableClock
+from tests.integration.rigs import terminated_partner
 
 PEPPER = "pepper-for-tests"
 OPERATOR = ActionContext(Actor("operator", "operator"))
@@ -49,28 +45,6 @@ def router() -> StorageRouter:
     # resumed here with its own reference time.
     router.region("eu").table("privacysweeps").delete_entity("sweep", "state")
     return router
-
-
-def terminated_partner(router: StorageRouter, clock: MovableClock) -> Partner:
-    """A partner with an owner, an API key, a tenant group and usage, whose subscription then ends."""
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
-    body = PartnerIn.model_validate(
-        {
-            "displayName": "Old IT",
-            "region": "eu",
-            "entraTenantId": str(uuid.uuid4()),
-            "contact": {"name": "Ana Li", "email": "ana@old.example"},
-            "subscription": {"plan": "standard", "tenantLimit": 5, "billingCycle": "monthly"},
-            "owner": {"objectId": str(uuid.uuid4()), "email": "owner@old.example"},
-        }
-    )
-    partner = service.create(body, OPERATOR)
-    account = router.region("eu")
-    access = AccessService(account, partner.id, clock, PEPPER)
-    access.create_key(ApiKeyIn.model_validate({"name": "k", "scopes": ["read"]}), OPERATOR, PLATFORM)
-    access.put_group("g1", [str(uuid.uuid4())], OPERATOR, PLATFORM)
-    UsageMeter(account, clock).add(partner.id, Unit.API_CALLS, 3)
-    return service.terminate(service.get(partner.id), OPERATOR)
 
 
 def rows(router: StorageRouter, table: str, partner_id: str) -> list[Any]:

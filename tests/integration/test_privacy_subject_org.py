@@ -24,13 +24,18 @@ from shared.notifications.devices import DeviceRegistry
 from shared.notifications.fanout import FanOut
 from shared.notifications.models import Business, DeviceIn, FanoutJob, OrgIn, SystemUserIn
 from shared.notifications.orgs import OrgDirectory, OrgService
+from shared.notifications.payload import NewNotification, Payload
+from shared.notifications.records import DELIVERIES, QUEUE
 from shared.notifications.secrets import TokenCipher
-from shared.notifications.service import DELIVERIES, QUEUE, NewNotification, NotificationService, Payload
+from shared.notifications.service import NotificationService
+from shared.notifications.subjects import OrgSubjects
 from shared.privacy.consent import ConsentLedger, SubscribeIn
 from shared.privacy.flags import restricted_in_org
 from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index
+from shared.privacy.subjects.holdings import SubjectHolders
 from shared.storage.router import AccountStorage, StorageRouter
-from tests.conftest import FCM, STACK_ENV
+from shared.tenants.subjects import TenantSubjects
+from tests.stack import FCM, STACK_ENV
 
 ACTION = ActionContext(Actor("personnel", "privacy-officer"))
 PARTNER = "01SUBJECTPARTNER0000000000"
@@ -63,13 +68,12 @@ def subjects(router: StorageRouter) -> SubjectData:
         STACK_ENV["SUBJECT_KEY_MASTER"],
         consents=lambda _: ledger(router),
         pepper=STACK_ENV["API_KEY_PEPPER"],
+        holders=SubjectHolders(tenant_users=TenantSubjects(), org_users=OrgSubjects()),
     )
 
 
 def fanout(account: AccountStorage, sender: FcmSender) -> FanOut:
-    fan = FanOut(account, Clock(), registry(account), sender)
-    fan.restricted = restricted_in_org  # as functions/deps.py wires it
-    return fan
+    return FanOut(account, Clock(), registry(account), sender, restricted=restricted_in_org)
 
 
 def make_org(router: StorageRouter, users: list[SystemUserIn]) -> str:

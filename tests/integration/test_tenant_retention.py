@@ -12,8 +12,7 @@ from shared.settings import get_settings
 from shared.storage.router import StorageRouter
 from shared.tenants.retention import EndUserDataAtSubscriptionEnd
 from tests.clocks import MovableClock
-from tests.integration.test_privacy_retention import terminated_partner
-from tests.integration.test_tenant_sync import onboard, queued_sync, service_for, stored_users
+from tests.integration.rigs import onboard, queued_sync, service_for, stored_users, terminated_partner
 
 DAY = timedelta(days=1)
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
-from localdev.proving import connect_with_service, grant_gdap
+from localdev.proving import connect_with_service
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
-from shared.tenants.graph_access import GraphAccess
-from shared.tenants.models import TenantIn
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore, group_members
+from tests.integration.rigs import onboard, queued_sync, service_for, stored_users
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -48,41 +46,6 @@ def partner(control: StandinControl) -> Partner:
     created = deps.partners().create(body, ACTION)
     connect_with_service(deps.tenant_proof(created), control)
     return created
-
-
-def service_for(partner: Partner, page_size: int = 999) -> TenantService:
-    access = deps.graph_access()
-    settings = replace(
-        access.settings, page_size=page_size, backoff_base_seconds=0.01, backoff_cap_seconds=0.05
-    )
-    # These tests run each sync themselves, so syncs are not handed to the queue (a local host
-    # serving other tests would pick them up and run them concurrently).
-    return deps.tenants(
-        partner,
-        graph=GraphAccess(settings),
-        sync_workers=4,
-        dispatch=lambda message, delay: None,
-    )
-
-
-def onboard(service: TenantService, control: StandinControl, users: int) -> str:
-    tenant_id = str(uuid.uuid4())
-    control.put_tenant(tenant_id, users)
-    grant_gdap(control, service.partner.entra_tenant_id, tenant_id)
-    service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Fabrikam"), ACTION)
-    return tenant_id
-
-
-def queued_sync(service: TenantService, tenant_id: str) -> str:
-    return str(service._entity(tenant_id)["activeSyncId"])
-
-
-def stored_users(service: TenantService, tenant_id: str) -> dict[str, Any]:
-    store = DirectoryStore(service.account, service.partner.id, tenant_id, None)  # type: ignore[arg-type]
-    rows = list(store.iter_users())
-    ids = [str(r["RowKey"]) for r in rows]
-    assert len(ids) == len(set(ids)), "a user is stored twice"
-    return {str(r["RowKey"]): r for r in rows}
 
 
 def graph_users(service: TenantService, tenant_id: str) -> dict[str, Any]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from uuid import UUID
 
 import azure.functions as func
 import pytest
+from pydantic import Field
 
 from functions.app import TenantryApp
-from functions.http import Call, Created, NoContent, endpoint
+from functions.auth import Declared
+from functions.http import Call, Created, NoContent, RouteParams, endpoint
 from shared.errors import ProblemError
 from shared.models import ApiInput, ApiModel
 
@@ -45,6 +48,24 @@ def create_widget(call: Call, body: WidgetIn) -> Created[WidgetOut]:
 @endpoint(bp, "widgets/{id}", methods=["DELETE"], summary="Delete.", tag="test", auth=None)
 def delete_widget(call: Call) -> NoContent:
     return NoContent()
+
+
+class Visitor:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class WidgetRoute(RouteParams):
+    missing = "No such widget."
+    widget_id: UUID = Field(alias="widgetId")
+
+
+visitor_auth = Declared(lambda call: Visitor(call.header("x-visitor") or "anonymous"), ("apiKey",))
+
+
+@endpoint(bp, "widgets/{widgetId}/owner", methods=["GET"], summary="Owner.", tag="test", auth=visitor_auth)
+def widget_owner(visitor: Visitor, route: WidgetRoute) -> WidgetOut:
+    return WidgetOut(id=str(route.widget_id), display_name=visitor.name)
 
 
 def _functions() -> dict[str, func.HttpResponse]:
@@ -127,3 +148,19 @@ def test_no_content() -> None:
     response = FUNCTIONS["delete_widget"](request)  # type: ignore[operator]
     assert response.status_code == 204
     assert response.get_body() == b""
+
+
+def test_the_handler_gets_its_caller_and_validated_route_by_type() -> None:
+    widget = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    request = func.HttpRequest(
+        "GET", f"http://x/api/widgets/{widget}/owner", headers={"x-visitor": "Ana"},
+        route_params={"widgetId": widget}, body=b"",
+    )  # fmt: skip
+    response = FUNCTIONS["widget_owner"](request)  # type: ignore[operator]
+    assert json.loads(response.get_body()) == {"id": widget, "displayName": "Ana"}
+    # A route value that cannot name a widget answers as an unknown one does.
+    bad = func.HttpRequest(
+        "GET", "http://x/api/widgets/nope/owner", route_params={"widgetId": "nope"}, body=b""
+    )
+    body = problem(FUNCTIONS["widget_owner"](bad))  # type: ignore[operator]
+    assert (body["status"], body["detail"]) == (404, "No such widget.")

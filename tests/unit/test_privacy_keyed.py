@@ -8,7 +8,7 @@ import hmac
 from shared.privacy import keyed
 from shared.privacy.consent import ConsentKeys
 from shared.privacy.keyed import KeyedHash
-from shared.privacy.requests import subject_hash
+from shared.privacy.subject_requests import subject_hash
 from shared.privacy.subjects import SubjectIdentifier, index
 
 PEPPER = "pepper-for-unit-tests"

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from shared.errors import ProblemError
 from shared.privacy import deadlines, keyed
 from shared.privacy.keyed import KeyedHash
-from shared.privacy.requests import (
+from shared.privacy.subject_requests import (
     NEARING,
     OPEN_STATES,
     TRANSITIONS,
