@@ -30,6 +30,9 @@ _HOST = local_host(STACK_ENV)
 BASE = _HOST.__enter__()
 schema = schemathesis.openapi.from_url(f"{BASE}/api/openapi.json")
 schema.config.base_url = BASE
+# Unknown query parameters are ignored on purpose (shared/models.py QueryInput: proxies and caches
+# add their own), so a request carrying one is not schema-violating input for this API.
+schema.config.generation.update(allow_extra_parameters=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -144,6 +147,9 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
     max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
+    # The same examples on every run, so a red CI is reproducible and not a roll of the dice;
+    # SCHEMATHESIS_RANDOM=1 explores new ones (run it when changing the API).
+    derandomize=os.environ.get("SCHEMATHESIS_RANDOM") != "1",
 )
 def test_api_conforms(case: schemathesis.Case) -> None:
     headers = _prepare(case)
