@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError
 
 from functions import deps
 from functions.auth import PartnerContext, partner_access
-from functions.http import Accepted, Call, NoContent, endpoint
+from functions.http import Accepted, Call, NoContent, RouteParams, endpoint
 from shared.access.principals import Scope
 from shared.audit.ip import anonymise_ip
 from shared.errors import FieldError, bad_request, not_found, validation_failed
@@ -134,6 +134,12 @@ class OutboxQuery(QueryInput):
     top: int = Field(default=100, ge=1, le=1000)
 
 
+class OutboxItemRoute(RouteParams):
+    """`.../outbox/{itemId}`: any text; acknowledging an id that is not (or no longer) there is done."""
+
+    item_id: str = Field(alias="itemId", min_length=1)
+
+
 @endpoint(
     bp,
     "partners/{partnerId}/consent/outbox",
@@ -154,8 +160,8 @@ def outbox(call: Call, context: PartnerContext, query: OutboxQuery) -> OutboxLis
     tag="consent",
     auth=partner_access(Scope.NOTIFY, allowed_when_read_only=True, operator=False),
 )
-def acknowledge(call: Call, context: PartnerContext) -> NoContent:
-    deps.consent_ledger(context.partner.region).acknowledge(context.partner.id, call.route["itemId"])
+def acknowledge(call: Call, context: PartnerContext, route: OutboxItemRoute) -> NoContent:
+    deps.consent_ledger(context.partner.region).acknowledge(context.partner.id, route.item_id)
     return NoContent()
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from shared.notifications.enrolment import DeviceEnrolment
     from shared.notifications.ingest import DataverseWebhook
     from shared.notifications.sending import DirectSend
-    from shared.privacy.subject_requests import PrivacyRequests
+    from shared.privacy.subject_requests import PrivacyRequestService
     from shared.privacy.subjects import SubjectData
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.proof import TenantProof
@@ -198,7 +198,7 @@ def sign_in_states() -> StateSigner:
 def tenant_proof(partner: Partner, *, graph: GraphAccess | None = None) -> TenantProof:
     """Proofs and claims of one partner's tenants (GDAP, admin consent), wired to every other partner's."""
     from shared.errors import ProblemError
-    from shared.tenants.claims import TenantClaims
+    from shared.tenants.claims import TenantClaimStore
     from shared.tenants.proof import TenantProof
 
     def other_partner(partner_id: str) -> TenantProof | None:
@@ -213,7 +213,7 @@ def tenant_proof(partner: Partner, *, graph: GraphAccess | None = None) -> Tenan
         clock(),
         graph=graph or graph_access(),
         identity=identity_platform(),
-        claims=TenantClaims(storage(), clock()),
+        claims=TenantClaimStore(storage(), clock()),
         signer=sign_in_states(),
         other_partner=other_partner,
     )
@@ -232,11 +232,11 @@ def consent_ledger(region: str) -> ConsentLedger:
 
 def privacy_requests(
     partner: Partner, scope_exists: Callable[[str | None, str | None], bool] | None = None
-) -> PrivacyRequests:
+) -> PrivacyRequestService:
     """One partner's data-subject requests; `scope_exists` is needed to file one, not to run it."""
-    from shared.privacy.subject_requests import Executors, PrivacyRequests
+    from shared.privacy.subject_requests import Executors, PrivacyRequestService
 
-    return PrivacyRequests(
+    return PrivacyRequestService(
         storage().region(partner.region),
         partner.id,
         partner.region,

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from functions import deps
 from functions.auth import PARTNER_SECURITY, Declared, PartnerContext, credentials_of, partner_access
-from functions.http import Accepted, Call, Created, NoContent, RouteParams, endpoint
+from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Actor, OperatorCaller, PartnerCaller, Scope
 from shared.access.reach import ALL_TENANTS, TenantReach, tenant_permission
 from shared.audit.context import ActionContext
@@ -72,6 +72,27 @@ class OrgRoute(RouteParams):
     @classmethod
     def _canonical(cls, value: str) -> str:
         return str(uuid.UUID(value)).lower()
+
+
+class RuleRoute(OrgRoute):
+    missing_by_name = {"ruleId": "No such rule."}
+    rule_id: Ulid = Field(alias="ruleId")
+
+
+class OrgNotificationRoute(OrgRoute):
+    missing_by_name = {"notificationId": "No such notification."}
+    notification_id: Ulid = Field(alias="notificationId")
+
+
+class DeviceRoute(RouteParams):
+    """`.../devices/{deviceId}`: any text; unsubscribing a device that is not there is done."""
+
+    device_id: str = Field(alias="deviceId", min_length=1)
+
+
+class DeliveryRoute(RouteParams):
+    missing = "No such notification for this device."
+    notification_id: Ulid = Field(alias="notificationId")
 
 
 def _org_id(context: PartnerContext, route: OrgRoute) -> str:
@@ -260,8 +281,8 @@ def create_rule(call: Call, context: PartnerContext, body: RuleIn, route: OrgRou
     bp, _ORG + "/rules/{ruleId}", methods=["GET"], summary="One rule.",
     tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
-def get_rule(call: Call, context: PartnerContext, route: OrgRoute) -> RuleOut:
-    rule: RuleOut = _orgs(context).get_rule(_org_id(context, route), call.route["ruleId"])
+def get_rule(call: Call, context: PartnerContext, route: RuleRoute) -> RuleOut:
+    rule: RuleOut = _orgs(context).get_rule(_org_id(context, route), route.rule_id)
     return rule
 
 
@@ -269,10 +290,8 @@ def get_rule(call: Call, context: PartnerContext, route: OrgRoute) -> RuleOut:
     bp, _ORG + "/rules/{ruleId}", methods=["PUT"], summary="Replace a rule.",
     tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def replace_rule(call: Call, context: PartnerContext, body: RuleIn, route: OrgRoute) -> RuleOut:
-    rule: RuleOut = _orgs(context).replace_rule(
-        _org_id(context, route), call.route["ruleId"], body, context.action
-    )
+def replace_rule(call: Call, context: PartnerContext, body: RuleIn, route: RuleRoute) -> RuleOut:
+    rule: RuleOut = _orgs(context).replace_rule(_org_id(context, route), route.rule_id, body, context.action)
     return rule
 
 
@@ -280,8 +299,8 @@ def replace_rule(call: Call, context: PartnerContext, body: RuleIn, route: OrgRo
     bp, _ORG + "/rules/{ruleId}", methods=["DELETE"], summary="Delete a rule.",
     tag="dynamics", auth=partner_access(Scope.WRITE, allowed_when_read_only=True),
 )  # fmt: skip
-def delete_rule(call: Call, context: PartnerContext, route: OrgRoute) -> NoContent:
-    _orgs(context).delete_rule(_org_id(context, route), call.route["ruleId"], context.action)
+def delete_rule(call: Call, context: PartnerContext, route: RuleRoute) -> NoContent:
+    _orgs(context).delete_rule(_org_id(context, route), route.rule_id, context.action)
     return NoContent()
 
 
@@ -319,11 +338,11 @@ def list_notifications(
     tag="dynamics", auth=partner_access(Scope.READ),
 )  # fmt: skip
 def get_notification(
-    call: Call, context: PartnerContext, query: NotificationQuery, route: OrgRoute
+    call: Call, context: PartnerContext, query: NotificationQuery, route: OrgNotificationRoute
 ) -> NotificationOut:
     org: Org = _orgs(context).get(_org_id(context, route))
     service = deps.notifications(context.partner.id, context.partner.region)
-    return service.get(org.id, call.route["notificationId"], query.top, query.continuation_token)
+    return service.get(org.id, route.notification_id, query.top, query.continuation_token)
 
 
 # --- the Dataverse webhook ------------------------------------------------------------------------
@@ -436,8 +455,8 @@ device_or_partner_auth = Declared(_device_owner, (*DEVICE_SECRET_SECURITY, *PART
     tag="devices",
     auth=device_or_partner_auth,
 )
-def unregister_device(call: Call, owner: DeviceOwner) -> NoContent:
-    deps.device_enrolment().unregister(owner.location, call.route["deviceId"], owner.action)
+def unregister_device(call: Call, owner: DeviceOwner, route: DeviceRoute) -> NoContent:
+    deps.device_enrolment().unregister(owner.location, route.device_id, owner.action)
     return NoContent()
 
 
@@ -472,9 +491,11 @@ device_secret_auth = Declared(_device_secret_holder, DEVICE_SECRET_SECURITY)
     tag="devices",
     auth=device_secret_auth,
 )
-def acknowledge_delivery(call: Call, device: DeviceSecretHolder, body: DeliveredIn) -> DeliveredOut:
+def acknowledge_delivery(
+    call: Call, device: DeviceSecretHolder, body: DeliveredIn, route: DeliveryRoute
+) -> DeliveredOut:
     service = deps.notifications(device.location.partner_id, device.location.region)
-    return service.delivered(call.route["notificationId"], device.device_id, body.delivered_at)
+    return service.delivered(route.notification_id, device.device_id, body.delivered_at)
 
 
 # --- the fan-out queue, one trigger per region ------------------------------------------------------

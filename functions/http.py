@@ -2,7 +2,8 @@
 
 A handler is a plain function whose type hints say everything: `call: Call` is the raw call,
 `body: SomeInput` the JSON body, `query: SomeQuery` the query string, a parameter annotated with a
-`RouteParams` model the validated route values, and a parameter annotated with the authenticator's
+`RouteParams` model the validated route values (every `{name}` goes through a model; `{partnerId}`
+through `PartnerRoute` unasked), and a parameter annotated with the authenticator's
 principal type (e.g. `PartnerContext`) the caller; the return annotation is the response (`Model`
 -> 200, `Created[Model]` -> 201, `Accepted[Model]` -> 202, `NoContent` -> 204). The same hints and
 the authenticator's declared security generate the OpenAPI document, so it cannot drift from the code.
@@ -17,10 +18,10 @@ import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from functions.routing import RouteTemplate
 from shared.errors import FieldError, ProblemError, bad_request, not_found, validation_failed
@@ -32,6 +33,12 @@ M = TypeVar("M", bound=BaseModel)
 PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 _MAX_BODY_BYTES = 1024 * 1024
+
+# Microsoft's ids (Entra tenants, users, groups) as Microsoft writes them, and ours (`shared.ids`).
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
+Ulid = Annotated[str, StringConstraints(pattern=ULID_PATTERN)]
 
 
 @dataclass
@@ -77,6 +84,22 @@ class RouteParams(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
     missing: typing.ClassVar[str] = "Not found."
+    # The detail when this route value (by its route name) is the first that cannot name anything.
+    missing_by_name: typing.ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def refusal(cls, error: ValidationError) -> ProblemError:
+        """What a malformed value answers: 404, as an unknown one does (a model may say otherwise)."""
+        errors = error.errors()
+        first = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
+        return not_found(cls.missing_by_name.get(first, cls.missing))
+
+
+class PartnerRoute(RouteParams):
+    """`partners/{partnerId}`: validated for every route under it, whether the handler asks or not."""
+
+    missing = "No such partner."
+    partner_id: Ulid = Field(alias="partnerId")
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,8 @@ class EndpointSpec:
     # How the handler's parameters are filled: name -> "call" | "body" | "query" | a RouteParams
     # model | the principal type the authenticator returns.
     parameters: tuple[tuple[str, Any], ...] = ()
+    # Every model the route values go through, in order (together they cover each `{name}`).
+    route_models: tuple[type[RouteParams], ...] = ()
 
 
 def json_response(
@@ -169,8 +194,25 @@ def _parse_query(req: func.HttpRequest, model: type[M]) -> M:
 def _parse_route(call: Call, model: type[RouteParams]) -> RouteParams:
     try:
         return model.model_validate(call.route)
-    except ValidationError:
-        raise not_found(model.missing) from None
+    except ValidationError as error:
+        raise model.refusal(error) from None
+
+
+def _route_models(
+    route: str, template: RouteTemplate, plan: tuple[tuple[str, Any], ...]
+) -> tuple[type[RouteParams], ...]:
+    """The handler's route models, after `PartnerRoute` when the handler's own do not cover partnerId;
+    a route value no model covers is an error at registration, never an unchecked string."""
+    own = [kind for _, kind in plan if isinstance(kind, type) and issubclass(kind, RouteParams)]
+    covered = {info.alias or name for model in own for name, info in model.model_fields.items()}
+    # A value under a host constraint (`{orgId:guid}`) never reaches us malformed: the host answers 404.
+    names = [p.name for p in template.parameters if not p.catch_all and p.constraint is None]
+    models = ([PartnerRoute] if "partnerId" in names and "partnerId" not in covered else []) + own
+    covered |= {"partnerId"} if PartnerRoute in models else set()
+    unchecked = [name for name in names if name not in covered]
+    if unchecked:
+        raise TypeError(f"{route}: route values {unchecked} need a RouteParams model")
+    return tuple(models)
 
 
 def _parameters(handler: Callable[..., Any], hints: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -190,9 +232,10 @@ def _parameters(handler: Callable[..., Any], hints: dict[str, Any]) -> tuple[tup
 def _arguments(spec: EndpointSpec, call: Call) -> dict[str, Any]:
     """The handler's keyword arguments: route values first (404), then body and query (4xx)."""
     kwargs: dict[str, Any] = {}
+    parsed = {model: _parse_route(call, model) for model in spec.route_models}
     for name, kind in spec.parameters:
         if isinstance(kind, type) and issubclass(kind, RouteParams):
-            kwargs[name] = _parse_route(call, kind)
+            kwargs[name] = parsed[kind]
     for name, kind in spec.parameters:
         if kind == "call":
             kwargs[name] = call
@@ -281,13 +324,15 @@ def endpoint(
         hinted = _spec_from_hints(handler)
         if media_type is not None:
             hinted["response_media_type"] = media_type
+        template = RouteTemplate(route)
         spec = EndpointSpec(
             route=route,
             methods=tuple(m.upper() for m in methods),
             summary=summary,
             tag=tag,
             security=security,
-            template=RouteTemplate(route),
+            template=template,
+            route_models=_route_models(route, template, hinted["parameters"]),
             **hinted,
         )
 

@@ -68,6 +68,7 @@ def openapi_document() -> dict[str, Any]:
                     query=spec.query,
                     response=spec.response,
                     response_media_type=spec.response_media_type,
+                    route_models=spec.route_models,
                 )
             )
     return build_document(operations, title=API_TITLE, version=API_VERSION, regions=deps.settings().regions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import azure.functions as func
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints, ValidationError
 
 from functions import deps
 from functions.auth import (
@@ -14,10 +14,10 @@ from functions.auth import (
     operator_only,
     partner_access,
 )
-from functions.http import Call, Created, NoContent, endpoint
+from functions.http import Call, Created, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Scope
 from shared.audit.context import ActionContext
-from shared.errors import FieldError, validation_failed
+from shared.errors import FieldError, ProblemError, validation_failed
 from shared.models import PageQuery
 from shared.partners.models import (
     ApiKeyCreated,
@@ -39,6 +39,31 @@ from shared.partners.models import (
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 _GROUP_NAME = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,62}$")]
+
+
+class PersonRoute(RouteParams):
+    missing = "No such person."
+    person_id: Ulid = Field(alias="personnelId")
+
+
+class KeyRoute(RouteParams):
+    missing = "No such API key."
+    key_id: Ulid = Field(alias="keyId")
+
+
+class GroupRoute(RouteParams):
+    """`.../tenant-groups/{groupName}`: a name no group can have is a group that is not there."""
+
+    missing = "No such tenant group."
+    name: _GROUP_NAME = Field(alias="groupName")
+
+
+class NewGroupRoute(GroupRoute):
+    """The name of a group being created or replaced: a bad one is the caller's input to correct."""
+
+    @classmethod
+    def refusal(cls, error: ValidationError) -> ProblemError:
+        return validation_failed([FieldError("groupName", "letters, digits, '-' and '_', at most 63")])
 
 
 # --- partners and subscriptions (the platform operator) -------------------------------------
@@ -148,8 +173,8 @@ def invite_personnel(call: Call, context: PartnerContext, body: PersonnelIn) -> 
     tag="personnel",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def get_personnel(call: Call, context: PartnerContext) -> PersonnelOut:
-    return context.access().get_person(call.route["personnelId"], context.reach)
+def get_personnel(call: Call, context: PartnerContext, route: PersonRoute) -> PersonnelOut:
+    return context.access().get_person(route.person_id, context.reach)
 
 
 @endpoint(
@@ -160,10 +185,12 @@ def get_personnel(call: Call, context: PartnerContext) -> PersonnelOut:
     tag="personnel",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def update_personnel(call: Call, context: PartnerContext, body: PersonnelPatch) -> PersonnelOut:
+def update_personnel(
+    call: Call, context: PartnerContext, body: PersonnelPatch, route: PersonRoute
+) -> PersonnelOut:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
-    return access.update_person(call.route["personnelId"], body, context.action, grantor)
+    return access.update_person(route.person_id, body, context.action, grantor)
 
 
 @endpoint(
@@ -174,12 +201,12 @@ def update_personnel(call: Call, context: PartnerContext, body: PersonnelPatch) 
     tag="personnel",
     auth=partner_access(Scope.MANAGE_ACCESS, allowed_when_read_only=True, operator=True),
 )
-def deactivate_personnel(call: Call, context: PartnerContext) -> NoContent:
+def deactivate_personnel(call: Call, context: PartnerContext, route: PersonRoute) -> NoContent:
     # Not refused on a read-only subscription: removing access must always be possible.
     patch = PersonnelPatch.model_validate({"status": "deactivated"})
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
-    access.update_person(call.route["personnelId"], patch, context.action, grantor)
+    access.update_person(route.person_id, patch, context.action, grantor)
     return NoContent()
 
 
@@ -221,9 +248,9 @@ def create_api_key(call: Call, context: PartnerContext, body: ApiKeyIn) -> Creat
     tag="api-keys",
     auth=partner_access(Scope.MANAGE_ACCESS, allowed_when_read_only=True, operator=True),
 )
-def revoke_api_key(call: Call, context: PartnerContext) -> NoContent:
+def revoke_api_key(call: Call, context: PartnerContext, route: KeyRoute) -> NoContent:
     access = context.access()
-    access.revoke_key(call.route["keyId"], context.action, access.grantor(context.caller, context.reach))
+    access.revoke_key(route.key_id, context.action, access.grantor(context.caller, context.reach))
     return NoContent()
 
 
@@ -235,10 +262,10 @@ def revoke_api_key(call: Call, context: PartnerContext) -> NoContent:
     tag="api-keys",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def rotate_api_key(call: Call, context: PartnerContext) -> ApiKeyCreated:
+def rotate_api_key(call: Call, context: PartnerContext, route: KeyRoute) -> ApiKeyCreated:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
-    return access.rotate_key(call.route["keyId"], context.action, grantor)
+    return access.rotate_key(route.key_id, context.action, grantor)
 
 
 # --- tenant groups ---------------------------------------------------------------------------
@@ -264,8 +291,8 @@ def list_tenant_groups(call: Call, context: PartnerContext) -> TenantGroupList:
     tag="tenant-groups",
     auth=partner_access(Scope.READ),
 )
-def get_tenant_group(call: Call, context: PartnerContext) -> TenantGroupOut:
-    return context.access().get_group(call.route["groupName"], context.reach)
+def get_tenant_group(call: Call, context: PartnerContext, route: GroupRoute) -> TenantGroupOut:
+    return context.access().get_group(route.name, context.reach)
 
 
 @endpoint(
@@ -276,16 +303,10 @@ def get_tenant_group(call: Call, context: PartnerContext) -> TenantGroupOut:
     tag="tenant-groups",
     auth=partner_access(Scope.MANAGE_ACCESS),
 )
-def put_tenant_group(call: Call, context: PartnerContext, body: TenantGroupIn) -> TenantGroupOut:
-    from pydantic import TypeAdapter, ValidationError
-
-    name = call.route["groupName"]
-    try:
-        TypeAdapter(_GROUP_NAME).validate_python(name)
-    except ValidationError:
-        raise validation_failed(
-            [FieldError("groupName", "letters, digits, '-' and '_', at most 63")]
-        ) from None
+def put_tenant_group(
+    call: Call, context: PartnerContext, body: TenantGroupIn, route: NewGroupRoute
+) -> TenantGroupOut:
+    name = route.name
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
     return access.put_group(name, [str(t) for t in body.tenant_ids], context.action, grantor)
@@ -299,8 +320,8 @@ def put_tenant_group(call: Call, context: PartnerContext, body: TenantGroupIn) -
     tag="tenant-groups",
     auth=partner_access(Scope.MANAGE_ACCESS),
 )
-def delete_tenant_group(call: Call, context: PartnerContext) -> NoContent:
+def delete_tenant_group(call: Call, context: PartnerContext, route: GroupRoute) -> NoContent:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
-    access.delete_group(call.route["groupName"], context.action, grantor)
+    access.delete_group(route.name, context.action, grantor)
     return NoContent()

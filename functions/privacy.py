@@ -19,7 +19,7 @@ from functions.auth import (
     operator_only,
     partner_access,
 )
-from functions.http import Accepted, Call, Created, endpoint
+from functions.http import Accepted, Call, Created, RouteParams, Ulid, endpoint
 from shared.access.principals import Scope
 from shared.audit.context import ActionContext
 from shared.errors import ProblemError, not_found
@@ -36,7 +36,7 @@ from shared.privacy.subject_requests import (
     ExportLink,
     ExtendIn,
     JobMessage,
-    PrivacyRequests,
+    PrivacyRequestService,
     ReasonIn,
     RequestIn,
     RequestList,
@@ -229,6 +229,11 @@ def _find_breach(breach_id: str) -> BreachRegister:
     raise not_found("No such breach.")
 
 
+class BreachRoute(RouteParams):
+    missing = "No such breach."
+    breach_id: Ulid = Field(alias="breachId")
+
+
 @endpoint(
     bp,
     "privacy/breaches/{breachId}",
@@ -237,8 +242,8 @@ def _find_breach(breach_id: str) -> BreachRegister:
     tag="privacy",
     auth=operator_only,
 )
-def get_breach(call: Call) -> BreachOut:
-    breach_id = call.route["breachId"]
+def get_breach(call: Call, route: BreachRoute) -> BreachOut:
+    breach_id = route.breach_id
     return _find_breach(breach_id).get(breach_id)
 
 
@@ -250,8 +255,8 @@ def get_breach(call: Call) -> BreachOut:
     tag="privacy",
     auth=operator_only,
 )
-def breach_partners_notified(call: Call, operator: ActionContext) -> BreachOut:
-    breach_id = call.route["breachId"]
+def breach_partners_notified(call: Call, operator: ActionContext, route: BreachRoute) -> BreachOut:
+    breach_id = route.breach_id
     return _find_breach(breach_id).mark_notified(breach_id, operator)
 
 
@@ -285,6 +290,13 @@ privacy_officer_endpoint = partial(
     endpoint, bp, tag="privacy", auth=partner_access(Scope.PRIVACY, allowed_when_read_only=True)
 )
 _REQUEST = _REQUESTS + "/{requestId}"
+
+
+class RequestRoute(RouteParams):
+    missing = "No such data-subject request."
+    request_id: Ulid = Field(alias="requestId")
+
+
 # The queue trigger's last attempt is host.json's maxDequeueCount: then a request is marked
 # failed (retryable, deadline kept) instead of being left in progress when the message goes to poison.
 _MAX_DEQUEUE = int(
@@ -325,7 +337,7 @@ def _may_see(context: PartnerContext) -> Callable[[RequestOut], bool]:
     return lambda request: reach.allows(tenant_of(request))
 
 
-def _requests(call: Call, context: PartnerContext) -> PrivacyRequests:
+def _requests(call: Call, context: PartnerContext) -> PrivacyRequestService:
     """The partner's requests; one about a tenant outside the caller's scope answers 404."""
     service = deps.privacy_requests(context.partner)
     request_id = call.route.get("requestId")
@@ -378,8 +390,8 @@ def list_privacy_requests(call: Call, context: PartnerContext, query: RequestQue
 @privacy_officer_endpoint(
     _REQUEST, methods=["GET"], summary="One data-subject request: state, deadline, verification, outcome."
 )
-def get_privacy_request(call: Call, context: PartnerContext) -> RequestOut:
-    return _requests(call, context).get(call.route["requestId"])
+def get_privacy_request(call: Call, context: PartnerContext, route: RequestRoute) -> RequestOut:
+    return _requests(call, context).get(route.request_id)
 
 
 @privacy_officer_endpoint(
@@ -387,8 +399,10 @@ def get_privacy_request(call: Call, context: PartnerContext) -> RequestOut:
     methods=["POST"],
     summary="Record who verified the subject's identity and how (received -> awaitingApproval).",
 )
-def verify_privacy_request(call: Call, context: PartnerContext, body: VerifyIn) -> RequestOut:
-    return _requests(call, context).verify(call.route["requestId"], body, context.action)
+def verify_privacy_request(
+    call: Call, context: PartnerContext, body: VerifyIn, route: RequestRoute
+) -> RequestOut:
+    return _requests(call, context).verify(route.request_id, body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -396,8 +410,8 @@ def verify_privacy_request(call: Call, context: PartnerContext, body: VerifyIn) 
     methods=["POST"],
     summary="Approve a verified request (awaitingApproval -> approved); then execute it.",
 )
-def approve_privacy_request(call: Call, context: PartnerContext) -> RequestOut:
-    return _requests(call, context).approve(call.route["requestId"], context.action)
+def approve_privacy_request(call: Call, context: PartnerContext, route: RequestRoute) -> RequestOut:
+    return _requests(call, context).approve(route.request_id, context.action)
 
 
 @privacy_officer_endpoint(
@@ -405,8 +419,10 @@ def approve_privacy_request(call: Call, context: PartnerContext) -> RequestOut:
     methods=["POST"],
     summary="Reject a request, with the reason the controller gives the subject.",
 )
-def reject_privacy_request(call: Call, context: PartnerContext, body: ReasonIn) -> RequestOut:
-    return _requests(call, context).reject(call.route["requestId"], body, context.action)
+def reject_privacy_request(
+    call: Call, context: PartnerContext, body: ReasonIn, route: RequestRoute
+) -> RequestOut:
+    return _requests(call, context).reject(route.request_id, body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -414,8 +430,10 @@ def reject_privacy_request(call: Call, context: PartnerContext, body: ReasonIn) 
     methods=["POST"],
     summary="Cancel a request (the subject withdrew it, or it was filed by mistake).",
 )
-def cancel_privacy_request(call: Call, context: PartnerContext, body: CancelIn) -> RequestOut:
-    return _requests(call, context).cancel(call.route["requestId"], body, context.action)
+def cancel_privacy_request(
+    call: Call, context: PartnerContext, body: CancelIn, route: RequestRoute
+) -> RequestOut:
+    return _requests(call, context).cancel(route.request_id, body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -423,8 +441,10 @@ def cancel_privacy_request(call: Call, context: PartnerContext, body: CancelIn) 
     methods=["POST"],
     summary="Extend the deadline once, by up to 60 days, with the reason told to the subject.",
 )
-def extend_privacy_request(call: Call, context: PartnerContext, body: ExtendIn) -> RequestOut:
-    return _requests(call, context).extend(call.route["requestId"], body, context.action)
+def extend_privacy_request(
+    call: Call, context: PartnerContext, body: ExtendIn, route: RequestRoute
+) -> RequestOut:
+    return _requests(call, context).extend(route.request_id, body, context.action)
 
 
 @privacy_officer_endpoint(
@@ -432,8 +452,8 @@ def extend_privacy_request(call: Call, context: PartnerContext, body: ExtendIn) 
     methods=["POST"],
     summary="Execute an approved request, or retry a failed one: 202, poll the request.",
 )
-def execute_privacy_request(call: Call, context: PartnerContext) -> Accepted[RequestOut]:
-    started = _requests(call, context).execute(call.route["requestId"], context.action)
+def execute_privacy_request(call: Call, context: PartnerContext, route: RequestRoute) -> Accepted[RequestOut]:
+    started = _requests(call, context).execute(route.request_id, context.action)
     return Accepted(started, _request_location(context.partner.id, started.id))
 
 
@@ -442,8 +462,8 @@ def execute_privacy_request(call: Call, context: PartnerContext) -> Accepted[Req
     methods=["GET"],
     summary="A signed link (15 minutes) to the export package of a completed access/portability request.",
 )
-def privacy_request_export(call: Call, context: PartnerContext) -> ExportLink:
-    return _requests(call, context).export_link(call.route["requestId"], context.action)
+def privacy_request_export(call: Call, context: PartnerContext, route: RequestRoute) -> ExportLink:
+    return _requests(call, context).export_link(route.request_id, context.action)
 
 
 @privacy_officer_endpoint(
@@ -451,8 +471,10 @@ def privacy_request_export(call: Call, context: PartnerContext) -> ExportLink:
     methods=["GET"],
     summary="The erasure certificate of a completed erasure request: deleted, kept (why, until), shredded.",
 )
-def privacy_request_certificate(call: Call, context: PartnerContext) -> ErasureCertificate:
-    return _requests(call, context).certificate(call.route["requestId"])
+def privacy_request_certificate(
+    call: Call, context: PartnerContext, route: RequestRoute
+) -> ErasureCertificate:
+    return _requests(call, context).certificate(route.request_id)
 
 
 def _job_handler(region: str) -> None:

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import azure.functions as func
+from pydantic import Field
 
 from functions import deps
 from functions.auth import PartnerContext, partner_access
-from functions.http import Accepted, Call, Created, NoContent, endpoint
+from functions.http import Accepted, Call, Created, Guid, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import PartnerCaller, Role, Scope
 from shared.access.reach import ALL_TENANTS
 from shared.audit.ip import anonymise_ip
@@ -63,6 +64,33 @@ MAX_DEQUEUE = int(
     json.loads(_HOST_JSON.read_text()).get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5)
 )
 _TENANT = "partners/{partnerId}/tenants/{tenantId}"
+
+
+class TenantRoute(RouteParams):
+    """`.../tenants/{tenantId}`: the customer's Entra tenant id, a GUID (as it was registered)."""
+
+    missing = "No such tenant."
+    tenant_id: Guid = Field(alias="tenantId")
+
+
+class SyncRoute(TenantRoute):
+    missing_by_name = {"syncId": "No such sync."}
+    sync_id: Ulid = Field(alias="syncId")
+
+
+class UserRoute(TenantRoute):
+    missing_by_name = {"userId": "No such user in this tenant."}
+    user_id: Guid = Field(alias="userId")
+
+
+class GroupRoute(TenantRoute):
+    missing_by_name = {"groupId": "No such group in this tenant."}
+    group_id: Guid = Field(alias="groupId")
+
+
+class MemberRoute(GroupRoute):
+    missing_by_name = {**GroupRoute.missing_by_name, "userId": "No such user in this tenant."}
+    user_id: Guid = Field(alias="userId")
 
 
 def _visible(context: PartnerContext) -> Callable[[str], bool]:
@@ -128,8 +156,8 @@ def list_tenants(call: Call, context: PartnerContext, query: PageQuery) -> Tenan
     tag="tenants",
     auth=partner_access(Scope.READ),
 )
-def get_tenant(call: Call, context: PartnerContext) -> TenantOut:
-    return _service(context, call).get(call.route["tenantId"])
+def get_tenant(call: Call, context: PartnerContext, route: TenantRoute) -> TenantOut:
+    return _service(context, call).get(route.tenant_id)
 
 
 @endpoint(
@@ -140,9 +168,9 @@ def get_tenant(call: Call, context: PartnerContext) -> TenantOut:
     tag="tenants",
     auth=partner_access(Scope.WRITE, allowed_when_read_only=True),
 )
-def delete_tenant(call: Call, context: PartnerContext) -> NoContent:
+def delete_tenant(call: Call, context: PartnerContext, route: TenantRoute) -> NoContent:
     # Not refused on a read-only subscription: deleting end-user data must always be possible.
-    _service(context, call).delete(call.route["tenantId"], context.action)
+    _service(context, call).delete(route.tenant_id, context.action)
     return NoContent()
 
 
@@ -157,8 +185,8 @@ def delete_tenant(call: Call, context: PartnerContext) -> NoContent:
     tag="tenants",
     auth=partner_access(Scope.WRITE),
 )
-def start_sync(call: Call, context: PartnerContext) -> Accepted[SyncOut]:
-    sync = _service(context, call).request_sync(call.route["tenantId"], "manual", context.action)
+def start_sync(call: Call, context: PartnerContext, route: TenantRoute) -> Accepted[SyncOut]:
+    sync = _service(context, call).request_sync(route.tenant_id, "manual", context.action)
     return Accepted(sync, f"/api/partners/{context.partner.id}/tenants/{sync.tenant_id}/syncs/{sync.id}")
 
 
@@ -170,10 +198,8 @@ def start_sync(call: Call, context: PartnerContext) -> Accepted[SyncOut]:
     tag="tenants",
     auth=partner_access(Scope.READ),
 )
-def list_syncs(call: Call, context: PartnerContext, query: PageQuery) -> SyncList:
-    items, token = _service(context, call).list_syncs(
-        call.route["tenantId"], query.top, query.continuation_token
-    )
+def list_syncs(call: Call, context: PartnerContext, query: PageQuery, route: TenantRoute) -> SyncList:
+    items, token = _service(context, call).list_syncs(route.tenant_id, query.top, query.continuation_token)
     return SyncList(items=items, continuation_token=token)
 
 
@@ -185,8 +211,8 @@ def list_syncs(call: Call, context: PartnerContext, query: PageQuery) -> SyncLis
     tag="tenants",
     auth=partner_access(Scope.READ),
 )
-def get_sync(call: Call, context: PartnerContext) -> SyncOut:
-    return _service(context, call).get_sync(call.route["tenantId"], call.route["syncId"])
+def get_sync(call: Call, context: PartnerContext, route: SyncRoute) -> SyncOut:
+    return _service(context, call).get_sync(route.tenant_id, route.sync_id)
 
 
 # --- users and groups ------------------------------------------------------------------------
@@ -200,8 +226,8 @@ def get_sync(call: Call, context: PartnerContext) -> SyncOut:
     tag="tenant-users",
     auth=partner_access(Scope.READ),
 )
-def list_users(call: Call, context: PartnerContext, query: UserQuery) -> UserList:
-    items, token = _service(context, call).list_users(call.route["tenantId"], query)
+def list_users(call: Call, context: PartnerContext, query: UserQuery, route: TenantRoute) -> UserList:
+    items, token = _service(context, call).list_users(route.tenant_id, query)
     return UserList(items=items, continuation_token=token)
 
 
@@ -213,8 +239,8 @@ def list_users(call: Call, context: PartnerContext, query: UserQuery) -> UserLis
     tag="tenant-users",
     auth=partner_access(Scope.READ),
 )
-def get_user(call: Call, context: PartnerContext) -> UserOut:
-    return _service(context, call).get_user(call.route["tenantId"], call.route["userId"])
+def get_user(call: Call, context: PartnerContext, route: UserRoute) -> UserOut:
+    return _service(context, call).get_user(route.tenant_id, route.user_id)
 
 
 @endpoint(
@@ -225,10 +251,8 @@ def get_user(call: Call, context: PartnerContext) -> UserOut:
     tag="tenant-users",
     auth=partner_access(Scope.WRITE),
 )
-def update_user(call: Call, context: PartnerContext, body: UserPatch) -> UserOut:
-    return _service(context, call).update_user(
-        call.route["tenantId"], call.route["userId"], body, context.action
-    )
+def update_user(call: Call, context: PartnerContext, body: UserPatch, route: UserRoute) -> UserOut:
+    return _service(context, call).update_user(route.tenant_id, route.user_id, body, context.action)
 
 
 @endpoint(
@@ -239,10 +263,8 @@ def update_user(call: Call, context: PartnerContext, body: UserPatch) -> UserOut
     tag="tenant-users",
     auth=partner_access(Scope.WRITE),
 )
-def change_licences(call: Call, context: PartnerContext, body: LicenceChangeIn) -> UserOut:
-    return _service(context, call).change_licences(
-        call.route["tenantId"], call.route["userId"], body, context.action
-    )
+def change_licences(call: Call, context: PartnerContext, body: LicenceChangeIn, route: UserRoute) -> UserOut:
+    return _service(context, call).change_licences(route.tenant_id, route.user_id, body, context.action)
 
 
 @endpoint(
@@ -253,10 +275,8 @@ def change_licences(call: Call, context: PartnerContext, body: LicenceChangeIn) 
     tag="tenant-groups-m365",
     auth=partner_access(Scope.READ),
 )
-def list_groups(call: Call, context: PartnerContext, query: PageQuery) -> GroupList:
-    items, token = _service(context, call).list_groups(
-        call.route["tenantId"], query.top, query.continuation_token
-    )
+def list_groups(call: Call, context: PartnerContext, query: PageQuery, route: TenantRoute) -> GroupList:
+    items, token = _service(context, call).list_groups(route.tenant_id, query.top, query.continuation_token)
     return GroupList(items=items, continuation_token=token)
 
 
@@ -268,8 +288,8 @@ def list_groups(call: Call, context: PartnerContext, query: PageQuery) -> GroupL
     tag="tenant-groups-m365",
     auth=partner_access(Scope.READ),
 )
-def get_group(call: Call, context: PartnerContext) -> GroupOut:
-    return _service(context, call).get_group(call.route["tenantId"], call.route["groupId"])
+def get_group(call: Call, context: PartnerContext, route: GroupRoute) -> GroupOut:
+    return _service(context, call).get_group(route.tenant_id, route.group_id)
 
 
 @endpoint(
@@ -280,9 +300,9 @@ def get_group(call: Call, context: PartnerContext) -> GroupOut:
     tag="tenant-groups-m365",
     auth=partner_access(Scope.WRITE),
 )
-def add_member(call: Call, context: PartnerContext, body: MemberIn) -> GroupOut:
+def add_member(call: Call, context: PartnerContext, body: MemberIn, route: GroupRoute) -> GroupOut:
     return _service(context, call).change_member(
-        call.route["tenantId"], call.route["groupId"], body.user_id, add=True, context=context.action
+        route.tenant_id, route.group_id, body.user_id, add=True, context=context.action
     )
 
 
@@ -294,11 +314,11 @@ def add_member(call: Call, context: PartnerContext, body: MemberIn) -> GroupOut:
     tag="tenant-groups-m365",
     auth=partner_access(Scope.WRITE),
 )
-def remove_member(call: Call, context: PartnerContext) -> NoContent:
+def remove_member(call: Call, context: PartnerContext, route: MemberRoute) -> NoContent:
     _service(context, call).change_member(
-        call.route["tenantId"],
-        call.route["groupId"],
-        call.route["userId"],
+        route.tenant_id,
+        route.group_id,
+        route.user_id,
         add=False,
         context=context.action,
     )
@@ -316,8 +336,8 @@ def remove_member(call: Call, context: PartnerContext) -> NoContent:
     tag="tenants",
     auth=partner_access(Scope.READ),
 )
-def get_configuration(call: Call, context: PartnerContext) -> ConfigurationOut:
-    return _service(context, call).configuration(call.route["tenantId"])
+def get_configuration(call: Call, context: PartnerContext, route: TenantRoute) -> ConfigurationOut:
+    return _service(context, call).configuration(route.tenant_id)
 
 
 @endpoint(
@@ -329,11 +349,9 @@ def get_configuration(call: Call, context: PartnerContext) -> ConfigurationOut:
     auth=partner_access(Scope.WRITE),
 )
 def put_security_defaults(
-    call: Call, context: PartnerContext, body: SecurityDefaultsIn
+    call: Call, context: PartnerContext, body: SecurityDefaultsIn, route: TenantRoute
 ) -> SecurityDefaultsOut:
-    enabled = _service(context, call).set_security_defaults(
-        call.route["tenantId"], body.enabled, context.action
-    )
+    enabled = _service(context, call).set_security_defaults(route.tenant_id, body.enabled, context.action)
     return SecurityDefaultsOut(enabled=enabled)
 
 
@@ -345,8 +363,8 @@ def put_security_defaults(
     tag="baselines",
     auth=partner_access(Scope.READ),
 )
-def get_baseline(call: Call, context: PartnerContext) -> BaselineOut:
-    return _service(context, call).baseline(call.route["tenantId"])
+def get_baseline(call: Call, context: PartnerContext, route: TenantRoute) -> BaselineOut:
+    return _service(context, call).baseline(route.tenant_id)
 
 
 @endpoint(
@@ -440,8 +458,8 @@ def connect_entra_tenant(call: Call, context: PartnerContext) -> SignInLink:
     tag="tenant-proof",
     auth=partner_access(Scope.WRITE),
 )
-def verify_tenant(call: Call, context: PartnerContext) -> TenantOut:
-    return _service(context, call).verify(call.route["tenantId"], context.action)
+def verify_tenant(call: Call, context: PartnerContext, route: TenantRoute) -> TenantOut:
+    return _service(context, call).verify(route.tenant_id, context.action)
 
 
 @endpoint(
@@ -452,10 +470,10 @@ def verify_tenant(call: Call, context: PartnerContext) -> TenantOut:
     tag="tenant-proof",
     auth=partner_access(Scope.WRITE),
 )
-def create_consent_link(call: Call, context: PartnerContext) -> SignInLink:
+def create_consent_link(call: Call, context: PartnerContext, route: TenantRoute) -> SignInLink:
     _service(context, call)  # a tenant outside the caller's scope answers 404
     return deps.tenant_proof(context.partner).consent_link(
-        call.route["tenantId"], _redirect_uri(call), context.caller.actor
+        route.tenant_id, _redirect_uri(call), context.caller.actor
     )
 
 

@@ -29,6 +29,8 @@ class Operation:
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     response_media_type: str = "application/json"
+    # The models the route values go through: a value's schema (pattern) comes from its field.
+    route_models: tuple[type[BaseModel], ...] = ()
 
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -88,6 +90,21 @@ _PARAM_SCHEMAS: dict[str | None, dict[str, Any]] = {
     "bool": {"type": "boolean"},
     "guid": {"type": "string", "format": "uuid"},
 }
+
+
+def _path_schema(op: Operation, name: str, constraint: str | None) -> dict[str, Any]:
+    """A route value's schema: the host's constraint if it has one, else the pattern of the model
+    field that validates it (so a generator or fuzzer sends only values the server can take)."""
+    if constraint is not None:
+        return _PARAM_SCHEMAS.get(constraint, {"type": "string"})
+    for model in op.route_models:
+        for field_name, info in model.model_fields.items():
+            if (info.alias or field_name) == name:
+                pattern = model.model_json_schema(by_alias=True)["properties"][name].get("pattern")
+                if pattern is not None:
+                    return {"type": "string", "pattern": pattern}
+    return _PARAM_SCHEMAS[None]
+
 
 _PROBLEM_STATUSES = {
     "400": "The request could not be read.",
@@ -204,7 +221,7 @@ def build_document(
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": _PARAM_SCHEMAS.get(c, {"type": "string"}),
+                "schema": _path_schema(op, name, c),
             }
             for name, c in op.path_parameters
         ]

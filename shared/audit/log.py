@@ -33,7 +33,7 @@ from shared.storage.tables import decode_token, encode_token, literal
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-    from shared.audit.seal import SubjectKeys
+    from shared.audit.seal import SubjectKeyStore
     from shared.storage.router import AccountStorage
 
 LANES = 8
@@ -175,14 +175,14 @@ class AuditLog:
         self.lanes = lanes
         self._master_key = master_key
 
-    def subject_keys(self) -> SubjectKeys:
-        from shared.audit.seal import SubjectKeys
+    def subject_keys(self) -> SubjectKeyStore:
+        from shared.audit.seal import SubjectKeyStore
 
         if self._master_key is None:
             from shared.settings import get_settings
 
             self._master_key = get_settings().subject_key_master.get_secret_value()
-        return SubjectKeys(self.account, self._master_key)
+        return SubjectKeyStore(self.account, self._master_key)
 
     def _bucket(self, name: str) -> TableClient:
         return self.account.table(name)

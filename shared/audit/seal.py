@@ -78,7 +78,7 @@ def new_master_key() -> str:
     return _b64(os.urandom(32))
 
 
-class SubjectKeys:
+class SubjectKeyStore:
     """The per-subject keys of one region's account."""
 
     def __init__(self, account: AccountStorage, master_key: str):
@@ -235,7 +235,7 @@ def open_tree(partner_id: str, value: Any, key_of: Callable[[str], bytes | None]
 class KeyCache:
     """Keys by kid for one read (a page of events): one point read per subject, not per event."""
 
-    keys: SubjectKeys
+    keys: SubjectKeyStore
     partner_id: str
     found: dict[str, bytes | None] = field(default_factory=dict)
 

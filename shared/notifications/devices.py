@@ -42,6 +42,7 @@ from shared.notifications.secrets import (
 )
 from shared.privacy.subjects.index import TABLE as SUBJECT_INDEX
 from shared.privacy.subjects.index import device_entry, index_device, index_key
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -95,13 +96,8 @@ class Target:
     value: str
 
 
-def _read(table: Any, partition: str, row: str) -> Any:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return table.get_entity(partition, row)
-    except ResourceNotFoundError:
-        return None
+def _read(table: Any, partition: str, row: str) -> tables.Row | None:
+    return tables.get(table, partition, row)
 
 
 def device_entity(
@@ -164,7 +160,7 @@ class DeviceRegistry:
         for _ in range(_ATTEMPTS):
             try:
                 created, fresh = self._register_once(org_id, body, index_row, user, written)
-            except HttpResponseError as error:
+            except (HttpResponseError, tables.BatchRefusedError) as error:
                 # 409 / 412: another registration or an unsubscribe got there first; look again.
                 if getattr(error, "status_code", None) in (409, 412):
                     continue
@@ -217,7 +213,7 @@ class DeviceRegistry:
             # The same device again: a new secret, nothing counted. Under its ETag, so an unsubscribe
             # in between is not undone.
             index_device(self.account, self.subject_index_key, org_id, user, device_id)
-            table.update_entity(entity, etag=existing.metadata["etag"], **guarded)
+            table.update_entity(entity, etag=existing.etag, **guarded)
             return DeviceCreated(id=device_id, device_secret=secret, created_at=now), False
 
         # New to this user: its slot, and (unless it moves from another user) the org's.
@@ -232,12 +228,12 @@ class DeviceRegistry:
         if existing is None:
             operations.append(("create", entity))
         else:
-            operations.append(("update", entity, {**guarded, "etag": existing.metadata["etag"]}))
+            operations.append(("update", entity, {**guarded, "etag": existing.etag}))
         # The subject index before the device (a crash in between leaves an entry pointing to nothing).
         if index is None:
             written.append(device_id)
         index_device(self.account, self.subject_index_key, org_id, user, device_id)
-        table.submit_transaction(operations)
+        tables.write(table, operations)
         return DeviceCreated(id=device_id, device_secret=secret, created_at=now), True
 
     def _counted(
@@ -257,7 +253,7 @@ class DeviceRegistry:
         entity = {"PartitionKey": org_id, "RowKey": row_key, "count": count + 1}
         if row is None:
             return ("create", entity)
-        return ("update", entity, {**guarded, "etag": row.metadata["etag"]})
+        return ("update", entity, {**guarded, "etag": row.etag})
 
     def _active_count(self, org_id: str, user: str | None) -> int:
         from shared.storage.tablequery import literal
@@ -280,19 +276,14 @@ class DeviceRegistry:
             with contextlib.suppress(ResourceNotFoundError):
                 self.account.table(SUBJECT_INDEX).delete_entity(entry["PartitionKey"], entry["RowKey"])
 
-    def get(self, org_id: str, device_id: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.table().get_entity(org_id, device_key(device_id))
-        except ResourceNotFoundError:
-            return None
+    def get(self, org_id: str, device_id: str) -> tables.Row | None:
+        return tables.get(self.table(), org_id, device_key(device_id))
 
     def check_secret(self, org_id: str, device_id: str, secret: str) -> Any:
         """The active device row if `secret` is its secret; 401 otherwise (constant-time compare)."""
         row = self.get(org_id, device_id)
         stored = str(row.get("secretHash", "")) if row is not None else ""
-        if not key_matches(secret, stored or "-", self.pepper) or row.get("status") != ACTIVE:
+        if not key_matches(secret, stored or "-", self.pepper) or row is None or row.get("status") != ACTIVE:
             raise unauthenticated("The device secret is not valid for this device.")
         return row
 
@@ -338,14 +329,14 @@ class DeviceRegistry:
         """Active device rows (RowKey, systemUserId, createdAt, and unless `targets` is False the
         sealed target), optionally in [low, high], in device id order; plain rows, read lean
         because a fan-out reads thousands."""
-        from shared.storage.tablequery import literal, query
+        from shared.storage.tablequery import literal
 
         low_key = device_key(low) if low else DEVICE_PREFIX
         high_clause = f"RowKey le {literal(device_key(high))}" if high else "RowKey lt 'd`'"
         fields = ["RowKey", "systemUserId", "createdAt"]
         if targets:
             fields += ["kind", "target", "targetHash"]
-        yield from query(
+        yield from tables.query_json(
             self.table(),
             f"PartitionKey eq {literal(org_id)} and RowKey ge {literal(low_key)} and {high_clause} "
             "and status eq 'active'",

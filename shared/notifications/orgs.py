@@ -136,23 +136,17 @@ class OrgDirectory:
 
     def release(self, org_id: str, partner_id: str) -> None:
         """Drops the claim if this partner holds it (another partner's claim is never touched)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
 
         with self._lock:
             self._cache.pop(org_id, None)
         self.forget(org_id)
         table = self.router.control.table(DIRECTORY)
-        try:
-            row = table.get_entity(org_id, "org")
-        except ResourceNotFoundError:
+        row = tables.get(table, org_id, "org")
+        if row is None or str(row.get("partnerId")) != partner_id:
             return
-        if str(row.get("partnerId")) != partner_id:
-            return
-        with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
-            table.delete_entity(
-                org_id, "org", etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
-            )
+        with contextlib.suppress(HttpResponseError):
+            tables.delete(table, org_id, "org", etag=row.etag)
 
     def locate(self, org_id: str, *, fresh: bool = False) -> OrgLocation | None:
         """The claim on an org id (who proved it), or None while nobody has."""
@@ -413,13 +407,13 @@ class OrgService:
         return OrgCreated(**view.model_dump(), webhook_key=webhook_key, device_key=device_key)
 
     def get(self, org_id: str) -> Org:
-        from azure.core.exceptions import ResourceNotFoundError
+        return Org.from_entity(self._row(org_id))
 
-        try:
-            row = self.account.table(ORGS).get_entity(self.partner_id, org_id.lower())
-        except ResourceNotFoundError:
-            raise not_found("No such organisation.") from None
-        return Org.from_entity(row)
+    def _row(self, org_id: str) -> tables.Row:
+        row = tables.get(self.account.table(ORGS), self.partner_id, org_id.lower())
+        if row is None:
+            raise not_found("No such organisation.")
+        return row
 
     def settled(self, org: Org) -> Org:
         """The org with its proof as the claims say: a proof that stopped between the claim and
@@ -504,7 +498,7 @@ class OrgService:
 
         from shared.storage.tables import raise_if_conflict
 
-        row = self.account.table(ORGS).get_entity(self.partner_id, self.get(org_id).id)
+        row = self._row(org_id)
         org = Org.from_entity(row)
         before = org.audit_view()
         given = patch.model_dump(exclude_unset=True)
@@ -534,7 +528,7 @@ class OrgService:
             self.account.table(ORGS).update_entity(
                 entity,
                 mode=UpdateMode.REPLACE,
-                etag=row.metadata["etag"],
+                etag=row.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except HttpResponseError as error:

@@ -18,8 +18,8 @@ from shared.clock import Clock, isoformat, parse_iso
 from shared.notifications.devices import RATE_PREFIX
 from shared.notifications.models import FanoutJob
 from shared.notifications.records import NOTIFICATIONS
-from shared.storage import tablequery, tables
-from shared.storage.tablequery import ETAG, literal
+from shared.storage import tables
+from shared.storage.tables import literal
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -67,7 +67,7 @@ class DeviceRateLimit:
 
         now = self.clock.now()
         oldest = str(ULID.from_datetime(now - _LIFETIME))[:10] + "0" * 16  # ids are ULIDs: time first
-        rows = tablequery.query(
+        rows = tables.query_json(
             self.account.table(NOTIFICATIONS),
             f"PartitionKey eq {literal(org_id)} and RowKey ge {literal(oldest)} and RowKey lt 'k' "
             f"and (state ne 'completed' or completedAt ge {literal(isoformat(now - WINDOW))})",
@@ -96,7 +96,7 @@ class DeviceRateLimit:
         ids = [str(device["RowKey"])[2:] for device, _ in claimed]
         rows = {
             str(r["RowKey"])[len(RATE_PREFIX) :]: r
-            for r in tablequery.query(
+            for r in tables.query_json(
                 table,
                 f"PartitionKey eq {literal(job.org_id)} and RowKey ge {literal(RATE_PREFIX + min(ids))} "
                 f"and RowKey le {literal(RATE_PREFIX + max(ids))}",
@@ -119,7 +119,7 @@ class DeviceRateLimit:
                 "RowKey": RATE_PREFIX + device_id,
                 "sends": json.dumps([*recent, iso_ms(now)]),
             }
-            operation = ("update", entity, row[ETAG]) if row else ("create", entity)
+            operation = ("update", entity, row.etag) if row else ("create", entity)
             operations.append((device, attempts, operation))
         allowed: list[tuple[Any, int]] = []
         for won, (device, attempts, _) in zip(

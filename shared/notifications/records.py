@@ -38,12 +38,12 @@ FINAL_STATES = frozenset({"sent", "failed"})
 INLINE_PAYLOAD_BYTES = 8 * 1024
 
 
-def summary_rows(table: Any, notification_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+def summary_rows(table: Any, notification_id: str, prefix: str) -> Iterator[tables.Row]:
     """The summary rows of one kind (`~shard`, `~ack`) in a notification's delivery partition."""
-    return tablequery.query(
+    return tables.query_json(
         table,
-        f"PartitionKey eq {tablequery.literal(notification_id)} "
-        f"and RowKey ge {tablequery.literal(prefix)} and RowKey lt {tablequery.literal(prefix + '~')}",
+        f"{tables.partition(notification_id)} "
+        f"and RowKey ge {tables.literal(prefix)} and RowKey lt {tables.literal(prefix + '~')}",
     )
 
 

@@ -35,7 +35,7 @@ from shared.notifications.records import (
     summary_rows,
 )
 from shared.notifications.secrets import TokenCipher
-from shared.storage import tablebatch, tablequery, tables
+from shared.storage import tablebatch, tables
 from shared.storage.groupcommit import GroupCommit
 from shared.storage.queues import MAX_MESSAGE_BYTES, enqueue, packed
 
@@ -259,7 +259,7 @@ class NotificationService:
         """
         table = self.account.table(DELIVERIES)
         for _ in range(_ACK_ATTEMPTS):
-            row = tablequery.get(table, notification_id, device_id)
+            row = tables.get_json(table, notification_id, device_id)
             if row is None or row.get("state") != "sent":
                 raise not_found("No such notification for this device.")
             if row.get("deliveredAt"):
@@ -268,18 +268,18 @@ class NotificationService:
             # As stored, so the first answer and every later one give the same date.
             moment = parse_iso(isoformat(at or self.clock.now()))
             key = f"{ACK_PREFIX}{zlib.crc32(device_id.encode()) % ACK_COUNTERS:02d}"
-            counter = tablequery.get(table, notification_id, key)
+            counter = tables.get_json(table, notification_id, key)
             counted = {"PartitionKey": notification_id, "RowKey": key}
             operations: list[tuple[Any, ...]] = [
                 ("update", {"PartitionKey": notification_id, "RowKey": device_id,
-                            "deliveredAt": isoformat(moment)}, row[tablequery.ETAG]),
-                ("update", {**counted, "count": int(counter.get("count") or 0) + 1}, counter[tablequery.ETAG])
+                            "deliveredAt": isoformat(moment)}, row.etag),
+                ("update", {**counted, "count": int(counter.get("count") or 0) + 1}, counter.etag)
                 if counter is not None
                 else ("create", {**counted, "count": 1}),
             ]  # fmt: skip
             try:
-                tablebatch.submit(table, operations)
-            except tablebatch.BatchRefusedError as error:
+                tables.write(table, operations)
+            except tables.BatchRefusedError as error:
                 if error.status_code in (409, 412):
                     continue  # another acknowledgement moved a row first: read again
                 raise

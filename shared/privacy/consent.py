@@ -299,7 +299,7 @@ class Throttle:
 
     def hit(self, limit: Limit, key: str) -> None:
         from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
 
         now = self.clock.now()
@@ -311,9 +311,8 @@ class Throttle:
         partition, row = f"{end:%Y%m%d%H%M}-{key[:1]}", f"{limit.name}:{key}"
         table = self.account.table(THROTTLE)
         for _ in range(self.ATTEMPTS):
-            try:
-                current = table.get_entity(partition, row)
-            except ResourceNotFoundError:
+            current = tables.get(table, partition, row)
+            if current is None:
                 try:
                     table.create_entity({"PartitionKey": partition, "RowKey": row, "count": 1})
                     return
@@ -326,7 +325,7 @@ class Throttle:
                 table.update_entity(
                     {"PartitionKey": partition, "RowKey": row, "count": count + 1},
                     mode=UpdateMode.REPLACE,
-                    etag=current.metadata["etag"],
+                    etag=current.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
                 return
@@ -453,7 +452,7 @@ class ConsentLedger:
                     "expiresAt": "",
                 },
                 mode=UpdateMode.MERGE,
-                etag=current.metadata["etag"],
+                etag=current.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except HttpResponseError:
@@ -577,13 +576,8 @@ class ConsentLedger:
     def _confirm_token(self, partner_id: str, row_key: str, nonce: str, expires: datetime) -> str:
         return self.keys.sign(ConsentKeys.CONFIRM, {"p": partner_id, "r": row_key, "n": nonce}, expires)
 
-    def _contact(self, partner_id: str, row_key: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.account.table(CONTACTS).get_entity(partner_id, row_key)
-        except ResourceNotFoundError:
-            return None
+    def _contact(self, partner_id: str, row_key: str) -> tables.Row | None:
+        return tables.get(self.account.table(CONTACTS), partner_id, row_key)
 
     @staticmethod
     def _contact_out(row: Any) -> ContactOut:
@@ -666,20 +660,14 @@ def _entry(row: Any) -> LedgerEntry:
 
 def _delete_if(table: Any, partition_key: str, row_key: str, due: Any) -> bool:
     """Deletes a row only if it is still due as read now (a resubscription may have renewed it)."""
-    from azure.core import MatchConditions
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError
 
-    try:
-        row = table.get_entity(partition_key, row_key)
-    except ResourceNotFoundError:
-        return False
-    if not due(row):
+    row = tables.get(table, partition_key, row_key)
+    if row is None or not due(row):
         return False
     try:
-        table.delete_entity(
-            partition_key, row_key, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
-        )
-    except (ResourceNotFoundError, HttpResponseError):
+        tables.delete(table, partition_key, row_key, etag=row.etag)
+    except HttpResponseError:
         return False
     return True
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.storage import tables
+
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
@@ -29,7 +31,7 @@ def next_state(state: str, due: datetime, now: datetime, nearing: timedelta) -> 
     return state
 
 
-def claim(table: TableClient, row: Any, field: str, new_state: str) -> bool:
+def claim(table: TableClient, row: tables.Row, field: str, new_state: str) -> bool:
     """Moves the row's deadline state; False when another watcher (or a writer) changed it first.
 
     Whoever wins raises the event, so two watchers running at once raise it once.
@@ -42,7 +44,7 @@ def claim(table: TableClient, row: Any, field: str, new_state: str) -> bool:
         table.update_entity(
             {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], field: new_state},
             mode=UpdateMode.MERGE,
-            etag=row.metadata["etag"],
+            etag=row.etag,
             match_condition=MatchConditions.IfNotModified,
         )
     except HttpResponseError:
@@ -61,7 +63,7 @@ def claimed_moves(
 ) -> Iterator[tuple[Any, str]]:
     """(row, new state) for each row of `query` whose deadline moved and which this watcher claimed:
     the caller raises one event per pair."""
-    for row in table.query_entities(f"{query} and {watched_filter(field)}"):
+    for row in tables.query(table, f"{query} and {watched_filter(field)}"):
         state = str(row[field])
         new_state = next_state(state, due_of(row), now, nearing)
         if new_state != state and claim(table, row, field, new_state):

@@ -117,20 +117,16 @@ def _missing_ok(action: Callable[[], object]) -> bool:
 def _exists(
     table: Any, partition_key: str, row_key: str, matches: Callable[[Any], bool] = lambda row: True
 ) -> bool:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return matches(table.get_entity(partition_key, row_key))
-    except ResourceNotFoundError:
-        return False
+    row = tables.get(table, partition_key, row_key)
+    return row is not None and matches(row)
 
 
 def delete_row(table: Any, partition_key: str, row_key: str) -> bool:
     """Deletes one row; True only if it was there. (The SDK's delete answers a missing row silently,
     so a point read first tells a resumed sweep what it already removed.)"""
-    if not _missing_ok(lambda: table.get_entity(partition_key, row_key, select=["RowKey"])):
+    if tables.get(table, partition_key, row_key, select=["RowKey"]) is None:
         return False
-    table.delete_entity(partition_key, row_key)
+    tables.delete(table, partition_key, row_key)
     return True
 
 
@@ -462,7 +458,7 @@ class RetentionSweeper:
     def _acquire(self, account: AccountStorage) -> str:
         """One sweep per region at a time; a lease left by a crashed invocation expires."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
 
         table = account.table(STATE_TABLE)
@@ -478,17 +474,16 @@ class RetentionSweeper:
             return holder
         except ResourceExistsError:
             pass
-        try:
-            current = table.get_entity("sweep", "lease")
-        except ResourceNotFoundError:
-            raise SweepBusyError("the sweep lease changed hands; try again") from None
+        current = tables.get(table, "sweep", "lease")
+        if current is None:
+            raise SweepBusyError("the sweep lease changed hands; try again")
         if float(current["until"]) > time.time():
             raise SweepBusyError("a sweep of this region is running")
         try:
             table.update_entity(
                 lease,
                 mode=UpdateMode.REPLACE,
-                etag=current.metadata["etag"],
+                etag=current.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except HttpResponseError:
@@ -496,20 +491,14 @@ class RetentionSweeper:
         return holder
 
     def _release(self, account: AccountStorage, holder: str) -> None:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
 
         table = account.table(STATE_TABLE)
         try:
-            current = table.get_entity("sweep", "lease")
-            if current["holder"] == holder:
-                table.delete_entity(
-                    "sweep",
-                    "lease",
-                    etag=current.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceNotFoundError, HttpResponseError):
+            current = tables.get(table, "sweep", "lease")
+            if current is not None and current["holder"] == holder:
+                tables.delete(table, "sweep", "lease", etag=current.etag)
+        except HttpResponseError:
             pass  # expired and taken over: not ours to release
 
     def _sweep(self, region: str, *, dry_run: bool) -> SweepReport:

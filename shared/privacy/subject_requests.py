@@ -478,7 +478,7 @@ def request_out(row: Any) -> RequestOut:
 # --- the service --------------------------------------------------------------------------------
 
 
-class PrivacyRequests:
+class PrivacyRequestService:
     """One partner's data-subject requests in its region."""
 
     def __init__(
@@ -512,15 +512,13 @@ class PrivacyRequests:
     def table(self) -> Any:
         return self.account.table(TABLE)
 
-    def _row(self, request_id: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
+    def _row(self, request_id: str) -> tables.Row:
         if not request_id or request_id.startswith("~"):
             raise not_found("No such data-subject request.")
-        try:
-            return self.table.get_entity(self.partner_id, request_id)
-        except ResourceNotFoundError:
-            raise not_found("No such data-subject request.") from None
+        row = tables.get(self.table, self.partner_id, request_id)
+        if row is None:
+            raise not_found("No such data-subject request.")
+        return row
 
     # --- filing and reading ------------------------------------------------------------------
 
@@ -577,7 +575,7 @@ class PrivacyRequests:
     def _claim_open(self, open_key: str, request_id: str) -> str | None:
         """Takes the subject+type's open slot for `request_id`; else the open request holding it."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
 
         now = self.clock.now()
@@ -593,9 +591,8 @@ class PrivacyRequests:
                 return None
             except ResourceExistsError:
                 pass
-            try:
-                held = self.table.get_entity(self.partner_id, open_key)
-            except ResourceNotFoundError:
+            held = tables.get(self.table, self.partner_id, open_key)
+            if held is None:
                 continue
             holder = str(held["requestId"])
             try:
@@ -610,7 +607,7 @@ class PrivacyRequests:
                 self.table.update_entity(
                     slot,
                     mode=UpdateMode.REPLACE,
-                    etag=held.metadata["etag"],
+                    etag=held.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
                 return None
@@ -619,20 +616,14 @@ class PrivacyRequests:
         raise _busy()
 
     def _release_open(self, row: Any) -> None:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
 
         key = _open_key(str(row["subjectHash"]), str(row["type"]), bool(row.get("lift", False)))
         try:
-            held = self.table.get_entity(self.partner_id, key)
-            if str(held["requestId"]) == str(row["RowKey"]):
-                self.table.delete_entity(
-                    self.partner_id,
-                    key,
-                    etag=held.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceNotFoundError, HttpResponseError):
+            held = tables.get(self.table, self.partner_id, key)
+            if held is not None and str(held["requestId"]) == str(row["RowKey"]):
+                tables.delete(self.table, self.partner_id, key, etag=held.etag)
+        except HttpResponseError:
             pass  # gone or taken: a later create treats a slot of a closed request as free anyway
 
     def get(self, request_id: str) -> RequestOut:
@@ -694,16 +685,15 @@ class PrivacyRequests:
     def _append_pending(self, row: Any, mine: list[dict[str, Any]]) -> None:
         """Appends `mine` to the audit log, then takes them off the row's pending list."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
         for event in mine:
             self._append(event)
         keys = {e["key"] for e in mine}
         for _ in range(5):
-            try:
-                current = self.table.get_entity(self.partner_id, str(row["RowKey"]))
-            except ResourceNotFoundError:
+            current = tables.get(self.table, self.partner_id, str(row["RowKey"]))
+            if current is None:
                 return
             pending = _json(current, "pendingEvents") or []
             left = [e for e in pending if e["key"] not in keys]
@@ -717,7 +707,7 @@ class PrivacyRequests:
                         "pendingEvents": json.dumps(left),
                     },
                     mode=UpdateMode.MERGE,
-                    etag=current.metadata["etag"],
+                    etag=current.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
                 return
@@ -775,7 +765,7 @@ class PrivacyRequests:
                 self.table.update_entity(
                     {"PartitionKey": self.partner_id, "RowKey": request_id, **updates},
                     mode=UpdateMode.MERGE,
-                    etag=row.metadata["etag"],
+                    etag=row.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
             except HttpResponseError as error:
@@ -904,7 +894,7 @@ class PrivacyRequests:
 
     def _execute(self, row: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if self.executors is None:
-            raise RuntimeError("PrivacyRequests was built without executors")
+            raise RuntimeError("PrivacyRequestService was built without executors")
         subject = _json(row, "subject")
         if not subject:
             raise ProblemError(409, "subject-erased", "The subject was erased.", "Nothing left to act on.")
@@ -972,7 +962,7 @@ class PrivacyRequests:
                 "Packages are kept 7 days; execute a new request.",
             )
         if self.executors is None:
-            raise RuntimeError("PrivacyRequests was built without executors")
+            raise RuntimeError("PrivacyRequestService was built without executors")
         url = self.executors.subjects().export_link(
             self._scope(row), str(row["exportBlob"]), ttl=EXPORT_LINK_TTL
         )

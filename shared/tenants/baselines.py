@@ -10,7 +10,7 @@ from shared.audit.context import ActionContext, diff
 from shared.clock import Clock, isoformat
 from shared.storage import tables
 from shared.tenants.models import BaselineOut, BaselineSettings, CheckResult
-from shared.tenants.records import BASELINES, TenantRows
+from shared.tenants.records import BASELINES, TenantStore
 
 if TYPE_CHECKING:
     from shared.audit.log import AuditLog
@@ -33,11 +33,11 @@ def baseline_out(tenant_id: str, row: Any | None) -> BaselineOut:
     )
 
 
-class Baselines:
+class BaselineService:
     """What a sync checks each tenant against (settings), and what it found (results)."""
 
     def __init__(
-        self, account: AccountStorage, partner_id: str, clock: Clock, audit: AuditLog, rows: TenantRows
+        self, account: AccountStorage, partner_id: str, clock: Clock, audit: AuditLog, rows: TenantStore
     ):
         self.account = account
         self.partner_id = partner_id

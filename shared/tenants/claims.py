@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, isoformat
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import StorageRouter
@@ -38,18 +39,18 @@ class ClaimTakenError(Exception):
         self.claim = claim
 
 
-def _claim(row: Any) -> TenantClaim:
+def _claim(row: tables.Row) -> TenantClaim:
     return TenantClaim(
         tenant_id=str(row["PartitionKey"]),
         partner_id=str(row["partnerId"]),
         region=str(row["region"]),
         via=str(row.get("via") or ""),
         claimed_at=str(row.get("claimedAt") or ""),
-        etag=str(row.metadata["etag"]),
+        etag=str(row.etag),
     )
 
 
-class TenantClaims:
+class TenantClaimStore:
     """The claim rows, in the control account."""
 
     def __init__(self, router: StorageRouter, clock: Clock):
@@ -57,12 +58,8 @@ class TenantClaims:
         self.clock = clock
 
     def get(self, tenant_id: str) -> TenantClaim | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return _claim(self.table.get_entity(tenant_id.lower(), _ROW))
-        except ResourceNotFoundError:
-            return None
+        row = tables.get(self.table, tenant_id.lower(), _ROW)
+        return None if row is None else _claim(row)
 
     def _row(self, tenant_id: str, partner_id: str, region: str, via: str) -> dict[str, Any]:
         return {
@@ -124,19 +121,13 @@ class TenantClaims:
 
 def release_claim(table: Any, tenant_id: str, partner_id: str) -> None:
     """Deletes the claim row if `partner_id` holds it (under its ETag: a claim that just moved stays)."""
-    from azure.core import MatchConditions
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError
 
-    try:
-        row = table.get_entity(tenant_id.lower(), _ROW)
-    except ResourceNotFoundError:
-        return
-    if str(row["partnerId"]) != partner_id:
+    row = tables.get(table, tenant_id.lower(), _ROW)
+    if row is None or str(row["partnerId"]) != partner_id:
         return
     try:
-        table.delete_entity(
-            tenant_id.lower(), _ROW, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
-        )
+        tables.delete(table, tenant_id.lower(), _ROW, etag=row.etag)
     except HttpResponseError as error:
         if error.status_code not in (404, 412):
             raise

@@ -21,7 +21,7 @@ from shared.privacy.flags import refuse_if_restricted, tenant_partition
 from shared.storage import tables
 from shared.tenants.graph_access import DEFAULT_CREDENTIAL, GraphAccess, call_graph
 from shared.tenants.models import ConfigurationOut, GroupOut, LicenceChangeIn, UserOut, UserPatch, UserQuery
-from shared.tenants.records import TenantRows
+from shared.tenants.records import TenantStore
 from shared.tenants.store import (
     GROUPS,
     DirectoryStore,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
 
 
-class TenantDirectory:
+class DirectoryService:
     """Users, groups and configuration of one partner's proven tenants."""
 
     def __init__(
@@ -48,7 +48,7 @@ class TenantDirectory:
         partner: Partner,
         graph: GraphAccess | None,
         *,
-        rows: TenantRows,
+        rows: TenantStore,
         audit: AuditLog,
         index_key: KeyedHash,
     ):

@@ -38,7 +38,7 @@ from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat
 from shared.errors import ProblemError, not_found
-from shared.tenants.claims import ClaimTakenError, TenantClaim, TenantClaims
+from shared.tenants.claims import ClaimTakenError, TenantClaim, TenantClaimStore
 from shared.tenants.graph_access import DEFAULT_CREDENTIAL, GraphAccess
 from shared.tenants.models import (
     AccessState,
@@ -48,7 +48,7 @@ from shared.tenants.models import (
     SignInResult,
     TenantAccess,
 )
-from shared.tenants.signin import SIGN_INS, PendingSignIn, SignIns, StateSigner, sign_in_refused
+from shared.tenants.signin import SIGN_INS, PendingSignIn, SignInStore, StateSigner, sign_in_refused
 
 if TYPE_CHECKING:
     from shared.partners.service import Partner
@@ -138,7 +138,7 @@ class TenantProof:
         *,
         graph: GraphAccess,
         identity: IdentityPlatform,
-        claims: TenantClaims,
+        claims: TenantClaimStore,
         signer: StateSigner,
         other_partner: Callable[[str], TenantProof | None],
     ):
@@ -151,7 +151,7 @@ class TenantProof:
         self.signer = signer
         # The holder of a claim elsewhere, to check (never assume) that its proof is gone.
         self.other_partner = other_partner
-        self.sign_ins = SignIns(account, partner.id, clock)
+        self.sign_ins = SignInStore(account, partner.id, clock)
         self.audit = AuditLog(account, clock)
 
     # --- the partner's own tenant ------------------------------------------------------------

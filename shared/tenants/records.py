@@ -66,24 +66,21 @@ def tenant_out(entity: Any) -> TenantOut:
     )
 
 
-class TenantRows:
+class TenantStore:
     """One partner's tenant rows in its region."""
 
     def __init__(self, account: AccountStorage, partner_id: str):
         self.account = account
         self.partner_id = partner_id
 
-    def get(self, tenant_id: str, *, deleting_ok: bool = False) -> Any:
+    def get(self, tenant_id: str, *, deleting_ok: bool = False) -> tables.Row:
         """The tenant's row; 404 for none, a removed one, or (unless `deleting_ok`) one being deleted."""
-        from azure.core.exceptions import ResourceNotFoundError
-
         tenant_id = tenant_id.lower()
         if not tenant_id or tenant_id.startswith("~"):
             raise not_found("No such tenant.")
-        try:
-            entity = self.account.table(TENANTS).get_entity(self.partner_id, tenant_id)
-        except ResourceNotFoundError:
-            raise not_found("No such tenant.") from None
+        entity = tables.get(self.account.table(TENANTS), self.partner_id, tenant_id)
+        if entity is None:
+            raise not_found("No such tenant.")
         if entity["status"] != "active" and not deleting_ok:
             raise not_found("No such tenant.")
         return entity

@@ -19,7 +19,7 @@ from shared.storage import tables
 from shared.tenants.graph_access import DEFAULT_CREDENTIAL
 from shared.tenants.models import SignInResult, TenantIn, TenantOut
 from shared.tenants.proof import PENDING, PROVEN, TenantProof
-from shared.tenants.records import TENANTS, TenantRows, purge_tenant_data, tenant_out
+from shared.tenants.records import TENANTS, TenantStore, purge_tenant_data, tenant_out
 from shared.usage import Unit, UsageMeter
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class TenantRegistry:
         partner: Partner,
         clock: Clock,
         *,
-        rows: TenantRows,
+        rows: TenantStore,
         proof: TenantProof,
         syncs: SyncRunner,
         audit: AuditLog,
@@ -59,34 +59,27 @@ class TenantRegistry:
         self.audit = audit
         self.purge_workers = purge_workers
 
-    def _meta(self) -> Any:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    def _meta(self) -> tables.Row:
+        from azure.core.exceptions import ResourceExistsError
 
         table = self.account.table(TENANTS)
-        try:
-            return table.get_entity(self.partner.id, _META)
-        except ResourceNotFoundError:
+        meta = tables.get(table, self.partner.id, _META)
+        if meta is None:
             with suppress(ResourceExistsError):
                 table.create_entity({"PartitionKey": self.partner.id, "RowKey": _META, "count": 0})
-            return table.get_entity(self.partner.id, _META)
+            meta = tables.get(table, self.partner.id, _META)
+        assert meta is not None
+        return meta
 
-    def _count_change(self, meta: Any, delta: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
+    def _count_change(self, meta: tables.Row, delta: int) -> tuple[str, dict[str, Any], str | None]:
+        # The meta row holds the count alone, so merging over its ETag replaces it.
         return (
             "update",
             {"PartitionKey": self.partner.id, "RowKey": _META, "count": int(meta["count"]) + delta},
-            {
-                "mode": UpdateMode.REPLACE,
-                "etag": meta.metadata["etag"],
-                "match_condition": MatchConditions.IfNotModified,
-            },
+            meta.etag,
         )
 
     def create(self, request: TenantIn, context: ActionContext, usage: UsageMeter | None = None) -> TenantOut:
-        from azure.data.tables import TableTransactionError
-
         tenant_id = str(request.tenant_id).lower()
         self.proof.refuse_if_held_elsewhere(tenant_id)
         now = self.clock.now()
@@ -116,11 +109,9 @@ class TenantRegistry:
                     extra={"tenantLimit": limit},
                 )
             try:
-                self.account.table(TENANTS).submit_transaction(
-                    [("create", entity), self._count_change(meta, 1)]
-                )
+                tables.write(self.account.table(TENANTS), [("create", entity), self._count_change(meta, 1)])
                 break
-            except TableTransactionError as error:
+            except tables.BatchRefusedError as error:
                 if error.status_code == 409:
                     raise ProblemError(
                         409,
@@ -152,19 +143,18 @@ class TenantRegistry:
         return tenant_out(self.rows.get(tenant_id))
 
     def _remove_row(self, tenant_id: str) -> None:
-        from azure.data.tables import TableTransactionError
-
         for _ in range(20):
             meta = self._meta()
             try:
-                self.account.table(TENANTS).submit_transaction(
+                tables.write(
+                    self.account.table(TENANTS),
                     [
                         ("delete", {"PartitionKey": self.partner.id, "RowKey": tenant_id}),
                         self._count_change(meta, -1),
-                    ]
+                    ],
                 )
                 return
-            except TableTransactionError as error:
+            except tables.BatchRefusedError as error:
                 if error.status_code == 404:
                     raise not_found("No such tenant.") from None
                 if error.status_code != 412:

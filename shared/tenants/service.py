@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.audit.log import AuditLog
-from shared.tenants.baselines import Baselines
-from shared.tenants.directory import TenantDirectory
-from shared.tenants.records import TenantRows
+from shared.tenants.baselines import BaselineService
+from shared.tenants.directory import DirectoryService
+from shared.tenants.records import TenantStore
 from shared.tenants.registry import TenantRegistry
 from shared.tenants.sync_runner import SyncRunner
 
@@ -64,8 +64,8 @@ class TenantService:
         self.clock = clock
         self.proof = proof
         self.audit = AuditLog(account, clock)
-        self.rows = TenantRows(account, partner.id)
-        self.baselines_of = Baselines(account, partner.id, clock, self.audit, self.rows)
+        self.rows = TenantStore(account, partner.id)
+        self.baselines_of = BaselineService(account, partner.id, clock, self.audit, self.rows)
         self.syncs = SyncRunner(
             account,
             partner,
@@ -89,7 +89,7 @@ class TenantService:
             audit=self.audit,
             purge_workers=sync_workers,
         )
-        self.directory = TenantDirectory(
+        self.directory = DirectoryService(
             account, partner, graph, rows=self.rows, audit=self.audit, index_key=index_key
         )
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError
 from shared.ids import new_id
+from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -85,7 +86,7 @@ class PendingSignIn:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-class SignIns:
+class SignInStore:
     """One partner's pending sign-ins, in the partner's region."""
 
     def __init__(self, account: AccountStorage, partner_id: str, clock: Clock):
@@ -125,19 +126,13 @@ class SignIns:
 
     def take(self, sign_in_id: str) -> PendingSignIn:
         """The pending sign-in, removed so that it works once; refused when unknown, used or expired."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError
 
+        row = tables.get(self.table, self.partner_id, f"s-{sign_in_id}")
+        if row is None:
+            raise sign_in_refused("This link was already used, or never issued.")
         try:
-            row = self.table.get_entity(self.partner_id, f"s-{sign_in_id}")
-            self.table.delete_entity(
-                self.partner_id,
-                f"s-{sign_in_id}",
-                etag=row.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except ResourceNotFoundError:
-            raise sign_in_refused("This link was already used, or never issued.") from None
+            tables.delete(self.table, self.partner_id, f"s-{sign_in_id}", etag=row.etag)
         except HttpResponseError as error:
             if error.status_code in (404, 412):  # another callback of the same link got there first
                 raise sign_in_refused("This link was already used.") from None

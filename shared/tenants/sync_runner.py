@@ -29,7 +29,7 @@ from shared.storage.queues import enqueue
 from shared.tenants.graph_access import DEFAULT_CREDENTIAL, GraphAccess
 from shared.tenants.models import QUEUE, SyncCounts, SyncMessage, SyncOut
 from shared.tenants.proof import PROVEN, ProofUnavailableError, TenantProof, access_of, not_proven
-from shared.tenants.records import SYNCS, TENANTS, TenantRows, purge_tenant_data, sync_out
+from shared.tenants.records import SYNCS, TENANTS, TenantStore, purge_tenant_data, sync_out
 from shared.tenants.store import DirectoryStore
 from shared.tenants.sync import SyncEngine, SyncInput, TenantGoneError, elapsed_ms
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from shared.partners.service import Partner
     from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
-    from shared.tenants.baselines import Baselines
+    from shared.tenants.baselines import BaselineService
 
 log = logging.getLogger("tenantry.tenants")
 
@@ -56,9 +56,9 @@ class SyncRunner:
         clock: Clock,
         graph: GraphAccess | None,
         *,
-        rows: TenantRows,
+        rows: TenantStore,
         proof: TenantProof,
-        baselines: Baselines,
+        baselines: BaselineService,
         audit: AuditLog,
         index_key: KeyedHash,
         sync_workers: int = 8,
@@ -139,7 +139,7 @@ class SyncRunner:
             self.account.table(TENANTS).update_entity(
                 {"PartitionKey": self.partner.id, "RowKey": tenant_id, "activeSyncId": sync_id},
                 mode=UpdateMode.MERGE,
-                etag=tenant.metadata["etag"],
+                etag=tenant.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except HttpResponseError as error:
@@ -159,7 +159,7 @@ class SyncRunner:
             )
         return sync_out(entity)
 
-    def _take_lease(self, tenant: Any, runner: str) -> int | None:
+    def _take_lease(self, tenant: tables.Row, runner: str) -> int | None:
         """Takes or renews the tenant's sync lease; None when taken, else seconds until it is free."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
@@ -180,7 +180,7 @@ class SyncRunner:
                     "leaseUntil": isoformat(now + SYNC_LEASE),
                 },
                 mode=UpdateMode.MERGE,
-                etag=tenant.metadata["etag"],
+                etag=tenant.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except HttpResponseError as error:

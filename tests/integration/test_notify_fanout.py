@@ -26,6 +26,7 @@ from localdev.stack import wait_until
 from shared.adapters.fcm import FcmSender
 from shared.audit.log import AuditLog, iter_all
 from shared.notifications.fanout import FanOut, FanoutSettings
+from shared.notifications.fanout_planner import ShardPlanner
 from shared.notifications.models import FanoutJob
 from shared.notifications.records import DELIVERIES, PAYLOADS, QUEUE
 from shared.notifications.service import NotificationService
@@ -365,12 +366,12 @@ class PlannerKilledError(Exception):
     pass
 
 
-class DyingPlanner(FanOut):
+class DyingPlanner(ShardPlanner):
     """A planning job that dies once `rows` shard rows exist, the last one written but not yet sent
     on its way: as a worker killed mid-planning would leave it."""
 
-    def __init__(self, *args: Any, rows: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, fanout: FanOut, *, rows: int) -> None:
+        super().__init__(fanout.store, fanout.settings, fanout.runner.run)
         self.rows = rows
         self.dispatched = 0
 
@@ -429,17 +430,19 @@ def test_a_planner_killed_half_way_is_continued_and_nobody_is_notified_twice(
     notification_id = notify(account, clock, org)
     service = NotificationService(account, PARTNER, clock, cipher())
     dying = DyingPlanner(
-        account,
-        clock,
-        registry(account, clock),
-        sender,
-        None,
-        FanoutSettings(shard_size=5, chunk_size=2, first_shard_inline=False, later_shard_factor=1),
+        FanOut(
+            account,
+            clock,
+            registry(account, clock),
+            sender,
+            None,
+            FanoutSettings(shard_size=5, chunk_size=2, first_shard_inline=False, later_shard_factor=1),
+            restricted=restricted_in_org,
+        ),
         rows=5,
-        restricted=restricted_in_org,
     )
     with pytest.raises(PlannerKilledError):
-        dying.handle(job(org, notification_id))
+        dying.plan(job(org, notification_id))
     assert len(shard_rows(account, notification_id)) == 5  # of 10: killed half-way
     fanout = make_fanout(account, clock, sender, shard_size=5, chunk_size=2)
     # The shards it sent on its way go out meanwhile; finishing them does not complete the
@@ -480,7 +483,7 @@ def test_two_planners_interleaving_cut_disjoint_shards(account: AccountStorage, 
     # between the two reads): the two planners would cut different boundaries.
     first_only = sorted(ids.values())[1]
 
-    class Interleaved(FanOut):
+    class Interleaved(ShardPlanner):
         overtaken = False
 
         def _close_shard(self, *args: Any) -> bool:
@@ -490,7 +493,7 @@ def test_two_planners_interleaving_cut_disjoint_shards(account: AccountStorage, 
                 first.handle(job(org, notification_id))
             return super()._close_shard(*args)
 
-    second = Interleaved(
+    second_fanout = FanOut(
         account,
         clock,
         devices,
@@ -499,7 +502,8 @@ def test_two_planners_interleaving_cut_disjoint_shards(account: AccountStorage, 
         FanoutSettings(shard_size=4, first_shard_inline=False),
         restricted=restricted_in_org,
     )
-    second.handle(job(org, notification_id))
+    second = Interleaved(second_fanout.store, second_fanout.settings, second_fanout.runner.run)
+    second.plan(job(org, notification_id))
     shards = sorted(shard_rows(account, notification_id), key=lambda s: s["RowKey"])
     assert all(a["high"] < b["low"] for a, b in itertools.pairwise(shards))
     run_queued_shards(account, first, notification_id)

@@ -20,7 +20,7 @@ from shared.privacy.subject_requests import (
     Executors,
     ExtendIn,
     JobMessage,
-    PrivacyRequests,
+    PrivacyRequestService,
     ReasonIn,
     RequestIn,
     RequestQuery,
@@ -63,7 +63,7 @@ class Harness:
             pepper="pepper-for-tests",
             holders=SubjectHolders(tenant_users=TenantSubjects(), org_users=OrgSubjects()),
         )
-        self.service = PrivacyRequests(
+        self.service = PrivacyRequestService(
             router.region("eu"),
             self.partner_id,
             "eu",

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from functions.app import TenantryApp
 from functions.auth import Declared
-from functions.http import Call, Created, NoContent, RouteParams, endpoint
+from functions.http import Call, Created, NoContent, PartnerRoute, RouteParams, Ulid, endpoint
 from shared.errors import ProblemError
 from shared.models import ApiInput, ApiModel
 
@@ -45,8 +45,12 @@ def create_widget(call: Call, body: WidgetIn) -> Created[WidgetOut]:
     return Created(WidgetOut(id="w1", display_name=body.display_name), "/api/widgets/w1")
 
 
+class WidgetKey(RouteParams):
+    key: str = Field(alias="id")
+
+
 @endpoint(bp, "widgets/{id}", methods=["DELETE"], summary="Delete.", tag="test", auth=None)
-def delete_widget(call: Call) -> NoContent:
+def delete_widget(call: Call, route: WidgetKey) -> NoContent:
     return NoContent()
 
 
@@ -164,3 +168,42 @@ def test_the_handler_gets_its_caller_and_validated_route_by_type() -> None:
     )
     body = problem(FUNCTIONS["widget_owner"](bad))  # type: ignore[operator]
     assert (body["status"], body["detail"]) == (404, "No such widget.")
+
+
+class PartItemRoute(RouteParams):
+    missing = "No such part."
+    missing_by_name = {"itemId": "No such item."}
+    item_id: Ulid = Field(alias="itemId")
+
+
+@endpoint(
+    bp, "partners/{partnerId}/parts/{itemId}", methods=["GET"], summary="A part.", tag="test", auth=None
+)
+def part(route: PartItemRoute) -> WidgetOut:
+    return WidgetOut(id=route.item_id, display_name="part")
+
+
+def _part(partner_id: str, item_id: str) -> func.HttpResponse:
+    route = {"partnerId": partner_id, "itemId": item_id}
+    request = func.HttpRequest("GET", "http://x/api/p", route_params=route, body=b"")
+    return _functions()["part"](request)  # type: ignore[operator, no-any-return]
+
+
+def test_every_route_value_goes_through_a_model_partner_ids_included() -> None:
+    partner, item = "01HZX3J5W8K9M2N4P6Q7R8S9T0", "01HZX3J5W8K9M2N4P6Q7R8S9TV"
+    assert json.loads(_part(partner, item).get_body())["id"] == item
+    # The partner id is validated though the handler never asked for it; then the handler's own.
+    assert problem(_part("p-1", item))["detail"] == PartnerRoute.missing
+    assert (problem(_part(partner, "nope"))["status"], problem(_part(partner, "nope"))["detail"]) == (
+        404,
+        "No such item.",
+    )
+
+
+def test_a_route_value_without_a_model_is_refused_at_registration() -> None:
+    other = func.Blueprint()  # type: ignore[no-untyped-call]
+    with pytest.raises(TypeError, match="need a RouteParams model"):
+
+        @endpoint(other, "gadgets/{gadgetId}", methods=["GET"], summary="G.", tag="test", auth=None)
+        def gadget(call: Call) -> NoContent:
+            return NoContent()

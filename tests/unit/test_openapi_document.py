@@ -117,3 +117,28 @@ def test_a_continuation_token_is_described_as_the_servers_own() -> None:
 )
 def test_the_documented_template_pattern_is_the_rule_the_server_applies(template: str) -> None:
     assert bool(re.fullmatch(TEMPLATE_PATTERN, template)) == (not problems(template))
+
+
+def test_every_path_parameter_states_the_ids_the_server_takes() -> None:
+    """A generator types them, a fuzzer sends only values that could name something."""
+    document = openapi_document()
+    schemas = {
+        (path, parameter["name"]): parameter["schema"]
+        for path, methods in document["paths"].items()
+        for operation in methods.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+    free = {
+        name for (_, name), schema in schemas.items() if "pattern" not in schema and "format" not in schema
+    }
+    # Only ids whose unknown values are accepted (acknowledging or unsubscribing twice is done) stay free.
+    assert free == {"itemId", "deviceId"}
+    ulid = re.compile(schemas[("/api/partners/{partnerId}", "partnerId")]["pattern"])
+    assert ulid.match("01HZX3J5W8K9M2N4P6Q7R8S9T0") and not ulid.match("p-1")
+    tenant = "/api/partners/{partnerId}/tenants/{tenantId}"
+    assert re.match(schemas[(tenant, "tenantId")]["pattern"], "0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert schemas[("/api/partners/{partnerId}/orgs/{orgId}", "orgId")] == {
+        "type": "string",
+        "format": "uuid",
+    }

@@ -172,11 +172,11 @@ class SubjectData:
     # --- reading ------------------------------------------------------------------------------
 
     def _gather(self, scope: SubjectScope, who: SubjectIdentifier, *, with_events: bool = True) -> Holdings:
-        from shared.audit.seal import SubjectKeys
+        from shared.audit.seal import SubjectKeyStore
         from shared.privacy.subjects.holdings import Gatherer
 
         account = self.storage.region(scope.region)
-        keys = SubjectKeys(account, self._master_key)
+        keys = SubjectKeyStore(account, self._master_key)
         holder = self.holders.of(scope)
         return Gatherer(account, keys, scope, self._index_key, holder).gather(who, with_events=with_events)
 
@@ -352,7 +352,7 @@ class SubjectData:
         request_id: str,
     ) -> int:
         """Deletes what was found, marks a tenant user erased, destroys the key; returns withdrawals."""
-        from shared.audit.seal import SubjectKeys
+        from shared.audit.seal import SubjectKeyStore
         from shared.privacy.subjects.holdings import seal_scope
 
         # Records that are not the subject's alone (a group's member list) are the area's to change.
@@ -379,7 +379,7 @@ class SubjectData:
                 {"PartitionKey": index.erased_partition(scope.partner_id, scope.tenant_id), "RowKey": marker}
             )
         if found.subject_key is not None:
-            SubjectKeys(account, self._master_key).destroy(
+            SubjectKeyStore(account, self._master_key).destroy(
                 scope.partner_id, seal_scope(scope), found.subject_key
             )
         return withdrawn

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.audit.seal import KeyCache, SubjectKeys, open_tree, org_scope, tenant_scope
+from shared.audit.seal import KeyCache, SubjectKeyStore, open_tree, org_scope, tenant_scope
 from shared.errors import ProblemError
 from shared.privacy.flags import FLAGS, org_partition, tenant_partition
 from shared.privacy.subjects import index
@@ -121,7 +121,7 @@ class Gatherer:
     def __init__(
         self,
         account: AccountStorage,
-        keys: SubjectKeys,
+        keys: SubjectKeyStore,
         scope: SubjectScope,
         index_key: KeyedHash,
         holder: SubjectHolder,
