@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
-from localdev.proving import connect_with_service, grant_gdap
+from localdev.proving import connect_with_service
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
@@ -21,10 +20,10 @@ from shared.errors import ProblemError
 from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
 from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index
-from shared.tenants.graph_access import GraphAccess
-from shared.tenants.models import TenantIn, UserPatch
+from shared.tenants.models import UserPatch
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore
+from tests.integration.rigs import onboard, queued_sync, service_for
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -50,23 +49,9 @@ def partner(control: StandinControl) -> Partner:
     return created
 
 
-def service_for(partner: Partner) -> TenantService:
-    access = deps.graph_access()
-    settings = replace(access.settings, backoff_base_seconds=0.01, backoff_cap_seconds=0.05)
-    return deps.tenants(
-        partner,
-        graph=GraphAccess(settings),
-        sync_workers=4,
-        dispatch=lambda message, delay: None,
-    )
-
-
 def synced_tenant(service: TenantService, control: StandinControl, users: int) -> str:
-    tenant_id = str(uuid.uuid4())
-    control.put_tenant(tenant_id, users)
-    grant_gdap(control, service.partner.entra_tenant_id, tenant_id)
-    service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Fabrikam"), ACTION)
-    sync_id = str(service._entity(tenant_id)["activeSyncId"])
+    tenant_id = onboard(service, control, users)
+    sync_id = queued_sync(service, tenant_id)
     assert service.run_sync(tenant_id, sync_id, final_attempt=False).state == "succeeded"
     return tenant_id
 
