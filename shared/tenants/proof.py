@@ -293,7 +293,7 @@ class TenantProof:
         if claim is None or claim.partner_id == self.partner.id:
             return
         holder = self.other_partner(claim.partner_id)
-        if holder is not None and holder.still_holds(tenant_id):
+        if holder is not None and holder.still_holds(tenant_id, claim.via):
             raise tenant_claimed()
 
     def prove_at_onboarding(self, row: Any, context: ActionContext) -> Any:
@@ -350,21 +350,25 @@ class TenantProof:
             self._refresh_relationship(row, finding.relationship)
         return True
 
-    def still_holds(self, tenant_id: str) -> bool:
-        """Asked by another partner's proof: does this partner's proof of the tenant still hold?"""
+    def still_holds(self, tenant_id: str, via: str) -> bool:
+        """Asked by another partner's proof: does this partner's claim (proven `via`) still hold?
+
+        A holder whose row is still pending is in the middle of proving (its claim is taken before
+        its row says proven), so only the proof itself decides, never the row's state alone.
+        """
         try:
             row = self._row(tenant_id)
         except ProblemError:
+            return False  # removed: its claim holds nothing
+        if row.get("accessState") == LOST:
             return False
-        if row.get("accessState") != PROVEN:
-            return False
-        if row.get("accessVia") == "consent":
+        if via == "consent":
             # Consent is given to Tenantry's app, not to a partner: a fresh consent for another
             # partner would make any app-token check pass. It holds until this partner's own
             # check finds it gone (accessLost) or the partner releases the tenant.
             return True
         try:
-            return self._recheck(row).reason is None
+            return self._gdap(str(row["RowKey"])).relationship is not None
         except ProofUnavailableError:
             return True  # not checked is not gone
 
@@ -475,7 +479,7 @@ class TenantProof:
             return self.claims.take(tenant_id, self.partner.id, self.partner.region, via)
         except ClaimTakenError as taken:
             holder = self.other_partner(taken.claim.partner_id)
-            if holder is not None and holder.still_holds(tenant_id):
+            if holder is not None and holder.still_holds(tenant_id, taken.claim.via):
                 raise tenant_claimed() from None
             try:
                 claim = self.claims.move(taken.claim, self.partner.id, self.partner.region, via)
