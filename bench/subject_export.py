@@ -89,7 +89,7 @@ def seed(partner_id: str, users: int, groups: int) -> tuple[str, list[str]]:
             )
             for g in range(groups)
         ]
-        store.write_groups(entities)
+        store.upsert_groups(entities)
     print(f"tenant of {users} users, {groups} groups seeded in {time.perf_counter() - started:.1f}s")
     return tenant_id, ids
 

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, graph_env: dict[str, str]) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         store = DirectoryStore(service.account, partner.id, tenant_id, pool)
-        ids = sorted(str(row["RowKey"]) for row in store.iter_users(select=["RowKey"]))
+        ids = sorted(str(row["RowKey"]) for row in store.list_user_rows(select=["RowKey"]))
     assert len(ids) == args.users, f"stored {len(ids)} users, expected {args.users}"
     changed = ids[: max(1, int(len(ids) * args.change))]
     control.mutate(

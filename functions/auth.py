@@ -76,7 +76,7 @@ class PartnerContext:
     @cached_property
     def reach(self) -> TenantReach:
         """The tenants the caller reaches, read once per request (group members only when scoped)."""
-        return TenantReach.of(self.caller, lambda: self.access().group_members())
+        return TenantReach.of(self.caller, lambda: self.access().list_group_members())
 
 
 def _operator_only(call: Call) -> ActionContext:

@@ -145,7 +145,7 @@ def _group_members(location: OrgLocation) -> dict[str, frozenset[str]]:
 
     pepper = deps.settings().api_key_pepper.get_secret_value()
     account = deps.storage().region(location.region)
-    return AccessService(account, location.partner_id, deps.clock(), pepper).group_members()
+    return AccessService(account, location.partner_id, deps.clock(), pepper).list_group_members()
 
 
 # --- organisations ------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def get_rule(call: Call, context: PartnerContext, route: RuleRoute) -> RuleOut:
     tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
 def replace_rule(call: Call, context: PartnerContext, body: RuleIn, route: RuleRoute) -> RuleOut:
-    rule: RuleOut = _orgs(context).replace_rule(_org_id(context, route), route.rule_id, body, context.action)
+    rule: RuleOut = _orgs(context).update_rule(_org_id(context, route), route.rule_id, body, context.action)
     return rule
 
 

@@ -105,7 +105,7 @@ def get_partner(call: Call, context: PartnerContext) -> PartnerOut:
 def change_subscription(call: Call, context: PartnerContext, body: SubscriptionChangeIn) -> PartnerOut:
     if body.plan is None and body.tenant_limit is None:
         raise validation_failed([FieldError("body", "give plan, tenantLimit or both")])
-    partner = deps.partners().change_subscription(
+    partner = deps.partners().update_subscription(
         context.partner, body.plan, body.tenant_limit, context.action
     )
     return deps.partners().view(partner)
@@ -132,7 +132,7 @@ def terminate_subscription(call: Call, context: PartnerContext) -> PartnerOut:
     auth=operator_on_partner,
 )
 def set_subscription_state(call: Call, context: PartnerContext, body: SubscriptionStateIn) -> PartnerOut:
-    return deps.partners().view(deps.partners().set_state(context.partner, body.state, context.action))
+    return deps.partners().view(deps.partners().update_state(context.partner, body.state, context.action))
 
 
 # --- personnel -------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ def rotate_api_key(call: Call, context: PartnerContext, route: KeyRoute) -> ApiK
     auth=partner_access(Scope.READ),
 )
 def list_tenant_groups(call: Call, context: PartnerContext) -> TenantGroupList:
-    return TenantGroupList(items=context.access().visible_groups(context.reach))
+    return TenantGroupList(items=context.access().list_visible_groups(context.reach))
 
 
 @endpoint(
@@ -309,7 +309,7 @@ def put_tenant_group(
     name = route.name
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
-    return access.put_group(name, [str(t) for t in body.tenant_ids], context.action, grantor)
+    return access.create_or_update_group(name, [str(t) for t in body.tenant_ids], context.action, grantor)
 
 
 @endpoint(

@@ -182,7 +182,7 @@ def get_privacy_settings(call: Call, context: PartnerContext) -> PrivacySettings
     auth=partner_access(Scope.PRIVACY),
 )
 def put_privacy_settings(call: Call, context: PartnerContext, body: PrivacySettingsIn) -> PrivacySettings:
-    return deps.privacy_settings(context.account).put(context.partner.id, body, context.action)
+    return deps.privacy_settings(context.account).update(context.partner.id, body, context.action)
 
 
 # --- the breach register ------------------------------------------------------------------------

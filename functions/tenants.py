@@ -337,7 +337,7 @@ def remove_member(call: Call, context: PartnerContext, route: MemberRoute) -> No
     auth=partner_access(Scope.READ),
 )
 def get_configuration(call: Call, context: PartnerContext, route: TenantRoute) -> ConfigurationOut:
-    return _service(context, call).configuration(route.tenant_id)
+    return _service(context, call).get_configuration(route.tenant_id)
 
 
 @endpoint(
@@ -351,7 +351,7 @@ def get_configuration(call: Call, context: PartnerContext, route: TenantRoute) -
 def put_security_defaults(
     call: Call, context: PartnerContext, body: SecurityDefaultsIn, route: TenantRoute
 ) -> SecurityDefaultsOut:
-    enabled = _service(context, call).set_security_defaults(route.tenant_id, body.enabled, context.action)
+    enabled = _service(context, call).update_security_defaults(route.tenant_id, body.enabled, context.action)
     return SecurityDefaultsOut(enabled=enabled)
 
 
@@ -364,7 +364,7 @@ def put_security_defaults(
     auth=partner_access(Scope.READ),
 )
 def get_baseline(call: Call, context: PartnerContext, route: TenantRoute) -> BaselineOut:
-    return _service(context, call).baseline(route.tenant_id)
+    return _service(context, call).get_baseline(route.tenant_id)
 
 
 @endpoint(
@@ -377,7 +377,7 @@ def get_baseline(call: Call, context: PartnerContext, route: TenantRoute) -> Bas
 )
 def list_baselines(call: Call, context: PartnerContext, query: PageQuery) -> BaselineList:
     visible = _visible(context)
-    items, token = _service(context, call, tenant=False).baselines(
+    items, token = _service(context, call, tenant=False).list_baselines(
         query.top, query.continuation_token, visible
     )
     return BaselineList(items=items, continuation_token=token)
@@ -392,7 +392,7 @@ def list_baselines(call: Call, context: PartnerContext, query: PageQuery) -> Bas
     auth=partner_access(Scope.READ),
 )
 def get_baseline_settings(call: Call, context: PartnerContext) -> BaselineSettings:
-    return _service(context, call, tenant=False).baseline_settings()
+    return _service(context, call, tenant=False).get_baseline_settings()
 
 
 @endpoint(
@@ -405,7 +405,7 @@ def get_baseline_settings(call: Call, context: PartnerContext) -> BaselineSettin
 )
 def put_baseline_settings(call: Call, context: PartnerContext, body: BaselineSettingsIn) -> BaselineSettings:
     settings = BaselineSettings.model_validate(body.model_dump())
-    return _service(context, call, tenant=False).save_baseline_settings(settings, context.action)
+    return _service(context, call, tenant=False).update_baseline_settings(settings, context.action)
 
 
 # --- proof: the partner's own tenant, GDAP and admin consent --------------------------------

@@ -214,7 +214,7 @@ class AuditLog:
         if event.subject is not None:
             from shared.audit.seal import seal_fields
 
-            kid, key = self.subject_keys().obtain(partner_id, event.subject.scope, event.subject.key)
+            kid, key = self.subject_keys().get_or_create(partner_id, event.subject.scope, event.subject.key)
             parts = {"target": target, "changes": changes, "details": details}
             sealed = seal_fields(partner_id, kid, key, event.subject, parts)
             target, changes, details = sealed["target"], sealed["changes"], sealed["details"]

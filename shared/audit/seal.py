@@ -92,7 +92,7 @@ class SubjectKeyStore:
     def _aad(self, partner_id: str, kid: str) -> bytes:
         return f"{partner_id}|{kid}".encode()
 
-    def find(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes] | None:
+    def get(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes] | None:
         """(kid, key) of the subject, or None (never had one, or erased)."""
         row = tables.get(self._table(), partner_id, subject_row_key(scope, key))
         if row is None:
@@ -101,9 +101,9 @@ class SubjectKeyStore:
         kid = str(row["kid"])
         return kid, self._unwrap(partner_id, kid, str(row["wrapped"]))
 
-    def obtain(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes]:
+    def get_or_create(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes]:
         """The subject's key, made on first use. Two writers racing agree on the first one stored."""
-        found = self.find(partner_id, scope, key)
+        found = self.get(partner_id, scope, key)
         if found is not None:
             return found
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -130,20 +130,20 @@ class SubjectKeyStore:
                 ],
             )
         except tables.BatchRefusedError:
-            again = self.find(partner_id, scope, key)
+            again = self.get(partner_id, scope, key)
             if again is None:
                 raise
             return again
         return kid, raw
 
-    def by_kid(self, partner_id: str, kid: str) -> bytes | None:
+    def get_by_kid(self, partner_id: str, kid: str) -> bytes | None:
         row = tables.get(self._table(), partner_id, _KEY_ROW + kid)
         if row is None:
             return None
         self.rows_read += 1
         return self._unwrap(partner_id, kid, str(row["wrapped"]))
 
-    def destroy(self, partner_id: str, scope: str, key: str) -> str | None:
+    def delete(self, partner_id: str, scope: str, key: str) -> str | None:
         """Deletes the subject's key (both rows); returns its kid, or None if there was none."""
         row = tables.get(self._table(), partner_id, subject_row_key(scope, key))
         if row is None:
@@ -241,5 +241,5 @@ class KeyCache:
 
     def __call__(self, kid: str) -> bytes | None:
         if kid not in self.found:
-            self.found[kid] = self.keys.by_kid(self.partner_id, kid)
+            self.found[kid] = self.keys.get_by_kid(self.partner_id, kid)
         return self.found[kid]

@@ -308,7 +308,7 @@ class DeviceRegistry:
             self.table().delete_entity(org_id, INDEX_PREFIX + str(row["targetHash"]))
         self.table().delete_entity(org_id, RATE_PREFIX + device_id)  # no error when absent
 
-    def remove(self, org_id: str, device_id: str, target_hash_value: str | None) -> None:
+    def delete(self, org_id: str, device_id: str, target_hash_value: str | None) -> None:
         """Forgets a device entirely (Firebase said its token is dead)."""
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -323,7 +323,7 @@ class DeviceRegistry:
             with contextlib.suppress(ResourceNotFoundError):
                 self.table().delete_entity(org_id, key)
 
-    def active_in(
+    def list_active(
         self, org_id: str, low: str | None = None, high: str | None = None, *, targets: bool = True
     ) -> Iterator[dict[str, Any]]:
         """Active device rows (RowKey, systemUserId, createdAt, and unless `targets` is False the

@@ -107,7 +107,7 @@ class DeviceEnrolment:
                 if org is not None:
                     return fresh, org
             holder = fresh
-        for location in self.directory.pending_registrations(org_id):
+        for location in self.directory.list_pending_registrations(org_id):
             if location != holder and self._fits(location, device_key) is not None:
                 raise org_not_proven()
         raise unauthenticated("The device key is missing or wrong.")

@@ -43,13 +43,13 @@ class ShardPlanner:
         """Cuts the recipients' devices into shards while reading them, and dispatches each shard as
         soon as its row exists; resumable: a planner that died is continued after the last shard
         row's `high`. The plan is complete (`shards` on the notification row) only at the end."""
-        row = self.store.notification(job)
+        row = self.store.get_notification(job)
         if row is None or row.get("state") == "completed":
             return
         with ThreadPoolExecutor(max_workers=1) as inline_pool:
             state = _Dispatch(inline=self.settings.first_shard_inline)
             try:
-                shards = self.store.shards(job.notification_id)
+                shards = self.store.list_shards(job.notification_id)
                 for shard in shards:
                     self._dispatch(job, shard, state, inline_pool)
                 if row.get("shards") is None:
@@ -60,7 +60,7 @@ class ShardPlanner:
                     self._mark_planned(job, shards)
                     # A shard that finished before the plan was complete could not complete the
                     # notification; if every shard is already done, this is the last step.
-                    shards = self.store.shards(job.notification_id)
+                    shards = self.store.list_shards(job.notification_id)
                     if all(s.get("state") == "done" for s in shards):
                         self.store.complete(job, shards)
                 elif all(s.get("state") == "done" for s in shards):
@@ -83,7 +83,7 @@ class ShardPlanner:
             after = str(shards[-1]["high"]) if shards else None
             ids: list[str] = []
             conflict = False
-            for device in self.store.matching(row, after, targets=False):
+            for device in self.store.list_matching(row, after, targets=False):
                 device_id = str(device["RowKey"])[2:]
                 if after is not None and device_id <= after:
                     continue
@@ -97,7 +97,7 @@ class ShardPlanner:
                 conflict = not self._close_shard(job, len(shards), ids, shards, state, inline_pool)
             if not conflict:
                 return shards
-            shards = self.store.shards(job.notification_id)
+            shards = self.store.list_shards(job.notification_id)
             for shard in shards:
                 self._dispatch(job, shard, state, inline_pool)
 

@@ -101,7 +101,7 @@ class ShardRunner:
     def run(self, job: FanoutJob) -> None:  # noqa: PLR0912, PLR0915 - one pass over a shard, kept in one place
         from azure.core.exceptions import ResourceNotFoundError
 
-        row = self.store.notification(job)
+        row = self.store.get_notification(job)
         if row is None or row.get("state") == "completed":
             return
         shard_key = f"{SHARD_PREFIX}{job.shard:05d}"
@@ -122,7 +122,7 @@ class ShardRunner:
         finals: list[dict[str, Any]] = []
         waits: list[datetime] = []
         seen: set[str] = set()
-        for device in self.store.matching(row, low, high):
+        for device in self.store.list_matching(row, low, high):
             device_id = str(device["RowKey"])[2:]
             seen.add(device_id)
             delivery: Any = existing.get(device_id)
@@ -302,7 +302,7 @@ class ShardRunner:
                 later = now + timedelta(seconds=outcome.action.after_seconds)
                 rows.append({**failure, "state": "retrying", "notBefore": iso_ms(later)})
             elif isinstance(outcome.action, DeleteDevice):
-                self.devices.remove(org_id, outcome.device_id, hashes.get(outcome.device_id))
+                self.devices.delete(org_id, outcome.device_id, hashes.get(outcome.device_id))
                 rows.append({**failure, "state": "failed", "deviceDeleted": True})
             else:
                 alerts += isinstance(outcome.action, KeepAndAlert)
@@ -400,13 +400,13 @@ class ShardRunner:
             },
             mode=UpdateMode.MERGE,
         )
-        shards = self.store.shards(job.notification_id)
+        shards = self.store.list_shards(job.notification_id)
         if all(s.get("state") == "done" for s in shards):
             # Only a complete plan can be completed: while planning goes on, more shards come, and
             # the planner's last step completes the notification if every shard is done by then.
             # (This shard wrote `done` before reading the plan, the planner marks the plan before
             # reading the shards: one of the two sees the other.)
-            planned = self.store.notification(job)
+            planned = self.store.get_notification(job)
             if planned is not None and planned.get("shards") is not None:
                 self.store.complete(job, shards)
 

@@ -66,7 +66,7 @@ class FanoutStore:
         self.clock = clock
         self.devices = devices
 
-    def notification(self, job: FanoutJob) -> Any:
+    def get_notification(self, job: FanoutJob) -> Any:
         # None: the org was deleted meanwhile. Read lean, as are shard rows: every job reads them,
         # and the SDK's decoding was most of what a notification for nobody cost.
         return tables.get_json(self.account.table(NOTIFICATIONS), job.org_id, job.notification_id)
@@ -76,19 +76,19 @@ class FanoutStore:
         text = str(row.get("recipients") or "everyone")
         return None if text == "everyone" else {str(u).lower() for u in json.loads(text)}
 
-    def matching(
+    def list_matching(
         self, row: Any, low: str | None = None, high: str | None = None, *, targets: bool = True
     ) -> Iterable[Any]:
         users = self._recipients(row)
         created = str(row["createdAt"])
-        for device in self.devices.active_in(str(row["PartitionKey"]), low, high, targets=targets):
+        for device in self.devices.list_active(str(row["PartitionKey"]), low, high, targets=targets):
             if users is not None and str(device.get("systemUserId")) not in users:
                 continue
             if str(device.get("createdAt") or "") > created:
                 continue  # registered after the notification was made
             yield device
 
-    def shards(self, notification_id: str) -> list[Any]:
+    def list_shards(self, notification_id: str) -> list[Any]:
         return list(summary_rows(self.account.table(DELIVERIES), notification_id, SHARD_PREFIX))
 
     def complete(self, job: FanoutJob, shards: list[Any] | None = None, *, planned: bool = False) -> None:

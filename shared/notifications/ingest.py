@@ -98,7 +98,7 @@ class DataverseWebhook:
                 org = orgs.prove(
                     org, context.organization_id, ActionContext(Actor("dataverse", org.id), request_id)
                 )
-            planned = plan(location, orgs.active_rules(org.id), context, raw)
+            planned = plan(location, orgs.list_active_rules(org.id), context, raw)
             service = self.notifications(location.partner_id, location.region)
             for new in planned:
                 notification_id, created = service.accept(new)

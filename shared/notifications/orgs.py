@@ -194,7 +194,7 @@ class OrgDirectory:
         region = str(row["region"])
         return OrgLocation(org_id, partner_id, region) if region in self.router.regions else None
 
-    def pending_registrations(self, org_id: str) -> list[OrgLocation]:
+    def list_pending_registrations(self, org_id: str) -> list[OrgLocation]:
         """Every pending registration of the org id (one small partition: a partner or two)."""
         rows = self.router.control.table(PENDING).query_entities(
             "PartitionKey eq @pk", parameters={"pk": org_id}, select=["RowKey", "region"]
@@ -715,7 +715,7 @@ class OrgService:
         rows, token = tables.page(self.account.table(RULES), tables.partition(org.id), top, continuation)
         return [self._rule_out(r) for r in rows], token
 
-    def replace_rule(self, org_id: str, rule_id: str, body: RuleIn, action: ActionContext) -> RuleOut:
+    def update_rule(self, org_id: str, rule_id: str, body: RuleIn, action: ActionContext) -> RuleOut:
         from azure.data.tables import UpdateMode
 
         before = self.get_rule(org_id, rule_id)
@@ -752,7 +752,7 @@ class OrgService:
         with self._rule_lock:
             self._rule_cache.pop(org_id, None)
 
-    def active_rules(self, org_id: str) -> list[RuleOut]:
+    def list_active_rules(self, org_id: str) -> list[RuleOut]:
         """The org's enabled rules, cached a few seconds per process (the webhook's hot path)."""
         now = time.monotonic()
         with self._rule_lock:

@@ -203,7 +203,7 @@ class NotificationService:
         )
         return [self._view(r) for r in rows], token
 
-    def counts(self, row: Any) -> dict[str, int]:
+    def get_counts(self, row: Any) -> dict[str, int]:
         """Sent, failed and delivered, from the summary rows, so a GET costs the same at any size.
 
         Sent and failed: the notification row's totals once it completed; until then each done
@@ -235,7 +235,7 @@ class NotificationService:
         self, org_id: str, notification_id: str, top: int = 100, continuation: str | None = None
     ) -> NotificationOut:
         row = self._row(org_id, notification_id)
-        view = self._view(row, self.counts(row))
+        view = self._view(row, self.get_counts(row))
         # Device outcomes only: the `~shard` and `~ack` summary rows sort after every device id.
         rows, token = tables.page(
             self.account.table(DELIVERIES),

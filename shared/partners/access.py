@@ -302,7 +302,7 @@ class AccessService:
         seen = [r for r in rows if reach.covers(scope_from_json(r.get("tenantScope")))]
         return [personnel_out(r) for r in seen], token
 
-    def person_by_object_id(self, object_id: str) -> tables.Row | None:
+    def get_person_by_object_id(self, object_id: str) -> tables.Row | None:
         table = self.account.table(PERSONNEL)
         index = tables.get(table, self.partner_id, f"oid-{object_id.lower()}")
         return None if index is None else tables.get(table, self.partner_id, f"p-{index['personnelId']}")
@@ -421,12 +421,12 @@ class AccessService:
         return ApiKeyCreated(**api_key_out(entity).model_dump(), key=secret)
 
     def _key(self, key_id: str) -> tables.Row:
-        key = self.key_record(key_id)
+        key = self.get_key(key_id)
         if key is None:
             raise not_found("No such API key.")
         return key
 
-    def key_record(self, key_id: str) -> tables.Row | None:
+    def get_key(self, key_id: str) -> tables.Row | None:
         return tables.get(self.account.table(API_KEYS), self.partner_id, key_id)
 
     def list_keys(
@@ -496,12 +496,12 @@ class AccessService:
                 "reach create, change or delete them.",
             )
 
-    def put_group(
+    def create_or_update_group(
         self, name: str, tenant_ids: list[str], context: ActionContext, grantor: Grantor
     ) -> TenantGroupOut:
         self._may_edit_groups(grantor)
         ids = sorted({t.lower() for t in tenant_ids})
-        before = self.group_members().get(name)
+        before = self.list_group_members().get(name)
         self.account.table(TENANT_GROUPS).upsert_entity(
             {"PartitionKey": self.partner_id, "RowKey": name, "tenantIds": json.dumps(ids)}
         )
@@ -514,16 +514,16 @@ class AccessService:
         )
         return TenantGroupOut(name=name, tenant_ids=ids)
 
-    def group_members(self) -> dict[str, frozenset[str]]:
+    def list_group_members(self) -> dict[str, frozenset[str]]:
         table = self.account.table(TENANT_GROUPS)
         return {
             str(row["RowKey"]): frozenset(json.loads(str(row["tenantIds"])))
             for row in tables.query(table, tables.partition(self.partner_id))
         }
 
-    def visible_groups(self, reach: TenantReach) -> list[TenantGroupOut]:
+    def list_visible_groups(self, reach: TenantReach) -> list[TenantGroupOut]:
         """Every group for an unscoped caller; for a scoped one, the groups wholly within its reach."""
-        members = self.group_members() if reach.unlimited else reach.groups
+        members = self.list_group_members() if reach.unlimited else reach.groups
         return [
             TenantGroupOut(name=name, tenant_ids=sorted(ids))
             for name, ids in sorted(members.items())
@@ -531,7 +531,7 @@ class AccessService:
         ]
 
     def get_group(self, name: str, reach: TenantReach) -> TenantGroupOut:
-        members = self.group_members().get(name) if reach.unlimited else reach.group_view(name)
+        members = self.list_group_members().get(name) if reach.unlimited else reach.group_view(name)
         if members is None:
             raise not_found("No such tenant group.")
         return TenantGroupOut(name=name, tenant_ids=sorted(members))

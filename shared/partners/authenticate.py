@@ -170,7 +170,7 @@ class Authenticator:
             partner = self.partners.get(parsed.partner_id)
         except ProblemError:
             return None
-        entity = self._access(partner).key_record(parsed.key_id)
+        entity = self._access(partner).get_key(parsed.key_id)
         if entity is None or not api_keys.key_matches(key, str(entity["hash"]), self.pepper):
             return None
         if not key_is_live(entity, self.clock.now()):
@@ -217,7 +217,7 @@ class Authenticator:
         partner = self.partners.get(partner_id)
         if not self.validator.issued_by(claims, partner.entra_tenant_id):
             raise not_found("No such partner.")  # a real token, of someone else's organisation
-        person = self._access(partner).person_by_object_id(claims.object_id)
+        person = self._access(partner).get_person_by_object_id(claims.object_id)
         if person is None:
             raise not_found("No such partner.")
         if person["status"] != PersonnelStatus.ACTIVE:

@@ -190,7 +190,7 @@ class PartnerService:
         )
         return partner
 
-    def change_subscription(
+    def update_subscription(
         self, partner: Partner, plan: str | None, tenant_limit: int | None, context: ActionContext
     ) -> Partner:
         current = subs.advance(partner.subscription, self.clock.now())
@@ -207,7 +207,9 @@ class PartnerService:
             partner, subs.schedule_termination(current), "subscription.termination_scheduled", context
         )
 
-    def set_state(self, partner: Partner, state: subs.SubscriptionState, context: ActionContext) -> Partner:
+    def update_state(
+        self, partner: Partner, state: subs.SubscriptionState, context: ActionContext
+    ) -> Partner:
         current = subs.advance(partner.subscription, self.clock.now())
         return self._save_subscription(
             partner, subs.set_state(current, state), "subscription.state_changed", context

@@ -44,7 +44,7 @@ class PrivacySettingsService:
             updated_at=str(row["updatedAt"]),
         )
 
-    def put(self, partner_id: str, change: PrivacySettingsIn, context: ActionContext) -> PrivacySettings:
+    def update(self, partner_id: str, change: PrivacySettingsIn, context: ActionContext) -> PrivacySettings:
         before = self.get(partner_id)
         self.account.table(SETTINGS_TABLE).upsert_entity(
             {

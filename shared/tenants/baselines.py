@@ -49,14 +49,14 @@ class BaselineService:
     def _table(self) -> Any:
         return self.account.table(BASELINES)
 
-    def settings(self) -> BaselineSettings:
+    def get_settings(self) -> BaselineSettings:
         row = tables.get(self._table, self.partner_id, _SETTINGS)
         if row is None:
             return BaselineSettings()
         return BaselineSettings.model_validate_json(row["settings"])
 
-    def save_settings(self, settings: BaselineSettings, context: ActionContext) -> BaselineSettings:
-        before = self.settings()
+    def update_settings(self, settings: BaselineSettings, context: ActionContext) -> BaselineSettings:
+        before = self.get_settings()
         self._table.upsert_entity(
             {"PartitionKey": self.partner_id, "RowKey": _SETTINGS, "settings": settings.model_dump_json()}
         )
@@ -69,7 +69,7 @@ class BaselineService:
         )
         return settings
 
-    def store_results(self, tenant_id: str, sync_id: str, results: list[CheckResult]) -> None:
+    def replace_results(self, tenant_id: str, sync_id: str, results: list[CheckResult]) -> None:
         """A sync's findings replace the tenant's previous ones."""
         self._table.upsert_entity(
             {
@@ -81,11 +81,11 @@ class BaselineService:
             }
         )
 
-    def of_tenant(self, tenant_id: str) -> BaselineOut:
+    def get_baseline(self, tenant_id: str) -> BaselineOut:
         tenant_id = str(self.rows.get(tenant_id)["RowKey"])
         return baseline_out(tenant_id, tables.get(self._table, self.partner_id, tenant_id))
 
-    def page(
+    def list_baselines(
         self, top: int, continuation: str | None, visible: Callable[[str], bool]
     ) -> tuple[list[BaselineOut], str | None]:
         rows, token = tables.page(

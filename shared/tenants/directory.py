@@ -67,7 +67,7 @@ class DirectoryService:
         )
 
     def list_users(self, tenant_id: str, query: UserQuery) -> tuple[list[UserOut], str | None]:
-        tenant_id = str(self.rows.proven(tenant_id)["RowKey"])
+        tenant_id = str(self.rows.get_proven(tenant_id)["RowKey"])
         server = ""
         if query.enabled is not None:
             server = f" and accountEnabled eq {'true' if query.enabled else 'false'}"
@@ -81,7 +81,7 @@ class DirectoryService:
                 return False
             return not licence or licence in str(row.get("assignedLicenses") or "").lower()
 
-        rows, token = self._store(tenant_id).page_users(query.top, query.continuation_token, server, keep)
+        rows, token = self._store(tenant_id).list_user_page(query.top, query.continuation_token, server, keep)
         return [UserOut.model_validate(user_from_entity(r)) for r in rows], token
 
     def _user_row(self, tenant_id: str, user_id: str) -> Any:
@@ -97,7 +97,7 @@ class DirectoryService:
         return row
 
     def get_user(self, tenant_id: str, user_id: str) -> UserOut:
-        tenant_id = str(self.rows.proven(tenant_id)["RowKey"])
+        tenant_id = str(self.rows.get_proven(tenant_id)["RowKey"])
         return UserOut.model_validate(user_from_entity(self._user_row(tenant_id, user_id)))
 
     def _writer_call(self, tenant: Any, action: Callable[[Any], Any]) -> Any:
@@ -117,7 +117,7 @@ class DirectoryService:
         return self._store(str(tenant["RowKey"])).update_user_row(user)
 
     def update_user(self, tenant_id: str, user_id: str, patch: UserPatch, context: ActionContext) -> UserOut:
-        tenant = self.rows.proven(tenant_id)
+        tenant = self.rows.get_proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         row = self._writable_user_row(tenant_id, user_id)
         before = user_from_entity(row)
@@ -141,7 +141,7 @@ class DirectoryService:
     ) -> UserOut:
         from shared.adapters.graph import LicenceChange
 
-        tenant = self.rows.proven(tenant_id)
+        tenant = self.rows.get_proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         row = self._writable_user_row(tenant_id, user_id)
         before = user_from_entity(row)
@@ -183,7 +183,7 @@ class DirectoryService:
     def list_groups(
         self, tenant_id: str, top: int, continuation: str | None
     ) -> tuple[list[GroupOut], str | None]:
-        tenant_id = str(self.rows.proven(tenant_id)["RowKey"])
+        tenant_id = str(self.rows.get_proven(tenant_id)["RowKey"])
         rows, token = tables.page(
             self.account.table(GROUPS),
             tables.partition(group_partition(self.partner.id, tenant_id)),
@@ -199,7 +199,7 @@ class DirectoryService:
         return row
 
     def get_group(self, tenant_id: str, group_id: str) -> GroupOut:
-        tenant_id = str(self.rows.proven(tenant_id)["RowKey"])
+        tenant_id = str(self.rows.get_proven(tenant_id)["RowKey"])
         return GroupOut.model_validate(
             group_from_entity(self._group_row(tenant_id, group_id), with_members=True)
         )
@@ -209,7 +209,7 @@ class DirectoryService:
     ) -> GroupOut:
         from shared.adapters.graph import GraphConflictError
 
-        tenant = self.rows.proven(tenant_id)
+        tenant = self.rows.get_proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         group = self._group_row(tenant_id, group_id)
         user_id = user_id.lower()
@@ -260,16 +260,16 @@ class DirectoryService:
         document = self._latest_document(tenant)
         return document["configuration"] if document else None
 
-    def configuration(self, tenant_id: str) -> ConfigurationOut:
-        document = self._latest_document(self.rows.proven(tenant_id))
+    def get_configuration(self, tenant_id: str) -> ConfigurationOut:
+        document = self._latest_document(self.rows.get_proven(tenant_id))
         if document is None:
             raise not_found("No configuration snapshot yet: the tenant has not synced.")
         return ConfigurationOut(
             sync_id=document["syncId"], taken_at=document["takenAt"], configuration=document["configuration"]
         )
 
-    def set_security_defaults(self, tenant_id: str, enabled: bool, context: ActionContext) -> bool:
-        tenant = self.rows.proven(tenant_id)
+    def update_security_defaults(self, tenant_id: str, enabled: bool, context: ActionContext) -> bool:
+        tenant = self.rows.get_proven(tenant_id)
         tenant_id = str(tenant["RowKey"])
         document = self._latest_document(tenant)
         before = ((document or {}).get("configuration", {}).get("securityDefaults") or {}).get("isEnabled")

@@ -85,7 +85,7 @@ class TenantStore:
             raise not_found("No such tenant.")
         return entity
 
-    def proven(self, tenant_id: str) -> Any:
+    def get_proven(self, tenant_id: str) -> Any:
         """The tenant's row, if its proof holds: nothing is read from or written to Graph otherwise."""
         entity = self.get(tenant_id)
         if entity.get("accessState") != PROVEN:

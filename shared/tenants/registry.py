@@ -191,7 +191,7 @@ class TenantRegistry:
         )
         return [tenant_out(r) for r in rows if visible(str(r["RowKey"]))], token
 
-    def active_tenant_ids(self) -> list[str]:
+    def list_active_tenant_ids(self) -> list[str]:
         rows = tables.query(
             self.account.table(TENANTS),
             f"{tables.partition(self.partner.id)} and RowKey lt '~' and status eq 'active'",

@@ -127,8 +127,8 @@ class TenantService:
     ) -> tuple[list[TenantOut], str | None]:
         return self.registry.list_tenants(top, continuation, visible)
 
-    def active_tenant_ids(self) -> list[str]:
-        return self.registry.active_tenant_ids()
+    def list_active_tenant_ids(self) -> list[str]:
+        return self.registry.list_active_tenant_ids()
 
     def delete(self, tenant_id: str, context: ActionContext) -> None:
         self.registry.delete(tenant_id, context)
@@ -191,24 +191,26 @@ class TenantService:
     ) -> GroupOut:
         return self.directory.change_member(tenant_id, group_id, user_id, add=add, context=context)
 
-    def configuration(self, tenant_id: str) -> ConfigurationOut:
-        return self.directory.configuration(tenant_id)
+    def get_configuration(self, tenant_id: str) -> ConfigurationOut:
+        return self.directory.get_configuration(tenant_id)
 
-    def set_security_defaults(self, tenant_id: str, enabled: bool, context: ActionContext) -> bool:
-        return self.directory.set_security_defaults(tenant_id, enabled, context)
+    def update_security_defaults(self, tenant_id: str, enabled: bool, context: ActionContext) -> bool:
+        return self.directory.update_security_defaults(tenant_id, enabled, context)
 
     # --- baselines ------------------------------------------------------------------------------
 
-    def baseline_settings(self) -> BaselineSettings:
-        return self.baselines_of.settings()
+    def get_baseline_settings(self) -> BaselineSettings:
+        return self.baselines_of.get_settings()
 
-    def save_baseline_settings(self, settings: BaselineSettings, context: ActionContext) -> BaselineSettings:
-        return self.baselines_of.save_settings(settings, context)
+    def update_baseline_settings(
+        self, settings: BaselineSettings, context: ActionContext
+    ) -> BaselineSettings:
+        return self.baselines_of.update_settings(settings, context)
 
-    def baseline(self, tenant_id: str) -> BaselineOut:
-        return self.baselines_of.of_tenant(tenant_id)
+    def get_baseline(self, tenant_id: str) -> BaselineOut:
+        return self.baselines_of.get_baseline(tenant_id)
 
-    def baselines(
+    def list_baselines(
         self, top: int, continuation: str | None, visible: Callable[[str], bool]
     ) -> tuple[list[BaselineOut], str | None]:
-        return self.baselines_of.page(top, continuation, visible)
+        return self.baselines_of.list_baselines(top, continuation, visible)

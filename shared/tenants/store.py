@@ -246,7 +246,7 @@ class DirectoryStore:
         if entries:
             self.write_batches(self.account.table(index.TABLE), (("delete", e) for e in entries))
 
-    def addresses(self, user_ids: list[str]) -> dict[str, Any]:
+    def get_addresses(self, user_ids: list[str]) -> dict[str, Any]:
         """Stored users among these (parallel point reads): id -> its UPN and mail as stored."""
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -273,7 +273,7 @@ class DirectoryStore:
             ),
         )
 
-    def existing(self, user_ids: list[str]) -> set[str]:
+    def list_existing(self, user_ids: list[str]) -> set[str]:
         """Which of these users are stored (parallel point reads: cost follows the change, not the size)."""
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -298,7 +298,9 @@ class DirectoryStore:
         except ResourceNotFoundError:
             return None
 
-    def user_ids_not_seen(self, sync_id: str, addresses: dict[str, set[str]] | None = None) -> Iterator[str]:
+    def list_user_ids_not_seen(
+        self, sync_id: str, addresses: dict[str, set[str]] | None = None
+    ) -> Iterator[str]:
         """Users a full round did not see; `addresses` collects what they were indexed by."""
         query = f"{_range(tenant_prefix(self.partner_id, self.tenant_id))} and syncId ne @sync"
         select = ["RowKey", "userPrincipalName", "mail"]
@@ -307,11 +309,11 @@ class DirectoryStore:
                 addresses[str(row["RowKey"])] = tenant_user_addresses(row)
             yield str(row["RowKey"])
 
-    def iter_users(self, extra_filter: str = "", select: list[str] | None = None) -> Iterator[Any]:
+    def list_user_rows(self, extra_filter: str = "", select: list[str] | None = None) -> Iterator[Any]:
         query = _range(tenant_prefix(self.partner_id, self.tenant_id)) + extra_filter
         yield from self.users.query_entities(query, select=select, results_per_page=1000)
 
-    def page_users(
+    def list_user_page(
         self, top: int, continuation: str | None, server_filter: str, keep: Callable[[Any], bool]
     ) -> tuple[list[Any], str | None]:
         """Keyset paging over the tenant's partitions; `keep` filters what storage cannot (text search).
@@ -365,7 +367,7 @@ class DirectoryStore:
         except ResourceNotFoundError:
             return None
 
-    def all_groups(self, select: list[str] | None = None) -> list[Any]:
+    def list_group_rows(self, select: list[str] | None = None) -> list[Any]:
         query = "PartitionKey eq @pk"
         return list(
             self.groups.query_entities(
@@ -397,7 +399,7 @@ class DirectoryStore:
         }
         self.groups.upsert_entity(self.group_entity(fields, members), mode=UpdateMode.REPLACE)
 
-    def write_groups(self, entities: list[dict[str, Any]]) -> None:
+    def upsert_groups(self, entities: list[dict[str, Any]]) -> None:
         from azure.data.tables import UpdateMode
 
         self.write_batches(self.groups, (("upsert", e, {"mode": UpdateMode.REPLACE}) for e in entities))
@@ -412,8 +414,8 @@ class DirectoryStore:
 
     def purge(self) -> None:
         """Deletes every user and group row of the tenant (the tenant was removed)."""
-        self.delete_users([str(r["RowKey"]) for r in self.iter_users(select=["RowKey"])])
-        self.delete_groups([str(r["RowKey"]) for r in self.all_groups(select=["RowKey"])])
+        self.delete_users([str(r["RowKey"]) for r in self.list_user_rows(select=["RowKey"])])
+        self.delete_groups([str(r["RowKey"]) for r in self.list_group_rows(select=["RowKey"])])
         table = self.account.table(index.TABLE)
         rows = table.query_entities(
             index.tenant_range(self.partner_id, self.tenant_id), select=["PartitionKey", "RowKey"]

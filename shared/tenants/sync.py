@@ -142,7 +142,7 @@ class SyncEngine:
             pending.result()
         if full:
             indexed: dict[str, set[str]] = {}
-            gone = list(store.user_ids_not_seen(job.marker, indexed))
+            gone = list(store.list_user_ids_not_seen(job.marker, indexed))
             store.unindex(indexed)
             store.delete_users(gone)
             counts.users_removed += len(gone)
@@ -158,7 +158,7 @@ class SyncEngine:
         counts: SyncCounts,
     ) -> None:
         ids = [u.id for u in items] + removed
-        before = store.addresses(ids)  # one point read each, as before; now with the old addresses
+        before = store.get_addresses(ids)  # one point read each, as before; now with the old addresses
         stored = set(before)
         new = sum(1 for u in items if u.id not in stored)
         # Subject index: entries of users that left, and of addresses a changed user no longer has.
@@ -212,8 +212,8 @@ class SyncEngine:
         if full:
             for group_id, group in groups.items():
                 entities.append(store.group_entity(group_fields(group), added.get(group_id, set())))
-            store.write_groups(entities)
-            gone = {str(r["RowKey"]) for r in store.all_groups(select=["RowKey"])} - set(groups)
+            store.upsert_groups(entities)
+            gone = {str(r["RowKey"]) for r in store.list_group_rows(select=["RowKey"])} - set(groups)
             counts.groups = len(groups)
         else:
             for group_id, group in groups.items():
@@ -221,7 +221,7 @@ class SyncEngine:
                 members = group_members(current) if current is not None else set()
                 members = (members - dropped.get(group_id, set())) | added.get(group_id, set())
                 entities.append(store.group_entity(group_fields(group, current), members))
-            store.write_groups(entities)
+            store.upsert_groups(entities)
             gone = {g for g in removed if store.get_group(g) is not None}
         store.delete_groups(gone)
         counts.groups_upserted = len(entities)
@@ -263,7 +263,9 @@ class SyncEngine:
         # Storage filters the disabled accounts, so this reads only those, not the whole tenant.
         holders = [
             str(row["RowKey"])
-            for row in store.iter_users(" and accountEnabled eq false", select=["RowKey", "assignedLicenses"])
+            for row in store.list_user_rows(
+                " and accountEnabled eq false", select=["RowKey", "assignedLicenses"]
+            )
             if json.loads(row.get("assignedLicenses") or "[]")
         ]
         return baseline.UserFacts(len(holders), holders[:20])

@@ -275,7 +275,7 @@ class SyncRunner:
             tenant.get("usersDeltaLink"),
             tenant.get("groupsDeltaLink"),
             tenant.get("lastSnapshot"),
-            self.baselines.settings(),
+            self.baselines.get_settings(),
             attempts,
         )
 
@@ -331,7 +331,7 @@ class SyncRunner:
             with ThreadPoolExecutor(1) as pool:
                 counts.users = sum(
                     1
-                    for _ in DirectoryStore(self.account, self.partner.id, tenant_id, pool).iter_users(
+                    for _ in DirectoryStore(self.account, self.partner.id, tenant_id, pool).list_user_rows(
                         select=["RowKey"]
                     )
                 )
@@ -365,7 +365,7 @@ class SyncRunner:
                     queued_at=self.clock.now(),
                 )
             raise
-        self.baselines.store_results(tenant_id, sync_id, result.baseline)
+        self.baselines.replace_results(tenant_id, sync_id, result.baseline)
         self._finish(tenant_id, sync_id, "succeeded", counts, None, started, full=result.full)
         return sync_out(self._sync_entity(tenant_id, sync_id))
 

@@ -45,7 +45,7 @@ def terminated_partner(router: StorageRouter, clock: MovableClock) -> Partner:
     account = router.region("eu")
     access = AccessService(account, partner.id, clock, PEPPER)
     access.create_key(ApiKeyIn.model_validate({"name": "k", "scopes": ["read"]}), OPERATOR, PLATFORM)
-    access.put_group("g1", [str(uuid.uuid4())], OPERATOR, PLATFORM)
+    access.create_or_update_group("g1", [str(uuid.uuid4())], OPERATOR, PLATFORM)
     UsageMeter(account, clock).add(partner.id, Unit.API_CALLS, 3)
     return service.terminate(service.get(partner.id), OPERATOR)
 
@@ -79,7 +79,7 @@ def queued_sync(service: TenantService, tenant_id: str) -> str:
 
 def stored_users(service: TenantService, tenant_id: str) -> dict[str, Any]:
     store = DirectoryStore(service.account, service.partner.id, tenant_id, None)  # type: ignore[arg-type]
-    rows = list(store.iter_users())
+    rows = list(store.list_user_rows())
     ids = [str(r["RowKey"]) for r in rows]
     assert len(ids) == len(set(ids)), "a user is stored twice"
     return {str(r["RowKey"]): r for r in rows}

@@ -130,7 +130,7 @@ def test_removed_devices_free_their_slots_through_a_recount(account: AccountStor
     dead, _ = devices.register(org, device(user))
     devices.unsubscribe(org, gone.id)
     target = rows(account, org)[DEVICE_PREFIX + dead.id]["targetHash"]
-    devices.remove(org, dead.id, str(target))  # Firebase said the token is dead
+    devices.delete(org, dead.id, str(target))  # Firebase said the token is dead
     # The counters still say 2 (removals do not lower them); at the cap they are recounted.
     assert rows(account, org)[user_counter_key(user)]["count"] == 2
     devices.register(org, device(user))

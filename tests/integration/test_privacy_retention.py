@@ -131,7 +131,7 @@ def test_administration_records_go_7_years_after_the_service_ends_or_10(
     partner = terminated_partner(router, clock)
     account = router.region("eu")
     if years == 10:
-        PrivacySettingsService(account, clock).put(
+        PrivacySettingsService(account, clock).update(
             partner.id, PrivacySettingsIn(administration_retention_years=10), OPERATOR
         )
     ended = datetime(start.year, 2, 10, tzinfo=UTC)

@@ -58,7 +58,7 @@ def synced_tenant(service: TenantService, control: StandinControl, users: int) -
 
 def users_of(service: TenantService, tenant_id: str) -> dict[str, Any]:
     store = DirectoryStore(service.account, service.partner.id, tenant_id, None)  # type: ignore[arg-type]
-    return {str(r["RowKey"]): r for r in store.iter_users()}
+    return {str(r["RowKey"]): r for r in store.list_user_rows()}
 
 
 def index_entries(service: TenantService, tenant_id: str) -> list[Any]:

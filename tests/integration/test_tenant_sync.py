@@ -133,7 +133,7 @@ def test_groups_and_memberships_are_stored(partner: Partner, control: StandinCon
     result = service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
     assert result.counts.groups > 0
     store = DirectoryStore(service.account, partner.id, tenant_id, None)  # type: ignore[arg-type]
-    rows = store.all_groups()
+    rows = store.list_group_rows()
     assert len(rows) == result.counts.groups
     assert any(group_members(r) for r in rows)
 
@@ -144,7 +144,7 @@ def test_configuration_drift_becomes_audit_events_and_baseline_follows(
     service = service_for(partner)
     tenant_id = onboard(service, control, 20)
     service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
-    before = service.configuration(tenant_id).configuration
+    before = service.get_configuration(tenant_id).configuration
     enabled = before["securityDefaults"]["isEnabled"]
 
     # Someone changes the tenant outside Tenantry (the admin centre): through Graph directly.
@@ -166,7 +166,7 @@ def test_configuration_drift_becomes_audit_events_and_baseline_follows(
     assert events[0]["details"]["summary"] == f"security defaults {'disabled' if enabled else 'enabled'}"
     assert events[0]["actor"]["type"] == "system"
     assert events[0]["changes"]["securityDefaults"] == {"before": enabled, "after": not enabled}
-    mfa = {c.id: c for c in service.baseline(tenant_id).checks}["mfaEnforced"]
+    mfa = {c.id: c for c in service.get_baseline(tenant_id).checks}["mfaEnforced"]
     assert mfa.state in ("pass", "fail")
 
 

@@ -379,7 +379,7 @@ class SubjectData:
                 {"PartitionKey": index.erased_partition(scope.partner_id, scope.tenant_id), "RowKey": marker}
             )
         if found.subject_key is not None:
-            SubjectKeyStore(account, self._master_key).destroy(
+            SubjectKeyStore(account, self._master_key).delete(
                 scope.partner_id, seal_scope(scope), found.subject_key
             )
         return withdrawn

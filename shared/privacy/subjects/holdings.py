@@ -170,7 +170,7 @@ class Gatherer:
         """Events naming the subject: its key's index rows in each monthly bucket, then point reads."""
         from shared.audit.log import SUBJECT_INDEX, AuditLog, to_api
 
-        located = self.keys.find(self.scope.partner_id, seal_scope(self.scope), str(found.subject_key))
+        located = self.keys.get(self.scope.partner_id, seal_scope(self.scope), str(found.subject_key))
         found.rows_read += self.keys.rows_read
         self.keys.rows_read = 0
         if located is None:
