@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 from functions import deps
 from functions.http import Call
 from shared.access.principals import Caller, PartnerCaller, Scope
-from shared.access.reach import TenantReach
+from shared.access.reach import ALL_TENANTS, TenantReach
 from shared.audit.context import ActionContext
 from shared.audit.ip import anonymise_ip
-from shared.errors import ProblemError
+from shared.errors import ProblemError, forbidden
 from shared.partners import subscription as subs
 from shared.partners.access import AccessService
 from shared.partners.authenticate import Credentials
@@ -36,6 +36,8 @@ class Declared:
     security: tuple[str, ...]
     # A write this authenticator lets through while the subscription is read-only (see partner_access).
     allowed_when_read_only: bool = False
+    # The permission a partner's person or key needs (partner_access); None where no partner scope applies.
+    scope: Scope | None = None
 
     def __call__(self, call: Call) -> Any:
         return self.authenticate(call)
@@ -102,8 +104,14 @@ operator_on_partner = Declared(_operator_on_partner, OPERATOR_SECURITY)
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def partner_access(scope: Scope, *, allowed_when_read_only: bool = False, operator: bool = False) -> Declared:
+def partner_access(
+    scope: Scope, *, allowed_when_read_only: bool = False, operator: bool = False, every_tenant: bool = False
+) -> Declared:
     """Partner-scoped endpoints: the partner's people and keys with `scope`; the operator only if `operator`.
+
+    `every_tenant`: the route changes something for the whole partner (a setting every tenant
+    follows, a new tenant, the partner's own Entra tenant), so a person or key limited to some
+    tenants is refused (403, missing permission `allTenants`) before anything is read or written.
 
     The operator (its token or the break-glass key) is refused unless the route says otherwise:
     routes that reach the partner's customers' data (end users, devices, subjects) never say so.
@@ -125,6 +133,12 @@ def partner_access(scope: Scope, *, allowed_when_read_only: bool = False, operat
                 raise ProblemError(
                     403, "forbidden", "Not allowed.", f"This needs the '{scope.value}' permission."
                 )
+            if every_tenant and caller.tenant_scope is not None:
+                raise forbidden(
+                    ALL_TENANTS,
+                    "This changes something for every tenant of the partner: it needs a caller "
+                    "with access to every tenant.",
+                )
             deps.api_call_counter().add(deps.usage(partner.region), partner.id, Unit.API_CALLS)
             if not allowed_when_read_only and call.request.method.upper() not in _READS:
                 now = deps.clock().now()
@@ -134,4 +148,4 @@ def partner_access(scope: Scope, *, allowed_when_read_only: bool = False, operat
         return PartnerContext(caller, partner, account, action_context(call, caller))
 
     security = PARTNER_SECURITY + OPERATOR_SECURITY if operator else PARTNER_SECURITY
-    return Declared(authenticate, security, allowed_when_read_only)
+    return Declared(authenticate, security, allowed_when_read_only, scope)

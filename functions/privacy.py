@@ -179,7 +179,7 @@ def get_privacy_settings(call: Call, context: PartnerContext) -> PrivacySettings
     methods=["PUT"],
     summary="Change the partner's privacy settings (administration records: 7 or 10 years).",
     tag="privacy",
-    auth=partner_access(Scope.PRIVACY),
+    auth=partner_access(Scope.PRIVACY, every_tenant=True),
 )
 def put_privacy_settings(call: Call, context: PartnerContext, body: PrivacySettingsIn) -> PrivacySettings:
     return deps.privacy_settings(context.account).update(context.partner.id, body, context.action)

@@ -15,8 +15,7 @@ from pydantic import Field
 from functions import deps
 from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, Created, Guid, NoContent, RouteParams, Ulid, endpoint
-from shared.access.principals import PartnerCaller, Role, Scope
-from shared.access.reach import ALL_TENANTS
+from shared.access.principals import Role, Scope
 from shared.audit.ip import anonymise_ip
 from shared.errors import ProblemError, forbidden, not_found
 from shared.models import PageQuery
@@ -107,12 +106,6 @@ def _service(context: PartnerContext, call: Call, *, tenant: bool = True) -> Ten
     return deps.tenants(context.partner)
 
 
-def _refuse_scoped(context: PartnerContext, detail: str) -> None:
-    caller = context.caller
-    if isinstance(caller, PartnerCaller) and caller.tenant_scope is not None:
-        raise forbidden(ALL_TENANTS, detail)
-
-
 # --- tenants ---------------------------------------------------------------------------------
 
 
@@ -122,11 +115,10 @@ def _refuse_scoped(context: PartnerContext, detail: str) -> None:
     methods=["POST"],
     summary="Add a customer tenant (within the subscription's tenant limit); its first sync starts.",
     tag="tenants",
-    auth=partner_access(Scope.WRITE),
+    # A caller limited to some tenants cannot add one it would then not see.
+    auth=partner_access(Scope.WRITE, every_tenant=True),
 )
 def create_tenant(call: Call, context: PartnerContext, body: TenantIn) -> Created[TenantOut]:
-    # A caller limited to some tenants cannot add one it would then not see.
-    _refuse_scoped(context, "Callers limited to some tenants cannot add tenants.")
     service = _service(context, call, tenant=False)
     tenant = service.create(body, context.action, deps.usage(context.partner.region))
     return Created(tenant, f"/api/partners/{context.partner.id}/tenants/{tenant.id}")
@@ -401,7 +393,7 @@ def get_baseline_settings(call: Call, context: PartnerContext) -> BaselineSettin
     methods=["PUT"],
     summary="Switch baseline checks off and set bounds (applied from the next sync).",
     tag="baselines",
-    auth=partner_access(Scope.WRITE),
+    auth=partner_access(Scope.WRITE, every_tenant=True),
 )
 def put_baseline_settings(call: Call, context: PartnerContext, body: BaselineSettingsIn) -> BaselineSettings:
     settings = BaselineSettings.model_validate(body.model_dump())
@@ -440,10 +432,9 @@ def get_entra_connection(call: Call, context: PartnerContext) -> EntraConnection
     methods=["POST"],
     summary="A link for an administrator of the partner's own Entra tenant to consent to Tenantry's app.",
     tag="tenant-proof",
-    auth=partner_access(Scope.MANAGE_ACCESS),
+    auth=partner_access(Scope.MANAGE_ACCESS, every_tenant=True),
 )
 def connect_entra_tenant(call: Call, context: PartnerContext) -> SignInLink:
-    _refuse_scoped(context, "Callers limited to some tenants cannot connect the partner's tenant.")
     # What the partner's tenant grants reaches every customer by GDAP: an owner's decision.
     if context.access().grantor(context.caller, context.reach).role is not Role.OWNER:
         raise forbidden(Role.OWNER.value, "Only an owner connects the partner's Entra tenant.")

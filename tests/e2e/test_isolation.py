@@ -635,3 +635,29 @@ def test_only_an_owner_touches_an_owner(api: str) -> None:
     )
     assert httpx.delete(f"{p.url}/api-keys/{admins_key['id']}", headers=admin).status_code == 204
     _ok(httpx.post(f"{p.url}/api-keys/{owners_key['id']}/rotate", headers=owner))
+
+
+def test_partner_wide_changes_need_every_tenant(api: str, scoped_world: ScopedWorld) -> None:
+    """A setting every tenant follows, a new tenant, the partner's own Entra tenant: a caller limited
+    to some tenants holds the route's permission and is still refused, and nothing changes."""
+    sw, url = scoped_world, scoped_world.partner.url
+    before = {
+        "baseline": _ok(httpx.get(f"{url}/baseline/settings", headers=sw.owner)),
+        "privacy": _ok(httpx.get(f"{url}/privacy/settings", headers=sw.owner)),
+        "tenants": _ok(httpx.get(f"{url}/tenants", headers=sw.owner))["items"],
+    }
+    changes = [
+        ("PUT", "baseline/settings", {"disabledChecks": [], "minGlobalAdmins": 0, "maxGlobalAdmins": 9}),
+        ("PUT", "privacy/settings", {"administrationRetentionYears": 10}),
+        ("POST", "tenants", {"tenantId": str(uuid.uuid4()), "displayName": "Not yours"}),
+        ("POST", "entra-connection", None),
+    ]
+    for who in ("scoped admin", "scoped key"):
+        # Keys never hold manageAccess, so the Entra connection is the admin's case alone.
+        for method, path, body in changes if who == "scoped admin" else changes[:3]:
+            refused = httpx.request(method, f"{url}/{path}", headers=sw.callers[who], json=body)
+            assert refused.status_code == 403, (who, path, refused.text)
+            assert refused.json()["missingPermission"] == "allTenants", (who, path)
+    assert _ok(httpx.get(f"{url}/baseline/settings", headers=sw.owner)) == before["baseline"]
+    assert _ok(httpx.get(f"{url}/privacy/settings", headers=sw.owner)) == before["privacy"]
+    assert _ok(httpx.get(f"{url}/tenants", headers=sw.owner))["items"] == before["tenants"]
