@@ -718,6 +718,7 @@ class OrgService:
     def update_rule(self, org_id: str, rule_id: str, body: RuleIn, action: ActionContext) -> RuleOut:
         from azure.data.tables import UpdateMode
 
+        org = self.get(org_id)
         before = self.get_rule(org_id, rule_id)
         self._check_rule(body)
         created, now = isoformat(before.created_at), isoformat(self.clock.now())
@@ -730,6 +731,7 @@ class OrgService:
             self.partner_id,
             "org.rule-updated",
             {"type": "rule", "id": rule_id, "orgId": org_id.lower()},
+            tenant_id=org.tenant_id,
             changes=diff(
                 before.model_dump(mode="json", exclude={"updated_at"}),
                 after.model_dump(mode="json", exclude={"updated_at"}),
@@ -738,6 +740,7 @@ class OrgService:
         return after
 
     def delete_rule(self, org_id: str, rule_id: str, action: ActionContext) -> None:
+        org = self.get(org_id)
         rule = self.get_rule(org_id, rule_id)
         self.account.table(RULES).delete_entity(org_id.lower(), rule.id)
         self._forget_rules(org_id.lower())
@@ -746,6 +749,7 @@ class OrgService:
             self.partner_id,
             "org.rule-deleted",
             {"type": "rule", "id": rule.id, "orgId": org_id.lower()},
+            tenant_id=org.tenant_id,
         )
 
     def _forget_rules(self, org_id: str) -> None:

@@ -187,6 +187,10 @@ def test_the_operator_reaches_only_routes_that_declare_it(api: str, world: dict[
 WRITES = {"post", "put", "patch", "delete"}
 # Writes that could widen someone's reach: refused with 403 naming the missing permission.
 WIDENING_TAGS = {"personnel", "api-keys", "tenant-groups"}
+# Route values that name no one's thing (which report): walked with each value, as A's and B's alike.
+NOT_IDS = {
+    "kind": ["mfaRegistration", "inactiveUsers", "licences", "privilegedRoles", "secureScore", "guests"]
+}
 
 
 def _ok(response: httpx.Response, status: int = 200) -> Any:
@@ -446,7 +450,7 @@ def test_a_scoped_caller_gets_nothing_of_another_tenant_on_any_route(
         if not op["security"] or not _partner_credentials_allowed(op):
             continue
         params = re.findall(r"\{([^}]+)\}", path)
-        choices = [sw.b.get(name, [str(uuid.uuid4())]) for name in params]
+        choices = [sw.b.get(name) or NOT_IDS.get(name) or [str(uuid.uuid4())] for name in params]
         for values in itertools.product(*choices):
             url = path
             for name, value in zip(params, values, strict=True):
@@ -522,6 +526,13 @@ def test_a_scoped_caller_sees_its_own_tenant_and_no_other(api: str, scoped_world
         # Partner-level events: only the caller's own (its key being made, its own invitation).
         partner_level = [e for e in events if not e.get("tenantId")]
         assert all(e["actor"]["id"] in sw.own_ids or e["target"]["id"] in sw.own_ids for e in partner_level)
+        # Reports across tenants: only A's rows; B named by filter or group answers as unknown.
+        for kind in NOT_IDS["kind"]:
+            rows = _ok(httpx.get(f"{url}/reports/{kind}", headers=headers))["items"]
+            assert {r["tenantId"] for r in rows} <= {ids["tenant a"]}, (who, kind)
+            for refused_filter in ({"tenantId": tenant_b_of(sw)}, {"tenantGroup": "both-a-and-b"}):
+                answer = httpx.get(f"{url}/reports/{kind}", headers=headers, params=refused_filter)
+                assert answer.status_code == 404, (who, kind, refused_filter)
         for whole in ("usage", "events/verify"):
             refused = httpx.get(f"{url}/{whole}", headers=headers)
             assert refused.status_code == 403 and refused.json()["missingPermission"] == "allTenants", whole
@@ -532,11 +543,26 @@ def test_a_scoped_caller_sees_its_own_tenant_and_no_other(api: str, scoped_world
     assert ids["key a"] in keys and sw.partner.key_id not in keys
 
 
+def tenant_b_of(sw: ScopedWorld) -> str:
+    return sw.b["tenantId"][0]
+
+
 def test_events_name_the_tenant_they_are_about(api: str, scoped_world: ScopedWorld) -> None:
     sw, url = scoped_world, scoped_world.partner.url
+    # A rule's whole life names its org's tenant, so the tenant's people see it and nobody else.
+    rules = f"{url}/orgs/{sw.b['orgId'][0]}/rules"
+    rule = {"entity": "contact", "message": "Create", "title": "t", "recipients": {"type": "owner"}}
+    rule_id = _ok(httpx.post(rules, headers=sw.owner, json=rule), 201)["id"]
+    _ok(httpx.put(f"{rules}/{rule_id}", headers=sw.owner, json={**rule, "title": "changed"}))
+    assert httpx.delete(f"{rules}/{rule_id}", headers=sw.owner).status_code == 204
     about_b = _ok(httpx.get(f"{url}/events?tenantId={sw.ids['tenant b']}", headers=sw.owner))["items"]
     actions = {(e["action"], e["target"]["id"]) for e in about_b}
     assert ("tenant.created", sw.ids["tenant b"]) in actions
+    assert {
+        ("org.rule-created", rule_id),
+        ("org.rule-updated", rule_id),
+        ("org.rule-deleted", rule_id),
+    } <= actions
     # A request about B's org names B too, though the request names only the org.
     assert ("privacy.request.received", sw.ids["request org b"]) in actions
     assert _ok(httpx.get(f"{url}/events/verify", headers=sw.owner))["valid"] is True
