@@ -3,17 +3,16 @@ outbox, contacts and ledger. Thin: each calls one method of shared/privacy/conse
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
 from pydantic import Field, ValidationError
 
 from functions import deps
 from functions.auth import PartnerContext, partner_access
-from functions.http import Accepted, Call, NoContent, RouteParams, endpoint
+from functions.http import Accepted, Call, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Scope
 from shared.audit.ip import anonymise_ip
-from shared.errors import FieldError, bad_request, not_found, validation_failed
+from shared.errors import FieldError, not_found, validation_failed
+from shared.jsonbody import parse_json
 from shared.models import PageQuery, QueryInput
 from shared.privacy.consent import (
     ConsentKeys,
@@ -97,10 +96,7 @@ def _token_of(call: Call, query: UnsubscribeQuery) -> str:
         and raw.strip()
         and (content_type == "application/json" or content_type.endswith("+json"))
     ):
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            raise bad_request(f"The body is not valid JSON: {error}.") from None
+        data = parse_json(raw)
         if not isinstance(data, dict):
             raise validation_failed([FieldError("body", "must be a JSON object")])
         try:
@@ -135,9 +131,9 @@ class OutboxQuery(QueryInput):
 
 
 class OutboxItemRoute(RouteParams):
-    """`.../outbox/{itemId}`: any text; acknowledging an id that is not (or no longer) there is done."""
+    """`.../outbox/{itemId}`: an outbox id; acknowledging one that is no longer there is done."""
 
-    item_id: str = Field(alias="itemId", min_length=1)
+    item_id: Ulid = Field(alias="itemId")
 
 
 @endpoint(

@@ -24,15 +24,15 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from functions.routing import RouteTemplate
-from shared.errors import FieldError, ProblemError, bad_request, not_found, validation_failed
+from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
+from shared.jsonbody import parse_json
 
 log = logging.getLogger("tenantry.http")
 
 M = TypeVar("M", bound=BaseModel)
 PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
-_MAX_BODY_BYTES = 1024 * 1024
 
 # Microsoft's ids (Entra tenants, users, groups) as Microsoft writes them, and ours (`shared.ids`).
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -169,13 +169,7 @@ def _parse_body(req: func.HttpRequest, model: type[M]) -> M:
         raise ProblemError(
             415, "unsupported-media-type", "Unsupported media type.", "Send the body as application/json."
         )
-    raw = req.get_body() or b""
-    if len(raw) > _MAX_BODY_BYTES:
-        raise ProblemError(413, "body-too-large", "The body is too large.", "At most 1 MiB.")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise bad_request(f"The body is not valid JSON: {error}.") from None
+    data = parse_json(req.get_body() or b"")
     if not isinstance(data, dict):
         raise validation_failed([FieldError("body", "must be a JSON object")])
     try:

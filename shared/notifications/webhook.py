@@ -9,14 +9,14 @@ insert, which is also the idempotency check, and one queue message) and storage 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ulid import ULID
 
-from shared.errors import FieldError, ProblemError, bad_request, unauthenticated, validation_failed
+from shared.errors import FieldError, ProblemError, unauthenticated, validation_failed
+from shared.jsonbody import parse_json
 from shared.notifications import templates
 from shared.notifications.dataverse import ExecutionContext
 from shared.notifications.models import RuleOut
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantry.webhook")
 
 SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
-_MAX_BODY = 1024 * 1024  # Dataverse sends at most 256 KB
 
 
 def webhook_secret_matches(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> bool:
@@ -98,12 +97,7 @@ def authenticate_delivery(
 
 
 def read_body(raw: bytes) -> Any:
-    if len(raw) > _MAX_BODY:
-        raise ProblemError(413, "body-too-large", "The body is too large.", "At most 1 MiB.")
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
-        raise bad_request("The body is not JSON.") from None
+    return parse_json(raw)
 
 
 def matches(rule: RuleOut, context: ExecutionContext) -> bool:

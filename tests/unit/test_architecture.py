@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Lowest first. An area may import its own modules and any area on a lower rank; areas on the same
 # rank are peers and may not import each other. ARCHITECTURE.md shows the same list.
 LAYERS: list[tuple[str, ...]] = [
-    ("kernel",),  # shared/clock, errors, ids, models, settings: no area of their own
+    ("kernel",),  # shared/clock, errors, ids, jsonbody, models, settings: no area of their own
     ("shared.storage", "shared.adapters"),
     ("shared.usage", "shared.health"),
     ("shared.access",),
@@ -29,7 +29,15 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.openapi",),
     ("functions",),
 ]
-KERNEL = {"shared", "shared.clock", "shared.errors", "shared.ids", "shared.models", "shared.settings"}
+KERNEL = {
+    "shared",
+    "shared.clock",
+    "shared.errors",
+    "shared.ids",
+    "shared.jsonbody",
+    "shared.models",
+    "shared.settings",
+}
 RANK = {area: rank for rank, areas in enumerate(LAYERS) for area in areas}
 
 
