@@ -67,8 +67,12 @@ class TokenValidator:
         *audiences: str,
         authority_host: str = "https://login.microsoftonline.com",
         v1_issuer_host: str = V1_ISSUER_HOST,
+        refresh_cooldown_seconds: float = 30.0,
     ):
         self.jwks_url = jwks_url
+        # An unknown kid fetches the key set again at most this often: made-up kids must not turn
+        # every request into a call to the issuer (PyJWT's cooldown; 0 lets a test roll a key at once).
+        self.refresh_cooldown_seconds = refresh_cooldown_seconds
         self.audiences = frozenset(a for a in audiences if a)
         if not self.audiences:
             raise ValueError("at least one audience is required")
@@ -82,7 +86,13 @@ class TokenValidator:
             if self._client is None:
                 from jwt import PyJWKClient
 
-                self._client = PyJWKClient(self.jwks_url, cache_jwk_set=True, lifespan=3600, timeout=5)
+                self._client = PyJWKClient(
+                    self.jwks_url,
+                    cache_jwk_set=True,
+                    lifespan=3600,
+                    timeout=5,
+                    cooldown_duration=self.refresh_cooldown_seconds,
+                )
             return self._client
 
     def validate(self, token: str) -> TokenClaims:

@@ -349,8 +349,12 @@ class FcmSender:
         rng: random.Random | None = None,
         pacer: Pacer | None = None,
         policy: RetryPolicy | None = None,
+        set_up: Callable[[], tuple[Any, Any]] | None = None,
     ):
         self.settings = settings
+        # Makes (firebase-admin app, messaging module) at the first send; unit tests hand in a
+        # stand-in for the SDK so chunking and classification run without a network.
+        self._make_app = set_up or self._set_up
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._pacer = pacer or Pacer(settings.max_messages_per_minute)
@@ -370,7 +374,7 @@ class FcmSender:
     def _ready(self) -> tuple[Any, Any]:
         with self._lock:
             if self._app is None:
-                self._app, self._messaging = self._set_up()
+                self._app, self._messaging = self._make_app()
             return self._app, self._messaging
 
     def _set_up(self) -> tuple[Any, Any]:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from localdev import dev_issuer
 from localdev.graph_standin import StandinControl
 from localdev.proving import connect_partner_tenant, grant_gdap
+from localdev.stack import wait_until
 from tests.stack import STACK_ENV
 
 # The break-glass key: still set locally, so tests and `make run` can bootstrap partners with it.
@@ -143,3 +144,26 @@ def add_proven_tenant(
     assert body["access"]["state"] == "proven" and body["access"]["via"] == "gdap", created.text
     assert created.headers["location"] == f"/api/partners/{partner.id}/tenants/{tenant_id}"
     return tenant_id
+
+
+def carry_out_request(partner: PartnerSetup, body: dict[str, Any]) -> dict[str, Any]:
+    """Files a data-subject request and takes it through verify, approve (by the owner) and execute
+    to `completed`, as a privacy officer's portal would; returns the completed request."""
+    http = httpx.Client(timeout=60)
+    filed = http.post(f"{partner.url}/privacy/requests", headers=partner.as_key, json=body)
+    assert filed.status_code == 201, filed.text
+    url = f"{partner.url}/privacy/requests/{filed.json()['id']}"
+    note = {"method": "controllerConfirmed", "note": "Confirmed by the customer's DPO"}
+    verified = http.post(f"{url}/verify", headers=partner.as_key, json=note)
+    assert verified.status_code == 200, verified.text
+    assert http.post(f"{url}/approve", headers=partner.bearer()).status_code == 200
+    assert http.post(f"{url}/execute", headers=partner.as_key).status_code == 202
+
+    def finished() -> dict[str, Any] | None:
+        got: dict[str, Any] = http.get(url, headers=partner.as_key).json()
+        return got if got["state"] in ("completed", "failed") else None
+
+    done = wait_until(finished, timeout=60, what="the data-subject request's job")
+    http.close()
+    assert done["state"] == "completed", done
+    return done

@@ -66,6 +66,7 @@ def test_partners_proving_one_org_at_once_end_with_exactly_one_holder(private_ro
     start = threading.Barrier(len(partners))
     won: list[str] = []
     lost: list[str] = []
+    refusals: list[str] = []
 
     def prove(partner_id: str) -> None:
         process = Instance(private_router)  # each its own process: nothing remembered in common
@@ -76,7 +77,8 @@ def test_partners_proving_one_org_at_once_end_with_exactly_one_holder(private_ro
             service.prove(org, org_id, ACTION)
             won.append(partner_id)
         except ProblemError as error:
-            assert error.kind == "org-claimed"
+            # Recorded, not asserted here: an assertion failing in a thread would not fail the test.
+            refusals.append(error.kind)
             lost.append(partner_id)
 
     threads = [threading.Thread(target=prove, args=(p,)) for p in partners]
@@ -85,6 +87,7 @@ def test_partners_proving_one_org_at_once_end_with_exactly_one_holder(private_ro
     for thread in threads:
         thread.join()
     assert len(won) == 1 and sorted(lost) == sorted(set(partners) - set(won))
+    assert refusals == ["org-claimed"] * len(lost)
     holder = private_router.control.table(DIRECTORY).get_entity(org_id, "org")
     assert holder["partnerId"] == won[0]
     assert here.orgs(won[0]).get(org_id).proven

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, EventFilter
+from shared.errors import ProblemError
 from shared.privacy.breaches import BreachIn, BreachRegister
 from shared.privacy.retention import SYSTEM_PARTITION
 from shared.storage.router import StorageRouter
@@ -76,9 +79,7 @@ def test_unknown_partners_are_refused(router: StorageRouter) -> None:
     register = BreachRegister(
         router.region("eu"), SetClock(datetime(1992, 1, 1, tzinfo=UTC)), lambda p, r: False
     )
-    try:
+    with pytest.raises(ProblemError) as refused:
         register.record(breach(), OPERATOR)
-    except Exception as error:
-        assert getattr(error, "status", None) == 422
-    else:
-        raise AssertionError("an unknown partner was accepted")
+    assert (refused.value.status, refused.value.kind) == (422, "validation-failed")
+    assert [e.field for e in refused.value.errors] == ["affectedPartners"]

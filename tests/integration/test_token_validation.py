@@ -72,8 +72,9 @@ def test_keys_are_fetched_once_for_many_tokens(issuer: tuple[Issuer, str]) -> No
 
 def test_an_unknown_kid_refreshes_the_key_set(issuer: tuple[Issuer, str]) -> None:
     state, url = issuer
-    validator = TokenValidator(url, AUDIENCE)
-    validator.validate(token())
+    # No cool-down between fetches, so the roll below is met at once rather than after 30 s.
+    validator = TokenValidator(url, AUDIENCE, refresh_cooldown_seconds=0)
+    assert validator.validate(token()).object_id == OID
     # The issuer rolls a new signing key; a token signed with it must still be accepted.
     new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(new_key.public_key()))
@@ -86,10 +87,25 @@ def test_an_unknown_kid_refreshes_the_key_set(issuer: tuple[Issuer, str]) -> Non
         "nbf": int(time.time()),
         "exp": int(time.time()) + 600,
     }
-    # The first fetch was just now: PyJWT refreshes on an unknown kid once its cool-down allows.
-    validator._jwks().cooldown_duration = 0
-    validator.validate(jwt.encode(claims, new_key, algorithm="RS256", headers={"kid": "rolled"}))
+    rolled = validator.validate(jwt.encode(claims, new_key, algorithm="RS256", headers={"kid": "rolled"}))
+    assert (rolled.tenant_id, rolled.object_id, rolled.issuer) == (TENANT, OID, f"{HOST}/{TENANT}/v2.0")
     assert state.fetches == 2
+
+
+def test_within_the_cool_down_an_unknown_kid_does_not_fetch_the_key_set_again(
+    issuer: tuple[Issuer, str],
+) -> None:
+    state, url = issuer
+    validator = TokenValidator(url, AUDIENCE)  # the default cool-down: 30 s
+    validator.validate(token())
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": f"{HOST}/{TENANT}/v2.0", "aud": AUDIENCE, "tid": TENANT, "oid": OID}
+    claims |= {"nbf": int(time.time()), "exp": int(time.time()) + 600}
+    for n in range(5):
+        made_up = jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": f"made-up-{n}"})
+        with pytest.raises(InvalidTokenError):
+            validator.validate(made_up)
+    assert state.fetches == 1
 
 
 @pytest.mark.parametrize(
@@ -154,4 +170,5 @@ def test_scopes_and_roles_are_read_and_another_issuer_is_not_the_tenants(
 
 def test_small_clock_skew_is_tolerated(issuer: tuple[Issuer, str]) -> None:
     _, url = issuer
-    TokenValidator(url, AUDIENCE).validate(token(issued_at=time.time() + 30))
+    claims = TokenValidator(url, AUDIENCE).validate(token(issued_at=time.time() + 30))
+    assert (claims.tenant_id, claims.object_id, claims.version) == (TENANT, OID, "2.0")

@@ -127,10 +127,8 @@ class FakeMessaging:
 
 def sender_with(fake: FakeMessaging, credential: FakeCredential | None = None) -> FcmSender:
     settings = FcmSettings(project_id="p", service_account=json.dumps({"client_email": "x@p"}))
-    sender = FcmSender(settings, clock=FixedClock())
-    sender._app = type("App", (), {"credential": credential or FakeCredential()})()
-    sender._messaging = fake
-    return sender
+    app = type("App", (), {"credential": credential or FakeCredential()})()
+    return FcmSender(settings, clock=FixedClock(), set_up=lambda: (app, fake))
 
 
 def devices(targets: list[str]) -> list[PushMessage]:
