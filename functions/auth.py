@@ -13,7 +13,7 @@ from functions.http import Call
 from shared.access.principals import Caller, PartnerCaller, Scope
 from shared.access.reach import ALL_TENANTS, TenantReach
 from shared.audit.context import ActionContext
-from shared.audit.ip import anonymise_ip
+from shared.audit.ip import anonymise_ip, client_address
 from shared.errors import ProblemError, forbidden
 from shared.partners import subscription as subs
 from shared.partners.access import AccessService
@@ -56,8 +56,15 @@ def credentials_of(call: Call) -> Credentials:
     return Credentials(api_key=headers.get("x-api-key"), bearer=bearer, used_on=used_on)
 
 
+def client_network(call: Call) -> str | None:
+    """The caller's anonymised network, for audit events and rate limits alike: the address the
+    trusted hops saw (`TENANTRY_TRUSTED_PROXIES`), never one the client wrote into the header."""
+    forwarded_for = call.header("x-forwarded-for")
+    return anonymise_ip(client_address(forwarded_for, trusted_proxies=deps.settings().trusted_proxies))
+
+
 def action_context(call: Call, caller: Caller) -> ActionContext:
-    return ActionContext(caller.actor, call.request_id, anonymise_ip(call.header("x-forwarded-for")))
+    return ActionContext(caller.actor, call.request_id, client_network(call))
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ import azure.functions as func
 from pydantic import Field, ValidationError
 
 from functions import deps
-from functions.auth import PartnerContext, partner_access
+from functions.auth import PartnerContext, client_network, partner_access
 from functions.http import Accepted, Call, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Scope
-from shared.audit.ip import anonymise_ip
 from shared.errors import FieldError, not_found, validation_failed
 from shared.jsonbody import parse_json
 from shared.models import PageQuery, QueryInput
@@ -29,13 +28,6 @@ from shared.privacy.consent import (
 )
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-
-
-def _network(call: Call) -> str | None:
-    """The caller's anonymised network. The last x-forwarded-for entry is the one the platform's
-    front end added; earlier ones are whatever the client sent, so they cannot dodge a limit."""
-    forwarded = [part.strip() for part in (call.header("x-forwarded-for") or "").split(",") if part.strip()]
-    return anonymise_ip(forwarded[-1]) if forwarded else None
 
 
 def _ledger_of_partner(partner_id: str) -> ConsentLedger:
@@ -65,7 +57,7 @@ def _ledger_of_token(salt: str, token: str) -> ConsentLedger:
     auth=None,
 )
 def subscribe(call: Call, body: SubscribeIn) -> Accepted[SubscribeAccepted]:
-    return Accepted(_ledger_of_partner(body.partner_id).subscribe(body, _network(call)))
+    return Accepted(_ledger_of_partner(body.partner_id).subscribe(body, client_network(call)))
 
 
 @endpoint(
@@ -77,7 +69,7 @@ def subscribe(call: Call, body: SubscribeIn) -> Accepted[SubscribeAccepted]:
     auth=None,
 )
 def confirm(call: Call, body: TokenIn) -> ConsentState:
-    return _ledger_of_token(ConsentKeys.CONFIRM, body.token).confirm(body.token, _network(call))
+    return _ledger_of_token(ConsentKeys.CONFIRM, body.token).confirm(body.token, client_network(call))
 
 
 class UnsubscribeQuery(QueryInput):
@@ -120,7 +112,7 @@ def _token_of(call: Call, query: UnsubscribeQuery) -> str:
 )
 def unsubscribe(call: Call, query: UnsubscribeQuery) -> ConsentState:
     token = _token_of(call, query)
-    return _ledger_of_token(ConsentKeys.UNSUBSCRIBE, token).unsubscribe(token, _network(call))
+    return _ledger_of_token(ConsentKeys.UNSUBSCRIBE, token).unsubscribe(token, client_network(call))
 
 
 # --- the partner's side -----------------------------------------------------------------------

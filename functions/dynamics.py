@@ -13,12 +13,18 @@ import azure.functions as func
 from pydantic import Field, ValidationError, field_validator
 
 from functions import deps
-from functions.auth import PARTNER_SECURITY, Declared, PartnerContext, credentials_of, partner_access
+from functions.auth import (
+    PARTNER_SECURITY,
+    Declared,
+    PartnerContext,
+    client_network,
+    credentials_of,
+    partner_access,
+)
 from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Actor, OperatorCaller, PartnerCaller, Scope
 from shared.access.reach import ALL_TENANTS, TenantReach, tenant_permission
 from shared.audit.context import ActionContext
-from shared.audit.ip import anonymise_ip
 from shared.errors import ProblemError, forbidden, not_found, unauthenticated
 from shared.models import PageQuery
 from shared.notifications.ingest import WebhookDelivery
@@ -440,7 +446,7 @@ def _device_owner(call: Call) -> DeviceOwner:
             reach = TenantReach.of(caller, lambda: _group_members(location))
             _within_reach(reach, orgs.get(org_id))
         actor = caller.actor
-    ip = anonymise_ip(call.header("x-forwarded-for"))
+    ip = client_network(call)
     return DeviceOwner(location, ActionContext(actor, call.request_id, ip))
 
 

@@ -13,10 +13,9 @@ import azure.functions as func
 from pydantic import Field
 
 from functions import deps
-from functions.auth import PartnerContext, partner_access
+from functions.auth import PartnerContext, client_network, partner_access
 from functions.http import Accepted, Call, Created, Guid, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Role, Scope
-from shared.audit.ip import anonymise_ip
 from shared.errors import ProblemError, forbidden, not_found
 from shared.models import PageQuery
 from shared.settings import get_settings, region_storage_setting
@@ -494,7 +493,7 @@ def admin_consent_callback(call: Call, query: AdminConsentCallbackQuery) -> Sign
         sign_in_id,
         query.code,
         request_id=call.request_id,
-        client_ip=anonymise_ip(call.header("x-forwarded-for")),
+        client_ip=client_network(call),
     )
 
 

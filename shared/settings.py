@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         alias="TENANTRY_STORAGE_TIMEOUT_SECONDS",
         description="How long one storage call may take before it counts as unreachable.",
     )
+    trusted_proxies: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        alias="TENANTRY_TRUSTED_PROXIES",
+        description="Proxies in front of the Functions front end that append to X-Forwarded-For.",
+    )
 
     privacy_sweep_schedule: str = Field(
         default="0 30 2 * * *",

@@ -50,7 +50,9 @@ _ROW_KEY = re.compile(
     r"(?!'\[redacted\]')('(?:[^']|'')*'|%27.*?%27)"
 )
 # Also URL-encoded (`%40`): storage queries keyed by an address show up so in the SDK's URL lines.
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+(?:@|%40)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
+# Bounded as RFC 5321 bounds them (local part 64, label 63): unbounded, a long dotted run such as
+# `a.a.a.a...` made this pattern backtrack quadratically (20,000 characters took 5 s).
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}(?:@|%40)([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10})\b")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|\d{1,3}(?:\.\d{1,3}){3})(?![\w:])"
@@ -88,8 +90,15 @@ def _named(match: re.Match[str]) -> str:
     return f"{open_quote or ''}{name}{close_quote or ''}{separator}{REDACTED}"
 
 
+# A log line longer than this is cut before it is cleaned: redaction stays cheap on any input, and
+# nothing that long belongs in a log line (bodies never do).
+MAX_LINE = 32 * 1024
+
+
 def redact(text: str) -> str:
-    """The log-safe form of `text`."""
+    """The log-safe form of `text` (cut to MAX_LINE characters first)."""
+    if len(text) > MAX_LINE:
+        text = f"{text[:MAX_LINE]}... [{len(text) - MAX_LINE} characters cut]"
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -150,8 +159,22 @@ def clean_record(record: logging.LogRecord) -> None:
 _INSTALL_LOCK = threading.Lock()
 
 
+# Loggers that write request URLs (and with them SAS signatures, keys and entity keys) at INFO or
+# DEBUG: only their warnings and errors are of use in a log.
+URL_LOGGERS = (
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.identity",
+    "urllib3.connectionpool",
+    "httpx",
+    "httpcore",
+)
+
+
 def install() -> None:
-    """Makes every LogRecord of this process clean (idempotent)."""
+    """Makes every LogRecord of this process clean (idempotent), and keeps the loggers that write
+    request URLs at WARNING."""
+    for name in URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     with _INSTALL_LOCK:
         current: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
         if getattr(current, "tenantry_redacting", False):

@@ -5,7 +5,7 @@ import pytest
 from shared.access import api_keys
 from shared.access.principals import Scope, TenantScope
 from shared.access.tokens import TokenValidator
-from shared.audit.ip import anonymise_ip
+from shared.audit.ip import anonymise_ip, client_address
 
 PARTNER, KEY = "01M88V66J4VP2QB77MXNCH6HS8", "01M88V66W52CQRHYMVBKPXNNRM"
 
@@ -31,7 +31,6 @@ def test_malformed_keys_do_not_parse(text: str) -> None:
     [
         ("203.0.113.77", "203.0.113.0"),
         ("203.0.113.77:51234", "203.0.113.0"),
-        ("198.51.100.9, 10.0.0.1", "198.51.100.0"),
         ("2001:db8:abcd:1234:5678::1", "2001:db8:abcd::"),
         ("[2001:db8:abcd:1234::1]:443", "2001:db8:abcd::"),
         ("not an ip", None),
@@ -80,3 +79,24 @@ def test_routes_take_the_operator_only_when_they_say_so_and_the_document_follows
     bp = func.Blueprint()  # type: ignore[no-untyped-call]
     with pytest.raises(TypeError, match="declares no security"):
         endpoint(bp, "x", methods=["GET"], summary="x", tag="x", auth=lambda call: None)
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "trusted_proxies", "client"),
+    [
+        ("198.51.100.9", 0, "198.51.100.9"),
+        # The client wrote the first entry; the front end appended the address it saw.
+        ("192.0.2.1, 198.51.100.9", 0, "198.51.100.9"),
+        # Behind Front Door: it appended the client, the front end appended Front Door.
+        ("192.0.2.1, 198.51.100.9, 147.243.0.10", 1, "198.51.100.9"),
+        # Fewer entries than trusted hops: the leftmost is the best there is.
+        ("198.51.100.9", 2, "198.51.100.9"),
+        (" , 198.51.100.9 ,", 0, "198.51.100.9"),
+        ("", 0, None),
+        (None, 0, None),
+    ],
+)
+def test_the_client_address_is_counted_from_the_right(
+    forwarded_for: str | None, trusted_proxies: int, client: str | None
+) -> None:
+    assert client_address(forwarded_for, trusted_proxies=trusted_proxies) == client

@@ -97,3 +97,22 @@ def test_installed_factory_cleans_arguments_bodies_and_exceptions(caplog: pytest
     assert "abcdefghijk" not in text and "'accept': 'json'" in text and "<3 bytes>" in text
     assert "abcdefghijklmnopqrstuvwxyz" not in text and "ValueError" in text
     assert "203.0.113.0" in text and "203.0.113.9" not in text
+
+
+def test_a_line_too_long_for_a_log_is_cut_before_it_is_cleaned() -> None:
+    line = "Authorization: Bearer ya29.opaque-token " + "a." * 40_000 + " jane@fabrikam.example"
+    cleaned = redact.redact(line)
+    assert len(cleaned) < redact.MAX_LINE + 100
+    assert cleaned.endswith(f"[{len(line) - redact.MAX_LINE} characters cut]")
+    assert "ya29" not in cleaned and "jane@" not in cleaned
+
+
+def test_an_address_with_an_overlong_local_part_still_loses_its_mailbox() -> None:
+    cleaned = redact.redact("x" * 100 + "@fabrikam.example")
+    assert cleaned.endswith("***@fabrikam.example") and "x" * 65 not in cleaned
+
+
+def test_loggers_that_write_request_urls_keep_to_warnings() -> None:
+    redact.install()
+    for name in redact.URL_LOGGERS:
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING, name
