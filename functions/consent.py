@@ -10,7 +10,7 @@ from functions import deps
 from functions.auth import PartnerContext, client_network, partner_access
 from functions.http import Accepted, Call, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Scope
-from shared.errors import FieldError, not_found, validation_failed
+from shared.errors import FieldError, validation_failed
 from shared.jsonbody import parse_json
 from shared.models import PageQuery, QueryInput
 from shared.privacy.consent import (
@@ -30,11 +30,9 @@ from shared.privacy.consent import (
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
-def _ledger_of_partner(partner_id: str) -> ConsentLedger:
+def _ledger_of_partner(partner_id: str) -> ConsentLedger | None:
     region = deps.partners().directory.region_of(partner_id)
-    if region is None:
-        raise not_found("No such partner.")
-    return deps.consent_ledger(region)
+    return None if region is None else deps.consent_ledger(region)
 
 
 def _ledger_of_token(salt: str, token: str) -> ConsentLedger:
@@ -57,7 +55,12 @@ def _ledger_of_token(salt: str, token: str) -> ConsentLedger:
     auth=None,
 )
 def subscribe(call: Call, body: SubscribeIn) -> Accepted[SubscribeAccepted]:
-    return Accepted(_ledger_of_partner(body.partner_id).subscribe(body, client_network(call)))
+    ledger = _ledger_of_partner(body.partner_id)
+    if ledger is None:
+        # The same answer as a known partner's, and nothing written: this public form must not
+        # tell which partner ids exist.
+        return Accepted(SubscribeAccepted())
+    return Accepted(ledger.subscribe(body, client_network(call)))
 
 
 @endpoint(

@@ -214,8 +214,16 @@ def test_malformed_subscriptions_are_refused_by_field(api: str, partner: Partner
     bad = {"partnerId": partner.id, "email": "not-an-address", "purpose": "Newsletter!"}
     problem = assert_problem(httpx.post(url, json=bad, headers=fresh_ip()), 422)
     assert {e["field"] for e in problem["errors"]} == {"email", "purpose"}
+
+
+def test_an_unknown_partner_gets_the_answer_a_known_one_gets(api: str, partner: PartnerSetup) -> None:
+    """Nothing on this public form tells which partner ids exist."""
+    url = f"{api}/api/consent/subscribe"
     unknown = {"partnerId": "01ZZZZZZZZZZZZZZZZZZZZZZZZ", "email": address(), "purpose": "newsletter"}
-    assert_problem(httpx.post(url, json=unknown, headers=fresh_ip()), 404)
+    answers = [httpx.post(url, json=unknown, headers=fresh_ip()), subscribe(api, partner, address())]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].content == answers[1].content
+    assert set(answers[0].headers) == set(answers[1].headers)
 
 
 def test_rate_limits_answer_429_with_retry_after(api: str, partner: PartnerSetup) -> None:
