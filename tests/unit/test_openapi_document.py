@@ -132,8 +132,9 @@ def test_every_path_parameter_states_the_ids_the_server_takes() -> None:
     free = {
         name for (_, name), schema in schemas.items() if "pattern" not in schema and "format" not in schema
     }
-    # Only ids whose unknown values are accepted (acknowledging or unsubscribing twice is done) stay free.
-    assert free == {"itemId", "deviceId"}
+    # Only a device id stays free: unsubscribing an unknown or malformed device id twice is done.
+    # (An outbox item id is ours, a ULID: a malformed one is refused like any unknown id.)
+    assert free == {"deviceId"}
     ulid = re.compile(schemas[("/api/partners/{partnerId}", "partnerId")]["pattern"])
     assert ulid.match("01HZX3J5W8K9M2N4P6Q7R8S9T0") and not ulid.match("p-1")
     tenant = "/api/partners/{partnerId}/tenants/{tenantId}"
