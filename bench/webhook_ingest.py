@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from notify_fanout import SAMPLE, cpu_seconds, notify_stack  # noqa: E402
 
-from localdev.host import HTTP_CONCURRENCY_SETTING  # noqa: E402
+from localdev.host import HTTP_CONCURRENCY_SETTING, WORKER_PROCESS_COUNT_SETTING  # noqa: E402
 from localdev.stack import wait_until  # noqa: E402
 from shared.notifications.records import QUEUE  # noqa: E402
 
@@ -66,6 +66,19 @@ def azurite_pid(table_connection: str) -> int | None:
         if b"--tablePort" in command and port.encode() in command:
             return int(entry.name)
     return None
+
+
+def host_cpu_seconds(pid: int) -> float:
+    """CPU time of the host and of the worker processes it started (FUNCTIONS_WORKER_PROCESS_COUNT)."""
+    total = cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                total += cpu_seconds(int(entry.name)) if parent == pid else 0.0
+            except (OSError, ValueError):
+                continue
+    return total
 
 
 HEADERS: dict[str, str] = json.loads(
@@ -140,6 +153,7 @@ async def send_all(
 ) -> tuple[list[float], float, int]:
     latencies: list[float] = []
     failures = 0
+    refused: dict[int, int] = {}  # status -> answers (Dataverse retries only 502/503/504)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(requests):
         queue.put_nowait(index)
@@ -159,12 +173,16 @@ async def send_all(
             status = await connection.post(body)
             latencies.append((time.perf_counter() - due) * 1000)
             failures += status != 202
+            if status != 202:
+                refused[status] = refused.get(status, 0) + 1
 
     try:
         await asyncio.gather(*(send(c) for c in connections))
     finally:
         for connection in connections:
             connection.close()
+    if refused:
+        print(f"answers not 202, by status: {refused}")
     return latencies, time.perf_counter() - started, failures
 
 
@@ -184,6 +202,12 @@ def main() -> None:
         help="HTTP executions the host runs at once, as one Flex Consumption instance (0: no limit)",
     )
     parser.add_argument("--threads", type=int, default=32, help="the worker's PYTHON_THREADPOOL_THREAD_COUNT")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help=f"{WORKER_PROCESS_COUNT_SETTING}: above 1, queue triggers run in worker processes of their own",
+    )
     args = parser.parse_args()
     rule = {
         "entity": "contact",
@@ -198,6 +222,7 @@ def main() -> None:
     limits = {
         HTTP_CONCURRENCY_SETTING: str(args.http_concurrency),
         "PYTHON_THREADPOOL_THREAD_COUNT": str(args.threads),
+        WORKER_PROCESS_COUNT_SETTING: str(args.worker_processes),
     }
     with notify_stack(rule, limits) as stack:
         org = stack.org
@@ -205,7 +230,7 @@ def main() -> None:
         storage = azurite_pid(stack.env["TENANTRY_STORAGE_EU"])
         key = org["webhookKey"]
         asyncio.run(send_all(url, key, org["id"], senders=args.senders, requests=args.warmup, rate=0.0))
-        host_cpu = cpu_seconds(stack.host.pid)
+        host_cpu = host_cpu_seconds(stack.host.pid)
         storage_cpu = cpu_seconds(storage) if storage else 0.0
         client_cpu = time.process_time()
         latencies, wall, failures = asyncio.run(
@@ -213,13 +238,16 @@ def main() -> None:
         )
         client_cpu = time.process_time() - client_cpu
         drain = drained(stack.env) if args.fanout == "same-host" else 0.0
-        host_cpu = cpu_seconds(stack.host.pid) - host_cpu
+        host_cpu = host_cpu_seconds(stack.host.pid) - host_cpu
         storage_cpu = (cpu_seconds(storage) - storage_cpu) if storage else float("nan")
     loop = f"open loop at {args.rate:g}/s offered" if args.rate > 0 else "closed loop"
     print(f"requests: {args.requests} with {args.senders} concurrent senders ({loop}, fan-out {args.fanout}) "
           f"in {wall:.1f} s")  # fmt: skip
     limit = args.http_concurrency or "no limit on"
-    print(f"host: {limit} HTTP executions at once, {args.threads} worker threads")
+    print(
+        f"host: {limit} HTTP executions at once, {args.threads} worker threads, "
+        f"{args.worker_processes} worker processes; load average now {os.getloadavg()[0]:.2f}"
+    )
     print(f"not 202: {failures}")
     if args.fanout == "same-host":
         print(f"fan-out: the queue was empty {drain:.1f} s after the last answer (its CPU is counted)")

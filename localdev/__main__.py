@@ -18,18 +18,24 @@ from localdev.settings import apply_local_settings
 SHUTDOWN_GRACE_SECONDS = 10
 
 
-def serve_host(script_root: Path, app_ref: str, port: int) -> None:
+def serve_host(script_root: Path, app_ref: str, port: int, *, worker: bool = False) -> None:
+    """The host on `port`; `worker`: a worker process the host started instead (no port)."""
     import uvicorn
 
     from localdev.host import LocalHost
+
+    if worker:
+        serve_worker(script_root, app_ref)
+        return
 
     host = LocalHost(script_root, app_ref)
     names = [f"{f.name} [{f.trigger['type']}]" for f in host.functions]
     logging.getLogger("localdev").info("functions: %s", ", ".join(names))
     logging.getLogger("localdev").info(
-        "HTTP executions at once: %s; worker threads: %d",
+        "HTTP executions at once: %s; worker threads: %d; worker processes: %d",
         host.http_concurrency or "no limit",
         host.threads,
+        host.worker_processes,
     )
     config = uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     try:
@@ -39,6 +45,21 @@ def serve_host(script_root: Path, app_ref: str, port: int) -> None:
             logging.getLogger("localdev").warning(
                 "functions still running after %d s; they end with the process", SHUTDOWN_GRACE_SECONDS
             )
+
+
+def serve_worker(script_root: Path, app_ref: str) -> None:
+    """A worker process the host started (FUNCTIONS_WORKER_PROCESS_COUNT > 1): queue and timer triggers."""
+    from localdev.host import LocalHost
+
+    host = LocalHost(script_root, app_ref)
+    try:
+        asyncio.run(host.run_worker())
+    finally:
+        host.finish(grace_seconds=SHUTDOWN_GRACE_SECONDS)
+        # As `run`: a function that outlived the grace period (retrying storage that is gone, say)
+        # would keep the interpreter waiting on its thread; the Functions host ends it too.
+        logging.shutdown()
+        os._exit(0)
 
 
 def start_azurite(settings: dict[str, str], data_dir: Path | None) -> Azurite | None:
@@ -142,7 +163,7 @@ def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev")
-    parser.add_argument("command", choices=["run", "host", "azurite", "token"])
+    parser.add_argument("command", choices=["run", "host", "azurite", "token", "worker"])
     parser.add_argument("--script-root", type=Path, default=REPO)
     parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")))
@@ -189,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("token needs --operator, or --partner and --personnel")
         return 0
     data_dir = None if args.in_memory else args.data_dir
-    if args.command == "host":
-        serve_host(args.script_root, args.app, args.port)
+    if args.command in {"host", "worker"}:
+        serve_host(args.script_root, args.app, args.port, worker=args.command == "worker")
         return 0
     azurite = start_azurite({**settings, **os.environ}, data_dir)
     if args.command == "azurite":

@@ -14,6 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 _ACCOUNT = re.compile(r"AccountName=([^;]+);AccountKey=([^;]+)")
 _PORT = re.compile(r"(Blob|Queue|Table)Endpoint=http://127\.0\.0\.1:(\d+)/")
+AZURITE_PATCHES = Path(__file__).resolve().parent / "azurite_patches.cjs"
 
 
 def accounts_in(settings: dict[str, str]) -> dict[str, str]:
@@ -93,10 +94,14 @@ class Azurite:
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def command(self) -> list[str]:
-        binary = REPO / "node_modules" / ".bin" / "azurite"
+        binary = REPO / "node_modules" / "azurite" / "dist" / "src" / "azurite.js"
         if not binary.exists():
             raise FileNotFoundError(f"{binary} is missing: run `make setup` (npm ci)")
         args = [
+            "node",
+            # Azurite's queue GC and partition queries, made to scale (azurite_patches.cjs, issue 22).
+            "--require",
+            str(AZURITE_PATCHES),
             str(binary),
             "--silent",
             "--disableTelemetry",  # otherwise it tries to reach a telemetry endpoint

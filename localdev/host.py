@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -108,6 +110,23 @@ class HttpRoute:
 HTTP_CONCURRENCY_SETTING = "TENANTRY_LOCAL_HTTP_CONCURRENCY"
 
 
+# The Functions host's language worker processes (1 by default). Locally, with N > 1, the host
+# process keeps HTTP and starts N - 1 worker processes for the queue and timer triggers, so a
+# webhook never waits behind fan-out for a thread or the GIL (in Azure the host spreads every
+# invocation over its workers; locally the split is by trigger kind). Timers run in worker 1 only.
+WORKER_PROCESS_COUNT_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
+# Set by the host in the environment of the worker processes it starts: their number, from 1.
+WORKER_INDEX_SETTING = "TENANTRY_LOCAL_WORKER_INDEX"
+
+
+def worker_process_count_setting() -> int:
+    raw = os.environ.get(WORKER_PROCESS_COUNT_SETTING, "").strip() or "1"
+    value = int(raw)
+    if not 1 <= value <= 10:  # the Functions host's own bounds
+        raise ValueError(f"{WORKER_PROCESS_COUNT_SETTING} must be between 1 and 10, not {raw}")
+    return value
+
+
 def http_concurrency_setting() -> int:
     raw = os.environ.get(HTTP_CONCURRENCY_SETTING, "").strip() or "0"
     value = int(raw)
@@ -159,6 +178,15 @@ class LocalHost:
         # Consumption's perInstanceConcurrency; the front end holds the rest for other instances).
         self.threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
         self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="function")
+        # Queue and timer functions (and the pollers' own storage calls) get a pool of their own:
+        # fan-out jobs filling the pool used to leave webhooks waiting for a thread (issue 22).
+        self.background_executor = ThreadPoolExecutor(
+            max_workers=self.threads, thread_name_prefix="background"
+        )
+        self.worker_processes = worker_process_count_setting()
+        self.worker_index = int(os.environ.get(WORKER_INDEX_SETTING, "0"))
+        self._workers: list[subprocess.Popen[bytes]] = []
+        self._app_ref = app_ref
         self.http_concurrency = http_concurrency_setting()
         self._http_slots = asyncio.Semaphore(self.http_concurrency) if self.http_concurrency else None
         # `AzureWebJobs.<name>.Disabled` = true: the host ignores that function's trigger, as in Azure.
@@ -192,8 +220,9 @@ class LocalHost:
         kwargs = {indexed.arg_name: argument}
         if indexed.is_async:
             return await indexed.function(**kwargs)
+        pool = self.executor if indexed.trigger["type"] == "httpTrigger" else self.background_executor
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: indexed.function(**kwargs))
+        return await loop.run_in_executor(pool, lambda: indexed.function(**kwargs))
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -291,29 +320,67 @@ class LocalHost:
     # --- background triggers -------------------------------------------------------------
 
     async def start_background(self) -> None:
+        """Timers and queue pollers: here with one worker process, else in the worker processes."""
         from localdev.queues import QueuePoller
         from localdev.timers import TimerRunner
 
-        for timer in self.timers:
-            self._tasks.append(asyncio.create_task(TimerRunner(self, timer).run()))
+        if self.worker_processes > 1 and self.worker_index == 0:
+            self._start_workers()
+            return
+        if self.worker_index <= 1:  # one timer runner per app, as the host's singleton lock makes it
+            for timer in self.timers:
+                self._tasks.append(asyncio.create_task(TimerRunner(self, timer).run()))
         for queue in self.queues:
             self._tasks.append(asyncio.create_task(QueuePoller(self, queue).run()))
+
+    def _start_workers(self) -> None:
+        command = [sys.executable, "-m", "localdev", "worker", "--script-root", str(self.script_root)]
+        for index in range(1, self.worker_processes):
+            env = {**os.environ, WORKER_INDEX_SETTING: str(index)}
+            self._workers.append(subprocess.Popen([*command, "--app", self._app_ref], env=env))
+        log.info("queue and timer triggers run in %d worker processes", len(self._workers))
 
     async def stop_background(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        for worker in self._workers:
+            worker.send_signal(signal.SIGTERM)  # each lets its running functions finish (`finish`)
 
     def finish(self, grace_seconds: float) -> bool:
         """After the server stopped: lets running functions end within `grace_seconds`, while
         storage and the stand-ins are still up, as the Functions host does at shutdown; True if
         they all did (what still runs is ended with the process)."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + grace_seconds
-        for thread in list(self.executor._threads):
+        threads = []
+        for pool in (self.executor, self.background_executor):
+            pool.shutdown(wait=False, cancel_futures=True)
+            threads += list(pool._threads)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in self.executor._threads)
+        for worker in self._workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(max(0.1, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads) and all(
+            worker.poll() is not None for worker in self._workers
+        )
+
+    async def run_worker(self) -> None:
+        """A worker process: the background triggers until SIGTERM (or SIGINT)."""
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await self.start_background()
+        parent = os.getppid()
+        # A host that was killed cannot stop its workers: they notice they were orphaned.
+        while os.getppid() == parent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=1.0)
+            if stopping.is_set():
+                break
+        await self.stop_background()
 
 
 def now_utc() -> datetime:

@@ -40,7 +40,7 @@ class QueuePoller:
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.host.executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.host.background_executor, fn, *args)
 
     async def _ensure_queues(self) -> None:
         from azure.core.exceptions import ResourceExistsError

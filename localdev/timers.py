@@ -78,12 +78,16 @@ class TimerRunner:
         upcoming = next_occurrence(self.schedule, scheduled)
         if self.monitor is not None:
             await asyncio.get_running_loop().run_in_executor(
-                self.host.executor, self.monitor.write, scheduled, upcoming
+                self.host.background_executor, self.monitor.write, scheduled, upcoming
             )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        status = await loop.run_in_executor(self.host.executor, self.monitor.read) if self.monitor else None
+        status = (
+            await loop.run_in_executor(self.host.background_executor, self.monitor.read)
+            if self.monitor
+            else None
+        )
         now = now_utc()
         if status and datetime.fromisoformat(status["Next"]) < now:
             # The host was down when an occurrence was due: run it now, flagged as past due.

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tenantry.dynamics")
 
+# What a 503 asks Dataverse to wait before its one retry: storage hiccups pass within seconds.
+RETRY_AFTER_SECONDS = 5
+
 
 @dataclass(frozen=True)
 class WebhookDelivery:
@@ -50,7 +53,9 @@ def storage_trouble_is_503() -> Iterator[None]:
         yield
     except AzureError as error:
         log.warning("webhook storage call failed: %s", type(error).__name__)
-        raise service_unavailable("Storage did not answer; Dataverse retries this delivery.") from None
+        problem = service_unavailable("Storage did not answer; Dataverse retries this delivery.")
+        problem.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        raise problem from None
 
 
 class DataverseWebhook:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
@@ -64,6 +64,15 @@ _WAITING = "Waiting for the first webhook delivery, authenticated with this orga
 _WAITING += "that carries this OrganizationId."
 
 
+V = TypeVar("V")
+
+
+def bounded(entries: dict[str, tuple[float, V]], now: float, most: int) -> dict[str, tuple[float, V]]:
+    """A cache of (expiry, value) entries cut to at most `most`: the expired go, then the oldest."""
+    kept = {key: entry for key, entry in entries.items() if entry[0] > now}
+    return dict(list(kept.items())[-most:])
+
+
 @dataclass(frozen=True)
 class OrgLocation:
     org_id: str
@@ -86,6 +95,9 @@ class OrgDirectory:
     """
 
     ORG_CACHE_SECONDS = 5.0
+    # Orgs remembered at most: a long-lived instance meets every org of its region in time, and
+    # only those of the last few seconds are worth keeping (past the bound, the expired go first).
+    MAX_REMEMBERED = 4096
 
     def __init__(self, router: StorageRouter, *, monotonic: Callable[[], float] = time.monotonic):
         self.router = router
@@ -108,7 +120,10 @@ class OrgDirectory:
     def remember(self, org: Org, generation: int) -> None:
         with self._lock:
             if self._generation.get(org.id, 0) == generation:
-                self._orgs[org.id] = (self._monotonic() + self.ORG_CACHE_SECONDS, org)
+                now = self._monotonic()
+                self._orgs[org.id] = (now + self.ORG_CACHE_SECONDS, org)
+                if len(self._orgs) > self.MAX_REMEMBERED:
+                    self._orgs = bounded(self._orgs, now, self.MAX_REMEMBERED)
 
     def forget(self, org_id: str) -> None:
         with self._lock:
@@ -767,6 +782,8 @@ class OrgService:
         rules = [r for r in rules if r.enabled]
         with self._rule_lock:
             self._rule_cache[org_id] = (now + self.RULE_CACHE_SECONDS, rules)
+            if len(self._rule_cache) > OrgDirectory.MAX_REMEMBERED:
+                OrgService._rule_cache = bounded(self._rule_cache, now, OrgDirectory.MAX_REMEMBERED)
         return rules
 
 

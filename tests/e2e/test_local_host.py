@@ -35,7 +35,12 @@ def sample(stack_env: dict[str, str]) -> Iterator[str]:
         "LastUpdated": past.isoformat(),
     }
     blobs.upload_blob("timers/localhost/monitored/status", json.dumps(status), overwrite=True)
-    env = {**stack_env, "SAMPLE_QUEUE": QUEUE, "SAMPLE_CONCURRENCY": "8"}
+    env = {
+        **stack_env,
+        "SAMPLE_QUEUE": QUEUE,
+        "SAMPLE_CONCURRENCY": "8",
+        "AzureWebJobs.blocking.Disabled": "true",  # the tests of worker isolation start their own hosts
+    }
     with local_host(env, script_root=SAMPLE, app="sample_functions:app") as base:
         yield base
 
@@ -75,7 +80,7 @@ def test_catch_all_route_and_methods(sample: str) -> None:
 
 def test_a_function_disabled_by_app_setting_is_not_served(stack_env: dict[str, str]) -> None:
     # AzureWebJobs.<name>.Disabled, as in Azure; the timers and the queue stay off the shared Azurite too.
-    disabled = ("echo_fixed", "on_startup", "monitored", "work")
+    disabled = ("echo_fixed", "on_startup", "monitored", "work", "blocking")
     env = {
         **stack_env,
         "SAMPLE_QUEUE": QUEUE,
@@ -117,7 +122,10 @@ def test_http_concurrency_limit_runs_at_most_that_many_at_once(stack_env: dict[s
         "SAMPLE_QUEUE": QUEUE,
         "TENANTRY_LOCAL_HTTP_CONCURRENCY": "2",
         # This second host serves HTTP only; the module's first host owns the timers and the queue.
-        **{f"AzureWebJobs.{name}.Disabled": "true" for name in ("on_startup", "monitored", "work")},
+        **{
+            f"AzureWebJobs.{name}.Disabled": "true"
+            for name in ("on_startup", "monitored", "work", "blocking")
+        },
     }
     with (
         local_host(env, script_root=SAMPLE, app="sample_functions:app") as limited,
@@ -125,6 +133,62 @@ def test_http_concurrency_limit_runs_at_most_that_many_at_once(stack_env: dict[s
     ):
         responses = list(pool.map(lambda _: httpx.get(f"{limited}/api/trio", timeout=15), range(3)))
     assert [r.text for r in responses] == ["alone"] * 3
+
+
+def _blocking_host_env(stack_env: dict[str, str], queue: str, **settings: str) -> dict[str, str]:
+    """A host running only the `blocking` queue trigger (on `queue`) besides the HTTP functions."""
+    QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], queue).create_queue()
+    off = {f"AzureWebJobs.{name}.Disabled": "true" for name in ("on_startup", "monitored", "work")}
+    return {**stack_env, "SAMPLE_QUEUE": QUEUE, "SAMPLE_BLOCKING_QUEUE": queue, **off, **settings}
+
+
+def _hold(stack_env: dict[str, str], queue: str, keys: list[str], gate: Path) -> None:
+    client = QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], queue, **encode_policies())
+    for key in keys:
+        client.send_message(json.dumps({"key": key, "gate": str(gate)}))
+
+
+def test_http_answers_while_queue_work_holds_every_background_thread(  # type: ignore[no-untyped-def]
+    stack_env: dict[str, str], records, tmp_path: Path
+) -> None:
+    # Two worker threads, both taken by queue functions that do not return: HTTP functions run on
+    # a pool of their own, so a webhook never waits behind fan-out jobs for a thread.
+    env = _blocking_host_env(stack_env, "sample-blocking-pool", PYTHON_THREADPOOL_THREAD_COUNT="2")
+    gate = tmp_path / "open"
+    keys = ["pool-1", "pool-2"]
+    with local_host(env, script_root=SAMPLE, app="sample_functions:app") as base:
+        _hold(stack_env, "sample-blocking-pool", keys, gate)
+        wait_until(
+            lambda: all(record(records, "blocking", f"{k}-started") for k in keys),
+            timeout=30,
+            what="both queue functions to hold their threads",
+        )
+        answered = httpx.get(f"{base}/api/echo/7", timeout=10)
+        gate.touch()
+        wait_until(
+            lambda: all(record(records, "blocking", f"{k}-done") for k in keys),
+            what="the held functions to end",
+        )
+    assert answered.status_code == 200
+    assert answered.json()["route"] == {"id": "7"}
+
+
+def test_worker_process_count_runs_queue_triggers_in_another_process(  # type: ignore[no-untyped-def]
+    stack_env: dict[str, str], records, tmp_path: Path
+) -> None:
+    env = _blocking_host_env(stack_env, "sample-blocking-workers", FUNCTIONS_WORKER_PROCESS_COUNT="2")
+    gate = tmp_path / "open"
+    with local_host(env, script_root=SAMPLE, app="sample_functions:app") as base:
+        _hold(stack_env, "sample-blocking-workers", ["workers-1"], gate)
+        started = wait_until(
+            lambda: record(records, "blocking", "workers-1-started"), timeout=30, what="the queue function"
+        )
+        http_pid = int(httpx.get(f"{base}/api/pid", timeout=10).text)
+        gate.touch()
+        wait_until(lambda: record(records, "blocking", "workers-1-done"), what="the held function to end")
+    assert started["pid"] != http_pid
+    # The host stops the worker processes it started.
+    wait_until(lambda: not Path(f"/proc/{started['pid']}").exists(), timeout=20, what="the worker to stop")
 
 
 def test_timer_runs_on_startup(sample: str, records) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import threading
+import time
+from pathlib import Path
 
 import azure.functions as func
 from azure.data.tables import TableClient, TableServiceClient
@@ -100,3 +102,20 @@ def work(msg: func.QueueMessage) -> None:
         dequeue_count=msg.dequeue_count,
         inserted=msg.insertion_time.isoformat() if msg.insertion_time else None,
     )
+
+
+@app.route(route="pid", methods=["GET"])
+def pid(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(str(os.getpid()))
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%SAMPLE_BLOCKING_QUEUE%", connection="AzureWebJobsStorage")
+def blocking(msg: func.QueueMessage) -> None:
+    # Holds its thread until the test creates the gate file the message names (a stuck fan-out).
+    payload = json.loads(msg.get_body())
+    record("blocking", f"{payload['key']}-started", pid=os.getpid())
+    gate = Path(payload["gate"])
+    deadline = time.monotonic() + 60
+    while not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record("blocking", f"{payload['key']}-done", pid=os.getpid())
