@@ -111,15 +111,19 @@ def test_within_the_cool_down_an_unknown_kid_does_not_fetch_the_key_set_again(
 @pytest.mark.parametrize(
     ("options", "why"),
     [
-        ({"issued_at": time.time() - 7200, "lifetime_seconds": 3600}, "expired"),
-        ({"issued_at": time.time() + 600}, "not yet valid"),
+        # `issued_at` is seconds from now, taken when the test runs: a time taken at collection
+        # would be long past in a suite that runs for minutes before it gets here.
+        ({"issued_at": -7200, "lifetime_seconds": 3600}, "expired"),
+        ({"issued_at": 600}, "not yet valid"),
         ({"key": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, "forged"),
         # Wrong audience and expired: lifetime is checked first, so this is no genuine token.
-        ({"audience": "api://x", "issued_at": time.time() - 7200, "lifetime_seconds": 3600}, "both"),
+        ({"audience": "api://x", "issued_at": -7200, "lifetime_seconds": 3600}, "both"),
     ],
 )
 def test_bad_tokens_are_refused(issuer: tuple[Issuer, str], options: dict[str, object], why: str) -> None:
     _, url = issuer
+    if "issued_at" in options:
+        options = {**options, "issued_at": time.time() + float(options["issued_at"])}  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         TokenValidator(url, AUDIENCE).validate(token(**options))
 
