@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ProblemError
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 # Never the token, installation id, footprint or secret: only what describes the device.
 _DEVICE_PRIVATE = {"target", "targetHash", "footprint", "secretHash", "PartitionKey", "RowKey"}
 _DELIVERY_FIELDS = ("state", "sentAt", "deliveredAt", "errorCode", "reason", "attempts")
+RECIPIENT_LISTS = "notificationRecipients"
+ERASED = "[erased]"
+
+
+def _recipients(notification: Any) -> set[str]:
+    """The system users a notification was addressed to by id (none when it went to everyone)."""
+    listed = notification.get("recipients")
+    if not listed or listed == "everyone":
+        return set()
+    return {str(r).lower() for r in json.loads(str(listed))}
 
 
 class OrgSubjects:
@@ -106,16 +117,20 @@ class OrgSubjects:
             found.add("devices", {"deviceId": device_id, **record}, (DEVICES, org, DEVICE_PREFIX + device_id))
             if row.get("targetHash"):
                 found.index_rows.append((DEVICES, org, INDEX_PREFIX + str(row["targetHash"])))
-        if not device_ids:
-            return
         notifications = list(
             account.table(NOTIFICATIONS).query_entities(
                 "PartitionKey eq @pk",
                 parameters={"pk": org},
-                select=["RowKey"],
+                select=["RowKey", "recipients"],
             )
         )
         found.rows_read += len(notifications)
+        for notification in notifications:
+            if key in _recipients(notification):
+                # The notification is the org's: the subject only leaves its recipient list (`release`).
+                found.add(RECIPIENT_LISTS, {"notificationId": str(notification["RowKey"])}, None)
+        if not device_ids:
+            return
         pairs = [(str(n["RowKey"]), d) for n in notifications for d in device_ids]
         rows = parallel(lambda p: read_row(account, DELIVERIES, p[0], p[1]), pairs)
         for (notification_id, device_id), row in zip(pairs, rows, strict=True):
@@ -130,7 +145,20 @@ class OrgSubjects:
             )
 
     def release(self, account: AccountStorage, scope: SubjectScope, found: Holdings) -> None:
-        """Nothing is shared: every row found is the system user's own (and goes)."""
+        """Takes the system user out of the recipient lists of the org's notifications (idempotent);
+        every other row found is theirs alone (and goes)."""
+        from azure.data.tables import UpdateMode
+
+        org, key = str(scope.org_id).lower(), str(found.subject_key)
+        for listed in found.data.get(RECIPIENT_LISTS, []):
+            row = read_row(account, NOTIFICATIONS, org, str(listed["notificationId"]))
+            if row is None or key not in _recipients(row):
+                continue
+            kept = [ERASED if str(r).lower() == key else r for r in json.loads(str(row["recipients"]))]
+            account.table(NOTIFICATIONS).update_entity(
+                {"PartitionKey": org, "RowKey": row["RowKey"], "recipients": json.dumps(kept)},
+                mode=UpdateMode.MERGE,
+            )
 
     def rectify(
         self,

@@ -22,7 +22,7 @@ from shared.errors import FieldError, not_found, validation_failed
 from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, UtcDateTime
 from shared.privacy import deadlines
-from shared.privacy.retention import SYSTEM_PARTITION
+from shared.privacy.retention import SYSTEM_PARTITION, PartitionRows, RetentionRule, personnel_data_at
 from shared.storage import tables
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ TABLE = "breaches"
 NOTIFY_WITHIN = timedelta(hours=72)
 NEARING = timedelta(hours=24)
 _REGISTER = "register"
+
+
+def partner_partition(partner_id: str) -> str:
+    """The partition of a partner's index rows (one per breach that affects it)."""
+    return f"partner-{partner_id}"
 
 
 class ContactPoint(ApiInput):
@@ -151,7 +156,7 @@ class BreachRegister:
         table = self.account.table(TABLE)
         table.create_entity(row)
         for partner_id in sorted(set(breach.affected_partners)):
-            table.upsert_entity({"PartitionKey": f"partner-{partner_id}", "RowKey": breach_id})
+            table.upsert_entity({"PartitionKey": partner_partition(partner_id), "RowKey": breach_id})
             context.record(
                 self.log,
                 partner_id,
@@ -179,7 +184,7 @@ class BreachRegister:
     def for_partner(self, partner_id: str) -> list[PartnerBreachOut]:
         table = self.account.table(TABLE)
         items = []
-        for index in table.query_entities(tables.partition(f"partner-{partner_id}")):
+        for index in table.query_entities(tables.partition(partner_partition(partner_id))):
             breach = self.get(str(index["RowKey"]))
             items.append(PartnerBreachOut(**breach.model_dump()))
         return items
@@ -239,3 +244,19 @@ class BreachRegister:
             )
             raised.append((str(row["RowKey"]), action))
         return raised
+
+
+def breach_rules() -> list[RetentionRule]:
+    """A terminated partner's index rows go with its personnel data (24 months after the end); the
+    register's own rows stay while the region's stamp runs, as the supervisory authority may ask."""
+    return [
+        PartitionRows(
+            "breaches.terminated-partner",
+            TABLE,
+            "breach register",
+            personnel_data_at,
+            tested_by="tests/integration/test_retention_rules.py::"
+            "test_a_terminated_partners_contacts_breaches_and_requests_go_even_after_missed_sweeps",
+            partition=partner_partition,
+        )
+    ]

@@ -47,7 +47,7 @@ from shared.models import ApiInput, ApiModel, UtcDateTime
 from shared.partners.subscription import add_months
 from shared.privacy import keyed
 from shared.privacy.keyed import KeyedHash
-from shared.privacy.retention import Candidate, RetentionRule, SweepScope
+from shared.privacy.retention import Candidate, PartitionRows, RetentionRule, SweepScope, end_user_data_at
 from shared.storage import tables
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ THROTTLE = "consentthrottle"
 MARKETING_CONTACTS = "marketing contacts"
 CONSENT_REVOCATIONS = "consent revocations"
 RATE_LIMIT_COUNTERS = "rate-limit counters"
+CONSENT_RECORDS = "consent records"
 
 CONFIRM_TTL = timedelta(hours=48)
 UNSUBSCRIBE_TTL = timedelta(days=400)  # a newsletter's link must work long after it was mailed
@@ -679,10 +680,15 @@ def _sorted_candidates(rows: Iterable[Any], category: str, after: str | None) ->
             yield Candidate(key, category, (str(row["PartitionKey"]), str(row["RowKey"])))
 
 
+_TESTS = "tests/integration/test_consent_ledger.py::"
+
+
 class ConsentRevocations:
     """Consent records of a withdrawn consent: kept 3 years after the withdrawal, then gone."""
 
     name = "consent.revocations"
+    covers = (LEDGER,)
+    tested_by = _TESTS + "test_revocation_records_stay_three_years_after_the_withdrawal"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
         rows = scope.account.table(LEDGER).query_entities(
@@ -704,6 +710,8 @@ class UnconfirmedContacts:
     """Addresses never confirmed: gone when their confirmation link expires (no consent, no data)."""
 
     name = "consent.unconfirmed"
+    covers = (CONTACTS,)
+    tested_by = _TESTS + "test_unconfirmed_addresses_go_when_their_link_expires"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
         rows = scope.account.table(CONTACTS).query_entities(
@@ -725,6 +733,8 @@ class StaleOutbox:
     """Outbox items the mailer never acknowledged: useless once their link has expired."""
 
     name = "consent.outbox"
+    covers = (OUTBOX,)
+    tested_by = _TESTS + "test_unconfirmed_addresses_go_when_their_link_expires"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
         rows = scope.account.table(OUTBOX).query_entities(
@@ -741,6 +751,8 @@ class ThrottleCounters:
     """Rate-limit counters of windows that ended more than 2 days ago."""
 
     name = "consent.throttle"
+    covers = (THROTTLE,)
+    tested_by = _TESTS + "test_rate_limit_counters_are_swept_two_days_after_their_window"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
         cutoff = f"{scope.as_of - THROTTLE_KEEP:%Y%m%d%H%M}"
@@ -755,5 +767,21 @@ class ThrottleCounters:
 
 
 def consent_rules() -> list[RetentionRule]:
-    """The consent ledger's retention rules, registered by the composition root."""
-    return [ConsentRevocations(), UnconfirmedContacts(), StaleOutbox(), ThrottleCounters()]
+    """The consent ledger's retention rules, registered by the composition root: a terminated
+    partner's contacts and records go with its end users' data (the partner was their controller);
+    its outbox needs no rule of its own, every item goes within 48 hours."""
+    terminated = "tests/integration/test_retention_rules.py::" + (
+        "test_a_terminated_partners_contacts_breaches_and_requests_go_even_after_missed_sweeps"
+    )
+    return [
+        ConsentRevocations(),
+        UnconfirmedContacts(),
+        StaleOutbox(),
+        ThrottleCounters(),
+        *(
+            PartitionRows(
+                f"{table}.terminated-partner", table, category, end_user_data_at, tested_by=terminated
+            )
+            for table, category in ((CONTACTS, MARKETING_CONTACTS), (LEDGER, CONSENT_RECORDS))
+        ),
+    ]

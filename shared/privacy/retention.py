@@ -44,6 +44,10 @@ EVENT_LOG_MONTHS = 24
 ADMIN_RECORD_YEARS = 7
 ADMIN_RECORD_YEARS_ALLOWED = (7, 10)
 
+# Where the foundation's rules are proven (see `RetentionRule.tested_by`).
+_RETENTION_TESTS = "tests/integration/test_privacy_retention.py::"
+_PERSONNEL_TEST = _RETENTION_TESTS + "test_personnel_keys_and_groups_go_24_months_after_termination"
+
 # Data categories, in the words of the design's retention table.
 EVENT_LOGS = "event / audit logs"
 PERSONNEL = "personnel data"
@@ -71,9 +75,20 @@ class Candidate:
 
 
 class RetentionRule(Protocol):
-    """What an area implements to have its data swept. `name` is stable: it keys the cursor."""
+    """What an area implements to have its data swept. `name` is stable: it keys the cursor.
+
+    `covers` names the catalogue entries whose data the rule ends and `tested_by` the test
+    (`tests/<file>.py::<function>`) that moves the clock across its date: a catalogue entry no
+    registered rule covers, or a rule without such a test, fails tests/unit/test_retention_coverage.py.
+    """
 
     name: str
+
+    @property
+    def covers(self) -> tuple[str, ...]: ...
+
+    @property
+    def tested_by(self) -> str: ...
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterable[Candidate]:
         """Due items with key > `after`, in ascending key order."""
@@ -98,7 +113,10 @@ class RetentionRegistry:
         self._rules.append(rule)
 
     def rules(self) -> list[RetentionRule]:
-        return list(self._rules)
+        """The rules in registration order, the administration records last: rules due at a
+        partner's dates find the partner by its row, and a sweep missed for years makes every date
+        due at once, so the row that goes last must go after all of them."""
+        return sorted(self._rules, key=lambda rule: isinstance(rule, AdministrationRecords))
 
 
 # --- helpers for rules ----------------------------------------------------------------------
@@ -210,31 +228,39 @@ class PartitionRows(PartnerDataRule):
         category: str,
         due: Callable[[Subscription], datetime | None],
         order: int = 0,
+        *,
+        tested_by: str = "",
+        partition: Callable[[str], str] | None = None,
     ):
         self.name = name
         self.table = table
         self.category = category
         self._due = due
         self.order = order
+        self.covers = (table,)
+        self.tested_by = tested_by
+        self._partition = partition or (lambda partner_id: partner_id)
 
     def due(self, scope: SweepScope, partner: PartnerRecord) -> datetime | None:
         return self._due(partner.subscription)
 
     def items(self, scope: SweepScope, partner_id: str) -> Iterator[tuple[str, str, Any]]:
         rows = scope.account.table(self.table).query_entities(
-            tables.partition(partner_id), select=["PartitionKey", "RowKey"]
+            tables.partition(self._partition(partner_id)), select=["PartitionKey", "RowKey"]
         )
         for row in rows:  # the service returns a partition in RowKey order
             yield str(row["RowKey"]), self.category, str(row["RowKey"])
 
     def remove(self, scope: SweepScope, partner_id: str, ref: Any) -> bool:
-        return delete_row(scope.account.table(self.table), partner_id, ref)
+        return delete_row(scope.account.table(self.table), self._partition(partner_id), ref)
 
 
 class PartnerContact(PartnerDataRule):
     """The contact person on the partner's record is personnel data: erased with the personnel."""
 
     name = "partners.contact"
+    covers = ("partners",)
+    tested_by = _RETENTION_TESTS + "test_personnel_keys_and_groups_go_24_months_after_termination"
     ERASED = "erased"
 
     def due(self, scope: SweepScope, partner: PartnerRecord) -> datetime | None:
@@ -292,6 +318,8 @@ class AdministrationRecords(PartnerDataRule):
     """
 
     name = "administration.records"
+    covers = ("usage", SETTINGS_TABLE, "partnerdirectory", "partners")
+    tested_by = _RETENTION_TESTS + "test_administration_records_go_7_years_after_the_service_ends_or_10"
 
     def due(self, scope: SweepScope, partner: PartnerRecord) -> datetime | None:
         ended = partner.subscription.terminated_at
@@ -323,6 +351,8 @@ class EventBuckets:
     """Event logs: a monthly table goes whole once its newest possible event is 24 months old."""
 
     name = "events.buckets"
+    covers = ("events",)
+    tested_by = _RETENTION_TESTS + "test_event_buckets_go_whole_24_months_after_their_last_possible_event"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
         log = AuditLog(scope.account, _FixedClock(scope.as_of))
@@ -354,9 +384,11 @@ def builtin_rules() -> list[RetentionRule]:
     """The rules for the data that exists in the foundation (partners, access, events, usage)."""
     return [
         EventBuckets(),
-        PartitionRows("personnel.rows", "personnel", PERSONNEL, personnel_data_at),
-        PartitionRows("apikeys.rows", "apikeys", CONFIGURATION, personnel_data_at),
-        PartitionRows("tenantgroups.rows", "tenantgroups", CONFIGURATION, personnel_data_at),
+        PartitionRows("personnel.rows", "personnel", PERSONNEL, personnel_data_at, tested_by=_PERSONNEL_TEST),
+        PartitionRows("apikeys.rows", "apikeys", CONFIGURATION, personnel_data_at, tested_by=_PERSONNEL_TEST),
+        PartitionRows(
+            "tenantgroups.rows", "tenantgroups", CONFIGURATION, personnel_data_at, tested_by=_PERSONNEL_TEST
+        ),
         PartnerContact(),
         AdministrationRecords(),
     ]

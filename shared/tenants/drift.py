@@ -16,6 +16,8 @@ class Drift:
     summary: str  # what a person reads: "security defaults disabled"
     before: Any
     after: Any
+    # The end user a finding names (a role holder's object id): its values are sealed under their key.
+    subject: str | None = None
 
 
 def _available(snapshot: dict[str, Any], section: str) -> bool:
@@ -63,6 +65,7 @@ def role_assignments(before: Snapshot, after: Snapshot) -> list[Drift]:
                 summary,
                 None,
                 {"principalId": key[1], "role": role},
+                subject=key[1],
             )
         )
     for key in sorted(old_holders.keys() - new_holders.keys()):
@@ -75,6 +78,7 @@ def role_assignments(before: Snapshot, after: Snapshot) -> list[Drift]:
                 summary,
                 {"principalId": key[1], "role": role},
                 None,
+                subject=key[1],
             )
         )
     return found

@@ -60,11 +60,14 @@ def rows(router: StorageRouter, table: str, partner_id: str) -> list[Any]:
     return list(router.region("eu").table(table).query_entities(f"PartitionKey eq '{partner_id}'"))
 
 
-def sweep(router: StorageRouter, moment: datetime) -> None:
+def sweep(router: StorageRouter, moment: datetime) -> dict[str, int]:
+    """What went, per rule."""
     sweeper = RetentionSweeper(
         RetentionRegistry(consent_rules()), router, MovableClock(moment), budget_seconds=60
     )
-    assert sweeper.sweep("eu").complete
+    report = sweeper.sweep("eu")
+    assert report.complete
+    return report.per_rule
 
 
 def test_withdraw_subject_removes_every_purpose_once_and_counts_the_same_on_a_rerun(
@@ -109,7 +112,7 @@ def test_revocation_records_stay_three_years_after_the_withdrawal(router: Storag
     due = add_months(withdrawn_at, 36)
     sweep(router, due - DAY)
     assert sorted(r["action"] for r in rows(router, LEDGER, partner_id)) == ["granted", "withdrawn"]
-    sweep(router, due + DAY)
+    assert sweep(router, due + DAY)["consent.revocations"] >= 2
     assert rows(router, LEDGER, partner_id) == []
     assert [r["action"] for r in rows(router, LEDGER, still)] == ["granted"]
     assert len(rows(router, CONTACTS, still)) == 1
@@ -129,7 +132,8 @@ def test_unconfirmed_addresses_go_when_their_link_expires(router: StorageRouter)
     with pytest.raises(ProblemError) as refused:
         ledger.confirm(token, None)
     assert refused.value.status == 410
-    sweep(router, start + timedelta(hours=49))
+    gone = sweep(router, start + timedelta(hours=49))
+    assert gone["consent.unconfirmed"] >= 1 and gone["consent.outbox"] >= 1
     assert rows(router, CONTACTS, partner_id) == []
     assert ledger.outbox(partner_id, 10).items == []
 
@@ -150,5 +154,5 @@ def test_rate_limit_counters_are_swept_two_days_after_their_window(router: Stora
     assert len(counters()) == 2  # one per network, one per address
     sweep(router, start + timedelta(days=2) - timedelta(hours=1))
     assert len(counters()) == 2
-    sweep(router, start + timedelta(days=3) + timedelta(hours=1))
+    assert sweep(router, start + timedelta(days=3) + timedelta(hours=1))["consent.throttle"] >= 2
     assert counters() == []

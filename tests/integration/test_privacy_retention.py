@@ -89,6 +89,7 @@ def test_event_buckets_go_whole_24_months_after_their_last_possible_event(router
     reports = sweep_to_end(router, datetime(1997, 4, 2, tzinfo=UTC))
     assert not table_exists(router, bucket)
     assert reports[-1].counts.get("event / audit logs", 0) >= 1
+    assert reports[-1].per_rule.get("events.buckets", 0) >= 1
 
 
 def test_personnel_keys_and_groups_go_24_months_after_termination(router: StorageRouter) -> None:
@@ -113,6 +114,8 @@ def test_personnel_keys_and_groups_go_24_months_after_termination(router: Storag
     assert reports[-1].run_counts.get("personnel data", 0) >= 4, (
         reports
     )  # person, index, owner count, contact
+    ran = {name for report in reports for name in report.per_rule}
+    assert {"personnel.rows", "apikeys.rows", "tenantgroups.rows", "partners.contact"} <= ran
 
     # The run reported itself in the region's event log.
     events = AuditLog(router.region("eu"), MovableClock(personnel_at + DAY)).list(
@@ -142,7 +145,8 @@ def test_administration_records_go_7_years_after_the_service_ends_or_10(
     assert rows(router, "partners", partner.id) and usage_rows(router, partner.id)
     assert directory.region_of(partner.id) == "eu"
 
-    sweep_to_end(router, ended.replace(year=ended.year + years) + DAY)
+    reports = sweep_to_end(router, ended.replace(year=ended.year + years) + DAY)
+    assert any(report.per_rule.get("administration.records") for report in reports)
     assert rows(router, "partners", partner.id) == []
     assert usage_rows(router, partner.id) == []
     assert rows(router, "privacysettings", partner.id) == []

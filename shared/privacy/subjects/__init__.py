@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 Category = Literal[
     "tenantUser",  # the end user's row synced from Microsoft 365 (tenantusers)
     "tenantGroupMemberships",  # groups listing the end user as a member (tenantdirgroups)
+    "tenantConfigurationSnapshots",  # snapshots naming the end user as a role holder (tenantsnapshots)
     "orgUser",  # the Dynamics system user (orgusers)
     "devices",  # push devices registered by the system user (devices)
     "notificationDeliveries",  # per-device delivery metadata (notifydeliveries)
+    "notificationRecipients",  # notifications addressed to the system user by id (notifications)
     "consents",  # marketing consent records (consent ledger)
     "auditEvents",  # audit events naming the subject (events<yyyymm>)
     "restriction",  # the restriction/objection flag itself (subjectflags)
@@ -564,6 +566,11 @@ EXPORTS = "privacyexports"
 
 def export_blob_name(scope: SubjectScope, request_id: str) -> str:
     return f"{scope.partner_id}/{request_id}.json"
+
+
+def erasure_journals(partner_id: str) -> str:
+    """The `subjectflags` partition of a partner's erasure journals."""
+    return _ERASURES + partner_id
 
 
 def forget_org_subjects(account: AccountStorage, org_id: str) -> None:

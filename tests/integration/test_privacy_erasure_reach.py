@@ -1,0 +1,173 @@
+"""Erasure reaches everything: after an end user's or a system user's erasure no table, blob or
+queue of any account names them in clear (object id or system-user id, UPN, e-mail), even where
+they were a role holder that drift events and configuration snapshots recorded, or a recipient
+named in a notification's list.
+
+Against Azurite and the Graph stand-in, through the app's own wiring (functions/deps.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from functions import deps
+from localdev.graph_standin import StandinControl
+from localdev.proving import connect_with_service
+from shared.access.principals import Actor
+from shared.audit.context import ActionContext
+from shared.audit.log import AuditLog, iter_all
+from shared.notifications.models import Business, OrgIn, SystemUserIn
+from shared.notifications.payload import NewNotification, Payload
+from shared.notifications.secrets import TokenCipher
+from shared.notifications.service import NotificationService
+from shared.partners.models import PartnerIn
+from shared.partners.service import Partner
+from shared.privacy.subjects import SubjectIdentifier, SubjectScope
+from shared.storage.router import AccountStorage
+from shared.tenants.snapshots import SNAPSHOTS
+from tests.integration.rigs import onboard, queued_sync, service_for
+from tests.stack import STACK_ENV
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions.*"),
+]
+
+ACTION = ActionContext(Actor("personnel", "privacy-officer"))
+
+
+@pytest.fixture(scope="module")
+def partner(control: StandinControl) -> Partner:
+    body = PartnerIn.model_validate(
+        {
+            "displayName": "Erasure Reach IT",
+            "region": "eu",
+            "entraTenantId": str(uuid.uuid4()),
+            "contact": {"name": "Ana Li", "email": "ana@example.com"},
+            "subscription": {"plan": "standard", "tenantLimit": 5, "billingCycle": "monthly"},
+        }
+    )
+    created = deps.partners().create(body, ACTION)
+    connect_with_service(deps.tenant_proof(created), control)
+    return created
+
+
+def clear_texts(account: AccountStorage) -> Iterator[tuple[str, str]]:
+    """(where, text) of every table row, blob and queue message of an account."""
+    for table in account.table_service().list_tables():
+        client = account.table_service().get_table_client(table.name)
+        for row in client.list_entities():
+            yield f"table {table.name}", json.dumps(dict(row), default=str)
+    for container in account.blob_service().list_containers():
+        client = account.blob_service().get_container_client(container.name)
+        for blob in client.list_blobs(include=["metadata"]):
+            content = client.download_blob(blob.name).readall().decode("utf-8", "replace")
+            yield f"blob {container.name}/{blob.name}", f"{blob.name} {blob.metadata} {content}"
+    for queue in account.queue_service().list_queues():
+        client = account.queue_service().get_queue_client(queue.name)
+        for message in client.peek_messages(max_messages=32):
+            yield f"queue {queue.name}", str(message.content)
+
+
+def test_an_erased_role_holder_is_named_nowhere_in_any_account(
+    partner: Partner, control: StandinControl
+) -> None:
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 8)
+    assert (
+        service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False).state == "succeeded"
+    )
+    admin = control.admin_of(tenant_id)
+    identifiers = {str(admin["id"]).lower(), str(admin["userPrincipalName"]).lower()}
+    identifiers |= {str(admin["mail"]).lower()} if admin.get("mail") else set()
+
+    # The Global Administrator leaves the customer's directory: the next sync records a drift event
+    # about the role they held, and the earlier snapshot lists them as its holder.
+    control.mutate(tenant_id, remove=[str(admin["id"])])
+    sync = service.request_sync(tenant_id, "manual", ACTION)
+    assert service.run_sync(tenant_id, sync.id, final_attempt=False).state == "succeeded"
+    log = AuditLog(service.account, deps.clock())
+    removed = [e for e in iter_all(log, partner.id) if e["action"] == "tenant.drift.roleRemoved"]
+    # Sealed under the holder's key: the partner reads who it was until the holder is erased.
+    assert [next(iter(e["changes"].values()))["before"]["principalId"] for e in removed] == [str(admin["id"])]
+    snapshots = service.list_snapshots(tenant_id).items
+    assert len(snapshots) == 2
+    first = service.account.container(SNAPSHOTS).download_blob(
+        f"{partner.id}/{tenant_id}/{snapshots[1].sync_id}.json"
+    )
+    assert str(admin["id"]) in first.readall().decode()
+
+    scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+    who = SubjectIdentifier(object_id=str(admin["id"]))
+    located = deps.subject_data().locate(scope, who)
+    assert located.counts.get("tenantConfigurationSnapshots", 0) >= 1
+    assert located.counts.get("auditEvents", 0) >= 1
+    deps.subject_data().erase(scope, who, request_id=f"req-{uuid.uuid4().hex[:8]}")
+
+    router = deps.storage()
+    accounts = [router.control, *(router.region(region) for region in router.regions)]
+    found = [
+        (where, clear)
+        for account in accounts
+        for where, text in clear_texts(account)
+        for clear in identifiers
+        if clear in text.lower()
+    ]
+    assert found == []
+    # What changed is still there to read, without who: the snapshots compare as before.
+    assert service.list_snapshot_changes(tenant_id, snapshots[0].sync_id, None).changes
+
+
+def test_an_erased_system_user_is_named_nowhere_in_any_account(partner: Partner) -> None:
+    account = deps.storage().region(partner.region)
+    orgs = deps.orgs(partner.id, partner.region)
+    org_id, subject, other = str(uuid.uuid4()), uuid.uuid4(), uuid.uuid4()
+    email = f"sam-{uuid.uuid4().hex[:8]}@contoso.example"
+    body = OrgIn(
+        organization_id=uuid.UUID(org_id),
+        unique_name="contoso",
+        name="Contoso",
+        language_code=1033,
+        business=Business(name="Contoso Ltd"),
+    )
+    orgs.register(body, "https://example.test", ACTION)
+    users = [
+        SystemUserIn(system_user_id=subject, full_name="Sam Subject", email=email),
+        SystemUserIn(system_user_id=other, full_name="Olga Other", email="olga@contoso.example"),
+    ]
+    orgs.upsert_users(org_id, users, ACTION)
+    cipher = TokenCipher(STACK_ENV["DEVICE_TOKEN_KEY"])
+    notifications = NotificationService(account, partner.id, deps.clock(), cipher)
+    # Addressed to the subject by id (and to someone else): the list is the org's, the id theirs.
+    notification_id, _ = notifications.accept(
+        NewNotification(
+            org_id=org_id,
+            source="partner",
+            recipients=[str(subject), str(other)],
+            payload=Payload("Case", "CAS-1", {}, None),
+        )
+    )
+
+    scope = SubjectScope(partner.id, partner.region, org_id=org_id)
+    who = SubjectIdentifier(system_user_id=str(subject))
+    assert deps.subject_data().locate(scope, who).counts.get("notificationRecipients") == 1
+    deps.subject_data().erase(scope, who, request_id=f"req-{uuid.uuid4().hex[:8]}")
+
+    router = deps.storage()
+    accounts = [router.control, *(router.region(region) for region in router.regions)]
+    identifiers = {str(subject), email}
+    found = [
+        (where, clear)
+        for each in accounts
+        for where, text in clear_texts(each)
+        for clear in identifiers
+        if clear in text.lower()
+    ]
+    assert found == []
+    # The notification itself stays, still addressed to the other recipient.
+    row = account.table("notifications").get_entity(org_id, notification_id)
+    assert json.loads(row["recipients"]) == ["[erased]", str(other)]
