@@ -120,7 +120,17 @@ APP_ROLES = (
     "Policy.ReadWrite.ConditionalAccess",
     "LicenseAssignment.ReadWrite.All",
     "DelegatedAdminRelationship.Read.All",
+    "AuditLog.Read.All",
+    "SecurityEvents.Read.All",
+    "User-PasswordProfile.ReadWrite.All",
 )
+# Graph's answer to a report or property that needs Entra ID P1/P2 in a tenant without it.
+PREMIUM_REQUIRED = (
+    403,
+    "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+    "Neither tenant is B2C or tenant doesn't have premium license",
+)
+PREMIUM_PLANS = frozenset({"AAD_PREMIUM", "AAD_PREMIUM_P2"})
 
 # --- identity platform ---
 PRIVILEGED_ROLE_ADMIN_TEMPLATE = "e8611ab8-c189-46e8-94e1-60213ab1f814"
@@ -1236,6 +1246,31 @@ class GraphStandin:
         self.patch_user(state, key, request.json())
         return 204, None
 
+    def post_revoke_sessions(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user = self.find_user(state, key)
+        user["signInSessionsValidFromDateTime"] = _iso(self.now())
+        return 200, {"@odata.context": f"{request.base}/v1.0/$metadata#Edm.Boolean", "value": True}
+
+    def get_auth_methods(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user = self.find_user(state, key)
+        return 200, self.collection(request, f"users/{user['id']}/authentication/methods", auth_methods(user))
+
+    def delete_auth_method(
+        self, request: Request, state: TenantState, key: str, collection: str, method_id: str
+    ) -> tuple[int, Any]:
+        user = self.find_user(state, key)
+        kept = [m for m in registration_details(user, False)["methodsRegistered"] if m in AUTH_METHODS]
+        gone = [
+            name
+            for name in kept
+            if AUTH_METHODS[name][1] == collection and _method_id(user, name) == method_id
+        ]
+        if not gone:
+            raise not_found(method_id)
+        user["methodsRegistered"] = [m for m in kept if m not in gone]
+        user["isMfaRegistered"] = bool(user["methodsRegistered"])
+        return 204, None
+
     def post_assign_license(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
         user = self.assign_license(state, key, request.json())
         return 200, self._entity(request, "users", _pick(user, USER_DEFAULT_SELECT))
@@ -1294,6 +1329,20 @@ class GraphStandin:
             for rid, name in ROLES
         ]
         return 200, self.collection(request, "roleManagement/directory/roleDefinitions", definitions)
+
+    def get_registration_details(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        require_premium(state)
+        admins = {a["principalId"] for a in state.data.role_assignments}
+        details = [
+            registration_details(u, u["id"] in admins)
+            for u in (state.data.users[i] for i in state.user_order if i in state.data.users)
+        ]
+        return 200, self.collection(request, "reports/authenticationMethods/userRegistrationDetails", details)
+
+    def get_secure_scores(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        top = request.query.get("$top", "")
+        scores = secure_scores(state, self.now(), int(top) if top.isdigit() else 90)
+        return 200, self.collection(request, "security/secureScores", scores)
 
     def get_ca_policies(self, request: Request, state: TenantState) -> tuple[int, Any]:
         # Conditional access allows one request per second per tenant and, unlike the rest of
@@ -1437,6 +1486,9 @@ class GraphStandin:
         ("users/{}", "GET", get_user),
         ("users/{}", "PATCH", patch_user_route),
         ("users/{}/assignLicense", "POST", post_assign_license),
+        ("users/{}/revokeSignInSessions", "POST", post_revoke_sessions),
+        ("users/{}/authentication/methods", "GET", get_auth_methods),
+        ("users/{}/authentication/{}/{}", "DELETE", delete_auth_method),
         ("groups", "GET", get_groups),
         ("groups/delta", "GET", get_groups_delta),
         ("groups/{}", "GET", get_group),
@@ -1451,6 +1503,8 @@ class GraphStandin:
         ("identity/conditionalAccess/policies", "GET", get_ca_policies),
         ("policies/identitySecurityDefaultsEnforcementPolicy", "GET", get_security_defaults),
         ("policies/identitySecurityDefaultsEnforcementPolicy", "PATCH", patch_security_defaults),
+        ("reports/authenticationMethods/userRegistrationDetails", "GET", get_registration_details),
+        ("security/secureScores", "GET", get_secure_scores),
         ("tenantRelationships/delegatedAdminRelationships", "GET", get_relationships),
         ("tenantRelationships/delegatedAdminRelationships/{}", "GET", get_relationship),
         ("tenantRelationships/delegatedAdminCustomers", "GET", get_gdap_customers),
@@ -1469,14 +1523,16 @@ class GraphStandin:
         return user
 
     def list_users(self, request: Request, state: TenantState) -> dict[str, Any]:
-        select = request.select(USER_PROPERTIES, USER_DEFAULT_SELECT, "user")
+        select = request.select(USER_PROPERTIES | {"signInActivity"}, USER_DEFAULT_SELECT, "user")
+        if "signInActivity" in select:
+            require_premium(state)
         token = _unpack(request.query["$skiptoken"]) if "$skiptoken" in request.query else {}
         size = request.page_size(100, token.get("n"))
         offset = int(token.get("o", 0))
         page, offset = _take(state.user_order, offset, size, state.data.users)
         body: dict[str, Any] = {
             "@odata.context": f"{request.base}/v1.0/$metadata#users({','.join(select)})",
-            "value": [_pick(u, select) for u in page],
+            "value": [_pick(with_sign_ins(u), select) for u in page],
         }
         if offset < len(state.user_order):
             skip = _pack({"o": offset, "n": size})
@@ -1490,6 +1546,8 @@ class GraphStandin:
         if not isinstance(body, dict):
             raise bad_request("Unable to read JSON request payload.", "BadRequest")
         changes = {k: v for k, v in body.items() if not k.startswith("@odata.")}
+        if "passwordProfile" in changes:
+            self.set_password(user, changes.pop("passwordProfile"))
         for name, value in changes.items():
             if name not in USER_PROPERTIES:
                 raise bad_request(
@@ -1507,6 +1565,23 @@ class GraphStandin:
                 raise bad_request("Invalid value specified for property 'displayName' of resource 'User'.")
         if changes:
             state.change_user(user["id"], changes)
+
+    def set_password(self, user: dict[str, Any], profile: Any) -> None:
+        """A password reset: Entra's complexity rule; the stand-in keeps when, never the password."""
+        password = profile.get("password") if isinstance(profile, dict) else None
+        if not isinstance(password, str):
+            raise bad_request("Invalid value specified for property 'passwordProfile' of resource 'User'.")
+        kinds = sum(
+            any(test(c) for c in password)
+            for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+        )
+        if not 8 <= len(password) <= 256 or kinds < 3:
+            raise bad_request(
+                "The specified password does not comply with password complexity requirements. "
+                "Please provide a different password."
+            )
+        user["lastPasswordChangeDateTime"] = _iso(self.now())
+        user["forceChangePasswordNextSignIn"] = bool(profile.get("forceChangePasswordNextSignIn", False))
 
     def assign_license(self, state: TenantState, key: str, body: Any) -> dict[str, Any]:
         user = self.find_user(state, key)
@@ -1771,6 +1846,12 @@ class GraphStandin:
         if not isinstance(consented, bool):
             raise ValueError("consented must be true or false")
         self.tenants[tenant_id.lower()] = TenantState.generate(tenant_id.lower(), users)
+        if body.get("premium", True) is False:
+            # A tenant without Entra ID P1/P2: reports and signInActivity answer 403 for it.
+            data = self.tenants[tenant_id.lower()].data
+            data.skus = [
+                k for k in data.skus if not {p["servicePlanName"] for p in k["servicePlans"]} & PREMIUM_PLANS
+            ]
         # A tenant put without a word about consent is one whose admin has consented, as tests assume.
         (self.consented.add if consented else self.consented.discard)(tenant_id.lower())
         return self.summary(tenant_id)
@@ -2060,6 +2141,145 @@ def _normalise(route: str) -> str:
         part = raw.removeprefix("microsoft.graph.")
         parts.append(part.removesuffix("()"))
     return "/".join(parts)
+
+
+def require_premium(state: TenantState) -> None:
+    plans = {p["servicePlanName"] for sku in state.data.skus for p in sku.get("servicePlans", [])}
+    if not plans & PREMIUM_PLANS:
+        raise GraphReplyError(*PREMIUM_REQUIRED)
+
+
+def _user_digest(user: dict[str, Any], purpose: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{user['id']}:{purpose}".encode()).digest()[:4], "big")
+
+
+def registration_details(user: dict[str, Any], is_admin: bool) -> dict[str, Any]:
+    """A user's `userRegistrationDetails`, derived from the user (a mutation may set
+    `isMfaRegistered` / `methodsRegistered` on the user to change it)."""
+    registered = user.get("isMfaRegistered")
+    if registered is None:
+        registered = _user_digest(user, "mfa") % 10 < 7
+    methods = user.get("methodsRegistered")
+    if methods is None:
+        methods = ["microsoftAuthenticatorPush", "softwareOneTimePasscode"] if registered else []
+    return {
+        "id": user["id"],
+        "userPrincipalName": user["userPrincipalName"],
+        "userDisplayName": user["displayName"],
+        "userType": "guest" if user.get("userType") == "Guest" else "member",
+        "isAdmin": is_admin,
+        "isSsprRegistered": bool(registered),
+        "isSsprEnabled": True,
+        "isSsprCapable": bool(registered),
+        "isMfaRegistered": bool(registered),
+        "isMfaCapable": bool(registered) and bool(user.get("accountEnabled", True)),
+        "isPasswordlessCapable": False,
+        "methodsRegistered": list(methods),
+        "isSystemPreferredAuthenticationMethodEnabled": False,
+        "systemPreferredAuthenticationMethods": [],
+        "userPreferredMethodForSecondaryAuthentication": "push" if registered else "none",
+        "lastUpdatedDateTime": "2026-01-05T10:00:00Z",
+    }
+
+
+# methodsRegistered value -> (@odata.type, the collection under /authentication that deletes it)
+AUTH_METHODS = {
+    "microsoftAuthenticatorPush": (
+        "microsoftAuthenticatorAuthenticationMethod",
+        "microsoftAuthenticatorMethods",
+    ),
+    "softwareOneTimePasscode": ("softwareOathAuthenticationMethod", "softwareOathMethods"),
+    "mobilePhone": ("phoneAuthenticationMethod", "phoneMethods"),
+    "email": ("emailAuthenticationMethod", "emailMethods"),
+}
+PASSWORD_METHOD_ID = "28c10230-6103-485e-b985-444c60001490"  # noqa: S105 - an id, the same in every tenant
+
+
+def _method_id(user: dict[str, Any], name: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(user["id"]), name))
+
+
+def auth_methods(user: dict[str, Any]) -> list[dict[str, Any]]:
+    """A user's authentication methods as `/authentication/methods` lists them: the password, and
+    one per method their registration details name."""
+    methods: list[dict[str, Any]] = [
+        {
+            "@odata.type": "#microsoft.graph.passwordAuthenticationMethod",
+            "id": PASSWORD_METHOD_ID,
+            "password": None,
+            "createdDateTime": user.get("createdDateTime"),
+        }
+    ]
+    for name in registration_details(user, False)["methodsRegistered"]:
+        if name in AUTH_METHODS:
+            kind = AUTH_METHODS[name][0]
+            methods.append({"@odata.type": f"#microsoft.graph.{kind}", "id": _method_id(user, name)})
+    return methods
+
+
+def with_sign_ins(user: dict[str, Any]) -> dict[str, Any]:
+    """The user with `signInActivity` (a mutation may set it on the user): most signed in within
+    weeks, some months ago, a few never."""
+    if "signInActivity" in user:
+        return user
+    roll = _user_digest(user, "sign-in")
+    activity: dict[str, str | None]
+    if roll % 20 == 0:
+        activity = {
+            "lastSignInDateTime": None,
+            "lastSignInRequestId": None,
+            "lastNonInteractiveSignInDateTime": None,
+            "lastNonInteractiveSignInRequestId": None,
+            "lastSuccessfulSignInDateTime": None,
+            "lastSuccessfulSignInRequestId": None,
+        }
+    else:
+        days = roll % 200 if roll % 5 == 0 else roll % 30
+        # From the start of today: the same user reads the same all day, as Graph's does between sign-ins.
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        moment = (today - timedelta(days=days, minutes=roll % 1440)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        request_id = str(uuid.UUID(int=roll, version=4))
+        activity = {
+            "lastSignInDateTime": moment,
+            "lastSignInRequestId": request_id,
+            "lastNonInteractiveSignInDateTime": moment,
+            "lastNonInteractiveSignInRequestId": request_id,
+            "lastSuccessfulSignInDateTime": moment,
+            "lastSuccessfulSignInRequestId": request_id,
+        }
+    return {**user, "signInActivity": activity}
+
+
+def secure_scores(state: TenantState, now: float, top: int) -> list[dict[str, Any]]:
+    """One `secureScore` a day, newest first, rising slowly."""
+    seed = int(hashlib.sha256(state.data.tenant_id.encode()).hexdigest()[:8], 16)
+    maximum = 250.0
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    scores = []
+    for day in range(min(max(top, 1), 90)):
+        current = float(max(0, 60 + seed % 120 - day // 3))
+        created = today - timedelta(days=day)
+        scores.append(
+            {
+                "id": f"{state.data.tenant_id}_{created.strftime('%Y-%m-%d')}",
+                "azureTenantId": state.data.tenant_id,
+                "activeUserCount": len(state.data.users),
+                "createdDateTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "currentScore": current,
+                "maxScore": maximum,
+                "enabledServices": ["HasExchange", "HasSharePoint"],
+                "licensedUserCount": len(state.data.users),
+                "averageComparativeScores": [{"basis": "AllTenants", "averageScore": 52.4}],
+                "controlScores": [],
+                "vendorInformation": {
+                    "provider": "SecureScore",
+                    "providerVersion": None,
+                    "subProvider": None,
+                    "vendor": "Microsoft",
+                },
+            }
+        )
+    return scores
 
 
 def _pick(item: dict[str, Any], names: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -2371,9 +2591,12 @@ class StandinControl:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
-    def put_tenant(self, tenant_id: str, users: int, *, consented: bool = True) -> dict[str, Any]:
-        """(Re)generates the tenant; by default its admin has consented to the app there."""
-        body = {"users": users, "consented": consented}
+    def put_tenant(
+        self, tenant_id: str, users: int, *, consented: bool = True, premium: bool = True
+    ) -> dict[str, Any]:
+        """(Re)generates the tenant; by default its admin has consented to the app there, and it
+        holds Entra ID P1 (`premium=False`: reports needing it answer 403)."""
+        body = {"users": users, "consented": consented, "premium": premium}
         result: dict[str, Any] = self._call("PUT", f"/tenants/{tenant_id}", body)
         return result
 

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from azure.identity import ClientSecretCredential
     from msgraph.graph_service_client import GraphServiceClient
 
+    from shared.adapters.graph_reports import SecureScore, UserRegistrationDetails, UserSignIns
+
 log = logging.getLogger("tenantry.graph")
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -670,6 +672,33 @@ class GraphReader:
                 return
             url, params = next_link, None
 
+    # --- reports (shared/adapters/graph_reports.py holds their models) ---
+
+    def list_registration_details(self) -> list[UserRegistrationDetails]:
+        """Every user's MFA and SSPR registration (needs Entra ID P1: else 403, see graph_reports)."""
+        from shared.adapters.graph_reports import REGISTRATION_PATH, UserRegistrationDetails
+
+        return self._collect(REGISTRATION_PATH, UserRegistrationDetails)
+
+    def list_sign_in_activity(self) -> list[UserSignIns]:
+        """Every user with `signInActivity` (not in a delta round: Graph serves it on the list only)."""
+        from shared.adapters.graph_reports import SIGN_IN_SELECT, UserSignIns
+
+        return self._collect("users", UserSignIns, SIGN_IN_SELECT, page_size=self.settings.page_size)
+
+    def list_secure_scores(self) -> list[SecureScore]:
+        """The tenant's daily Secure Scores, newest first, for the trend."""
+        from shared.adapters.graph_reports import (
+            SECURE_SCORE_DAYS,
+            SECURE_SCORE_SELECT,
+            SECURE_SCORES_PATH,
+            SecureScore,
+        )
+
+        return self._collect(
+            SECURE_SCORES_PATH, SecureScore, SECURE_SCORE_SELECT, top=SECURE_SCORE_DAYS, first_page_only=True
+        )
+
     # --- configuration ---
 
     def configuration(self) -> TenantConfiguration:
@@ -763,16 +792,22 @@ class GraphReader:
         *,
         paced: bool = False,
         odata_filter: str | None = None,
+        page_size: int | None = None,
+        top: int | None = None,
+        first_page_only: bool = False,
     ) -> list[ItemT]:
         url: str | None = f"{self.settings.base_url}/{path}"
         params = {"$select": select} if select else {}
         if odata_filter:
             params["$filter"] = odata_filter
+        if top:
+            params["$top"] = str(top)
         items: list[ItemT] = []
         while url:
-            page = parse_page(self._get(url, params=params or None, paced=paced).content, model)
+            response = self._get(url, params=params or None, paced=paced, page_size=page_size)
+            page = parse_page(response.content, model)
             items.extend(page.value)
-            url, params = page.next_link, {}
+            url, params = (None if first_page_only else page.next_link), {}
         return items
 
     # --- transport ---
@@ -966,6 +1001,52 @@ class GraphWriter:
 
         body = User(account_enabled=account_enabled, usage_location=usage_location, display_name=display_name)
         await self._call(self.client().users.by_user_id(user_id).patch(body))
+
+    async def reset_password(self, user_id: str, password: str) -> None:
+        """Sets a one-time password the user must change at next sign-in (never kept by us)."""
+        from msgraph.generated.models.password_profile import PasswordProfile
+        from msgraph.generated.models.user import User
+
+        profile = PasswordProfile(password=password, force_change_password_next_sign_in=True)
+        await self._call(self.client().users.by_user_id(user_id).patch(User(password_profile=profile)))
+
+    async def revoke_sessions(self, user_id: str) -> bool:
+        """Invalidates the user's refresh tokens and session cookies (revokeSignInSessions)."""
+        answer = await self._call(self.client().users.by_user_id(user_id).revoke_sign_in_sessions.post())
+        return bool(getattr(answer, "value", True))
+
+    async def reset_mfa_methods(self, user_id: str) -> list[tuple[str, str]]:
+        """Deletes every authentication method but the password; answers (id, @odata.type) of each.
+        Run again, it finds nothing left to delete."""
+        auth = self.client().users.by_user_id(user_id).authentication
+        listed = await self._call(auth.methods.get())
+        prefix = "#microsoft.graph."
+        deleters: dict[str, Callable[[str], Any]] = {
+            f"{prefix}microsoftAuthenticatorAuthenticationMethod": (
+                auth.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id
+            ),
+            f"{prefix}softwareOathAuthenticationMethod": (
+                auth.software_oath_methods.by_software_oath_authentication_method_id
+            ),
+            f"{prefix}phoneAuthenticationMethod": auth.phone_methods.by_phone_authentication_method_id,
+            f"{prefix}emailAuthenticationMethod": auth.email_methods.by_email_authentication_method_id,
+            f"{prefix}fido2AuthenticationMethod": auth.fido2_methods.by_fido2_authentication_method_id,
+            f"{prefix}windowsHelloForBusinessAuthenticationMethod": (
+                auth.windows_hello_for_business_methods.by_windows_hello_for_business_authentication_method_id
+            ),
+            f"{prefix}temporaryAccessPassAuthenticationMethod": (
+                auth.temporary_access_pass_methods.by_temporary_access_pass_authentication_method_id
+            ),
+        }
+        removed: list[tuple[str, str]] = []
+        for method in getattr(listed, "value", None) or []:
+            kind = str(getattr(method, "odata_type", "") or "")
+            deleter = deleters.get(kind)
+            if deleter is None or not method.id:
+                continue  # the password method cannot be deleted, only reset
+            await self._call(deleter(str(method.id)).delete())
+            removed.append((str(method.id), kind))
+        return removed
 
     async def assign_licences(
         self, user_id: str, *, add: Sequence[LicenceChange] = (), remove: Sequence[str] = ()

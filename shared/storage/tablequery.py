@@ -71,6 +71,35 @@ def query(
             continuation.append(("NextRowKey", next_rk))
 
 
+def page(
+    table: TableClient,
+    filter_text: str,
+    top: int,
+    continuation: dict[str, str | None] | None = None,
+    select: Sequence[str] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, str | None] | None]:
+    """One page of at most `top` rows and the table's continuation (as the SDK spells it), or None."""
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    base = f"{table.scheme}://{table._primary_hostname}/{table.table_name}()"
+    params = [("$filter", filter_text), ("$top", str(min(top, _PAGE)))]
+    if select:
+        params.append(("$select", ",".join(select)))
+    if continuation and continuation.get("PartitionKey"):
+        params.append(("NextPartitionKey", str(continuation["PartitionKey"])))
+        if continuation.get("RowKey"):
+            params.append(("NextRowKey", str(continuation["RowKey"])))
+    response = _get(table, base + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params))
+    if response.status_code == 404:
+        raise ResourceNotFoundError(response=response)
+    if response.status_code != 200:
+        raise HttpResponseError(response=response)
+    rows: list[dict[str, Any]] = json.loads(response.content)["value"]
+    next_pk = response.headers.get("x-ms-continuation-NextPartitionKey")
+    after = {"PartitionKey": next_pk, "RowKey": response.headers.get("x-ms-continuation-NextRowKey")}
+    return rows, after if next_pk else None
+
+
 def get(table: TableClient, partition_key: str, row_key: str) -> dict[str, Any] | None:
     """One row by its keys, or None when there is none."""
     from azure.core.exceptions import HttpResponseError

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.adapters.graph import GLOBAL_ADMINISTRATOR
+from shared.reports.kinds import INACTIVE_DAYS
 from shared.tenants.models import BaselineSettings, CheckResult
 
 # Free and trial SKUs do not waste money when unassigned.
@@ -16,6 +17,9 @@ _FREE_SKU_MARKERS = ("FREE", "TRIAL", "FLOW_FREE", "POWER_BI_STANDARD", "WINDOWS
 class UserFacts:
     disabled_with_licences: int
     disabled_with_licences_sample: list[str]
+    # Enabled accounts without a sign-in for INACTIVE_DAYS (shared/reports); None: Graph refused
+    # signInActivity (no Entra ID P1 in the tenant, or AuditLog.Read.All not consented).
+    inactive_accounts: int | None = None
 
 
 def _mfa_by_conditional_access(policies: list[dict[str, Any]]) -> bool:
@@ -124,11 +128,20 @@ def evaluate(config: dict[str, Any], facts: UserFacts, settings: BaselineSetting
         )
 
     def inactive(check_id: str, title: str) -> CheckResult:
+        n = facts.inactive_accounts
+        if n is None:
+            return CheckResult(
+                id=check_id,
+                title=title,
+                state="notAvailable",
+                detail="Graph refused sign-in activity (needs Entra ID P1 and AuditLog.Read.All).",
+            )
         return CheckResult(
             id=check_id,
             title=title,
-            state="notAvailable",
-            detail="Sign-in activity is not read (needs AuditLog.Read.All and Entra ID P1).",
+            state="pass" if n == 0 else "fail",
+            detail=f"{n} enabled accounts without a sign-in for {INACTIVE_DAYS} days.",
+            value=n,
         )
 
     add("mfaEnforced", "MFA enforced by security defaults or conditional access", mfa)

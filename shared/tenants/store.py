@@ -219,6 +219,14 @@ class DirectoryStore:
             if index.erased_key(key, self.partner_id, self.tenant_id, u.id) not in self._erased
         ]
 
+    def is_erased(self, user_id: str) -> bool:
+        """Was this end user erased on a data-subject request? (Their data must not come back.)"""
+        if self._erased is None:
+            self.without_erased([])
+        return bool(self._erased) and (
+            index.erased_key(self._key(), self.partner_id, self.tenant_id, user_id) in (self._erased or ())
+        )
+
     def index_users(self, users: list[GraphUser]) -> None:
         """Index entries for the addresses users have now (old ones: `unindex` or found stale on read)."""
         key = self._key()

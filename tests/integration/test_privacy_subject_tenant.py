@@ -139,7 +139,9 @@ def test_export_holds_every_category_reads_only_the_subjects_rows_and_is_fetched
     # read that is not the subject's own is the tenant's group list (memberships live in group rows).
     groups = {t: len(service.list_groups(t, 1000, None)[0]) for t in (small, large)}
     assert groups[small] < groups[large]
-    assert reads[small].rows_read - groups[small] == reads[large].rows_read - groups[large] < 10
+    # Their report and search rows (shared/reports) are theirs too: each found by key, read once.
+    own = {t: reads[t].rows_read - groups[t] - reads[t].counts.get("reportRows", 0) for t in (small, large)}
+    assert own[small] == own[large] < 10
 
     tenant_id = large
     user_id = sorted(users_of(service, tenant_id))[5]
@@ -154,7 +156,10 @@ def test_export_holds_every_category_reads_only_the_subjects_rows_and_is_fetched
         if user_id in (service.get_group(tenant_id, g.id).members or [])
     }
     assert group.id in member_of
-    assert result.counts == {"tenantUser": 1, "tenantGroupMemberships": len(member_of), "auditEvents": 2}
+    # Report rows: their users and search rows, MFA registration, sign-in activity (and any roles).
+    counts = dict(result.counts)
+    assert counts.pop("reportRows") >= 5
+    assert counts == {"tenantUser": 1, "tenantGroupMemberships": len(member_of), "auditEvents": 2}
 
     link = subjects().export_link(scope, result.blob_name, ttl=timedelta(minutes=15))
     assert "sig=" in link and "se=" in link
@@ -236,6 +241,8 @@ def test_erasure_deletes_shreds_events_keeps_the_chain_valid_and_is_idempotent(
     assert service.run_sync(tenant_id, sync.id, final_attempt=False).state == "succeeded"
     assert user_id not in users_of(service, tenant_id) and len(users_of(service, tenant_id)) == 25
     assert subjects().locate(scope, by_email(upn)).found is False
+    # Graph's reports still list them; their report and search rows do not come back either.
+    assert subjects().locate(scope, SubjectIdentifier(object_id=user_id)).counts == {}
 
     # Again (a retried job): the same certificate, nothing else happens.
     again = subjects().erase(scope, by_email(upn), request_id=request_id)

@@ -1,0 +1,1 @@
+"""Reports kept at sync time and read across the partner's tenants; end-user search."""
