@@ -29,12 +29,14 @@ from shared.partners.models import (
     PersonnelList,
     PersonnelOut,
     PersonnelPatch,
+    PlanChangeIn,
     SubscriptionChangeIn,
     SubscriptionStateIn,
     TenantGroupIn,
     TenantGroupList,
     TenantGroupOut,
 )
+from shared.partners.plans import CatalogueOut, PlanId, PlanIn, PlanList, PlanVersion
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -133,6 +135,77 @@ def terminate_subscription(call: Call, context: PartnerContext) -> PartnerOut:
 )
 def set_subscription_state(call: Call, context: PartnerContext, body: SubscriptionStateIn) -> PartnerOut:
     return deps.partners().view(deps.partners().update_state(context.partner, body.state, context.action))
+
+
+# --- plans and self-service (the partner's owners and admins; the operator's catalogue) --------
+
+
+class PlanRoute(RouteParams):
+    missing = "No such plan."
+    plan_id: PlanId = Field(alias="planId")
+
+
+@endpoint(
+    bp,
+    "operator/plans",
+    methods=["GET"],
+    summary="The catalogue: every version of every plan, with when it was announced.",
+    tag="plans",
+    auth=operator_only,
+)
+def list_plan_versions(operator: ActionContext) -> CatalogueOut:
+    return CatalogueOut(items=deps.partners().plans.list_versions())
+
+
+@endpoint(
+    bp,
+    "operator/plans/{planId}",
+    methods=["PUT"],
+    summary="Publish a plan or a new version of it; a new price reaches a partner from its first "
+    "cycle starting 30 days or more after now.",
+    tag="plans",
+    auth=operator_only,
+)
+def create_plan_version(operator: ActionContext, route: PlanRoute, body: PlanIn) -> PlanVersion:
+    return deps.partners().plans.create_version(route.plan_id, body, operator)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/plans",
+    methods=["GET"],
+    summary="The plans on offer, priced for this partner (and any announced price change).",
+    tag="plans",
+    auth=partner_access(Scope.READ, operator=True),
+)
+def list_plans(call: Call, context: PartnerContext) -> PlanList:
+    return deps.partners().list_plans(context.partner)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/subscription/plan-change",
+    methods=["POST"],
+    summary="Self-service: a dearer plan at once (pro-rated), a cheaper one or another billing cycle "
+    "from the next cycle.",
+    tag="plans",
+    auth=partner_access(Scope.MANAGE_ACCESS, every_tenant=True),
+)
+def change_plan(call: Call, context: PartnerContext, body: PlanChangeIn) -> PartnerOut:
+    return deps.partners().view(deps.partners().change_plan(context.partner, body, context.action))
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/subscription/unsubscribe",
+    methods=["POST"],
+    summary="Self-service: end the subscription at the end of the paid cycle.",
+    tag="plans",
+    # Allowed while read-only: ending the subscription only shrinks what the partner holds.
+    auth=partner_access(Scope.MANAGE_ACCESS, allowed_when_read_only=True, every_tenant=True),
+)
+def unsubscribe_subscription(call: Call, context: PartnerContext) -> PartnerOut:
+    return deps.partners().view(deps.partners().unsubscribe(context.partner, context.action))
 
 
 # --- personnel -------------------------------------------------------------------------------

@@ -1,80 +1,147 @@
-"""Usage metering: billable units per partner per calendar month, on sharded counters.
+"""Usage metering: every billable unit is a row keyed by its unit of work, written before the work counts.
 
-A partner's requests all count, so one counter row would serialise them. Each unit is spread
-over `SHARDS` rows; an increment picks one at random and updates it under its ETag (retrying on
-a conflict), and a read sums the shards. Areas meter through `UsageMeter.add` (counters, e.g. API
-calls, notifications sent) or `UsageMeter.peak` (high-water marks, e.g. tenants under management).
+A row per unit of work (an API call's request id, a notification's device, a device's id, a
+data-subject request's id, a partner's day) makes the meter durable and idempotent at once: the
+row is stored before the work is acknowledged, so a killed instance loses nothing it answered, and
+a retried piece of work writes the same row again, so it counts once. Totals are sums over a
+partner's rows of a month (one partition), read when a month or a billing period is asked for.
+
+Writes that arrive together for one partner-month go out as one entity-group transaction (group
+commit), so 32 concurrent API calls of a partner cost one storage call, not 32, and a fan-out
+chunk's sent devices cost one transaction per 100 devices, never one call per device.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import random
-import threading
-import time
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from shared.clock import Clock
-from shared.storage import tables
+from shared.clock import Clock, isoformat, parse_iso
+from shared.ids import new_id
+from shared.storage import tablebatch, tables
+from shared.storage.groupcommit import GroupCommit
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
 
 log = logging.getLogger("tenantry.usage")
 
-SHARDS = 16
 TABLE = "usage"
+# Separates the unit from the unit of work's key in a RowKey; older counter rows used "-NN" shards.
+_SEP = "~"
 
 
 class Unit(StrEnum):
     API_CALLS = "apiCalls"
     TENANTS = "tenants"
     NOTIFICATIONS_SENT = "notificationsSent"
+    DEVICES_REGISTERED = "devicesRegistered"
+    SUBJECT_REQUESTS_HANDLED = "subjectRequestsHandled"
 
 
-PEAK_UNITS = frozenset({Unit.TENANTS})
+# Units recorded as one figure per day (tenants under management): a period's figure is the
+# highest day's, and the sum of the days is reported beside it as `tenantDays`.
+DAILY_UNITS = frozenset({Unit.TENANTS})
+TENANT_DAYS = "tenantDays"
 
 
 def month_of(moment: datetime) -> str:
     return f"{moment:%Y-%m}"
 
 
+def _months_between(start: datetime, end: datetime) -> list[str]:
+    months, cursor = [], datetime(start.year, start.month, 1, tzinfo=UTC)
+    while cursor < end:
+        months.append(month_of(cursor))
+        cursor = datetime(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1, tzinfo=UTC)
+    return months
+
+
+def _safe_key(key: str) -> str:
+    # RowKeys may not hold / \ # ? or control characters; work keys are ids, so this rarely bites.
+    return "".join(c if c.isprintable() and c not in "/\\#?" else f"%{ord(c):02X}" for c in key)[:512]
+
+
+@dataclass(frozen=True)
+class _Row:
+    partition: str
+    entity: dict[str, Any]
+
+
+def _write(table_of: Any, batch: list[_Row]) -> list[Exception | None]:
+    """Rows as upserts, 100 per transaction; a key twice in one batch is written once."""
+    unique = {(row.partition, str(row.entity["RowKey"])): row.entity for row in batch}
+    tables.write(table_of(), [("replace", entity) for entity in unique.values()])
+    return [None] * len(batch)
+
+
+# Process-wide: every thread recording for one partner-month shares a transaction.
+_RECORDING: GroupCommit[_Row, None] = GroupCommit(max_items=tablebatch.MAX_OPERATIONS)
+
+
 class UsageMeter:
+    """One region's usage rows. `record*` are idempotent per (partner, unit, key)."""
+
     def __init__(self, account: AccountStorage, clock: Clock):
         self.account = account
         self.clock = clock
 
-    def _partition(self, partner_id: str, month: str) -> str:
+    @staticmethod
+    def _partition(partner_id: str, month: str) -> str:
         return f"{partner_id}-{month}"
 
-    def add(self, partner_id: str, unit: Unit, amount: int = 1, month: str | None = None) -> None:
-        shard = random.randrange(SHARDS)  # noqa: S311 - spreading load, not secrecy
-        self._update(partner_id, unit, lambda current: current + amount, shard, month)
+    def _row(self, partner_id: str, unit: Unit, key: str, amount: int, at: datetime) -> _Row:
+        partition = self._partition(partner_id, month_of(at))
+        entity = {
+            "PartitionKey": partition,
+            "RowKey": f"{unit.value}{_SEP}{_safe_key(key)}",
+            "amount": int(amount),
+            "at": isoformat(at),
+        }
+        return _Row(partition, entity)
+
+    def record(self, partner_id: str, unit: Unit, *, key: str, amount: int = 1) -> None:
+        """Stores one unit of work (returns once it is stored); the same key again changes nothing."""
+        row = self._row(partner_id, unit, key, amount, self.clock.now())
+        _RECORDING.submit((self.account.label, row.partition), row, lambda batch: _write(self._table, batch))
+
+    def record_many(self, partner_id: str, unit: Unit, keys: Iterable[str], *, amount: int = 1) -> int:
+        """Stores many units of work of one partner in as few transactions as the table allows."""
+        now = self.clock.now()
+        rows = [self._row(partner_id, unit, key, amount, now) for key in keys]
+        if rows:
+            _write(self._table, rows)
+        return len(rows)
+
+    def add(self, partner_id: str, unit: Unit, amount: int = 1) -> None:
+        """A unit of work without a key of its own: durable, but a retry would count again."""
+        self.record(partner_id, unit, key=new_id(), amount=amount)
 
     def peak(self, partner_id: str, unit: Unit, value: int) -> None:
-        """Records `value` if it is the month's highest so far (one row: peaks are rare writes)."""
-        self._update(partner_id, unit, lambda current: max(current, value), 0)
-
-    def _update(self, partner_id: str, unit: Unit, change: Any, shard: int, month: str | None = None) -> None:
+        """Raises today's figure to `value` if it is higher (onboarding shows at once; the daily
+        timer's figure from the tenant registry is what stands for the day)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
 
-        table = self.account.table(TABLE)
-        key = self._partition(partner_id, month or month_of(self.clock.now()))
-        row = f"{unit.value}-{shard:02d}"
+        now = self.clock.now()
+        row = self._row(partner_id, unit, now.date().isoformat(), value, now)
+        table = self._table()
         for _ in range(50):
-            entity = tables.get(table, key, row)
+            entity = tables.get(table, row.partition, str(row.entity["RowKey"]))
             if entity is None:
                 try:
-                    table.create_entity({"PartitionKey": key, "RowKey": row, "count": change(0)})
+                    table.create_entity(row.entity)
                     return
                 except ResourceExistsError:
                     continue
-            entity["count"] = change(int(entity["count"]))
+            if int(entity["amount"]) >= value:
+                return
+            entity["amount"] = value
             try:
                 table.update_entity(
                     entity,
@@ -86,63 +153,52 @@ class UsageMeter:
             except HttpResponseError as error:
                 if error.status_code != 412:
                     raise
-        raise RuntimeError(f"usage counter {key}/{row} stayed contended")
+        raise RuntimeError(f"usage row {row.partition}/{row.entity['RowKey']} stayed contended")
+
+    def _table(self) -> Any:
+        return self.account.table(TABLE)
+
+    # --- reading -------------------------------------------------------------------------------
 
     def month(self, partner_id: str, month: str) -> dict[str, int]:
-        table = self.account.table(TABLE)
+        """Totals of one calendar month (`YYYY-MM`)."""
+        return self._totals(self._rows(partner_id, [month]), None, None)
+
+    def get_totals(self, partner_id: str, *, start: datetime, end: datetime) -> dict[str, int]:
+        """Totals of the units of work recorded in [start, end): a billing period."""
+        return self._totals(self._rows(partner_id, _months_between(start, end)), start, end)
+
+    def _rows(self, partner_id: str, months: Sequence[str]) -> Iterable[dict[str, Any]]:
+        table = self._table()
+        for month in months:
+            yield from tables.query_json(
+                table,
+                tables.partition(self._partition(partner_id, month)),
+                select=["RowKey", "amount", "at", "count"],
+            )
+
+    @staticmethod
+    def _totals(
+        rows: Iterable[dict[str, Any]], start: datetime | None, end: datetime | None
+    ) -> dict[str, int]:
         totals = {unit.value: 0 for unit in Unit}
-        for entity in tables.query(table, tables.partition(self._partition(partner_id, month))):
-            unit = str(entity["RowKey"]).rsplit("-", 1)[0]
-            if unit in totals:
-                count = int(entity["count"])
-                totals[unit] = max(totals[unit], count) if unit in PEAK_UNITS else totals[unit] + count
+        totals[TENANT_DAYS] = 0
+        for entity in rows:
+            row_key = str(entity["RowKey"])
+            if _SEP in row_key:
+                unit, amount = row_key.split(_SEP, 1)[0], int(entity.get("amount") or 0)
+                if start is not None and end is not None:
+                    at = parse_iso(entity["at"])
+                    if not start <= at < end:
+                        continue
+            else:  # a sharded counter row of the months before rows per unit of work
+                unit, amount = row_key.rsplit("-", 1)[0], int(entity.get("count") or 0)
+            if unit not in totals:
+                continue
+            if unit in DAILY_UNITS:
+                totals[unit] = max(totals[unit], amount)
+                if _SEP in row_key:
+                    totals[TENANT_DAYS] += amount
+            else:
+                totals[unit] += amount
         return totals
-
-
-class BufferedUsage:
-    """Counts very frequent units (API calls) in memory and adds them to the counters in the
-    background every `interval` seconds, so a request costs no storage round trip for metering.
-
-    The trade-off, stated: if an instance is killed, at most its last `interval` seconds of
-    counts are lost; everything that is not per-request (tenants, notifications) is written
-    through `UsageMeter` directly and is exact. Reads call `flush` first, so an instance always
-    sees its own counts.
-    """
-
-    def __init__(self, interval: float = 2.0):
-        self.interval = interval
-        self._lock = threading.Lock()
-        # One flush at a time: a read's flush must not return while the background one still
-        # writes counts it already took (the read would miss them).
-        self._flushing = threading.Lock()
-        self._pending: dict[tuple[int, str, Unit, str], int] = {}
-        self._meters: dict[int, UsageMeter] = {}
-        self._thread: threading.Thread | None = None
-
-    def add(self, meter: UsageMeter, partner_id: str, unit: Unit, amount: int = 1) -> None:
-        key = (id(meter), partner_id, unit, month_of(meter.clock.now()))
-        with self._lock:
-            self._meters[id(meter)] = meter
-            self._pending[key] = self._pending.get(key, 0) + amount
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="usage-flush", daemon=True)
-                self._thread.start()
-                atexit.register(self.flush)
-
-    def flush(self) -> None:
-        with self._flushing:
-            with self._lock:
-                pending, self._pending = self._pending, {}
-            for (meter_id, partner_id, unit, month), amount in pending.items():
-                try:
-                    self._meters[meter_id].add(partner_id, unit, amount, month)
-                except Exception:
-                    log.exception("usage flush failed; keeping %d %s for the next flush", amount, unit.value)
-                    with self._lock:
-                        key = (meter_id, partner_id, unit, month)
-                        self._pending[key] = self._pending.get(key, 0) + amount
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            self.flush()

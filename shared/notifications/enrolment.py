@@ -26,6 +26,7 @@ from shared.notifications.models import DeviceCreated, DeviceIn
 from shared.notifications.orgs import USERS, Org, OrgDirectory, OrgLocation, org_not_proven
 from shared.notifications.secrets import key_matches
 from shared.privacy.consent import Limit, Throttle
+from shared.usage import Unit, UsageMeter
 
 if TYPE_CHECKING:
     from shared.access.tokens import TokenClaims
@@ -73,8 +74,10 @@ class DeviceEnrolment:
         clock: Clock,
         pepper: str,
         limits: DeviceLimits | None = None,
+        usage: Callable[[str], UsageMeter] | None = None,
     ):
         self.directory = directory
+        self.usage = usage
         self.orgs = orgs
         self.accounts = accounts
         self.registry = registry
@@ -168,6 +171,8 @@ class DeviceEnrolment:
                 "The token belongs to another user than the systemUserId it registers for.",
             )
         created, _ = self.registry(location.region).register(org.id, body)
+        if self.usage is not None:  # keyed by the device: registering it again counts once
+            self.usage(location.region).record(location.partner_id, Unit.DEVICES_REGISTERED, key=created.id)
         return created
 
     def _object_id(self, location: OrgLocation, org: Org, user_id: str) -> str:

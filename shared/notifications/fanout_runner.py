@@ -307,11 +307,25 @@ class ShardRunner:
             else:
                 alerts += isinstance(outcome.action, KeepAndAlert)
                 rows.append({**failure, "state": "failed"})
+        if sent:  # before the outcomes: FCM accepted these, so a worker killed next still billed them
+            self._meter_sent(job, chunk_index, sent, rows)
         self._write(rows)
         known.update((str(r["RowKey"]), str(r["state"])) for r in rows)
-        if sent and self.meter is not None:
-            self.meter.add(job.partner_id, Unit.NOTIFICATIONS_SENT, sent)
         return alerts
+
+    def _meter_sent(
+        self, job: FanoutJob, chunk_index: int | None, sent: int, rows: list[dict[str, Any]]
+    ) -> None:
+        """A planned chunk is claimed and sent once, so one usage row keyed by the chunk holds its
+        count; devices sent on a retry are keyed (notification, device). Either way, once."""
+        if self.meter is None:
+            return
+        if chunk_index is not None:
+            key = f"{job.notification_id}.{job.shard:05d}.{chunk_index:04d}"
+            self.meter.record(job.partner_id, Unit.NOTIFICATIONS_SENT, key=key, amount=sent)
+            return
+        keys = (f"{job.notification_id}.{r['RowKey']}" for r in rows if r["state"] == "sent")
+        self.meter.record_many(job.partner_id, Unit.NOTIFICATIONS_SENT, keys)
 
     def _chunk_claims(self, job: FanoutJob) -> dict[int, Any]:
         prefix = f"{CLAIM_PREFIX}{job.shard:05d}-"

@@ -86,6 +86,13 @@ class SubscriptionChangeIn(ApiInput):
     tenant_limit: int | None = Field(default=None, ge=1, le=100_000)
 
 
+class PlanChangeIn(ApiInput):
+    """A partner's own change: a dearer plan applies at once, anything else from the next cycle."""
+
+    plan: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")] | None = None
+    billing_cycle: BillingCycle | None = None
+
+
 class SubscriptionStateIn(ApiInput):
     state: SubscriptionState
 

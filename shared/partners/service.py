@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,20 @@ from shared.access.principals import Role
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat
-from shared.errors import not_found
+from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.partners import subscription as subs
 from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
-from shared.partners.models import ContactOut, PartnerIn, PartnerOut, PersonnelIn, SubscriptionOut
+from shared.partners.models import (
+    ContactOut,
+    PartnerIn,
+    PartnerOut,
+    PersonnelIn,
+    PlanChangeIn,
+    SubscriptionOut,
+)
+from shared.partners.plans import PlanCatalogue, PlanList
 from shared.partners.subscription import Subscription
 from shared.storage import tables
 from shared.storage.router import StorageRouter, unknown_region
@@ -75,11 +84,22 @@ class PartnerService:
     # is acceptable for subscription state, and this instance's own writes refresh it at once.
     CACHE_SECONDS = 5.0
 
-    def __init__(self, router: StorageRouter, directory: PartnerDirectory, clock: Clock, pepper: str):
+    def __init__(
+        self,
+        router: StorageRouter,
+        directory: PartnerDirectory,
+        clock: Clock,
+        pepper: str,
+        *,
+        tenant_count: Callable[[Partner], int] | None = None,
+    ):
         self.router = router
         self.directory = directory
         self.clock = clock
         self.pepper = pepper
+        # Tenants live in an area above this one; the composition root hands their count in.
+        self.tenant_count = tenant_count
+        self.plans = PlanCatalogue(router, clock)
         self._cache: dict[str, tuple[float, Partner]] = {}
 
     def audit(self, account: AccountStorage) -> AuditLog:
@@ -213,4 +233,57 @@ class PartnerService:
         current = subs.advance(partner.subscription, self.clock.now())
         return self._save_subscription(
             partner, subs.set_state(current, state), "subscription.state_changed", context
+        )
+
+    # --- self-service (the partner's owners and admins) -------------------------------------------
+
+    def list_plans(self, partner: Partner) -> PlanList:
+        """The plans on offer, priced for this partner's current and next cycle."""
+        current = subs.advance(partner.subscription, self.clock.now())
+        return self.plans.offer(
+            current.current_period_start, current.current_period_end, current.billing_cycle.months
+        )
+
+    def change_plan(self, partner: Partner, body: PlanChangeIn, context: ActionContext) -> Partner:
+        """A dearer plan at once (the rest of the cycle pro-rated on the next invoice); a cheaper or
+        smaller plan, or another billing cycle, from the next cycle. A plan with fewer tenants than
+        the partner holds is refused, naming how many must go."""
+        if body.plan is None and body.billing_cycle is None:
+            raise validation_failed([FieldError("body", "give plan, billingCycle or both")])
+        now = self.clock.now()
+        current = subs.advance(partner.subscription, now)
+        subs.refuse_if_terminating(current)
+        updated, action = current, "subscription.change_scheduled"
+        if body.plan is not None and body.plan != current.plan:
+            chosen = self.plans.get_for_change(body.plan, current.current_period_start)
+            held = self.tenant_count(partner) if self.tenant_count is not None else 0
+            if held > chosen.tenant_limit:
+                raise ProblemError(
+                    409,
+                    "too-many-tenants",
+                    "Too many tenants for this plan.",
+                    f"The plan '{body.plan}' allows {chosen.tenant_limit} tenants and the partner has "
+                    f"{held}: remove {held - chosen.tenant_limit} tenants first.",
+                )
+            cycle = current.billing_cycle
+            price_now = self.plans.price_of(current.plan, cycle, current.current_period_start)
+            price_new = chosen.price_cents(cycle)
+            if price_new > price_now or (
+                price_new == price_now and chosen.tenant_limit > current.tenant_limit
+            ):
+                updated = subs.upgrade_now(
+                    current, body.plan, chosen.tenant_limit, price_now=price_now, price_new=price_new, now=now
+                )
+                action = "subscription.upgraded"
+            else:
+                updated = subs.schedule_change(current, body.plan, chosen.tenant_limit)
+        if body.billing_cycle is not None and body.billing_cycle is not updated.billing_cycle:
+            updated = subs.schedule_change(updated, None, None, body.billing_cycle)
+        return self._save_subscription(partner, updated, action, context)
+
+    def unsubscribe(self, partner: Partner, context: ActionContext) -> Partner:
+        """The partner ends its own subscription: effective at the end of the paid cycle."""
+        current = subs.advance(partner.subscription, self.clock.now())
+        return self._save_subscription(
+            partner, subs.schedule_termination(current), "subscription.unsubscribed", context
         )

@@ -32,7 +32,20 @@ class BillingCycle(StrEnum):
 class PendingChange(ApiModel):
     plan: str | None = None
     tenant_limit: int | None = None
+    billing_cycle: BillingCycle | None = None
     effective_at: UtcDateTime
+
+
+class Adjustment(ApiModel):
+    """A charge the next invoice carries for a change made mid-cycle (an upgrade, pro-rated)."""
+
+    at: UtcDateTime
+    description: str
+    from_plan: str
+    to_plan: str
+    period_start: UtcDateTime
+    period_end: UtcDateTime
+    amount_cents: int
 
 
 class DeletionSchedule(ApiModel):
@@ -53,6 +66,10 @@ class Subscription(ApiModel):
     current_period_start: UtcDateTime
     current_period_end: UtcDateTime
     pending_change: PendingChange | None = None
+    adjustments: list[Adjustment] = []
+    # Where cycles are counted from since the last change of billing cycle (None: `started_at`).
+    cycle_anchor_at: UtcDateTime | None = None
+    cycle_anchor_count: int = 0
     termination_effective_at: UtcDateTime | None = None
     terminated_at: UtcDateTime | None = None
     deletion_schedule: DeletionSchedule | None = None
@@ -68,7 +85,8 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 def _period_end(sub: Subscription, cycles: int) -> datetime:
     # From the anchor, never from the previous end, so month-end clamping does not drift.
-    return add_months(sub.started_at, (cycles + 1) * sub.billing_cycle.months)
+    anchor = sub.cycle_anchor_at or sub.started_at
+    return add_months(anchor, (cycles - sub.cycle_anchor_count + 1) * sub.billing_cycle.months)
 
 
 def new_subscription(
@@ -102,6 +120,10 @@ def advance(sub: Subscription, now: datetime) -> Subscription:
             sub.plan = sub.pending_change.plan or sub.plan
             if sub.pending_change.tenant_limit is not None:
                 sub.tenant_limit = sub.pending_change.tenant_limit
+            cycle = sub.pending_change.billing_cycle
+            if cycle is not None and cycle is not sub.billing_cycle:
+                sub.billing_cycle = cycle
+                sub.cycle_anchor_at, sub.cycle_anchor_count = boundary, sub.cycles_completed + 1
             sub.pending_change = None
         sub.cycles_completed += 1
         sub.current_period_start = boundary
@@ -109,7 +131,9 @@ def advance(sub: Subscription, now: datetime) -> Subscription:
     return sub
 
 
-def schedule_change(sub: Subscription, plan: str | None, tenant_limit: int | None) -> Subscription:
+def schedule_change(
+    sub: Subscription, plan: str | None, tenant_limit: int | None, billing_cycle: BillingCycle | None = None
+) -> Subscription:
     refuse_if_terminating(sub)
     sub = sub.model_copy(deep=True)
     current = sub.pending_change
@@ -118,8 +142,41 @@ def schedule_change(sub: Subscription, plan: str | None, tenant_limit: int | Non
         tenant_limit=tenant_limit
         if tenant_limit is not None
         else (current.tenant_limit if current else None),
+        billing_cycle=billing_cycle
+        if billing_cycle is not None
+        else (current.billing_cycle if current else None),
         effective_at=sub.current_period_end,
     )
+    return sub
+
+
+def upgrade_now(
+    sub: Subscription, plan: str, tenant_limit: int, *, price_now: int, price_new: int, now: datetime
+) -> Subscription:
+    """The new plan at once; the difference for the rest of the paid cycle is an adjustment the next
+    invoice carries (none during a trial: nothing was paid). A scheduled plan change is dropped."""
+    refuse_if_terminating(sub)
+    sub = sub.model_copy(deep=True)
+    start, end = sub.current_period_start, sub.current_period_end
+    if sub.state is not SubscriptionState.TRIAL and price_new > price_now:
+        left = (end - now).total_seconds() / (end - start).total_seconds()
+        amount = round((price_new - price_now) * max(0.0, min(1.0, left)))
+        sub.adjustments.append(
+            Adjustment(
+                at=now,
+                description=f"Upgrade from {sub.plan} to {plan}, pro-rated for the rest of the cycle",
+                from_plan=sub.plan,
+                to_plan=plan,
+                period_start=now,
+                period_end=end,
+                amount_cents=amount,
+            )
+        )
+    sub.plan, sub.tenant_limit = plan, tenant_limit
+    if sub.pending_change is not None:
+        sub.pending_change.plan = sub.pending_change.tenant_limit = None
+        if sub.pending_change.billing_cycle is None:
+            sub.pending_change = None
     return sub
 
 

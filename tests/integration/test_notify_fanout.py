@@ -255,6 +255,7 @@ from shared.privacy.flags import restricted_in_org
 from shared.notifications.models import FanoutJob
 from shared.notifications.secrets import TokenCipher
 from shared.storage.router import StorageRouter
+from shared.usage import UsageMeter
 
 config = deps.settings()
 account = StorageRouter(config).region("eu")
@@ -264,7 +265,8 @@ sender = FcmSender(FcmSettings(config.firebase_project_id, config.firebase_servi
                                config.firebase_fcm_url))
 devices = DeviceRegistry(account, Clock(), TokenCipher(config.device_token_key.get_secret_value()),
                          config.api_key_pepper.get_secret_value())
-fanout = FanOut(account, Clock(), devices, sender, None, FanoutSettings(chunk_size=25, concurrent_sends=1),
+fanout = FanOut(account, Clock(), devices, sender, UsageMeter(account, Clock()),
+                FanoutSettings(chunk_size=25, concurrent_sends=1),
                 restricted=restricted_in_org)
 print("ready", flush=True)
 fanout.handle(FanoutJob.model_validate_json(sys.argv[1]))
@@ -338,6 +340,12 @@ def test_a_worker_killed_mid_fan_out_leaves_one_final_outcome_per_device_and_nob
     assert all(state[ids[t]]["errorCode"] == "OUTCOME_UNKNOWN" for t in unknown)
     assert len(unknown) == in_flight  # exactly the chunk in flight, none sent again
     assert all(counts[t] == 1 for t in tokens if state[ids[t]]["state"] == "sent")
+    # Billed: exactly the devices recorded as sent, each once, though a worker died mid-chunk.
+    keys = f"notificationsSent~{notification_id}"
+    billed = account.table("usage").query_entities(
+        f"PartitionKey eq '{PARTNER}-{clock.now():%Y-%m}' and RowKey ge '{keys}.' and RowKey lt '{keys}/'"
+    )
+    assert sum(row["amount"] for row in billed) == sum(1 for r in state.values() if r["state"] == "sent")
 
 
 def test_the_privacy_sweep_removes_unsubscribed_device_tombstones(

@@ -31,6 +31,7 @@ from shared.privacy.subjects import ErasureCertificate, SubjectData, SubjectIden
 from shared.privacy.subjects.holdings import SubjectHolders
 from shared.storage.router import StorageRouter
 from shared.tenants.subjects import TenantSubjects
+from shared.usage import UsageMeter
 from tests.clocks import MovableClock
 
 OFFICER = ActionContext(Actor("personnel", "officer-1", "Pat Officer"), "req-1", "203.0.113.0")
@@ -117,6 +118,8 @@ def test_a_request_goes_from_received_to_completed_with_every_step_audited(harne
     done = harness.service.run(request.id)
     assert done.state is RequestState.COMPLETED and done.deadline_state == "met"
     assert done.outcome is not None and "export" in done.outcome
+    usage = UsageMeter(harness.service.account, harness.clock)
+    assert usage.month(harness.partner_id, "2026-03")["subjectRequestsHandled"] == 1  # billed, once
 
     events = harness.events()
     assert [e["action"] for e in events] == [
