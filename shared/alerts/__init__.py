@@ -1,0 +1,1 @@
+"""Alerts: rules that turn recorded events into alerts, partners' subscriptions, outbound delivery."""
