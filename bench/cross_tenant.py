@@ -13,6 +13,7 @@ Last line: `cross_tenant_first_page_ms: <n>`.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -135,7 +136,8 @@ def run(args: argparse.Namespace) -> None:
             args.repeat, lambda: reports.list_rows(ReportKind.MFA_REGISTRATION, query, everyone, dict)
         )
         scoped_ms, scoped_page = timed(
-            args.repeat, lambda s=scoped: reports.list_rows(ReportKind.MFA_REGISTRATION, query, s, dict)
+            args.repeat,
+            functools.partial(reports.list_rows, ReportKind.MFA_REGISTRATION, query, scoped, dict),
         )
         search_ms, hits = timed(
             args.repeat, lambda: reports.search_users(UserSearchQuery(prefix="ada"), everyone)

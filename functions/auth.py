@@ -146,7 +146,8 @@ def partner_access(
                     "This changes something for every tenant of the partner: it needs a caller "
                     "with access to every tenant.",
                 )
-            deps.api_call_counter().add(deps.usage(partner.region), partner.id, Unit.API_CALLS)
+            # Stored before the call is served; a retry with the same x-request-id counts once.
+            deps.usage(partner.region).record(partner.id, Unit.API_CALLS, key=call.request_id)
             if not allowed_when_read_only and call.request.method.upper() not in _READS:
                 now = deps.clock().now()
                 refusal = subs.write_refusal(subs.advance(partner.subscription, now), now)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.access.tokens import TokenValidator
 from shared.adapters.fcm import FcmSender
+from shared.audit.log import add_watcher
 from shared.clock import Clock, SystemClock
 from shared.notifications.devices import DeviceLimits, DeviceRegistry
 from shared.notifications.fanout import FanOut
@@ -23,16 +24,27 @@ from shared.privacy.retention import RetentionRegistry, RetentionSweeper, builti
 from shared.privacy.settings import PrivacySettingsService
 from shared.settings import Settings, get_settings
 from shared.storage.router import AccountStorage, StorageRouter
-from shared.usage import BufferedUsage, UsageMeter
+from shared.usage import UsageMeter
 
 if TYPE_CHECKING:
     # Imported at first use: the Graph adapter's models cost cold start, and only tenant calls need them.
+    from shared.adapters.email import EmailSender
     from shared.adapters.identity import IdentityPlatform
+    from shared.alerts.delivery import DeliveryRunner
+    from shared.alerts.destinations import OutboundPolicy
+    from shared.alerts.digest import DigestRunner
+    from shared.alerts.notices import NoticeBoard
+    from shared.alerts.outbound import HttpSender
+    from shared.alerts.routing import AlertRouter
+    from shared.alerts.service import AlertService
+    from shared.alerts.subscriptions import SubscriptionStore
+    from shared.alerts.sync_watch import RequestDueWatch, SyncWatch
     from shared.notifications.enrolment import DeviceEnrolment
     from shared.notifications.ingest import DataverseWebhook
     from shared.notifications.sending import DirectSend
     from shared.privacy.subject_requests import PrivacyRequestService
     from shared.privacy.subjects import SubjectData
+    from shared.reports.service import ReportService
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.proof import TenantProof
     from shared.tenants.service import TenantService
@@ -78,8 +90,18 @@ def storage() -> StorageRouter:
 @cache
 def partners() -> PartnerService:
     return PartnerService(
-        storage(), PartnerDirectory(storage()), clock(), settings().api_key_pepper.get_secret_value()
+        storage(),
+        PartnerDirectory(storage()),
+        clock(),
+        settings().api_key_pepper.get_secret_value(),
+        tenant_count=_tenants_held,
     )
+
+
+def _tenants_held(partner: Partner) -> int:
+    from shared.tenants.metering import count_partner_tenants  # only a plan change needs it
+
+    return count_partner_tenants(storage().region(partner.region), partner.id)
 
 
 @cache
@@ -108,24 +130,50 @@ def usage(region: str) -> UsageMeter:
 
 
 @cache
-def api_call_counter() -> BufferedUsage:
-    return BufferedUsage()
-
-
-@cache
 def retention_registry() -> RetentionRegistry:
     """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
-    from shared.notifications.retention import UnsubscribedDevices
+    from shared.alerts.retention import alert_rules
+    from shared.notifications.retention import (
+        DynamicsDataAtSubscriptionEnd,
+        NotificationHistory,
+        UnsubscribedDevices,
+    )
+    from shared.privacy.breaches import breach_rules
+    from shared.privacy.lifetimes import (
+        BlobsOlderThan,
+        QueueMessageLifetime,
+        SweepRunState,
+        UnusedSubjectKeys,
+    )
+    from shared.privacy.plan_retention import SupersededPlanVersions
     from shared.privacy.subject_requests import request_rules
-    from shared.tenants.retention import EndUserDataAtSubscriptionEnd
+    from shared.tenants.retention import EndUserDataAtSubscriptionEnd, ExpiredSignIns, PartnerTenantRecords
+    from shared.tenants.snapshots import SnapshotHistory
 
+    blobs = "tests/integration/test_retention_rules.py::test_transient_blobs_go_after_their_days"
+    # The order is the sweep's, except that the administration records (the partner row) go last.
     return RetentionRegistry(
         [
             *builtin_rules(),
             UnsubscribedDevices(),
+            NotificationHistory(),
+            DynamicsDataAtSubscriptionEnd(),
             EndUserDataAtSubscriptionEnd(),
+            PartnerTenantRecords(),
+            ExpiredSignIns(),
+            SnapshotHistory(),
+            UnusedSubjectKeys(),
+            BlobsOlderThan("privacyexports.age", "privacyexports", "end-user data", 7, tested_by=blobs),
+            BlobsOlderThan(
+                "notifypayloads.age", "notifypayloads", "notification metadata", 1, tested_by=blobs
+            ),
+            QueueMessageLifetime(),
+            SweepRunState(),
+            *breach_rules(),
             *consent_rules(),
             *request_rules(),
+            *alert_rules(),
+            SupersededPlanVersions(),
         ]
     )
 
@@ -178,6 +226,15 @@ def tenants(partner: Partner, *, graph: GraphAccess | None = None, **options: An
         index_key=index_key(settings().api_key_pepper.get_secret_value()),
         proof=tenant_proof(partner, graph=access),
         **options,
+    )
+
+
+def reports(partner: Partner) -> ReportService:
+    """One partner's reports and end-user search; a tenant it does not have answers 404."""
+    from shared.reports.service import ReportService
+
+    return ReportService(
+        storage().region(partner.region), partner.id, check_tenant=lambda t: tenants(partner).get(t)
     )
 
 
@@ -335,6 +392,7 @@ def device_enrolment() -> DeviceEnrolment:
         clock=clock(),
         pepper=settings().api_key_pepper.get_secret_value(),
         limits=device_limits(),
+        usage=usage,
     )
 
 
@@ -384,3 +442,127 @@ def fanout(region: str) -> FanOut:
         usage(region),
         restricted=restricted_in_org,
     )
+
+
+# --- alerts (shared/alerts/) -------------------------------------------------------------------
+
+
+def _watch_for_alerts(account: AccountStorage, partner_id: str, bucket: str, entity: dict[str, Any]) -> None:
+    """The audit log's watcher: events an alert rule reads go to the region's `alertevents` queue."""
+    from shared.alerts.watch import enqueue_event
+
+    enqueue_event(account, partner_id, bucket, entity)
+
+
+add_watcher(_watch_for_alerts)
+
+
+@cache
+def outbound_policy() -> OutboundPolicy:
+    from shared.alerts.destinations import OutboundPolicy, parse_ports
+
+    return OutboundPolicy(parse_ports(settings().alerts_loopback_ports))
+
+
+@cache
+def http_sender() -> HttpSender:
+    from shared.alerts.outbound import HttpSender
+
+    return HttpSender(outbound_policy())
+
+
+@cache
+def mailer() -> EmailSender | None:
+    """Alert e-mail through Azure Communication Services; None when the stamp has none configured."""
+    from shared.adapters.email import EmailSender, EmailSettings
+
+    config = settings()
+    email = EmailSettings(
+        config.email_connection_string.get_secret_value(), config.email_sender, config.email_ca_bundle
+    )
+    return EmailSender(email) if email.configured else None
+
+
+def alert_subscription_store(partner_id: str, region: str) -> SubscriptionStore:
+    from shared.alerts.subscriptions import SubscriptionStore
+
+    return SubscriptionStore(storage().region(region), partner_id, clock(), token_cipher())
+
+
+def _owner_addresses(partner_id: str) -> list[str]:
+    from shared.alerts.service import owner_addresses
+    from shared.partners.access import AccessService
+
+    partner = partners().get(partner_id)
+    pepper = settings().api_key_pepper.get_secret_value()
+    return owner_addresses(AccessService(storage().region(partner.region), partner.id, clock(), pepper))
+
+
+def alert_runner(region: str) -> DeliveryRunner:
+    from shared.alerts.delivery import Channels, DeliveryRunner
+    from shared.alerts.service import OwnerMail
+
+    origin = settings().public_url
+    return DeliveryRunner(
+        storage().region(region),
+        clock(),
+        Channels(http_sender(), mailer(), origin),
+        lambda partner_id: alert_subscription_store(partner_id, region),
+        owners_told=OwnerMail(mailer(), _owner_addresses, origin),
+    )
+
+
+def alert_router(region: str) -> AlertRouter:
+    from shared.alerts.routing import AlertRouter
+
+    def group_members(partner_id: str) -> dict[str, frozenset[str]]:
+        from shared.partners.access import AccessService
+
+        access = AccessService(
+            storage().region(region), partner_id, clock(), settings().api_key_pepper.get_secret_value()
+        )
+        return access.list_group_members()
+
+    return AlertRouter(
+        storage().region(region),
+        clock(),
+        lambda partner_id: alert_subscription_store(partner_id, region),
+        group_members,
+    )
+
+
+def alerts(partner: Partner) -> AlertService:
+    """One partner's alert subscriptions and their delivery log."""
+    from shared.alerts.service import AlertService
+    from shared.alerts.subscriptions import AlertSubscriptions
+    from shared.audit.log import AuditLog
+
+    account = storage().region(partner.region)
+    subscriptions = AlertSubscriptions(
+        alert_subscription_store(partner.id, partner.region), outbound_policy(), AuditLog(account, clock())
+    )
+    return AlertService(subscriptions, alert_runner(partner.region))
+
+
+def notice_board() -> NoticeBoard:
+    from shared.alerts.notices import NoticeBoard
+
+    return NoticeBoard(storage(), settings().regions, clock())
+
+
+def alert_digests(region: str) -> DigestRunner:
+    from shared.alerts.digest import DigestRunner
+
+    return DigestRunner(storage().region(region), clock())
+
+
+def sync_watch(region: str) -> SyncWatch:
+    from shared.alerts.sync_watch import SyncWatch
+
+    return SyncWatch(storage().region(region), clock())
+
+
+def request_due_watch(region: str) -> RequestDueWatch:
+    from shared.alerts.sync_watch import RequestDueWatch
+
+    return RequestDueWatch(storage().region(region), clock())

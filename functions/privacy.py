@@ -165,7 +165,7 @@ def retention_sweep(timer: func.TimerRequest) -> None:
     bp,
     "partners/{partnerId}/privacy/settings",
     methods=["GET"],
-    summary="The partner's privacy settings (how long administration records are kept).",
+    summary="The partner's privacy settings (how long administration records and notifications are kept).",
     tag="privacy",
     auth=partner_access(Scope.PRIVACY, operator=True),
 )
@@ -177,7 +177,7 @@ def get_privacy_settings(call: Call, context: PartnerContext) -> PrivacySettings
     bp,
     "partners/{partnerId}/privacy/settings",
     methods=["PUT"],
-    summary="Change the partner's privacy settings (administration records: 7 or 10 years).",
+    summary="Change the privacy settings (administration records 7 or 10 years, notifications 30-365 days).",
     tag="privacy",
     auth=partner_access(Scope.PRIVACY, every_tenant=True),
 )

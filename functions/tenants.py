@@ -32,10 +32,16 @@ from shared.tenants.models import (
     GroupOut,
     LicenceChangeIn,
     MemberIn,
+    MfaResetOut,
+    PasswordResetOut,
     SecurityDefaultsIn,
     SecurityDefaultsOut,
+    SessionsRevokedOut,
     SignInLink,
     SignInResult,
+    SnapshotChanges,
+    SnapshotChangesQuery,
+    SnapshotList,
     SyncList,
     SyncMessage,
     SyncOut,
@@ -260,6 +266,44 @@ def change_licences(call: Call, context: PartnerContext, body: LicenceChangeIn, 
 
 @endpoint(
     bp,
+    f"{_TENANT}/users/{{userId}}/reset-password",
+    methods=["POST"],
+    summary="Reset the user's password to a one-time password, answered once (kept nowhere; the user "
+    "must change it at next sign-in).",
+    tag="tenant-users",
+    auth=partner_access(Scope.WRITE),
+)
+def reset_password(call: Call, context: PartnerContext, route: UserRoute) -> PasswordResetOut:
+    return _service(context, call).reset_password(route.tenant_id, route.user_id, context.action)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/users/{{userId}}/revoke-sessions",
+    methods=["POST"],
+    summary="Revoke the user's sign-in sessions (refresh tokens and session cookies) in the tenant.",
+    tag="tenant-users",
+    auth=partner_access(Scope.WRITE),
+)
+def revoke_sessions(call: Call, context: PartnerContext, route: UserRoute) -> SessionsRevokedOut:
+    return _service(context, call).revoke_sessions(route.tenant_id, route.user_id, context.action)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/users/{{userId}}/reset-mfa",
+    methods=["POST"],
+    summary="Delete the user's authentication methods but the password, so they register MFA afresh "
+    "(idempotent: run again, it removes nothing).",
+    tag="tenant-users",
+    auth=partner_access(Scope.WRITE),
+)
+def reset_mfa(call: Call, context: PartnerContext, route: UserRoute) -> MfaResetOut:
+    return _service(context, call).reset_mfa(route.tenant_id, route.user_id, context.action)
+
+
+@endpoint(
+    bp,
     f"{_TENANT}/groups",
     methods=["GET"],
     summary="The tenant's groups as last synced.",
@@ -329,6 +373,32 @@ def remove_member(call: Call, context: PartnerContext, route: MemberRoute) -> No
 )
 def get_configuration(call: Call, context: PartnerContext, route: TenantRoute) -> ConfigurationOut:
     return _service(context, call).get_configuration(route.tenant_id)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/snapshots",
+    methods=["GET"],
+    summary="The configuration snapshots kept (the latest 10, and those drift events compare), newest first.",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+)
+def list_snapshots(call: Call, context: PartnerContext, route: TenantRoute) -> SnapshotList:
+    return _service(context, call).list_snapshots(route.tenant_id)
+
+
+@endpoint(
+    bp,
+    f"{_TENANT}/snapshots/{{syncId}}/changes",
+    methods=["GET"],
+    summary="What changed in the configuration up to this snapshot since an earlier one (default: the last).",
+    tag="tenants",
+    auth=partner_access(Scope.READ),
+)
+def list_snapshot_changes(
+    call: Call, context: PartnerContext, query: SnapshotChangesQuery, route: SyncRoute
+) -> SnapshotChanges:
+    return _service(context, call).list_snapshot_changes(route.tenant_id, route.sync_id, query.since)
 
 
 @endpoint(
@@ -508,6 +578,17 @@ def tenant_sync_timer(timer: func.TimerRequest) -> None:
     accounts = (deps.storage().region(region) for region in deps.settings().regions)
     queued = queue_scheduled_syncs(accounts, deps.partners().get, deps.tenants)
     log.info("tenant sync timer queued %d syncs", queued)
+
+
+# Hourly, not daily: a day's figure is the highest count any run saw that day, so a missed or
+# failed run costs little and a tenant managed for part of a day counts for that day.
+@bp.timer_trigger(arg_name="timer", schedule="0 10 * * * *", run_on_startup=False)
+def tenant_usage_timer(timer: func.TimerRequest) -> None:
+    """Records each partner's tenants under management for today, from the tenant registry."""
+    from shared.tenants.metering import record_daily_tenants
+
+    taken = record_daily_tenants(deps.settings().regions, deps.storage().region, deps.usage)
+    log.info("tenant usage timer recorded %d partners' tenant counts", taken)
 
 
 def _sync_handler(region: str) -> None:

@@ -137,6 +137,11 @@ def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path 
         key_file=REPO / ".localdev" / "fcm-service-account.json",
     )
     os.environ.update(fcm_settings)
+    # E-mail (alerts) goes to the local ACS Email stand-in, which keeps what it was sent.
+    from localdev.acs_email_standin import start_email_standin
+
+    email = start_email_standin(int(os.environ.get("ACS_STANDIN_PORT", "9098")))
+    os.environ.update(email.settings())
     try:
         from localdev.demo import graph_standin, register_in_background
 
@@ -152,6 +157,7 @@ def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path 
         pass
     finally:
         fcm.stop()
+        email.stop()
         if azurite is not None:
             azurite.stop()
     # A function that outlived the grace period would keep the interpreter waiting on its thread

@@ -252,6 +252,28 @@ class Settings(BaseSettings):
         alias="TENANTRY_SUBPROCESSORS",
         description="JSON list of sub-processors (name, service, purpose, location, regions).",
     )
+    alerts_loopback_ports: str = Field(
+        default="",
+        alias="ALERTS_LOOPBACK_PORTS",
+        description="Local only: loopback ports (`8080,9000-9100`) alert receivers may use, over http "
+        "too; empty in Azure, where receivers must be https on public addresses.",
+    )
+    email_connection_string: SecretStr = Field(
+        default=SecretStr(""),
+        alias="ACS_EMAIL_CONNECTION_STRING",
+        description="Azure Communication Services (endpoint=...;accesskey=...) that alert e-mails go "
+        "through (Key Vault in Azure); empty: no e-mail.",
+    )
+    email_sender: str = Field(
+        default="",
+        alias="ACS_EMAIL_SENDER",
+        description="The sender address of alert e-mails, on the stamp's verified domain.",
+    )
+    email_ca_bundle: str | None = Field(
+        default=None,
+        alias="ACS_EMAIL_CA_BUNDLE",
+        description="Local only: the CA of the ACS Email stand-in's TLS certificate.",
+    )
 
     @model_validator(mode="after")
     def _no_unresolved_key_vault_references(self) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from localdev.acs_email_standin import start_email_standin
 from localdev.fcm_local import start_fcm_standin
 from localdev.graph_standin import GraphStandin, serve_in_thread
 from localdev.stack import start_test_azurite
@@ -24,10 +25,15 @@ STACK_ENV.update(GRAPH.settings())
 # One FCM stand-in for the session (real firebase-admin, OAuth included, talks to it).
 FCM, _FCM_SETTINGS = start_fcm_standin()
 STACK_ENV.update(_FCM_SETTINGS)
+# One ACS Email stand-in (alert e-mails through the real SDK); alert receivers on loopback ports.
+EMAIL = start_email_standin()
+STACK_ENV.update(EMAIL.settings())
+STACK_ENV["ALERTS_LOOPBACK_PORTS"] = "1024-65535"
 os.environ.update(STACK_ENV)
 
 
 def stop() -> None:
     _GRAPH.__exit__(None, None, None)
     FCM.stop()
+    EMAIL.stop()
     _AZURITE.stop()

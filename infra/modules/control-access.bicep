@@ -15,6 +15,8 @@ var tables = [
   'tenantclaims'
   'orgdirectory'
   'orgpending'
+  'notices'
+  'plans'
 ]
 
 // Built-in role: Storage Table Data Contributor (read, write and delete entities).

@@ -31,6 +31,8 @@ var tables = [
   'tenantclaims'
   'orgdirectory'
   'orgpending'
+  'notices'
+  'plans'
 ]
 // ---------------------------------------------------------------------------------------------
 

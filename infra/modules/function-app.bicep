@@ -203,6 +203,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     GRAPH_CLIENT_ID: graphClientId
     // Firebase Cloud Messaging: the project push notifications are sent through.
     FIREBASE_PROJECT_ID: firebaseProjectId
+    // Alert receivers: no loopback port is let through in Azure (https to public addresses only).
+    ALERTS_LOOPBACK_PORTS: ''
 
     // --- Secrets: Key Vault references, one line each ------------------------------------------
     // <SETTING>: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=<secret-name>)'

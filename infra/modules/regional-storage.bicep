@@ -62,11 +62,18 @@ var tables = [
   'subjectindex'
   'subjectkeys'
   'subjectflags'
+  'reportrows'
+  'alertsubscriptions'
+  'alertdeliveries'
+  'alertconditions'
 ]
 var queues = [
   'tenantsync'
   'notifyfanout'
   'privacyjobs'
+  'alertevents'
+  'alertsend'
+  'alertretry'
 ]
 var containers = [
   'tenantsnapshots'

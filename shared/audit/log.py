@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,17 @@ SUBJECT_INDEX = "~subj-"
 _SCAN_BUDGET = 5000
 # Comparisons a scoped view may add to a query: the base filter uses up to 7 of Table storage's 15.
 _NARROWING_MAX = 8
+
+
+# Called after each event is stored, with (account, partner id, bucket, entity): areas above the log
+# that act on events (alerts) register here in the composition root; a watcher must not raise.
+Watcher = Callable[["AccountStorage", str, str, dict[str, Any]], None]
+_WATCHERS: list[Watcher] = []
+
+
+def add_watcher(watcher: Watcher) -> None:
+    if watcher not in _WATCHERS:
+        _WATCHERS.append(watcher)
 
 
 def bucket_name(moment: datetime) -> str:
@@ -214,7 +225,9 @@ class AuditLog:
         if event.subject is not None:
             from shared.audit.seal import seal_fields
 
-            kid, key = self.subject_keys().get_or_create(partner_id, event.subject.scope, event.subject.key)
+            kid, key = self.subject_keys().get_or_create(
+                partner_id, event.subject.scope, event.subject.key, used_at=at
+            )
             parts = {"target": target, "changes": changes, "details": details}
             sealed = seal_fields(partner_id, kid, key, event.subject, parts)
             target, changes, details = sealed["target"], sealed["changes"], sealed["details"]
@@ -277,6 +290,8 @@ class AuditLog:
                 tables.write(table, operations)
             except tables.BatchRefusedError:
                 continue  # another writer moved this lane's head first: try again
+            for watcher in _WATCHERS:
+                watcher(self.account, partner_id, bucket, entity)
             return entity
         raise ConflictRetryExhaustedError(f"could not append to the audit log of {partner_id}")
 

@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.storage import tables
@@ -28,8 +29,11 @@ if TYPE_CHECKING:
 TABLE = "subjectkeys"
 PREFIX = "enc:v1:"
 ERASED = "[erased]"
-_SUBJECT_ROW = "s~"
-_KEY_ROW = "k~"
+SUBJECT_ROW = "s~"
+KEY_ROW = "k~"
+# The pointer row's month of last sealing (yyyymm): the retention sweep drops a key once no event
+# it sealed can remain (shared/privacy/lifetimes.py).
+USED_MONTH = "usedMonth"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def org_scope(org_id: str) -> str:
 
 
 def subject_row_key(scope: str, key: str) -> str:
-    return f"{_SUBJECT_ROW}{scope}~{key.lower()}"
+    return f"{SUBJECT_ROW}{scope}~{key.lower()}"
 
 
 def _b64(data: bytes) -> str:
@@ -101,11 +105,25 @@ class SubjectKeyStore:
         kid = str(row["kid"])
         return kid, self._unwrap(partner_id, kid, str(row["wrapped"]))
 
-    def get_or_create(self, partner_id: str, scope: str, key: str) -> tuple[str, bytes]:
-        """The subject's key, made on first use. Two writers racing agree on the first one stored."""
-        found = self.get(partner_id, scope, key)
-        if found is not None:
-            return found
+    def get_or_create(
+        self, partner_id: str, scope: str, key: str, *, used_at: datetime | None = None
+    ) -> tuple[str, bytes]:
+        """The subject's key, made on first use. Two writers racing agree on the first one stored.
+
+        `used_at` (a sealing) moves the key's month of last use forward, at most one write per
+        subject a month; should the sweep have dropped the key meanwhile, a new one is made.
+        """
+        month = f"{used_at.astimezone(UTC):%Y%m}" if used_at is not None else None
+        row = tables.get(self._table(), partner_id, subject_row_key(scope, key))
+        if row is not None and month is not None and str(row.get(USED_MONTH) or "") < month:
+            refresh = {"PartitionKey": partner_id, "RowKey": row["RowKey"], USED_MONTH: month}
+            if not tables.write_each(self._table(), [("update", refresh, row.etag)], tolerate=(404, 412))[0]:
+                # Swept, or refreshed by another writer, this instant: start from what is stored now.
+                return self.get_or_create(partner_id, scope, key, used_at=used_at)
+        if row is not None:
+            self.rows_read += 1
+            kid = str(row["kid"])
+            return kid, self._unwrap(partner_id, kid, str(row["wrapped"]))
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         from shared.ids import new_id
@@ -124,9 +142,10 @@ class SubjectKeyStore:
                             "RowKey": subject_row_key(scope, key),
                             "kid": kid,
                             "wrapped": wrapped,
+                            **({USED_MONTH: month} if month is not None else {}),
                         },
                     ),
-                    ("create", {"PartitionKey": partner_id, "RowKey": _KEY_ROW + kid, "wrapped": wrapped}),
+                    ("create", {"PartitionKey": partner_id, "RowKey": KEY_ROW + kid, "wrapped": wrapped}),
                 ],
             )
         except tables.BatchRefusedError:
@@ -137,7 +156,7 @@ class SubjectKeyStore:
         return kid, raw
 
     def get_by_kid(self, partner_id: str, kid: str) -> bytes | None:
-        row = tables.get(self._table(), partner_id, _KEY_ROW + kid)
+        row = tables.get(self._table(), partner_id, KEY_ROW + kid)
         if row is None:
             return None
         self.rows_read += 1
@@ -150,7 +169,7 @@ class SubjectKeyStore:
             return None
         kid = str(row["kid"])
         # The key first: a crash in between leaves a pointer to nothing, which a retry removes.
-        for row_key in (_KEY_ROW + kid, subject_row_key(scope, key)):
+        for row_key in (KEY_ROW + kid, subject_row_key(scope, key)):
             tables.delete(self._table(), partner_id, row_key)
         return kid
 

@@ -50,6 +50,7 @@ from shared.privacy.subjects import (
 )
 from shared.storage import tables
 from shared.storage.queues import enqueue
+from shared.usage import Unit, UsageMeter
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -761,6 +762,9 @@ class PrivacyRequestService:
             stale = self._stale(row)
             fresh = [e for e in _json(row, "pendingEvents") or [] if e not in stale]
             updates["pendingEvents"] = json.dumps([*fresh, event])
+            if target is RequestState.COMPLETED:  # billed before it shows completed; keyed, so once
+                meter = UsageMeter(self.account, self.clock)
+                meter.record(self.partner_id, Unit.SUBJECT_REQUESTS_HANDLED, key=request_id)
             try:
                 self.table.update_entity(
                     {"PartitionKey": self.partner_id, "RowKey": request_id, **updates},
@@ -1069,4 +1073,26 @@ def _event_tenant(row: Any) -> str | None:
 def request_rules() -> list[RetentionRule]:
     """A terminated partner's requests go with its personnel data, 24 months after the end: as long
     as the event log that records their transitions, and before its partner row goes."""
-    return [PartitionRows("privacyrequests.rows", TABLE, "data-subject requests", personnel_data_at)]
+    from shared.privacy.flags import FLAGS
+    from shared.privacy.subjects import erasure_journals
+
+    return [
+        PartitionRows(
+            "privacyrequests.rows",
+            TABLE,
+            "data-subject requests",
+            personnel_data_at,
+            tested_by="tests/integration/test_privacy_requests_lifecycle.py::"
+            "test_a_terminated_partners_requests_go_24_months_after_the_end",
+        ),
+        # An erasure's journal (counts, certificate) is evidence of its request: it goes with it.
+        PartitionRows(
+            "subjectflags.erasure-journals",
+            FLAGS,
+            "data-subject requests",
+            personnel_data_at,
+            tested_by="tests/integration/test_retention_rules.py::"
+            "test_a_terminated_partners_contacts_breaches_and_requests_go_even_after_missed_sweeps",
+            partition=erasure_journals,
+        ),
+    ]

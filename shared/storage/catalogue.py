@@ -43,6 +43,15 @@ CATALOGUE: tuple[StoredData, ...] = (
         retention="While the partner exists; holds no personal data.",
     ),
     StoredData(
+        name="plans",
+        kind=StorageKind.TABLE,
+        placement=Placement.CONTROL,
+        categories=("billing/administration records",),
+        purpose="The operator's catalogue of plans and prices, every version kept (what a partner was told).",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Kept while any partner's administration records may cite it (7 years, 10 on request).",
+    ),
+    StoredData(
         name="partners",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
@@ -97,7 +106,10 @@ CATALOGUE: tuple[StoredData, ...] = (
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
         categories=("billing/administration records",),
-        purpose="Billable units per partner per month (tenants, API calls, notifications).",
+        purpose=(
+            "Billable units per partner per month, a row per unit of work (tenants a day, API calls, "
+            "notifications sent, devices registered, data-subject requests handled)."
+        ),
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="7 years after the service ends (the partner may set 10).",
     ),
@@ -126,7 +138,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("breach register", "personnel data (contact point)"),
         purpose="The register of personal-data breaches and the partners each one affects (Art. 33(5)).",
         legal_basis="Art. 6(1)(c) GDPR with Art. 33(5): documenting breaches",
-        retention="While the region's stamp runs: the documentation a supervisory authority may ask for.",
+        retention="While the region's stamp runs: the documentation a supervisory authority may ask for; "
+        "a terminated partner's index rows 24 months after its service ended.",
     ),
     StoredData(
         name="privacyrequests",
@@ -217,7 +230,19 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("configuration",),
         purpose="Baseline check results per tenant and the partner's baseline settings.",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
-        retention="Results while the tenant is managed; settings until the subscription ends.",
+        retention="Results while the tenant is managed; settings until the subscription ends, then 24 "
+        "more months (with personnel data).",
+    ),
+    StoredData(
+        name="reportrows",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("end-user data (synced from Microsoft 365)",),
+        purpose="Reports kept at sync time (MFA registration, sign-in activity, licences, role holders, "
+        "Secure Score, guests) and the end-user search index (UPN, mail, display name), for the partner.",
+        legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer tenant)",
+        retention="Derived from the tenant's data: rewritten by sync, removed with the user, with the tenant "
+        "when the partner removes it, and at the subscription's end.",
     ),
     StoredData(
         name="tenantsnapshots",
@@ -226,7 +251,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("end-user data (synced from Microsoft 365)",),
         purpose="A tenant's configuration per sync (licences, domains, roles, policies), for drift.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer tenant)",
-        retention="While the tenant is active; deleted when the partner removes the tenant.",
+        retention="The latest 10 per tenant, and those a drift event compares for as long as the event (24 "
+        "months); all of a tenant's when it is removed or its partner's subscription ends.",
     ),
     StoredData(
         name="tenantsync",
@@ -254,7 +280,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("cryptographic keys (per data subject, wrapped)",),
         purpose="Per-subject keys sealing personal fields of audit events; erasure destroys them.",
         legal_basis="Art. 32 and 17 GDPR: security of processing and erasure of what must be kept",
-        retention="Until the subject's erasure, or with the audit events it seals (24 months).",
+        retention="Until the subject's erasure, or 24 months after the month it last sealed an event (with "
+        "the events it seals).",
     ),
     StoredData(
         name="subjectflags",
@@ -272,7 +299,7 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("end-user data (access/portability packages)",),
         purpose="The JSON package of everything held on a subject, fetched by a short-lived signed link.",
         legal_basis="Art. 28 GDPR with Art. 15 and 20: access and portability for the controller",
-        retention="7 days (storage lifecycle deletes the blob).",
+        retention="7 days (storage lifecycle deletes the blob; the retention sweep where none runs).",
     ),
     # --- Dynamics 365 push notifications (shared/notifications/) ---------------------------------
     StoredData(
@@ -302,7 +329,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("billing/administration records", "end-user data (system administrators)"),
         purpose="Registered Dynamics 365 organisations: business details, administrators, secret hashes.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
-        retention="While the organisation is registered; deleted with it.",
+        retention="While the organisation is registered; deleted with it, or at a terminated partner's "
+        "end-user date.",
     ),
     StoredData(
         name="orgusers",
@@ -312,7 +340,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         purpose="The organisation's system users (id, names, email, phone, Entra object id), to address "
         "notifications and to check that a device is registered by its own user.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
-        retention="While the organisation is registered; deleted with it.",
+        retention="While the organisation is registered; deleted with it, or at a terminated partner's "
+        "end-user date.",
     ),
     StoredData(
         name="orgrules",
@@ -321,7 +350,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("configuration",),
         purpose="Which Dataverse events notify whom, with which title and body templates.",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
-        retention="While the organisation is registered; deleted with it.",
+        retention="While the organisation is registered; deleted with it, or at a terminated partner's "
+        "end-user date.",
     ),
     StoredData(
         name="devices",
@@ -339,7 +369,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("notification metadata",),
         purpose="What was notified to whom and when (never a title or body), and webhook idempotency.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
-        retention="While the organisation is registered; deleted with it (no message body ever stored).",
+        retention="90 days after it was accepted (the partner may set 30 to 365 in its privacy settings); "
+        "deleted with the organisation (no message body ever stored).",
     ),
     StoredData(
         name="notifydeliveries",
@@ -348,7 +379,7 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("notification metadata",),
         purpose="Per device: sent date, delivery date, Firebase message id or failure reason.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
-        retention="With its notification; deleted with the organisation.",
+        retention="With its notification: 90 days (the partner's 30 to 365); deleted with the organisation.",
     ),
     StoredData(
         name="notifypayloads",
@@ -357,7 +388,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("transient notification content",),
         purpose="The encrypted title, body and link of a notification while it is being sent.",
         legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer)",
-        retention="Deleted when sending completes; storage deletes any left after 1 day.",
+        retention="Deleted when sending completes; storage (and the retention sweep) deletes any left "
+        "after 1 day.",
     ),
     StoredData(
         name="notifyfanout",
@@ -376,7 +408,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("marketing contacts",),
         purpose="Name, email and phone of people who asked for a partner's newsletter (double opt-in).",
         legal_basis="Art. 6(1)(a) GDPR: consent (Art. 28 processing for the partner, the controller)",
-        retention="Until consent is withdrawn (deleted at once); unconfirmed ones when the link expires.",
+        retention="Until consent is withdrawn (deleted at once); unconfirmed ones when the link expires; "
+        "a terminated partner's at its end-user date.",
     ),
     StoredData(
         name="consentledger",
@@ -385,7 +418,8 @@ CATALOGUE: tuple[StoredData, ...] = (
         categories=("consent revocations", "consent records (keyed hash of the address, purpose, time)"),
         purpose="Proof of every consent granted and withdrawn: who (a keyed hash), what purpose, when, how.",
         legal_basis="Art. 6(1)(c) GDPR with Art. 7(1): demonstrating consent",
-        retention="While the consent stands; after a withdrawal its records stay 3 years, then go.",
+        retention="While the consent stands; after a withdrawal its records stay 3 years, then go; a "
+        "terminated partner's at its end-user date.",
     ),
     StoredData(
         name="consentoutbox",
@@ -405,6 +439,71 @@ CATALOGUE: tuple[StoredData, ...] = (
         "key), shared by every instance of the app.",
         legal_basis="Art. 6(1)(f) GDPR: security of processing (abuse of public endpoints)",
         retention="2 days after the counter's window ends.",
+    ),
+    StoredData(
+        name="alertsubscriptions",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("configuration", "personnel data (e-mail recipients)"),
+        purpose="Where a partner's alerts go: channel, sealed receiver URL and signing secrets, filters, "
+        "e-mail recipients.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the partner deletes it; after the service ends, with the personnel data.",
+    ),
+    StoredData(
+        name="alertdeliveries",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("configuration", "alert content (tenant, setting, ids; no receiver answer)"),
+        purpose="The delivery log per subscription: each alert's content, state, attempts, response codes, "
+        "latency (never the body of a receiver's answer).",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="30 days after the alert (the alerts delivery-log rule of the retention sweep).",
+    ),
+    StoredData(
+        name="alertconditions",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("configuration",),
+        purpose="Open alert conditions (one per condition and tenant): each alerts once until it clears.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the condition clears, or the tenant's data goes with the subscription's end.",
+    ),
+    StoredData(
+        name="notices",
+        kind=StorageKind.TABLE,
+        placement=Placement.CONTROL,
+        categories=("service notices (no personal data)",),
+        purpose="Maintenance windows and policy or price changes the operator announced to partners.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="90 days after the window ends or the change takes effect.",
+    ),
+    StoredData(
+        name="alertevents",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("event references (ids only)",),
+        purpose="Recorded events the alert rules read: partner id, event table and row key.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the job ran (queue messages live at most 7 days).",
+    ),
+    StoredData(
+        name="alertsend",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("delivery references (ids only)",),
+        purpose="First attempts of alert deliveries: partner, subscription and delivery ids.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the job ran (queue messages live at most 7 days).",
+    ),
+    StoredData(
+        name="alertretry",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("delivery references (ids only)",),
+        purpose="Retries of alert deliveries (and attempts for failing receivers), delayed: ids only.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the job ran (queue messages live at most 7 days).",
     ),
 )
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
+from shared.models import ApiInput, ApiModel, PageQuery, QueryInput, UtcDateTime
 
 TenantStatus = Literal["active", "deleting"]
 SyncState = Literal["queued", "running", "succeeded", "failed"]
@@ -193,6 +193,35 @@ class UserQuery(PageQuery):
     licence: _GUID | None = Field(default=None, description="Only users holding this SKU id.")
 
 
+class PasswordResetOut(ApiModel):
+    """Shown once: Tenantry keeps the password nowhere (not in a table, a log or the audit event)."""
+
+    user_id: str
+    temporary_password: str = Field(description="One-time password; the user must change it at next sign-in.")
+    force_change_password_next_sign_in: bool = True
+
+
+class SessionsRevokedOut(ApiModel):
+    user_id: str
+    revoked_at: UtcDateTime = Field(
+        description="Refresh tokens and session cookies issued before this are invalid."
+    )
+
+
+class RemovedMethod(ApiModel):
+    id: str
+    type: str = Field(
+        description="Graph's @odata.type of the method, e.g. #microsoft.graph.phoneAuthenticationMethod."
+    )
+
+
+class MfaResetOut(ApiModel):
+    user_id: str
+    removed: list[RemovedMethod] = Field(
+        description="Methods deleted; empty when none were left (idempotent)."
+    )
+
+
 class UserPatch(ApiInput):
     account_enabled: bool | None = None
     usage_location: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
@@ -244,6 +273,42 @@ class ConfigurationOut(ApiModel):
     sync_id: str
     taken_at: UtcDateTime
     configuration: dict[str, Any]
+
+
+class SnapshotOut(ApiModel):
+    """One stored configuration snapshot; `comparedByDrift`: a drift event compares it, so it stays
+    as long as that event (otherwise only the latest 10 stay)."""
+
+    sync_id: str
+    taken_at: UtcDateTime | None = None
+    compared_by_drift: bool
+
+
+class SnapshotList(ApiModel):
+    items: list[SnapshotOut]
+
+
+class SnapshotChangesQuery(QueryInput):
+    since: str | None = Field(
+        default=None,
+        pattern=r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$",
+        description="The sync id of the earlier snapshot (default: the one before this).",
+    )
+
+
+class SettingChange(ApiModel):
+    setting: str
+    summary: str
+    before: Any = None
+    after: Any = None
+
+
+class SnapshotChanges(ApiModel):
+    """What changed in the configuration from one snapshot (`since`) to another (`syncId`)."""
+
+    sync_id: str
+    since: str | None
+    changes: list[SettingChange]
 
 
 class CheckResult(ApiModel):

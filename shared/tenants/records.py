@@ -11,11 +11,14 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import not_found
+from shared.privacy.flags import FLAGS, tenant_partition
+from shared.reports.kinds import ReportKind
+from shared.reports.rows import ReportRows
 from shared.storage import tables
 from shared.tenants.models import SyncCounts, SyncError, SyncOut, SyncSummary, TenantCounts, TenantOut
 from shared.tenants.proof import PENDING, PROVEN, access_of, not_proven
+from shared.tenants.snapshots import SNAPSHOTS
 from shared.tenants.store import DirectoryStore
-from shared.tenants.sync import SNAPSHOTS
 
 if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
@@ -110,12 +113,14 @@ def active_tenants_in(account: AccountStorage) -> dict[str, list[str]]:
 
 
 def purge_tenant_data(account: AccountStorage, partner_id: str, tenant_id: str, workers: int = 8) -> None:
-    """Deletes a tenant's end-user data, snapshots, sync records and baseline (not its audit events).
+    """Deletes a tenant's end-user data (report and search rows too), snapshots, sync records,
+    baseline and restriction flags (not its audit events).
 
     Used when the partner removes the tenant and by the retention sweep when the subscription ends.
     """
     with ThreadPoolExecutor(workers) as pool:
         DirectoryStore(account, partner_id, tenant_id, pool).purge()
+    ReportRows(account).purge_tenant(partner_id, tenant_id, list(ReportKind))
     container = account.container(SNAPSHOTS)
     for blob in container.list_blobs(name_starts_with=f"{partner_id}/{tenant_id}/"):
         with suppress(Exception):
@@ -127,3 +132,5 @@ def purge_tenant_data(account: AccountStorage, partner_id: str, tenant_id: str, 
             syncs.delete_entity(partition, str(row["RowKey"]))
     with suppress(Exception):
         account.table(BASELINES).delete_entity(partner_id, tenant_id)
+    # Restriction flags of the tenant's end users: nobody is left to restrict.
+    tables.delete_partition(account.table(FLAGS), tenant_partition(partner_id, tenant_id))

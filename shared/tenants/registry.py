@@ -32,7 +32,10 @@ _META = "~meta"  # per partner: the count of tenants, guarded by its ETag
 
 
 def _tenant_limit(partner: Partner, now: Any) -> int:
-    return subs.advance(partner.subscription, now).tenant_limit
+    sub = subs.advance(partner.subscription, now)
+    pending = sub.pending_change.tenant_limit if sub.pending_change is not None else None
+    # A smaller plan already chosen for the next cycle: onboarding now must not outgrow it.
+    return min(sub.tenant_limit, pending) if pending is not None else sub.tenant_limit
 
 
 class TenantRegistry:

@@ -16,6 +16,7 @@ from shared.tenants.baselines import BaselineService
 from shared.tenants.directory import DirectoryService
 from shared.tenants.records import TenantStore
 from shared.tenants.registry import TenantRegistry
+from shared.tenants.snapshots import SnapshotReader
 from shared.tenants.sync_runner import SyncRunner
 
 if TYPE_CHECKING:
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
         ConfigurationOut,
         GroupOut,
         LicenceChangeIn,
+        MfaResetOut,
+        PasswordResetOut,
+        SessionsRevokedOut,
         SignInResult,
+        SnapshotChanges,
+        SnapshotList,
         SyncMessage,
         SyncOut,
         TenantIn,
@@ -178,6 +184,15 @@ class TenantService:
     ) -> UserOut:
         return self.directory.change_licences(tenant_id, user_id, change, context)
 
+    def reset_password(self, tenant_id: str, user_id: str, context: ActionContext) -> PasswordResetOut:
+        return self.directory.reset_password(tenant_id, user_id, context)
+
+    def revoke_sessions(self, tenant_id: str, user_id: str, context: ActionContext) -> SessionsRevokedOut:
+        return self.directory.revoke_sessions(tenant_id, user_id, context)
+
+    def reset_mfa(self, tenant_id: str, user_id: str, context: ActionContext) -> MfaResetOut:
+        return self.directory.reset_mfa(tenant_id, user_id, context)
+
     def list_groups(
         self, tenant_id: str, top: int, continuation: str | None
     ) -> tuple[list[GroupOut], str | None]:
@@ -193,6 +208,14 @@ class TenantService:
 
     def get_configuration(self, tenant_id: str) -> ConfigurationOut:
         return self.directory.get_configuration(tenant_id)
+
+    def list_snapshots(self, tenant_id: str) -> SnapshotList:
+        tenant_id = str(self.rows.get_proven(tenant_id)["RowKey"])
+        return SnapshotReader(self.account, self.partner.id).list_snapshots(tenant_id)
+
+    def list_snapshot_changes(self, tenant_id: str, sync_id: str, since: str | None) -> SnapshotChanges:
+        tenant_id = str(self.rows.get_proven(tenant_id)["RowKey"])
+        return SnapshotReader(self.account, self.partner.id).list_changes(tenant_id, sync_id, since)
 
     def update_security_defaults(self, tenant_id: str, enabled: bool, context: ActionContext) -> bool:
         return self.directory.update_security_defaults(tenant_id, enabled, context)

@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import ProblemError
 from shared.privacy.subjects import index
 from shared.privacy.subjects.holdings import not_applicable, read_row
+from shared.reports.kinds import ReportKind
+from shared.reports.rows import TABLE as REPORTS_TABLE
+from shared.reports.rows import ReportRows
+from shared.tenants.snapshots import erase_from_snapshots, snapshots_naming
 from shared.tenants.store import (
     GROUPS,
     USERS,
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
 
 MEMBERSHIPS = "tenantGroupMemberships"
+SNAPSHOT_MENTIONS = "tenantConfigurationSnapshots"
+REPORT_ROWS = "reportRows"
 
 
 class TenantSubjects:
@@ -61,6 +67,11 @@ class TenantSubjects:
             found.addresses = index.tenant_user_addresses(row)
             for entry in index.tenant_entries(gatherer.index_key, partner, tenant, key, found.addresses):
                 found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
+        self._report_rows(account, partner, tenant, key, found)
+        # Configuration snapshots name role holders and policy members by object id: no row is
+        # theirs alone, so erasure takes the subject out of them (`release`).
+        for mention in snapshots_naming(account, partner, tenant, {key, *found.addresses}):
+            found.add(SNAPSHOT_MENTIONS, mention, None)
         select = ["RowKey", "displayName"] + [f"m{n:02d}" for n in range(14)]
         groups = list(
             account.table(GROUPS).query_entities(
@@ -74,6 +85,15 @@ class TenantSubjects:
                 found.add(
                     MEMBERSHIPS, {"groupId": group["RowKey"], "displayName": group.get("displayName")}, None
                 )
+
+    @staticmethod
+    def _report_rows(account: AccountStorage, partner: str, tenant: str, key: str, found: Holdings) -> None:
+        """Their rows in reports and the end-user search (shared/reports), reached by object id."""
+        reports = ReportRows(account)
+        for row in reports.list_subject_rows(partner, tenant, key, list(ReportKind)):
+            record = {k: v for k, v in row.items() if k not in ("PartitionKey", "RowKey", "searchKeys")}
+            found.add(REPORT_ROWS, record, (REPORTS_TABLE, str(row["PartitionKey"]), str(row["RowKey"])))
+        found.rows_read += reports.rows_read
 
     @staticmethod
     def _by_address(gatherer: Gatherer, address: str, found: Holdings) -> dict[str, Any]:
@@ -101,3 +121,4 @@ class TenantSubjects:
         tenant = str(scope.tenant_id).lower()
         for membership in found.data.get(MEMBERSHIPS, []):
             remove_member(account, scope.partner_id, tenant, str(membership["groupId"]), found.subject_key)
+        erase_from_snapshots(account, scope.partner_id, tenant, {found.subject_key, *found.addresses})

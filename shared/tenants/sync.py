@@ -5,6 +5,10 @@ deltaLinks are stored. A run killed half-way is retried from the previous deltaL
 re-applying a delta round is idempotent (upsert by id, delete by id), and a full round tags each
 user it sees with the sync id and finally deletes every stored user without it, so after any
 successful attempt the stored users equal the tenant's users exactly.
+
+Report and search rows (shared/reports/sync.py) ride along: per users page as the changes arrive,
+then the whole-tenant reports after the configuration; a report Graph refuses (no Entra ID P1, a
+permission not consented) is a row saying so, never a failed sync. Re-applying them is idempotent too.
 """
 
 from __future__ import annotations
@@ -14,17 +18,27 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from shared.access.principals import SYSTEM
-from shared.adapters.graph import GraphGroup, GraphReader, GraphUser
+from shared.adapters.graph import (
+    GraphForbiddenError,
+    GraphGroup,
+    GraphNotFoundError,
+    GraphReader,
+    GraphUser,
+    TenantConfiguration,
+)
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog
+from shared.audit.seal import EventSubject, tenant_scope
 from shared.clock import Clock, isoformat
 from shared.privacy.subjects.index import tenant_user_addresses
+from shared.reports.sync import ReportSync, read_or_refused
 from shared.tenants import baseline, drift
 from shared.tenants.models import BaselineSettings, SyncCounts
+from shared.tenants.snapshots import SNAPSHOTS, mark_referenced, metadata_for
 from shared.tenants.store import DirectoryStore, group_fields, group_members
 
 if TYPE_CHECKING:
@@ -32,8 +46,6 @@ if TYPE_CHECKING:
     from shared.storage.router import AccountStorage
 
 log = logging.getLogger("tenantry.tenants.sync")
-
-SNAPSHOTS = "tenantsnapshots"
 
 
 class TenantGoneError(Exception):
@@ -97,13 +109,23 @@ class SyncEngine:
         counts = SyncCounts()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="tenant-sync") as pool:
             store = DirectoryStore(self.account, job.partner_id, job.tenant_id, pool, self.index_key)
-            full, users_link = self._users(job, reader, store, counts)
+            reports = ReportSync(
+                self.account,
+                job.partner_id,
+                job.tenant_id,
+                sync_id=job.marker,
+                now=self.clock.now(),
+                pool=pool,
+                erased=store.is_erased,
+            )
+            full, users_link = self._users(job, reader, store, counts, reports)
             groups_full, groups_link = self._groups(job, reader, store, counts)
-            config = reader.configuration().model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
+            configuration = reader.configuration()
+            config = configuration.model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
             snapshot = self._snapshot(job, config, counts)
-            facts = self._user_facts(store)
+            facts = self._reports(reader, reports, configuration, self._user_facts(store))
             results = baseline.evaluate(config, facts, job.baseline_settings)
-            counts.storage_writes = store.writes.entities
+            counts.storage_writes = store.writes.entities + reports.writes
         return SyncResult(counts, full or groups_full, users_link, groups_link, snapshot, results)
 
     def _check(self) -> None:
@@ -113,7 +135,12 @@ class SyncEngine:
     # --- users ---
 
     def _users(
-        self, job: SyncInput, reader: GraphReader, store: DirectoryStore, counts: SyncCounts
+        self,
+        job: SyncInput,
+        reader: GraphReader,
+        store: DirectoryStore,
+        counts: SyncCounts,
+        reports: ReportSync,
     ) -> tuple[bool, str | None]:
         full = job.users_delta_link is None
         seen: set[str] = set()
@@ -128,9 +155,10 @@ class SyncEngine:
             if page.full_sync:
                 seen.update(u.id for u in page.items)
                 # Storing overlaps with fetching the next page: Graph and storage wait on each other less.
-                pending = store.pool.submit(store.upsert_users, page.items, job.marker, full=True)
+                pending = store.pool.submit(self._store_full_page, store, reports, page.items, job.marker)
             else:
                 self._apply_user_changes(store, page.items, page.removed, job.marker, counts)
+                reports.users_changed(store.without_erased(page.items), page.removed)
             counts.users_upserted += len(page.items)
             if self.on_page is not None:
                 if pending is not None:
@@ -140,6 +168,7 @@ class SyncEngine:
             link = page.delta_link or link
         if pending is not None:
             pending.result()
+        reports.users_done(full=full)
         if full:
             indexed: dict[str, set[str]] = {}
             gone = list(store.list_user_ids_not_seen(job.marker, indexed))
@@ -148,6 +177,13 @@ class SyncEngine:
             counts.users_removed += len(gone)
             counts.users = len(seen)
         return full, link
+
+    @staticmethod
+    def _store_full_page(
+        store: DirectoryStore, reports: ReportSync, users: list[GraphUser], marker: str
+    ) -> None:
+        store.upsert_users(users, marker, full=True)
+        reports.users_full(store.without_erased(users))
 
     def _apply_user_changes(
         self,
@@ -234,8 +270,11 @@ class SyncEngine:
         """Stores this run's snapshot and records one drift event per setting changed since the last."""
         container = self.account.container(SNAPSHOTS)
         name = snapshot_blob(job.partner_id, job.tenant_id, job.sync_id)
-        document = {"syncId": job.sync_id, "takenAt": isoformat(self.clock.now()), "configuration": config}
-        container.upload_blob(name, json.dumps(document).encode(), overwrite=True)
+        taken_at = isoformat(self.clock.now())
+        document = {"syncId": job.sync_id, "takenAt": taken_at, "configuration": config}
+        container.upload_blob(
+            name, json.dumps(document).encode(), overwrite=True, metadata=metadata_for(taken_at, drift=False)
+        )
         if job.previous_snapshot is None or job.previous_snapshot == name:
             return name
         from azure.core.exceptions import ResourceNotFoundError
@@ -245,6 +284,10 @@ class SyncEngine:
         except ResourceNotFoundError:
             return name
         findings = drift.compare(previous, config)
+        if findings:
+            # Both sides of the comparison stay as long as the drift events (tenants/snapshots.py).
+            mark_referenced(container, job.previous_snapshot)
+            mark_referenced(container, name)
         audit = AuditLog(self.account, self.clock)
         context = ActionContext(SYSTEM)
         for finding in findings:
@@ -255,20 +298,46 @@ class SyncEngine:
                 {"type": "tenant", "id": job.tenant_id},
                 changes={finding.setting: {"before": finding.before, "after": finding.after}},
                 details={"summary": finding.summary, "syncId": job.sync_id},
+                # A role holder's id is theirs: sealed, so that erasing them shreds it here too.
+                subject=EventSubject(tenant_scope(job.tenant_id), finding.subject, ("changes",))
+                if finding.subject
+                else None,
             )
         counts.drift_events = len(findings)
         return name
 
-    def _user_facts(self, store: DirectoryStore) -> baseline.UserFacts:
+    def _user_facts(self, store: DirectoryStore) -> tuple[baseline.UserFacts, dict[str, int]]:
+        """Disabled accounts holding licences, and how many of each SKU they hold."""
         # Storage filters the disabled accounts, so this reads only those, not the whole tenant.
-        holders = [
-            str(row["RowKey"])
-            for row in store.list_user_rows(
-                " and accountEnabled eq false", select=["RowKey", "assignedLicenses"]
-            )
-            if json.loads(row.get("assignedLicenses") or "[]")
-        ]
-        return baseline.UserFacts(len(holders), holders[:20])
+        holders: list[str] = []
+        by_sku: dict[str, int] = {}
+        for row in store.list_user_rows(
+            " and accountEnabled eq false", select=["RowKey", "assignedLicenses"]
+        ):
+            licences = json.loads(row.get("assignedLicenses") or "[]")
+            if licences:
+                holders.append(str(row["RowKey"]))
+            for licence in licences:
+                sku = str(licence.get("skuId", "")).lower()
+                by_sku[sku] = by_sku.get(sku, 0) + 1
+        return baseline.UserFacts(len(holders), holders[:20]), by_sku
+
+    @staticmethod
+    def _reports(
+        reader: GraphReader,
+        reports: ReportSync,
+        configuration: TenantConfiguration,
+        facts: tuple[baseline.UserFacts, dict[str, int]],
+    ) -> baseline.UserFacts:
+        """The whole-tenant reports (shared/reports): a read Graph refuses is recorded per tenant,
+        never a failed sync. Answers the baseline's facts with the inactive accounts counted."""
+        refusals = (GraphForbiddenError, GraphNotFoundError)
+        user_facts, disabled_by_sku = facts
+        reports.configuration(configuration, disabled_by_sku)
+        reports.registration(read_or_refused(reader.list_registration_details, refusals))
+        inactive = reports.sign_ins(read_or_refused(reader.list_sign_in_activity, refusals))
+        reports.secure_scores(read_or_refused(reader.list_secure_scores, refusals))
+        return replace(user_facts, inactive_accounts=inactive)
 
 
 def elapsed_ms(started: float) -> int:

@@ -40,6 +40,8 @@ MEANT_PUBLIC |= {
 # Where Entra sends a customer's administrator back after admin consent: a browser redirect, with
 # no credential but the signed state the consent link carried.
 MEANT_PUBLIC |= {("get", "/api/admin-consent/callback")}
+# Upcoming maintenance and policy or price changes of the service: about Tenantry, no partner's data.
+MEANT_PUBLIC |= {("get", "/api/notices")}
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +303,10 @@ def scoped_world(api: str) -> ScopedWorld:
     scoped_key = key({"tenantIds": [tenant_a]}, ["read", "write", "notify", "privacy"])
     syncs = _ok(httpx.get(f"{p.url}/tenants/{tenant_b}/syncs", headers=owner))["items"]
     sync_b = syncs[0]["id"] if syncs else str(uuid.uuid4())
+    # An alert subscription about B only (no receiver needs to run: nothing is sent here).
+    hook = {"channel": "webhook", "url": "http://127.0.0.1:65000/b", "eventTypes": ["*"]}
+    hook["tenantScope"] = {"tenantIds": [tenant_b]}
+    subscription_b = _ok(httpx.post(f"{p.url}/alert-subscriptions", headers=owner, json=hook), 201)["id"]
     return ScopedWorld(
         partner=p,
         owner=owner,
@@ -324,6 +330,7 @@ def scoped_world(api: str) -> ScopedWorld:
             "keyId": [key_b],
             "groupName": ["only-b-tenants", "both-a-and-b"],
             "syncId": [sync_b],
+            "subscriptionId": [subscription_b],
         },
         body_b={
             "tenantId": tenant_b,
@@ -344,6 +351,7 @@ def scoped_world(api: str) -> ScopedWorld:
             key_b,
             "only-b-tenants",
             "both-a-and-b",
+            subscription_b,
         },
         callers={"scoped key": {"x-api-key": scoped_key["key"]}, "scoped admin": p.bearer(admin_oid)},
         admin_id=admin_id,

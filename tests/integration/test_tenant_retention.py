@@ -40,12 +40,19 @@ def test_synced_users_go_a_day_after_the_subscription_ends_not_a_day_before(cont
     tenant_id = onboard(service, control, 12)
     service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
     assert len(stored_users(service, tenant_id)) == 12
+    reports = service.account.table("reportrows")
+
+    def report_rows() -> list[Any]:  # the tenant's report and search rows (shared/reports)
+        return list(reports.query_entities("tenantId eq @t", parameters={"t": tenant_id}, select=["RowKey"]))
+
+    assert len(report_rows()) > 12
 
     assert sweep_to_end(router, end_user_at - DAY) == {}
     assert len(stored_users(service, tenant_id)) == 12
 
     assert sweep_to_end(router, end_user_at + DAY) == {"end-user data": 1}
     assert stored_users(service, tenant_id) == {}
+    assert report_rows() == []
     snapshots = service.account.container("tenantsnapshots").list_blobs(
         name_starts_with=f"{partner.id}/{tenant_id}/"
     )

@@ -169,6 +169,19 @@ def test_configuration_drift_becomes_audit_events_and_baseline_follows(
     mfa = {c.id: c for c in service.get_baseline(tenant_id).checks}["mfaEnforced"]
     assert mfa.state in ("pass", "fail")
 
+    # The partner sees both snapshots, marked as compared by the drift event (so they are kept as
+    # long as it), and what changed between them.
+    snapshots = service.list_snapshots(tenant_id).items
+    last = service.get(tenant_id).last_sync
+    assert last is not None and snapshots[0].sync_id == last.id
+    assert len(snapshots) == 2 and all(s.compared_by_drift for s in snapshots)
+    changes = service.list_snapshot_changes(tenant_id, snapshots[0].sync_id, None)
+    assert changes.since == snapshots[1].sync_id
+    assert [(c.setting, c.before, c.after) for c in changes.changes] == [
+        ("securityDefaults", enabled, not enabled)
+    ]
+    assert service.list_snapshot_changes(tenant_id, snapshots[1].sync_id, None).changes == []
+
 
 def test_removing_a_tenant_deletes_users_and_snapshots_and_keeps_events(
     partner: Partner, control: StandinControl

@@ -25,7 +25,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.audit",),
     ("shared.partners",),
     ("shared.privacy",),
+    ("shared.reports",),
     ("shared.tenants", "shared.notifications"),
+    ("shared.alerts",),  # reads tenants', privacy's and notifications' events; below the API document
     ("shared.openapi",),
     ("functions",),
 ]
