@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +30,6 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from graph_sync_parse import start_standin  # noqa: E402
 
-from localdev.graph_standin import StandinControl  # noqa: E402
 from localdev.stack import start_test_azurite  # noqa: E402
 
 
@@ -78,33 +76,13 @@ def sync(service: Any, item: tuple[str, str]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from functions import deps
-    from localdev.proving import connect_with_service, grant_gdap
-    from shared.access.principals import Actor
+    from localdev.proving import add_proven_tenant, bench_partner
     from shared.access.reach import TenantReach
-    from shared.audit.context import ActionContext
-    from shared.partners.models import PartnerIn
     from shared.reports.kinds import ReportKind
     from shared.reports.models import ReportQuery, UserSearchQuery
     from shared.reports.service import ReportService
-    from shared.tenants.graph_access import GraphAccess
-    from shared.tenants.models import TenantIn
 
-    action = ActionContext(Actor("personnel", "bench"))
-    partner = deps.partners().create(
-        PartnerIn.model_validate(
-            {
-                "displayName": "Cross IT",
-                "region": "eu",
-                "entraTenantId": str(uuid.uuid4()),
-                "contact": {"name": "Bench", "email": "bench@example.com"},
-                "subscription": {"plan": "standard", "tenantLimit": args.tenants, "billingCycle": "monthly"},
-            }
-        ),
-        action,
-    )
-    service = deps.tenants(partner, graph=GraphAccess(deps.graph_access().settings), sync_workers=2)
-    control = StandinControl(os.environ["GRAPH_AUTHORITY_HOST"], Path(os.environ["GRAPH_CA_BUNDLE"]))
-    connect_with_service(service.proof, control)
+    partner, service, control = bench_partner("Cross IT", tenant_limit=args.tenants)
     reports = ReportService(deps.storage().region(partner.region), partner.id)
     synced: list[str] = []
 
@@ -112,10 +90,7 @@ def run(args: argparse.Namespace) -> None:
         pending = []
         started = time.perf_counter()
         for _ in range(upto - len(synced)):
-            tenant_id = str(uuid.uuid4())
-            control.grant_consent(tenant_id)
-            grant_gdap(control, partner.entra_tenant_id, tenant_id)
-            service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Bench"), action)
+            tenant_id = add_proven_tenant(service, control, "Bench")
             pending.append((tenant_id, str(service._entity(tenant_id)["activeSyncId"])))
 
         with ThreadPoolExecutor(args.concurrency) as pool:

@@ -15,7 +15,6 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +24,6 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from graph_sync_parse import start_standin  # noqa: E402
 
-from localdev.graph_standin import StandinControl  # noqa: E402
 from localdev.stack import start_test_azurite  # noqa: E402
 
 
@@ -46,38 +44,13 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from functions import deps
-    from localdev.proving import connect_with_service, grant_gdap
-    from shared.access.principals import Actor
-    from shared.audit.context import ActionContext
-    from shared.partners.models import PartnerIn
-    from shared.tenants.graph_access import GraphAccess
-    from shared.tenants.models import TenantIn
+    from localdev.proving import add_proven_tenant, bench_partner
 
-    action = ActionContext(Actor("personnel", "bench"))
-    partner = deps.partners().create(
-        PartnerIn.model_validate(
-            {
-                "displayName": "Fleet IT",
-                "region": "eu",
-                "entraTenantId": str(uuid.uuid4()),
-                "contact": {"name": "Bench", "email": "bench@example.com"},
-                "subscription": {"plan": "standard", "tenantLimit": args.tenants, "billingCycle": "monthly"},
-            }
-        ),
-        action,
-    )
-    # Few storage workers per sync: the fleet's parallelism is across tenants.
-    service = deps.tenants(partner, graph=GraphAccess(deps.graph_access().settings), sync_workers=2)
-    control = StandinControl(os.environ["GRAPH_AUTHORITY_HOST"], Path(os.environ["GRAPH_CA_BUNDLE"]))
-    connect_with_service(service.proof, control)
+    _, service, control = bench_partner("Fleet IT", tenant_limit=args.tenants)
     started = time.perf_counter()
     tenants = []
     for _ in range(args.tenants):
-        tenant_id = str(uuid.uuid4())
-        control.grant_consent(tenant_id)  # its admin consented; the stand-in generates it at first read
-        grant_gdap(control, partner.entra_tenant_id, tenant_id)
-        service.create(TenantIn(tenant_id=uuid.UUID(tenant_id), display_name="Small"), action)
+        tenant_id = add_proven_tenant(service, control, "Small")
         tenants.append((tenant_id, str(service._entity(tenant_id)["activeSyncId"])))
     print(f"{args.tenants} tenants onboarded in {time.perf_counter() - started:.1f}s")
     control.close()

@@ -14,7 +14,9 @@ import httpx
 
 if TYPE_CHECKING:
     from localdev.graph_standin import StandinControl
+    from shared.partners.service import Partner
     from shared.tenants.proof import TenantProof
+    from shared.tenants.service import TenantService
 
 
 def _callback_query(location: str) -> dict[str, str]:
@@ -65,3 +67,51 @@ def grant_gdap(
     """An active GDAP relationship with Tenantry's minimum roles; returns its id."""
     relationship = control.add_relationship(partner_tenant_id, customer_tenant_id, **options)
     return str(relationship["id"])
+
+
+def bench_partner(display_name: str, *, tenant_limit: int) -> tuple[Partner, TenantService, StandinControl]:
+    """A new partner in eu with its own tenant connected, its tenant service and a control client
+    of the Graph stand-in (whose settings are in the environment): the start of the tenant benches.
+    Few storage workers per sync, since a bench's parallelism is across tenants."""
+    import os
+    import uuid
+    from pathlib import Path
+
+    from functions import deps
+    from localdev.graph_standin import StandinControl
+    from shared.access.principals import Actor
+    from shared.audit.context import ActionContext
+    from shared.partners.models import PartnerIn
+    from shared.tenants.graph_access import GraphAccess
+
+    body = {
+        "displayName": display_name,
+        "region": "eu",
+        "entraTenantId": str(uuid.uuid4()),
+        "contact": {"name": "Bench", "email": "bench@example.com"},
+        "subscription": {"plan": "standard", "tenantLimit": tenant_limit, "billingCycle": "monthly"},
+    }
+    partner = deps.partners().create(
+        PartnerIn.model_validate(body), ActionContext(Actor("personnel", "bench"))
+    )
+    service = deps.tenants(partner, graph=GraphAccess(deps.graph_access().settings), sync_workers=2)
+    control = StandinControl(os.environ["GRAPH_AUTHORITY_HOST"], Path(os.environ["GRAPH_CA_BUNDLE"]))
+    connect_with_service(service.proof, control)
+    return partner, service, control
+
+
+def add_proven_tenant(service: TenantService, control: StandinControl, display_name: str) -> str:
+    """A new customer tenant whose admin consented and which the partner reaches by GDAP, onboarded
+    through the service (its first sync queued); returns its id."""
+    import uuid
+
+    from shared.access.principals import Actor
+    from shared.audit.context import ActionContext
+    from shared.tenants.models import TenantIn
+
+    tenant_id = str(uuid.uuid4())
+    control.grant_consent(tenant_id)  # the stand-in generates the tenant at its first read
+    grant_gdap(control, service.partner.entra_tenant_id, tenant_id)
+    tenant = TenantIn(tenant_id=uuid.UUID(tenant_id), display_name=display_name)
+    service.create(tenant, ActionContext(Actor("personnel", "bench")))
+    return tenant_id
