@@ -10,7 +10,8 @@ that is neither among the latest nor referred to goes at the next sweep.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -154,13 +155,27 @@ ERASED = "[erased]"
 
 def _without(value: Any, identifiers: frozenset[str]) -> tuple[Any, int]:
     """`value` with every string naming one of `identifiers` (lowercase) erased; how many were."""
+    return _erasing(value, lambda text: text.lower() in identifiers)
+
+
+def without_erased_subjects(configuration: Any, is_erased: Callable[[str], bool]) -> Any:
+    """A new snapshot's configuration with every end user erased on request read as `[erased]`:
+    the user may still hold a role in the customer's directory, and a later snapshot must not bring
+    back what erasure stripped from the earlier ones (nor drift name them again)."""
+    return _erasing(configuration, lambda text: _OBJECT_ID.match(text) is not None and is_erased(text))[0]
+
+
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _erasing(value: Any, erased: Callable[[str], bool]) -> tuple[Any, int]:
     if isinstance(value, str):
-        return (ERASED, 1) if value.lower() in identifiers else (value, 0)
+        return (ERASED, 1) if erased(value) else (value, 0)
     if isinstance(value, list):
-        pairs = [_without(item, identifiers) for item in value]
+        pairs = [_erasing(item, erased) for item in value]
         return [item for item, _ in pairs], sum(n for _, n in pairs)
     if isinstance(value, dict):
-        pairs_by_key = {key: _without(item, identifiers) for key, item in value.items()}
+        pairs_by_key = {key: _erasing(item, erased) for key, item in value.items()}
         return {key: item for key, (item, _) in pairs_by_key.items()}, sum(
             n for _, n in pairs_by_key.values()
         )

@@ -38,7 +38,7 @@ from shared.privacy.subjects.index import tenant_user_addresses
 from shared.reports.sync import ReportSync, read_or_refused
 from shared.tenants import baseline, drift
 from shared.tenants.models import BaselineSettings, SyncCounts
-from shared.tenants.snapshots import SNAPSHOTS, mark_referenced, metadata_for
+from shared.tenants.snapshots import SNAPSHOTS, mark_referenced, metadata_for, without_erased_subjects
 from shared.tenants.store import DirectoryStore, group_fields, group_members
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class SyncEngine:
             groups_full, groups_link = self._groups(job, reader, store, counts)
             configuration = reader.configuration()
             config = configuration.model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
+            config = without_erased_subjects(config, store.is_erased)
             snapshot = self._snapshot(job, config, counts)
             facts = self._reports(reader, reports, configuration, self._user_facts(store))
             results = baseline.evaluate(config, facts, job.baseline_settings)

@@ -83,3 +83,19 @@ def stored_users(service: TenantService, tenant_id: str) -> dict[str, Any]:
     ids = [str(r["RowKey"]) for r in rows]
     assert len(ids) == len(set(ids)), "a user is stored twice"
     return {str(r["RowKey"]): r for r in rows}
+
+
+def connected_partner(control: StandinControl, display_name: str, *, tenant_limit: int = 50) -> Partner:
+    """A new partner in eu whose own Entra tenant is connected, so that its tenants can be proven."""
+    from localdev.proving import connect_with_service
+
+    body = {
+        "displayName": display_name,
+        "region": "eu",
+        "entraTenantId": str(uuid.uuid4()),
+        "contact": {"name": "Ana Li", "email": "ana@example.com"},
+        "subscription": {"plan": "standard", "tenantLimit": tenant_limit, "billingCycle": "monthly"},
+    }
+    created = deps.partners().create(PartnerIn.model_validate(body), ACTION)
+    connect_with_service(deps.tenant_proof(created), control)
+    return created

@@ -16,7 +16,6 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
-from localdev.proving import connect_with_service
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
@@ -24,12 +23,11 @@ from shared.notifications.models import Business, OrgIn, SystemUserIn
 from shared.notifications.payload import NewNotification, Payload
 from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import NotificationService
-from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
 from shared.privacy.subjects import SubjectIdentifier, SubjectScope
 from shared.storage.router import AccountStorage
 from shared.tenants.snapshots import SNAPSHOTS
-from tests.integration.rigs import onboard, queued_sync, service_for
+from tests.integration.rigs import connected_partner, onboard, queued_sync, service_for
 from tests.stack import STACK_ENV
 
 pytestmark = [
@@ -42,18 +40,7 @@ ACTION = ActionContext(Actor("personnel", "privacy-officer"))
 
 @pytest.fixture(scope="module")
 def partner(control: StandinControl) -> Partner:
-    body = PartnerIn.model_validate(
-        {
-            "displayName": "Erasure Reach IT",
-            "region": "eu",
-            "entraTenantId": str(uuid.uuid4()),
-            "contact": {"name": "Ana Li", "email": "ana@example.com"},
-            "subscription": {"plan": "standard", "tenantLimit": 5, "billingCycle": "monthly"},
-        }
-    )
-    created = deps.partners().create(body, ACTION)
-    connect_with_service(deps.tenant_proof(created), control)
-    return created
+    return connected_partner(control, "Erasure Reach IT", tenant_limit=5)
 
 
 def clear_texts(account: AccountStorage) -> Iterator[tuple[str, str]]:

@@ -12,18 +12,16 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
-from localdev.proving import connect_with_service
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.errors import ProblemError
-from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
 from shared.privacy.subjects import SubjectData, SubjectIdentifier, SubjectScope, index
 from shared.tenants.models import UserPatch
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore
-from tests.integration.rigs import onboard, queued_sync, service_for
+from tests.integration.rigs import connected_partner, onboard, queued_sync, service_for
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -35,18 +33,7 @@ ACTION = ActionContext(Actor("personnel", "privacy-officer"))
 
 @pytest.fixture(scope="module")
 def partner(control: StandinControl) -> Partner:
-    body = PartnerIn.model_validate(
-        {
-            "displayName": "Subject Test IT",
-            "region": "eu",
-            "entraTenantId": str(uuid.uuid4()),
-            "contact": {"name": "Ana Li", "email": "ana@example.com"},
-            "subscription": {"plan": "standard", "tenantLimit": 50, "billingCycle": "monthly"},
-        }
-    )
-    created = deps.partners().create(body, ACTION)
-    connect_with_service(deps.tenant_proof(created), control)
-    return created
+    return connected_partner(control, "Subject Test IT", tenant_limit=50)
 
 
 def synced_tenant(service: TenantService, control: StandinControl, users: int) -> str:

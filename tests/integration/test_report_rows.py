@@ -11,19 +11,18 @@ import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
-from localdev.proving import connect_with_service, grant_gdap
+from localdev.proving import grant_gdap
 from shared.access.principals import Actor
 from shared.access.reach import TenantReach
 from shared.audit.context import ActionContext
 from shared.errors import ProblemError
-from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
 from shared.reports.kinds import ReportKind
 from shared.reports.models import ReportQuery, TenantReportQuery, UserSearchQuery
 from shared.reports.service import ReportService
 from shared.tenants.models import SyncOut, TenantIn
 from shared.tenants.service import TenantService
-from tests.integration.rigs import service_for
+from tests.integration.rigs import connected_partner, service_for
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -36,18 +35,7 @@ EVERYONE = TenantReach()
 
 @pytest.fixture(scope="module")
 def partner(control: StandinControl) -> Partner:
-    body = PartnerIn.model_validate(
-        {
-            "displayName": "Reports IT",
-            "region": "eu",
-            "entraTenantId": str(uuid.uuid4()),
-            "contact": {"name": "Ana Li", "email": "ana@example.com"},
-            "subscription": {"plan": "standard", "tenantLimit": 20, "billingCycle": "monthly"},
-        }
-    )
-    created = deps.partners().create(body, ACTION)
-    connect_with_service(deps.tenant_proof(created), control)
-    return created
+    return connected_partner(control, "Reports IT", tenant_limit=20)
 
 
 def synced(service: TenantService, control: StandinControl, users: int, *, premium: bool = True) -> str:

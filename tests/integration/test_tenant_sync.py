@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
 
 from functions import deps
 from localdev.graph_standin import StandinControl
-from localdev.proving import connect_with_service
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
-from shared.partners.models import PartnerIn
 from shared.partners.service import Partner
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore, group_members
-from tests.integration.rigs import onboard, queued_sync, service_for, stored_users
+from tests.integration.rigs import connected_partner, onboard, queued_sync, service_for, stored_users
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph.*"),
@@ -34,18 +31,7 @@ class KilledError(Exception):
 
 @pytest.fixture(scope="module")
 def partner(control: StandinControl) -> Partner:
-    body = PartnerIn.model_validate(
-        {
-            "displayName": "Sync Test IT",
-            "region": "eu",
-            "entraTenantId": str(uuid.uuid4()),
-            "contact": {"name": "Ana Li", "email": "ana@example.com"},
-            "subscription": {"plan": "standard", "tenantLimit": 50, "billingCycle": "monthly"},
-        }
-    )
-    created = deps.partners().create(body, ACTION)
-    connect_with_service(deps.tenant_proof(created), control)
-    return created
+    return connected_partner(control, "Sync Test IT", tenant_limit=50)
 
 
 def graph_users(service: TenantService, tenant_id: str) -> dict[str, Any]:
