@@ -384,9 +384,10 @@ class DirectoryStore:
         )
 
     def group_entity(self, fields: dict[str, Any], members: set[str]) -> dict[str, Any]:
-        """A group row: its properties (`group_fields`) and its members in chunked JSON columns."""
+        """A group row: its properties (`group_fields`) and its members in chunked JSON columns.
+        End users erased on request stay out: Graph still lists them in the customer's groups."""
         entity: dict[str, Any] = {"PartitionKey": group_partition(self.partner_id, self.tenant_id), **fields}
-        ordered = sorted(members)
+        ordered = sorted(m for m in members if not self.is_erased(m))
         entity["memberCount"] = len(ordered)
         kept = ordered[: _MEMBER_CHUNK * _MEMBER_CHUNKS]
         entity["membersTruncated"] = len(kept) < len(ordered)
