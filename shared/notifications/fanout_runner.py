@@ -307,25 +307,9 @@ class ShardRunner:
             else:
                 alerts += isinstance(outcome.action, KeepAndAlert)
                 rows.append({**failure, "state": "failed"})
-        if sent:  # before the outcomes: FCM accepted these, so a worker killed next still billed them
-            self._meter_sent(job, chunk_index, sent, rows)
         self._write(rows)
         known.update((str(r["RowKey"]), str(r["state"])) for r in rows)
         return alerts
-
-    def _meter_sent(
-        self, job: FanoutJob, chunk_index: int | None, sent: int, rows: list[dict[str, Any]]
-    ) -> None:
-        """A planned chunk is claimed and sent once, so one usage row keyed by the chunk holds its
-        count; devices sent on a retry are keyed (notification, device). Either way, once."""
-        if self.meter is None:
-            return
-        if chunk_index is not None:
-            key = f"{job.notification_id}.{job.shard:05d}.{chunk_index:04d}"
-            self.meter.record(job.partner_id, Unit.NOTIFICATIONS_SENT, key=key, amount=sent)
-            return
-        keys = (f"{job.notification_id}.{r['RowKey']}" for r in rows if r["state"] == "sent")
-        self.meter.record_many(job.partner_id, Unit.NOTIFICATIONS_SENT, keys)
 
     def _chunk_claims(self, job: FanoutJob) -> dict[int, Any]:
         prefix = f"{CLAIM_PREFIX}{job.shard:05d}-"
@@ -404,6 +388,12 @@ class ShardRunner:
         rows = existing.values()
         sent = sum(1 for r in rows if r.get("state") == "sent")
         failed = sum(1 for r in rows if r.get("state") == "failed")
+        if sent and self.meter is not None:
+            # Billed once the shard's outcomes are final, from the outcomes themselves: a worker
+            # killed between a send and its record leaves an unknown outcome, which is not billed,
+            # and a shard finished twice (killed before `done` below) writes the same key again.
+            key = f"{job.notification_id}.{job.shard:05d}"
+            self.meter.record(job.partner_id, Unit.NOTIFICATIONS_SENT, key=key, amount=sent)
         self.account.table(DELIVERIES).update_entity(
             {
                 "PartitionKey": job.notification_id,
