@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,12 @@ class Unit(StrEnum):
     DEVICES_REGISTERED = "devicesRegistered"
     SUBJECT_REQUESTS_HANDLED = "subjectRequestsHandled"
 
+
+# Units of work that are retried (a fan-out shard finished again, a request's completion written
+# again after a conflict): a retry that lands just past a month's end looks for the row in the
+# month before, so the work counts once. API calls are keyed by a request id no retry reuses.
+RETRIED_UNITS = frozenset({Unit.NOTIFICATIONS_SENT, Unit.DEVICES_REGISTERED, Unit.SUBJECT_REQUESTS_HANDLED})
+RETRY_WINDOW = timedelta(hours=1)
 
 # Units recorded as one figure per day (tenants under management): a period's figure is the
 # highest day's, and the sum of the days is reported beside it as `tenantDays`.
@@ -106,8 +112,19 @@ class UsageMeter:
 
     def record(self, partner_id: str, unit: Unit, *, key: str, amount: int = 1) -> None:
         """Stores one unit of work (returns once it is stored); the same key again changes nothing."""
-        row = self._row(partner_id, unit, key, amount, self.clock.now())
+        now = self.clock.now()
+        row = self._row(partner_id, unit, key, amount, now)
+        if unit in RETRIED_UNITS and self._recorded_last_month(row, now):
+            return
         _RECORDING.submit((self.account.label, row.partition), row, lambda batch: _write(self._table, batch))
+
+    def _recorded_last_month(self, row: _Row, now: datetime) -> bool:
+        """Whether a retry just after a month began finds its work already counted in the month before."""
+        earlier = now - RETRY_WINDOW
+        if month_of(earlier) == month_of(now):
+            return False
+        partition = row.partition.removesuffix(month_of(now)) + month_of(earlier)
+        return tables.get(self._table(), partition, str(row.entity["RowKey"])) is not None
 
     def record_many(self, partner_id: str, unit: Unit, keys: Iterable[str], *, amount: int = 1) -> int:
         """Stores many units of work of one partner in as few transactions as the table allows."""

@@ -51,6 +51,24 @@ def test_retried_work_counts_once_and_months_stay_apart(router: StorageRouter) -
     assert meter.month(new_id(), "2026-11")["apiCalls"] == 0
 
 
+def test_work_retried_just_after_a_month_ends_counts_in_the_month_it_was_first_recorded(
+    router: StorageRouter,
+) -> None:
+    clock = MovableClock(datetime(2026, 11, 30, 23, 59, 50, tzinfo=UTC))
+    meter, partner = UsageMeter(router.region("eu"), clock), new_id()
+    shard, request = f"{new_id()}.00000", new_id()
+    meter.record(partner, Unit.NOTIFICATIONS_SENT, key=shard, amount=25)
+    meter.record(partner, Unit.SUBJECT_REQUESTS_HANDLED, key=request)
+    clock.moment = datetime(2026, 12, 1, 0, 0, 20, tzinfo=UTC)  # the retries, 30 s later
+    meter.record(partner, Unit.NOTIFICATIONS_SENT, key=shard, amount=25)
+    meter.record(partner, Unit.SUBJECT_REQUESTS_HANDLED, key=request)
+    meter.record(partner, Unit.SUBJECT_REQUESTS_HANDLED, key=new_id())  # new work: December's
+
+    november, december = meter.month(partner, "2026-11"), meter.month(partner, "2026-12")
+    assert (november["notificationsSent"], november["subjectRequestsHandled"]) == (25, 1)
+    assert (december["notificationsSent"], december["subjectRequestsHandled"]) == (0, 1)
+
+
 def test_a_billing_period_counts_only_the_work_inside_it(router: StorageRouter) -> None:
     clock = MovableClock(datetime(2026, 10, 14, 9, 0, tzinfo=UTC))
     meter, partner = UsageMeter(router.region("eu"), clock), new_id()
