@@ -1,14 +1,14 @@
 """Usage metering: every billable unit is a row keyed by its unit of work, written before the work counts.
 
-A row per unit of work (an API call's request id, a notification's device, a device's id, a
+A row per unit of work (an API call's request id, a notification's shard, a device's id, a
 data-subject request's id, a partner's day) makes the meter durable and idempotent at once: the
 row is stored before the work is acknowledged, so a killed instance loses nothing it answered, and
 a retried piece of work writes the same row again, so it counts once. Totals are sums over a
 partner's rows of a month (one partition), read when a month or a billing period is asked for.
 
 Writes that arrive together for one partner-month go out as one entity-group transaction (group
-commit), so 32 concurrent API calls of a partner cost one storage call, not 32, and a fan-out
-chunk's sent devices cost one transaction per 100 devices, never one call per device.
+commit), so 32 concurrent API calls of a partner cost one storage call, not 32; a fan-out shard's
+sent devices are one row, written once its outcomes are final.
 """
 
 from __future__ import annotations
