@@ -14,6 +14,7 @@ tenant lacks Entra ID P1), so a cross-tenant report shows which tenants it does 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -82,6 +83,7 @@ class ReportSync:
         self.writes = 0
         self._prior: dict[str, dict[str, Any]] | None = None  # a full round's users rows before it
         self._seen: set[str] = set()
+        self._synced: dict[str, dict[str, Any]] | None = None
 
     # --- common ---
 
@@ -213,7 +215,15 @@ class ReportSync:
     def replace(self, kind: ReportKind, entities: list[dict[str, Any]]) -> None:
         """The tenant's rows of `kind` become exactly these: only rows whose content changed are
         written and rows no longer there deleted (one range read of the tenant's rows), so a sync
-        where little changed writes little; the tenant's `synced` row says when it was checked."""
+        where little changed writes little; the tenant's `synced` row says when it was checked.
+
+        The `synced` row keeps a digest of the content it was last given: when the new content has
+        the same digest, the rows already say it and not even the range read is made (a tenant of
+        thousands of users re-synced unchanged every few minutes would otherwise read them all)."""
+        digest = _digest(entities)
+        if self._markers().get(kind.value, {}).get("digest") == digest:
+            self.mark_synced(kind, digest=digest)
+            return
         partition = keys.kind_partition(self.partner_id, kind)
         low, high = keys.tenant_range(self.tenant_id)
         stored = {str(r["RowKey"]): r for r in self.rows.scan(partition, low, high)}
@@ -221,10 +231,19 @@ class ReportSync:
         changed = [e for k, e in wanted.items() if k not in stored or _content(stored[k]) != _content(e)]
         self._upsert(changed)
         self._delete([(partition, k) for k in stored if k not in wanted])
-        self.mark_synced(kind)
+        self.mark_synced(kind, digest=digest)
 
-    def mark_synced(self, kind: ReportKind) -> None:
+    def _markers(self) -> dict[str, dict[str, Any]]:
+        """The tenant's `synced` rows as this run found them (one read of a handful of rows)."""
+        if self._synced is None:
+            partition = keys.synced_partition(self.partner_id, self.tenant_id)
+            self._synced = {str(r["RowKey"]): dict(r) for r in self.rows.scan(partition)}
+        return self._synced
+
+    def mark_synced(self, kind: ReportKind, *, digest: str | None = None) -> None:
         marker = self._base(keys.synced_partition(self.partner_id, self.tenant_id), kind.value)
+        if digest is not None:
+            marker["digest"] = digest
         self._upsert([marker])
 
     def refused(self, kind: ReportKind, refusal: RefusedError) -> None:
@@ -407,6 +426,12 @@ def _content(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: v for k, v in row.items() if k not in _BOOKKEEPING and not k.startswith("odata.") and "@" not in k
     }
+
+
+def _digest(entities: Iterable[Mapping[str, Any]]) -> str:
+    """One value for a report's whole content: equal content, equal digest, whatever the order."""
+    lines = sorted(json.dumps([str(e["RowKey"]), _content(e)], sort_keys=True, default=str) for e in entities)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,10 +18,14 @@ from shared.access.principals import Actor
 from shared.access.reach import TenantReach
 from shared.audit.context import ActionContext
 from shared.errors import ProblemError
+from shared.ids import new_id
 from shared.partners.service import Partner
+from shared.reports import rows as keys
 from shared.reports.kinds import ReportKind
 from shared.reports.models import ReportQuery, TenantReportQuery, UserSearchQuery
 from shared.reports.service import ReportService
+from shared.reports.sync import ReportSync
+from shared.storage.router import StorageRouter
 from shared.tenants.models import SyncOut, TenantIn
 from shared.tenants.service import TenantService
 from tests.integration.rigs import connected_partner, service_for
@@ -204,6 +210,29 @@ def test_an_unchanged_tenant_resync_rewrites_no_report_rows(fleet: dict[str, Any
     latest = sync(service, first)
     # Users, groups and configuration unchanged: only the per-report "synced" markers are written.
     assert not latest.full and latest.counts.storage_writes <= len(ReportKind)
+
+
+def test_a_report_whose_content_is_unchanged_is_not_read_back(router: StorageRouter) -> None:
+    partner_id, tenant_id, kind = new_id(), str(uuid.uuid4()), ReportKind.MFA_REGISTRATION
+
+    def run(statuses: dict[str, str]) -> ReportSync:
+        with ThreadPoolExecutor(2) as pool:
+            run = ReportSync(
+                router.region("eu"), partner_id, tenant_id, sync_id=new_id(), now=datetime.now(UTC), pool=pool
+            )
+            run.replace(kind, [run._row(kind, user, status) for user, status in statuses.items()])
+        return run
+
+    users = {f"user-{n:03d}": "registered" for n in range(300)}
+    first = run(users)
+    assert first.writes == 301  # every row and the `synced` marker
+    again = run(users)
+    # Only the tenant's few `synced` markers read, only its marker written: not 300 rows read back.
+    assert again.rows.rows_read <= len(ReportKind) and again.writes == 1
+    changed = run({**users, "user-007": "notRegistered"})
+    assert changed.rows.rows_read >= 300 and changed.writes == 2
+    stored = changed.rows.get(keys.kind_partition(partner_id, kind), keys.item_key(tenant_id, "user-007"))
+    assert stored is not None and stored["status"] == "notRegistered"
 
 
 def test_removing_a_tenant_removes_its_report_and_search_rows(
