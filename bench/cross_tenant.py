@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from graph_sync_parse import start_standin  # noqa: E402
-
-from localdev.stack import start_test_azurite  # noqa: E402
+from graph_sync_parse import graph_bench_stack  # noqa: E402
 
 
 def main() -> None:
@@ -40,14 +36,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="tenants synced at once")
     parser.add_argument("--repeat", type=int, default=21, help="timed requests per figure")
     args = parser.parse_args()
-    azurite, env = start_test_azurite()
-    standin, graph_env = start_standin(args.users, Path(tempfile.mkdtemp(prefix="cross-bench-")))
-    try:
-        os.environ.update({**env, **graph_env})
+    with graph_bench_stack(args.users, "cross-bench-"):
         run(args)
-    finally:
-        standin.terminate()
-        azurite.stop()
 
 
 def timed(repeat: int, call: Callable[[], Any]) -> tuple[float, Any]:

@@ -11,6 +11,7 @@ per user, so its baseline is sampled on the first pages within a time budget unl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import ssl
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -75,6 +77,21 @@ def start_standin(users: int, cert_dir: Path) -> tuple[subprocess.Popen[str], di
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Graph stand-in did not start") from None
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def graph_bench_stack(users: int, prefix: str) -> Iterator[None]:
+    """A private Azurite and a Graph stand-in of `users` users a tenant, in this process's settings."""
+    from localdev.stack import start_test_azurite
+
+    azurite, env = start_test_azurite()
+    standin, graph_env = start_standin(users, Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        os.environ.update({**env, **graph_env})
+        yield
+    finally:
+        standin.terminate()
+        azurite.stop()
 
 
 def msgraph_parse(bodies: list[bytes], budget: float, full: bool) -> tuple[int, int, float, int]:

@@ -10,10 +10,8 @@ per (app, tenant), so fanning out across tenants is what makes this fast. Last l
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,9 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from graph_sync_parse import start_standin  # noqa: E402
-
-from localdev.stack import start_test_azurite  # noqa: E402
+from graph_sync_parse import graph_bench_stack  # noqa: E402
 
 
 def main() -> None:
@@ -33,14 +29,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50, help="users per tenant")
     parser.add_argument("--concurrency", type=int, default=16, help="tenants synced at once")
     args = parser.parse_args()
-    azurite, env = start_test_azurite()
-    standin, graph_env = start_standin(args.users, Path(tempfile.mkdtemp(prefix="fleet-bench-")))
-    try:
-        os.environ.update({**env, **graph_env})
+    with graph_bench_stack(args.users, "fleet-bench-"):
         run(args)
-    finally:
-        standin.terminate()
-        azurite.stop()
 
 
 def run(args: argparse.Namespace) -> None:
