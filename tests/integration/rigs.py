@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from functions import deps
@@ -26,6 +31,29 @@ from tests.clocks import MovableClock
 PEPPER = "pepper-for-tests"
 OPERATOR = ActionContext(Actor("operator", "operator"))
 ACTION = ActionContext(Actor("personnel", "tester"))
+
+
+@contextlib.contextmanager
+def key_set_server(key_set: Callable[[], dict[str, Any]]) -> Iterator[str]:
+    """A JWKS endpoint answering every GET with `key_set()`; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(key_set()).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/keys"
+    finally:
+        server.shutdown()
 
 
 def terminated_partner(router: StorageRouter, clock: MovableClock) -> Partner:

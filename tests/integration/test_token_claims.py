@@ -6,10 +6,8 @@ Tokens are signed with a key of the test's own, served as a key set (JWKS) from 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -17,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.access.tokens import ForeignAudienceError, InvalidTokenError, TokenValidator
+from tests.integration.rigs import key_set_server
 
 TENANT = "6F1C2B7E-0A4D-4C8E-9D3B-2A1F5E7C9B10"
 AUDIENCE, CLIENT = "api://tenantry", "3b1f6a2c-8d4e-4f7a-9b0c-5e6d7f8a9b0c"
@@ -27,22 +26,9 @@ def signer() -> Iterator[tuple[rsa.RSAPrivateKey, str]]:
     """A signing key and the URL of its key set."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield key, f"http://127.0.0.1:{server.server_address[1]}/keys"
-    server.shutdown()
+    keys = {"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}
+    with key_set_server(lambda: keys) as url:
+        yield key, url
 
 
 def mint(key: rsa.RSAPrivateKey, **claims: Any) -> str:

@@ -4,10 +4,9 @@ v2 tokens, either audience; a genuine token for another API is told apart from a
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import jwt
 import pytest
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localdev import dev_issuer
 from shared.access.tokens import ForeignAudienceError, InvalidTokenError, TokenValidator
+from tests.integration.rigs import key_set_server
 
 TENANT, OID, AUDIENCE, HOST = "6f1c2b7e-0a4d-4c8e-9d3b-2a1f5e7c9b10", "1111", "api://t", "http://issuer"
 CLIENT_ID, V1_HOST = "3b1f6a2c-8d4e-4f7a-9b0c-5e6d7f8a9b0c", "http://sts"
@@ -33,22 +33,12 @@ class Issuer:
 def issuer() -> Iterator[tuple[Issuer, str]]:
     state = Issuer()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.fetches += 1
-            body = json.dumps({"keys": dev_issuer.jwks()["keys"] + state.extra}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+    def key_set() -> dict[str, Any]:
+        state.fetches += 1
+        return {"keys": dev_issuer.jwks()["keys"] + state.extra}
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/keys"
-    server.shutdown()
+    with key_set_server(key_set) as url:
+        yield state, url
 
 
 def token(**options: object) -> str:
