@@ -275,6 +275,10 @@ class Limits:
     subscribe_per_network: Limit = Limit("sn", 20, timedelta(hours=1))
     subscribe_per_address: Limit = Limit("sa", 5, timedelta(days=1))
     token_per_network: Limit = Limit("tn", 60, timedelta(hours=1))
+    # Each partner's form, whatever the networks: a flood spread over many addresses (a botnet)
+    # stops at the partner's budget and cannot fill its contacts or outbox, nor another partner's.
+    # A partner id nobody has is counted the same, so the answer tells nothing about it.
+    public_per_partner: Limit = Limit("pp", 1000, timedelta(hours=1))
 
 
 def _too_many(retry_after: int) -> ProblemError:
@@ -370,6 +374,7 @@ class ConsentLedger:
 
         partner_id = request.partner_id
         self.throttle.hit(self.limits.subscribe_per_network, self.keys.network_key(network or "unknown"))
+        self.throttle.hit(self.limits.public_per_partner, self.keys.network_key(f"partner {partner_id}"))
         subject = self.keys.subject_key(partner_id, request.email)
         self.throttle.hit(self.limits.subscribe_per_address, subject)
         row_key = f"{subject}|{request.purpose}"
@@ -425,6 +430,7 @@ class ConsentLedger:
         payload = self.keys.verify(ConsentKeys.CONFIRM, token, now)
         self.throttle.hit(self.limits.token_per_network, self.keys.network_key(network or "unknown"))
         partner_id, row_key = str(payload["p"]), str(payload["r"])
+        self.throttle.hit(self.limits.public_per_partner, self.keys.network_key(f"partner {partner_id}"))
         current = self._contact(partner_id, row_key)
         if current is None or current.get("state") != "pending" or current.get("nonce") != payload.get("n"):
             raise token_used()
@@ -469,6 +475,7 @@ class ConsentLedger:
         payload = self.keys.verify(ConsentKeys.UNSUBSCRIBE, token, now)
         self.throttle.hit(self.limits.token_per_network, self.keys.network_key(network or "unknown"))
         partner_id, row_key = str(payload["p"]), str(payload["r"])
+        self.throttle.hit(self.limits.public_per_partner, self.keys.network_key(f"partner {partner_id}"))
         self._withdraw(partner_id, row_key, method="unsubscribeLink", request_id=None)
         return ConsentState(purpose=row_key.split("|", 1)[1], state="withdrawn", at=now)
 

@@ -18,6 +18,8 @@ from shared.privacy.consent import (
     THROTTLE,
     ConsentKeys,
     ConsentLedger,
+    Limit,
+    Limits,
     SubscribeIn,
     consent_rules,
 )
@@ -151,8 +153,33 @@ def test_rate_limit_counters_are_swept_two_days_after_their_window(router: Stora
     def counters() -> list[Any]:
         return list(table.query_entities(f"PartitionKey ge '{first}' and PartitionKey lt '{last}'"))
 
-    assert len(counters()) == 2  # one per network, one per address
+    assert len(counters()) == 3  # one per network, one per partner, one per address
     sweep(router, start + timedelta(days=2) - timedelta(hours=1))
-    assert len(counters()) == 2
+    assert len(counters()) == 3
     assert sweep(router, start + timedelta(days=3) + timedelta(hours=1))["consent.throttle"] >= 2
     assert counters() == []
+
+
+def test_each_partner_has_a_public_budget_however_many_networks_call(router: StorageRouter) -> None:
+    clock = MovableClock(datetime(2019, 3, 4, 10, 0, tzinfo=UTC))
+    limits = Limits(public_per_partner=Limit("pp", 3, timedelta(hours=1)))
+    ledger = ConsentLedger(router.region("eu"), clock, KEYS, limits)
+    flooded, other, unknown = (str(uuid.uuid4()) for _ in range(3))
+
+    def subscribe(partner_id: str, n: int) -> None:
+        body = SubscribeIn(partner_id=partner_id, email=f"p{n}@flood.example", purpose="newsletter")
+        ledger.subscribe(body, f"10.{n}.0.0")  # a network of its own each time
+
+    for n in range(3):
+        subscribe(flooded, n)
+    with pytest.raises(ProblemError) as refused:
+        subscribe(flooded, 3)
+    assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) <= 3600
+    assert len(rows(router, CONTACTS, flooded)) == 3  # the refused call wrote nothing
+    subscribe(other, 4)  # another partner's form is not touched by the flood
+    for n in range(3):  # a partner id nobody has is counted, and answered, the same way
+        subscribe(unknown, 10 + n)
+    with pytest.raises(ProblemError):
+        subscribe(unknown, 13)
+    clock.moment += timedelta(hours=1)
+    subscribe(flooded, 5)  # the next window has a budget again
