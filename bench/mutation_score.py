@@ -2,8 +2,11 @@
 
 Each mutant runs against the tests that cover it (mutmut records, per function, which tests call
 it): first the unit tests (fast, forked from one warm process); what they do not kill (no unit
-test reaches it, or it survived them) then goes to the integration tests, in random order (a fresh
-process and a private stack per mutant, so only as many as the time budget allows). Everything
+test reaches it, or it survived them) then goes to the integration test modules that can reach the
+chosen code (`INTEGRATION_REACH`), in random order (a fresh process and a private stack per mutant,
+so only as many as the time budget allows). mutmut first runs every test it is given once, traced,
+and stops at the first failure: given the whole integration suite, that run outlasted the budget or
+met someone's failing test, and the phase judged nothing (it now says why, from mutmut's log). Everything
 happens in a temporary copy of the repo: no mutant ever touches the working tree. Tests that fail
 on the unmutated copy (someone's half-done change) are left out and named. Prints killed/judged per
 module, the survivors (file:line and the mutation; "no tests": no covering test ran it) and, last,
@@ -20,6 +23,8 @@ left, and mutmut runs those with the fastest tests first.
     python bench/mutation_score.py --sample 250 --budget-min 36     # the headline (about 35 min)
     python bench/mutation_score.py --modules access,audit --budget-min 5
     python bench/mutation_score.py --no-integration                 # every mutant, unit tests only
+    python bench/mutation_score.py --modules router --sample 12 --budget-min 8 \
+        --integration-tests tests/integration/test_storage.py          # the smallest run of both phases
 
 A benchmark, not a CI gate (and not a pytest module). Uses one worker: the machine is shared.
 """
@@ -55,6 +60,25 @@ MODULES: dict[str, list[str]] = {
     "router": ["shared/storage/router.py"],
     "deps": ["functions/deps.py"],
 }
+
+# name -> what an integration test module (or a helper it imports, e.g. rigs.py) says when it
+# reaches that code. mutmut collects stats over every test it is given before the first mutant (one
+# traced run, stopped by any failure); the whole integration suite took longer than the phase's
+# budget and one failing test anywhere stopped it, so the phase judged nothing. It gets the modules
+# that can cover the chosen code instead (`--integration-tests` names them by hand).
+INTEGRATION_REACH: dict[str, str] = {
+    "access": r"\bshared\.access\b",
+    "audit": r"\bshared\.audit\b",
+    "privacy": r"\bshared\.privacy\b",
+    "webhook": r"\bshared\.notifications\.(webhook|ingest)\b|\bDataverseWebhook\b",
+    "fanout": r"\bshared\.notifications\.fanout|\bfanout_rig\b",
+    "router": r"\bshared\.storage\.router\b|\bAccountStorage\b|\bStorageRouter\b",
+    "deps": r"\bfrom functions import deps\b|\bfunctions\.deps\b",
+}
+# What mutmut prints when it stops before its first mutant.
+STOPPED = re.compile(
+    r"failed to collect stats.*|Failed to run clean test.*|Stopping early.*|Failed to collect.*"
+)
 
 # What the copy leaves out: environments, caches and earlier runs' state.
 IGNORED = {
@@ -102,12 +126,12 @@ def copy_repo(target: Path) -> None:
     (target / "node_modules").symlink_to(REPO / "node_modules", target_is_directory=True)
 
 
-def failing_tests(copy: Path, tests: str, *, log: Path) -> list[str]:
+def failing_tests(copy: Path, tests: list[str], *, log: Path) -> list[str]:
     """Tests that fail on the unmutated copy (someone's half-done change): mutmut needs a green
     run to start from, so these are left out and named in the report."""
     with log.open("a", encoding="utf-8") as output:
         finished = subprocess.run(
-            [sys.executable, "-m", "pytest", tests, "-q", "-p", "no:cacheprovider", "-rfE"],
+            [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", "-rfE"],
             cwd=copy,
             capture_output=True,
             text=True,
@@ -119,7 +143,7 @@ def failing_tests(copy: Path, tests: str, *, log: Path) -> list[str]:
     )
 
 
-def configure(copy: Path, globs: list[str], tests: str, *, isolation: str, deselect: list[str]) -> None:
+def configure(copy: Path, globs: list[str], tests: list[str], *, isolation: str, deselect: list[str]) -> None:
     """mutmut reads `[tool.mutmut]` from the copy's pyproject.toml (never the repo's own)."""
     settings = {
         "source_paths": ["shared/", "functions/"],
@@ -131,7 +155,7 @@ def configure(copy: Path, globs: list[str], tests: str, *, isolation: str, desel
             "local.settings.example.json",
             "package.json",
         ],
-        "pytest_add_cli_args_test_selection": [tests],
+        "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"]
         + [argument for test in deselect for argument in ("--deselect", test)],
         "process_isolation": isolation,
@@ -245,6 +269,28 @@ def function_line(path: Path, qualname: list[str]) -> int:
     return found.lineno if found is not None else 0
 
 
+def integration_tests(copy: Path, chosen: list[str]) -> list[str]:
+    """The integration test modules that may reach the chosen code: those naming it, directly or
+    through a helper module of tests/integration (rigs) that names it."""
+    folder = copy / "tests" / "integration"
+    reach = re.compile("|".join(f"(?:{INTEGRATION_REACH[name]})" for name in chosen))
+    texts = {path.stem: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))}
+    helpers = {stem for stem, text in texts.items() if not stem.startswith("test_") and reach.search(text)}
+    uses_helper = re.compile(rf"\b({'|'.join(map(re.escape, sorted(helpers)))})\b") if helpers else None
+    return [
+        f"tests/integration/{stem}.py"
+        for stem, text in texts.items()
+        if stem.startswith("test_") and (reach.search(text) or (uses_helper and uses_helper.search(text)))
+    ]
+
+
+def stopped_because(log: Path) -> str:
+    """mutmut's own words when it stopped before its first mutant (the last such line), or ''."""
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    found = STOPPED.findall(text.replace("\r", "\n"))
+    return found[-1].strip() if found else ""
+
+
 def module_of(name: str, chosen: dict[str, list[str]]) -> str:
     match = MUTANT_NAME.match(name)
     dotted = match["module"] if match else name
@@ -262,6 +308,7 @@ def integration_phase(
     globs: list[str],
     codes: dict[str, int | None],
     *,
+    tests: list[str],
     deadline: float,
     share: float,
     seed: int,
@@ -271,22 +318,26 @@ def integration_phase(
     in random order; `codes` takes their verdicts. Returns the mutants they judged."""
     uncovered = [name for name, code in codes.items() if code in NO_TESTS_CODES | SURVIVED_CODES]
     left = deadline - time.monotonic()
-    if not uncovered or left < 120:
+    if not uncovered or not tests or left < 120:
         return set()
     # Judged by the integration tests from here, or not at all when the budget runs out.
     unit_codes = {name: codes[name] for name in uncovered}
     codes.update(dict.fromkeys(uncovered))
     integration = work / "integration"
     copy_repo(integration)
-    log = work / "mutmut.log"
-    broken_there = failing_tests(integration, "tests/integration", log=log)
+    log = work / "integration.log"
+    print(f"integration tests: {len(tests)} modules (mutmut's output: {log})", flush=True)
+    broken_there = failing_tests(integration, tests, log=log)
     broken += broken_there
-    configure(integration, globs, "tests/integration", isolation="forkserver", deselect=broken_there)
+    configure(integration, globs, tests, isolation="forkserver", deselect=broken_there)
     order = random.Random(seed).sample(uncovered, len(uncovered))
     ran = run_phase(integration, order, deadline=time.monotonic() + left * share, log=log)
     if not any(ran.codes.get(name) is not None for name in order):
         # mutmut starts only from a green run of the covering tests (stats, then a clean run).
-        print(f"integration phase judged nothing: mutmut stopped before its first mutant (see {log})")
+        reason = stopped_because(log) or "the budget ran out first"
+        print(
+            f"integration phase judged nothing: mutmut stopped before its first mutant: {reason} (see {log})"
+        )
     judged: set[str] = set()
     for name in order:
         code = ran.codes.get(name)
@@ -312,6 +363,16 @@ def main() -> None:
         help="share of the budget left after the unit phase that the integration phase may use",
     )
     parser.add_argument("--no-integration", action="store_true", help="unit tests only (fast)")
+    parser.add_argument(
+        "--unit-tests",
+        default="tests/unit",
+        help="comma-separated unit test modules or folders (a few: a quick list of survivors to work on)",
+    )
+    parser.add_argument(
+        "--integration-tests",
+        default="",
+        help="comma-separated integration test modules (default: those that name the chosen modules)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy (its path is printed)")
     options = parser.parse_args()
 
@@ -325,8 +386,9 @@ def main() -> None:
     try:
         unit = work / "unit"
         copy_repo(unit)
-        broken = failing_tests(unit, "tests/unit", log=log)
-        configure(unit, globs, "tests/unit", isolation="fork", deselect=broken)
+        unit_tests = [t for t in options.unit_tests.split(",") if t]
+        broken = failing_tests(unit, unit_tests, log=log)
+        configure(unit, globs, unit_tests, isolation="fork", deselect=broken)
         generated = run_phase(unit, None, deadline=deadline, log=log)
         every = sorted(generated.codes)
         drawn = every
@@ -340,10 +402,14 @@ def main() -> None:
         print(f"unit phase done at {(time.monotonic() - started) / 60:.1f} min", flush=True)
         reached_by_integration: set[str] = set()
         if not options.no_integration:
+            selected = [t for t in options.integration_tests.split(",") if t] or integration_tests(
+                REPO, list(chosen)
+            )
             reached_by_integration = integration_phase(
                 work,
                 globs,
                 codes,
+                tests=selected,
                 deadline=deadline,
                 share=options.integration_share,
                 seed=options.seed,

@@ -312,11 +312,12 @@ class AuditLog:
         self, partner_id: str, filters: EventFilter, top: int, continuation: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first; the continuation token is opaque to callers (bucket + the table's own token)."""
-        position = _decode_position(continuation) if continuation else None
+        query = self._filter(partner_id, filters)
+        scope = f"audit\n{query}"  # the partner and every filter are in the query
+        position = _decode_position(continuation, scope) if continuation else None
         buckets = [b for b in reversed(self.bucket_names()) if _bucket_in_range(b, filters)]
         if position is not None:
             buckets = [b for b in buckets if b <= position["b"]]
-        query = self._filter(partner_id, filters)
         view = filters.view
         items: list[dict[str, Any]] = []
         scanned = 0
@@ -333,12 +334,12 @@ class AuditLog:
                     break
                 if scanned >= _SCAN_BUDGET:
                     # A scoped view may skip many rows: a short page with a token beats a long wait.
-                    return items, encode_token({"b": bucket, "t": token})
+                    return items, encode_token({"b": bucket, "t": token}, scope=scope)
             if len(items) >= top:
                 if token:
-                    return items, encode_token({"b": bucket, "t": token})
+                    return items, encode_token({"b": bucket, "t": token}, scope=scope)
                 later = buckets[index + 1 :]
-                return items, (encode_token({"b": later[0], "t": None}) if later else None)
+                return items, (encode_token({"b": later[0], "t": None}, scope=scope) if later else None)
         return items, None
 
     @staticmethod
@@ -436,8 +437,8 @@ def _bucket_in_range(bucket: str, filters: EventFilter) -> bool:
     return not (filters.end is not None and month > f"{filters.end.astimezone(UTC):%Y%m}")
 
 
-def _decode_position(token: str) -> dict[str, Any]:
-    position: dict[str, Any] = decode_token(token)
+def _decode_position(token: str, scope: str) -> dict[str, Any]:
+    position: dict[str, Any] = decode_token(token, scope=scope)
     if not str(position.get("b", "")).startswith(BUCKET_PREFIX):
         raise bad_request("continuationToken is not one we issued.")
     return position

@@ -118,13 +118,17 @@ class ReportService:
             return ReportPage(items=[], continuation_token=None, rows_read=0)
         tenants = self._tenants(query, reach, group_members, tenant_id)
         partition = keys.kind_partition(self.partner_id, kind)
-        position = decode_token(query.continuation_token) or {}
+        # One list whichever route reads it: a tenant's own report and the cross-tenant one
+        # filtered to that tenant share their tokens (the CSV export continues across them).
+        tenant = str(tenant_id or getattr(query, "tenant_id", None) or "").lower()
+        scope = f"report\n{partition}\n{query.status}\n{tenant}\n{getattr(query, 'tenant_group', None)}"
+        position = decode_token(query.continuation_token, scope=scope) or {}
         if tenants is None:
             found, after = self.rows.page(partition, query.top, _continuation(position), status=query.status)
-            token = encode_token({"c": after}) if after else None
+            token = encode_token({"c": after}, scope=scope) if after else None
         else:
             found, next_position = self._page_tenants(partition, tenants, query.top, position, query.status)
-            token = encode_token(next_position) if next_position else None
+            token = encode_token(next_position, scope=scope) if next_position else None
         synced = self._synced_at(kind, {str(r.get("tenantId", "")) for r in found})
         items = [row_out(kind, r, synced.get(str(r.get("tenantId", "")))) for r in found]
         return ReportPage(items=items, continuation_token=token, rows_read=self.rows.rows_read)
@@ -234,11 +238,12 @@ class ReportService:
             raise validation_failed(
                 [FieldError("prefix", "Give at least one character that is not a space.")]
             )
-        position = decode_token(query.continuation_token) or {}
+        partition = keys.search_partition(self.partner_id)
+        scope = f"search\n{partition}\n{value}"
+        position = decode_token(query.continuation_token, scope=scope) or {}
         after = position.get("k")
         low = value if not isinstance(after, str) else after + "\x00"
         high = value[:-1] + chr(ord(value[-1]) + 1)
-        partition = keys.search_partition(self.partner_id)
         hits: list[UserSearchHit] = []
         seen: set[tuple[str, str]] = set()
         last: str | None = None
@@ -276,7 +281,7 @@ class ReportService:
                     low = str(rows[-1]["RowKey"]) + "\x00"
                 continue
             break
-        token = encode_token({"k": last}) if more and last is not None else None
+        token = encode_token({"k": last}, scope=scope) if more and last is not None else None
         return UserSearchPage(items=hits, continuation_token=token, rows_read=self.rows.rows_read)
 
 

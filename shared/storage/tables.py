@@ -8,8 +8,9 @@ quoting, pages read by hand, five loops cutting writes into transactions). They 
   both readers: the SDK (`get`, `query`, `page`: typed values, datetimes as datetimes) and the
   plain-JSON fast path of `shared.storage.tablequery` (`get_json`, `query_json`: values as JSON
   has them, for scans of thousands of rows).
-- `page`: one page of a query with the table's continuation wrapped as our opaque token
-  (`page_at`: the same with the table's own continuation, for tokens that hold more).
+- `page`: one page of a query with the table's continuation wrapped as our opaque token, bound to
+  the table and filter it read (`page_at`: the same with the table's own continuation, for tokens
+  that hold more; `encode_token` / `decode_token` bind those to a scope the caller names).
 - `delete`, `delete_partition`: a missing row counts as deleted.
 - `write`, `write_each`: operations cut into transactions of at most 100 in one partition, sent as
   the hand-built `$batch` of `shared.storage.tablebatch`.
@@ -24,6 +25,8 @@ event with its lane head, a person with the owner count) is one `write` of its r
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -54,6 +57,7 @@ __all__ = [
     "query",
     "query_json",
     "raise_if_conflict",
+    "table_scope",
     "write",
     "write_each",
 ]
@@ -118,28 +122,66 @@ def prefix(name: str, start: str) -> str:
 
 
 # --- continuation tokens ---
+#
+# A token is bound to the list it was issued for: `scope` names that list (the table and filter of
+# `page`; the caller's own words for a token of its own), and the token carries a digest of it, so
+# a token of another partner's, tenant's or filter's list is refused with a 400 naming that, instead
+# of being read as a position in this one. Reads never depended on it (every list's filter keeps
+# its partition), and the digests are unkeyed: they catch mistakes and edits, not a deliberate
+# forger, who could move only within a list of their own.
+
+_TOKEN_KEYS = {"p", "l", "s"}
+_NOT_OURS = "continuationToken is not one we issued."
+_OTHER_LIST = (
+    "continuationToken was issued for another list (another partner, tenant or filter); "
+    "ask for this list's first page without it."
+)
 
 
-def encode_token(token: Any) -> str | None:
-    """The table's continuation (or our own position) as an opaque, URL-safe token."""
+def _digest(*parts: str) -> str:
+    hashed = hashlib.sha256("\x00".join(parts).encode()).digest()[:12]
+    return base64.urlsafe_b64encode(hashed).decode()
+
+
+def _sum(scope_digest: str, position: Any) -> str:
+    return _digest(scope_digest, json.dumps(position, sort_keys=True, separators=(",", ":")))
+
+
+def encode_token(token: Any, *, scope: str) -> str | None:
+    """The table's continuation (or our own position) as an opaque, URL-safe token for one list."""
     if not token:
         return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+    bound = _digest(scope)
+    sealed = {"p": token, "l": bound, "s": _sum(bound, token)}
+    return base64.urlsafe_b64encode(json.dumps(sealed, separators=(",", ":")).encode()).decode()
 
 
-def decode_token(text: str | None) -> Any:
-    """The position in a token `encode_token` made; a token we did not issue is a 400."""
+def decode_token(text: str | None, *, scope: str) -> Any:
+    """The position in a token `encode_token` made for the same `scope`; any other token is a 400."""
     if not text:
         return None
     try:
-        token = json.loads(base64.urlsafe_b64decode(text.encode()))
+        sealed = json.loads(base64.urlsafe_b64decode(text.encode()))
     except ValueError:
-        token = None
-    if not isinstance(token, dict) or not all(
-        isinstance(k, str) and isinstance(v, (str, type(None), dict)) for k, v in token.items()
+        sealed = None
+    if not isinstance(sealed, dict) or set(sealed) != _TOKEN_KEYS:
+        raise bad_request(_NOT_OURS)
+    token, bound, check = sealed["p"], sealed["l"], sealed["s"]
+    if (
+        not isinstance(token, dict)
+        or not isinstance(bound, str)
+        or not all(isinstance(k, str) and isinstance(v, (str, type(None), dict)) for k, v in token.items())
+        or not hmac.compare_digest(check if isinstance(check, str) else "", _sum(bound, token))
     ):
-        raise bad_request("continuationToken is not one we issued.")
+        raise bad_request(_NOT_OURS)
+    if not hmac.compare_digest(bound, _digest(scope)):
+        raise bad_request(_OTHER_LIST)
     return token
+
+
+def table_scope(table_name: str, filter_text: str) -> str:
+    """The list a `page` token belongs to: the table and the filter (partition included) it read."""
+    return f"{table_name}\n{filter_text}"
 
 
 def raise_if_conflict(error: Any) -> None:
@@ -210,8 +252,9 @@ def page(
     select: Sequence[str] | None = None,
 ) -> tuple[list[Row], str | None]:
     """One page of a query (at most `top` rows), and the token of the next or None after the last."""
-    rows, position = page_at(table, filter_text, top, decode_token(continuation), select)
-    return rows, encode_token(position)
+    scope = table_scope(table.table_name, filter_text)
+    rows, position = page_at(table, filter_text, top, decode_token(continuation, scope=scope), select)
+    return rows, encode_token(position, scope=scope)
 
 
 def page_at(

@@ -328,8 +328,9 @@ class DirectoryStore:
 
         The token is the last row looked at, so a page cut short by the scan budget resumes exactly.
         """
-        position = decode_token(continuation)
         query = _range(tenant_prefix(self.partner_id, self.tenant_id))
+        scope = f"users\n{query}\n{server_filter}"
+        position = decode_token(continuation, scope=scope)
         parameters: dict[str, Any] = {}
         if position:
             if not isinstance(position.get("pk"), str) or not isinstance(position.get("rk"), str):
@@ -345,12 +346,12 @@ class DirectoryStore:
         rows = self.users.query_entities(query, parameters=parameters, results_per_page=min(1000, top + 1))
         for scanned, row in enumerate(rows, start=1):
             if len(items) == top:
-                return items, encode_token({"pk": last["PartitionKey"], "rk": last["RowKey"]})
+                return items, encode_token({"pk": last["PartitionKey"], "rk": last["RowKey"]}, scope=scope)
             last = row
             if keep(row):
                 items.append(row)
             if scanned >= budget and len(items) < top:
-                return items, encode_token({"pk": row["PartitionKey"], "rk": row["RowKey"]})
+                return items, encode_token({"pk": row["PartitionKey"], "rk": row["RowKey"]}, scope=scope)
         return items, None
 
     def update_user_row(self, user: GraphUser) -> Any:

@@ -76,14 +76,17 @@ def test_a_token_round_trips_to_the_next_page_and_the_pages_cover_the_partition_
 
 
 @pytest.mark.parametrize("direction", ["earlier-to-later", "later-to-earlier"])
-def test_a_token_of_another_partition_never_yields_that_partitions_rows(
+def test_a_token_of_another_partition_is_a_400_naming_it(
     probe: TableClient, two_partitions: tuple[str, str], direction: str
 ) -> None:
     issuer, used_on = two_partitions if direction == "earlier-to-later" else reversed(two_partitions)
     _, foreign = tables.page(probe, tables.partition(issuer), 2, None)
     assert foreign
-    keys = _all_pages(probe, used_on, foreign)
-    assert all(key.startswith(f"{used_on}/") for key in keys), keys
+    with pytest.raises(ProblemError) as refused:
+        tables.page(probe, tables.partition(used_on), 2, foreign)
+    assert (refused.value.status, refused.value.kind) == (400, "malformed-request")
+    assert "another list" in (refused.value.detail or "")
+    assert _all_pages(probe, used_on, None) == [f"{used_on}/r{n}" for n in range(5)]
 
 
 def test_a_tampered_token_is_a_400_before_storage_is_asked(

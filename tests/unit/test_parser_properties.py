@@ -1,13 +1,13 @@
 """Property-based tests of every reader of outside input in a format of its own.
 
-Dataverse's RemoteExecutionContext, NCRONTAB schedules, continuation tokens, OData string literals,
-FCM error answers and problem+json: the examples show the shapes we thought of, these generate the
-rest and state what must hold for all of them. Examples are bounded so the suite stays fast.
+Dataverse's RemoteExecutionContext, NCRONTAB schedules, OData string literals, FCM error answers
+and problem+json (continuation tokens: `test_continuation_tokens.py`): the examples show the shapes
+we thought of, these generate the rest and state what must hold for all of them. Examples are
+bounded so the suite stays fast.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import re
@@ -36,7 +36,7 @@ from shared.adapters.fcm import (
 from shared.errors import PROBLEM_TYPE_BASE, FieldError, ProblemError
 from shared.models import ApiInput, ApiModel
 from shared.notifications.dataverse import display, pairs, parse_context, parse_date
-from shared.storage.tables import decode_token, encode_token, eq, literal, prefix
+from shared.storage.tables import eq, literal, prefix
 
 EXAMPLES = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # For strategies that build large nested values, so each test stays well under a second or two.
@@ -228,79 +228,6 @@ def test_only_six_fields_are_a_schedule(fields: list[str]) -> None:
     assume(len(fields) != 6)
     with pytest.raises(ValueError, match="six fields"):
         next_occurrence(" ".join(fields), datetime(2026, 1, 1, tzinfo=UTC))
-
-
-# --- continuation tokens ----------------------------------------------------------------------------
-
-POSITIONS = st.dictionaries(
-    st.text(min_size=1, max_size=20),
-    st.none() | st.text(max_size=40) | st.dictionaries(st.text(max_size=5), st.text(max_size=10), max_size=3),
-    min_size=1,
-    max_size=4,
-)
-
-
-@EXAMPLES
-@given(position=POSITIONS)
-def test_a_token_round_trips_its_position_and_is_url_safe(position: dict[str, Any]) -> None:
-    token = encode_token(position)
-    assert token is not None and re.fullmatch(r"[A-Za-z0-9_=-]+", token)
-    assert decode_token(token) == position
-
-
-def test_no_position_is_no_token() -> None:
-    assert encode_token(None) is None and encode_token({}) is None
-    assert decode_token(None) is None and decode_token("") is None
-
-
-def _refused(text: str) -> ProblemError:
-    with pytest.raises(ProblemError) as raised:
-        decode_token(text)
-    return raised.value
-
-
-@EXAMPLES
-@given(position=POSITIONS, at=st.integers(min_value=0), replacement=st.characters(codec="ascii"))
-def test_a_tampered_token_reads_as_its_position_or_is_a_400(
-    position: dict[str, Any], at: int, replacement: str
-) -> None:
-    token = encode_token(position)
-    assert token is not None
-    index = at % len(token)
-    assume(token[index] != replacement)
-    tampered = token[:index] + replacement + token[index + 1 :]
-    try:
-        decoded = decode_token(tampered)
-    except ProblemError as error:
-        assert (error.status, error.kind) == (400, "malformed-request")
-        assert "continuationToken" in (error.detail or "")
-        return
-    # Base64 padding bits or a still-valid edit: whatever it reads as is a well-formed position.
-    assert isinstance(decoded, dict) and all(isinstance(k, str) for k in decoded)
-
-
-@EXAMPLES
-@given(value=JSON)
-def test_a_token_we_did_not_issue_is_a_400_unless_it_reads_as_a_position(value: Any) -> None:
-    text = base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
-    well_formed = isinstance(value, dict) and all(
-        isinstance(v, (str, type(None), dict)) for v in value.values()
-    )
-    if well_formed:
-        assert decode_token(text) == value
-    else:
-        assert _refused(text).status == 400
-
-
-@EXAMPLES
-@given(text=st.text(max_size=60).filter(bool))
-def test_arbitrary_text_as_a_token_never_escapes_as_anything_but_a_400(text: str) -> None:
-    try:
-        decoded = decode_token(text)
-    except ProblemError as error:
-        assert error.status == 400
-        return
-    assert isinstance(decoded, dict)
 
 
 # --- OData string literals ------------------------------------------------------------------------------

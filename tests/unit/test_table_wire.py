@@ -483,7 +483,7 @@ def test_a_page_hands_back_the_tables_continuation_as_an_opaque_token(
 @pytest.mark.parametrize("token", ["not base64!", "bnVsbA==", "WzEsMl0=", "eyJhIjogMX0="])
 def test_a_token_we_did_not_issue_is_a_bad_request(token: str) -> None:
     with pytest.raises(ProblemError) as problem:
-        tables.decode_token(token)
+        tables.decode_token(token, scope="p")
     assert problem.value.status == 400
 
 
