@@ -38,6 +38,12 @@ param firebaseProjectId string
 @description('Client id of the multi-tenant Graph app (GDAP) that reads and manages customer tenants (GRAPH_CLIENT_ID).')
 param graphClientId string
 
+@description('The stamp\'s alert e-mail sender domain (customer managed, its DNS records published by the operator), e.g. eu.mail.example.com.')
+param emailSenderDomain string
+
+@description('Where Azure Communication Services keeps the stamp\'s e-mail data at rest: an ACS data location in the stamp\'s geography (Europe, United States, ...).')
+param emailDataLocation string
+
 @description('Resource group of the global part (same default as global.bicep).')
 param controlResourceGroupName string = 'rg-tenantry-${environment}-global'
 
@@ -107,6 +113,9 @@ var names = {
   appInsights: 'appi-tenantry-${environment}-${region}'
   plan: 'plan-tenantry-${environment}-${region}'
   app: 'func-tenantry-${environment}-${region}-${take(suffix, 6)}'
+  // Communication Services names are global (they become the endpoint's host name).
+  communication: 'acs-tenantry-${environment}-${region}-${take(suffix, 6)}'
+  emailService: 'ecs-tenantry-${environment}-${region}-${take(suffix, 6)}'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -164,6 +173,20 @@ module storage 'modules/regional-storage.bicep' = {
   }
 }
 
+// Alert e-mail (Azure Communication Services), sent with the stamp identity.
+module email 'modules/email.bicep' = {
+  name: 'tenantry-${environment}-${region}-email'
+  scope: rg
+  params: {
+    communicationName: names.communication
+    emailServiceName: names.emailService
+    senderDomain: emailSenderDomain
+    dataLocation: emailDataLocation
+    senderPrincipalId: identity.outputs.principalId
+    tags: tags
+  }
+}
+
 // The stamp's access to the partner directory, granted in the global resource group.
 module controlAccess 'modules/control-access.bicep' = {
   name: 'tenantry-${environment}-${region}-control-access'
@@ -194,6 +217,8 @@ module functionApp 'modules/function-app.bicep' = {
     operatorTenantId: operatorTenantId
     firebaseProjectId: firebaseProjectId
     graphClientId: graphClientId
+    emailEndpoint: email.outputs.endpoint
+    emailSender: email.outputs.senderAddress
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -220,3 +245,5 @@ output identityPrincipalId string = identity.outputs.principalId
 output identityClientId string = identity.outputs.clientId
 output appInsightsName string = monitoring.outputs.appInsightsName
 output logAnalyticsWorkspaceId string = monitoring.outputs.workspaceId
+// The DNS records (domain, SPF, DKIM, DKIM2) to publish for emailSenderDomain (infra/README.md).
+output emailVerificationRecords object = email.outputs.verificationRecords

@@ -5,7 +5,8 @@ A role assignment must:
   - scope it to a resource declared in the same file: one the file creates (the stamp's own
     account, vault or component), or, for an `existing` resource, a single table, queue or
     container (the stamp's grant on the control tables), never an account it does not own;
-  - grant one of a short list of data-plane roles (no Owner, Contributor, User Access Admin);
+  - grant one of a short list of data-plane roles (no Owner, Contributor, User Access Admin), the
+    one ACS role only on a Communication Services resource;
   - grant it to a service principal passed in, never to a literal principal id.
 """
 
@@ -24,6 +25,12 @@ ALLOWED_ROLES = {
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "09976791-48a7-449e-bb21-39d1a415f350": "Communication and Email Service Owner",
+}
+# Roles broader than a data-plane role, allowed only on one kind of resource: ACS honours no custom
+# role and has no narrower built-in one for sending e-mail with an Entra ID token.
+ONLY_ON = {
+    "09976791-48a7-449e-bb21-39d1a415f350": "Microsoft.Communication/communicationServices",
 }
 # Resource types an `existing` reference may be granted on: one data item, not an account.
 ITEM_TYPES = (
@@ -75,10 +82,13 @@ def scope_problem(assignment: dict[str, Any], document: dict[str, Any]) -> str |
     return None
 
 
-def grant_problem(properties: dict[str, Any], document: dict[str, Any]) -> str | None:
+def grant_problem(properties: dict[str, Any], document: dict[str, Any], scope_type: str = "") -> str | None:
     roles = role_guids(properties.get("roleDefinitionId"), document.get("variables", {}))
     if len(roles) != 1 or not roles <= ALLOWED_ROLES.keys():
         return f"role {sorted(roles)} is not one of the allowed data-plane roles"
+    only_on = ONLY_ON.get(next(iter(roles)))
+    if only_on is not None and scope_type != only_on:
+        return f"role {ALLOWED_ROLES[next(iter(roles))]} is allowed only on a {only_on}"
     principal = properties.get("principalId")
     if not principal or (isinstance(principal, str) and GUID.fullmatch(principal)):
         return "principalId must be the stamp identity, not a literal id"
@@ -100,8 +110,11 @@ class RoleAssignmentScope(BaseResourceCheck):
         assignment = body(conf)
         document = parsed_file(self.entity_path)
         self.evaluated_keys = ["scope", "properties/roleDefinitionId", "properties/principalId"]
+        name = symbolic_name(assignment.get("scope"))
+        target = document.get("resources", {}).get(name) if name else None
+        scope_type = str(target.get("type", "")) if isinstance(target, dict) else ""
         problem = scope_problem(assignment, document) or grant_problem(
-            assignment.get("properties") or {}, document
+            assignment.get("properties") or {}, document, scope_type
         )
         if problem:
             self.details = [problem]

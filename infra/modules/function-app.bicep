@@ -45,6 +45,12 @@ param graphClientId string
 @description('Firebase project id push notifications are sent through (FIREBASE_PROJECT_ID).')
 param firebaseProjectId string
 
+@description('Endpoint of the stamp\'s Communication Services resource (ACS_EMAIL_ENDPOINT), reached with the identity.')
+param emailEndpoint string
+
+@description('Sender address of alert e-mails on the stamp\'s verified domain (ACS_EMAIL_SENDER).')
+param emailSender string
+
 @description('Application Insights connection string (an identifier; ingestion needs the identity token).')
 param appInsightsConnectionString string
 
@@ -205,6 +211,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FIREBASE_PROJECT_ID: firebaseProjectId
     // Alert receivers: no loopback port is let through in Azure (https to public addresses only).
     ALERTS_LOOPBACK_PORTS: ''
+    // Alert e-mail through the stamp's Communication Services, with the identity's Entra ID token
+    // (AZURE_CLIENT_ID below): ACS_EMAIL_CONNECTION_STRING is absent on purpose, the resource
+    // refuses access keys.
+    ACS_EMAIL_ENDPOINT: emailEndpoint
+    ACS_EMAIL_SENDER: emailSender
 
     // --- Secrets: Key Vault references, one line each ------------------------------------------
     // <SETTING>: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=<secret-name>)'

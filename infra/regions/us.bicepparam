@@ -18,3 +18,7 @@ param firebaseProjectId = readEnvironmentVariable('TENANTRY_FIREBASE_PROJECT_ID'
 param graphClientId = readEnvironmentVariable('TENANTRY_GRAPH_CLIENT_ID')
 // recover only while this stamp's deleted vault is in soft delete (infra/README.md, "Rollback").
 param keyVaultCreateMode = readEnvironmentVariable('TENANTRY_KEY_VAULT_CREATE_MODE', 'default')
+// The stamp's alert e-mail sender domain (its DNS records: infra/README.md, step 4).
+param emailSenderDomain = readEnvironmentVariable('TENANTRY_EMAIL_DOMAIN_US')
+// Azure Communication Services keeps this stamp's e-mail data in its own geography.
+param emailDataLocation = 'United States'

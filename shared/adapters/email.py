@@ -1,7 +1,8 @@
 """E-mail through Azure Communication Services Email (azure-communication-email), imported at first use.
 
 Locally the connection string points at the stand-in (`localdev/acs_email_standin.py`), which speaks
-the same REST API and checks the same HMAC signature, so the real SDK runs unchanged.
+the same REST API and checks the same HMAC signature, so the real SDK runs unchanged. In Azure there
+is no connection string: the endpoint and the managed identity's Entra ID token (infra/).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ class EmailSettings:
     connection_string: str  # endpoint=https://<resource>.communication.azure.com/;accesskey=<key>
     sender: str  # DoNotReply@<the stamp's verified sender domain>
     ca_bundle: str | None = None  # local only: the stand-in's CA
+    # Azure: https://<resource>.communication.azure.com, reached with the managed identity (the
+    # resource refuses access keys); used when there is no connection string.
+    endpoint: str = ""
 
     @property
     def configured(self) -> bool:
-        return bool(self.connection_string and self.sender)
+        return bool((self.connection_string or self.endpoint) and self.sender)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,13 @@ class EmailSender:
             options: dict[str, Any] = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 10}
             if self.settings.ca_bundle:
                 options["connection_verify"] = self.settings.ca_bundle
-            self._client = EmailClient.from_connection_string(self.settings.connection_string, **options)
+            if self.settings.connection_string:
+                self._client = EmailClient.from_connection_string(self.settings.connection_string, **options)
+            else:
+                from azure.identity import DefaultAzureCredential
+
+                # AZURE_CLIENT_ID names the stamp identity, as for storage (shared/storage/router.py).
+                self._client = EmailClient(self.settings.endpoint, DefaultAzureCredential(), **options)
         return self._client
 
     def send(self, *, to: list[str], subject: str, text: str) -> EmailResult:

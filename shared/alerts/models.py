@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from shared.alerts.rules import Severity
+from shared.alerts.rules import DEFAULT_UNASSIGNED_THRESHOLD, Severity
 from shared.models import ApiInput, ApiModel, UtcDateTime, one_of
 from shared.partners.models import Email, TenantScopeIn, TenantScopeOut
 
@@ -86,6 +86,13 @@ class SubscriptionIn(ApiInput):
     min_severity: Severity = Severity.INFO
     digest: bool = Field(default=False, description="One daily message per channel instead of one per alert.")
     description: str | None = Field(default=None, max_length=200)
+    unassigned_licences_threshold: int = Field(
+        default=DEFAULT_UNASSIGNED_THRESHOLD,
+        ge=0,
+        le=1_000_000,
+        description="`tenant.drift.licencesUnassigned` only when more paid licences of one SKU than "
+        "this became unassigned since the tenant's previous sync.",
+    )
 
     @model_validator(mode="after")
     def _destination_fits_channel(self) -> SubscriptionIn:
@@ -103,6 +110,7 @@ class SubscriptionPatch(ApiInput):
     digest: bool | None = None
     state: SubscriptionState | None = Field(default=None, description="`active` re-enables a disabled one.")
     description: str | None = Field(default=None, max_length=200)
+    unassigned_licences_threshold: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class SubscriptionOut(ApiModel):
@@ -115,6 +123,7 @@ class SubscriptionOut(ApiModel):
     min_severity: Severity
     digest: bool
     description: str | None
+    unassigned_licences_threshold: int
     state: SubscriptionState
     disabled_reason: str | None
     created_at: UtcDateTime

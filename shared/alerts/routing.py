@@ -19,7 +19,7 @@ from ulid import ULID
 from shared.alerts.delivery import TABLE as DELIVERIES
 from shared.alerts.delivery import Dispatch, queue_dispatch
 from shared.alerts.models import DELIVERY_QUEUE, RETRY_QUEUE, DeliveryMessage, DeliveryState, EventMessage
-from shared.alerts.rules import Alert, evaluate, matches
+from shared.alerts.rules import UNASSIGNED_LICENCES, Alert, evaluate, matches
 from shared.alerts.subscriptions import Subscription, SubscriptionStore
 from shared.audit.log import to_api
 from shared.clock import Clock, isoformat, parse_iso
@@ -172,6 +172,10 @@ def _wants(subscription: Subscription, alert: Alert, members: dict[str, frozense
         return False
     if alert.severity.rank < subscription.min_severity.rank:
         return False
+    if alert.type == UNASSIGNED_LICENCES:
+        grown = int(alert.details.get("newlyUnassigned") or 0)
+        if grown <= subscription.unassigned_licences_threshold:
+            return False
     if subscription.scope is None:
         return True
     # A subscription limited to some tenants never hears of another tenant, nor of partner-wide alerts.

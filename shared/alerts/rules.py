@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,15 +32,25 @@ _RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 # Actions a rule below reads: every other event costs the audit log's writers nothing.
 WATCHED_PREFIXES = (
     "tenant.drift.",
+    "tenant.baseline.checkFailing",
+    "tenant.baseline.checkCleared",
     "tenant.access.",
     "tenant.sync.failing",
     "tenant.sync.recovered",
     "privacy.breach.recorded",
     "privacy.request.deadline",
     "privacy.request.dueIn2Days",
+    "privacy.request.forwarded",
     "notification.push-credentials-refused",
+    "notification.fanout.highFailureRate",
     "notice.",
+    "invoice.issued",
 )
+
+# A licence alert reaches a subscription only when more paid licences of one SKU than this became
+# unassigned since the previous sync; each subscription may set its own (`unassignedLicencesThreshold`).
+UNASSIGNED_LICENCES = "tenant.drift.licencesUnassigned"
+DEFAULT_UNASSIGNED_THRESHOLD = 5
 
 
 def watched(action: str) -> bool:
@@ -70,7 +81,7 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR0911 - one return per rule
+def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR0911, PLR0912 - one return per rule
     action = str(event.get("action", ""))
     tenant = event.get("tenantId")
     base = f"/api/partners/{partner_id}"
@@ -104,6 +115,10 @@ def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR
             ),
             _drift_clears(action, str(tenant), changes),
         )
+    if action == "tenant.baseline.checkFailing" and tenant:
+        return Evaluation(_baseline_failing(str(tenant), changes, details, alert=alert, base=base), [])
+    if action == "tenant.baseline.checkCleared" and tenant:
+        return Evaluation([], [baseline_condition(str(tenant), check) for check in changes])
     if action == "tenant.access.lost" and tenant:
         reason = str(details.get("reason") or "the proof of access no longer holds")
         return Evaluation(
@@ -175,6 +190,21 @@ def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR
             ],
             [],
         )
+    if action == "privacy.request.forwarded":
+        # A subject asked Tenantry; the partner (for its customer) answers: the clock runs already.
+        request = str(target.get("id", ""))
+        return Evaluation(
+            [
+                alert(
+                    action,
+                    Severity.WARNING,
+                    "Data-subject request forwarded to you",
+                    f"A {details.get('type', '')} request reached Tenantry; it is yours to answer.",
+                    f"{base}/privacy/requests/{request}",
+                )
+            ],
+            [],
+        )
     if action.startswith("privacy.request.deadline"):
         request = str(target.get("id", ""))
         passed = action.endswith("Passed")
@@ -217,6 +247,25 @@ def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR
             ],
             [],
         )
+    if action == "invoice.issued":
+        invoice = str(target.get("id", ""))
+        kind = "Credit note" if details.get("kind") == "creditNote" else "Invoice"
+        amount = f"{details.get('currency', '')} {int(details.get('totalCents') or 0) / 100:.2f}"
+        return Evaluation(
+            [
+                alert(
+                    action,
+                    Severity.INFO,
+                    f"{kind} {details.get('number', '')} issued",
+                    f"{kind} {details.get('number', '')} of {amount}, due {details.get('dueAt')}.",
+                    f"{base}/invoices/{invoice}",
+                    invoiceId=invoice,
+                    number=details.get("number"),
+                    totalCents=details.get("totalCents"),
+                )
+            ],
+            [],
+        )
     if action == "notification.push-credentials-refused":
         return Evaluation(
             [
@@ -230,7 +279,59 @@ def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR
             ],
             [],
         )
+    if action == "notification.fanout.highFailureRate":
+        return Evaluation([_fanout_failures(target, details, alert=alert, base=base)], [])
     return Evaluation([], [])
+
+
+def baseline_condition(tenant: str, check: str) -> str:
+    return f"{tenant}|baseline|{check}"
+
+
+def _baseline_failing(
+    tenant: str, changes: dict[str, Any], details: dict[str, Any], *, alert: Callable[..., Alert], base: str
+) -> list[Alert]:
+    checks: dict[str, Any] = details.get("checks") or {}
+    found: list[Alert] = []
+    for check in changes:
+        about = checks.get(check) or {}
+        title = str(about.get("title") or check)
+        found.append(
+            alert(
+                "tenant.baseline.checkFailing",
+                Severity.WARNING,
+                f"Baseline check now failing: {title}",
+                f"{about.get('detail') or title} It passed at the previous sync.",
+                f"{base}/tenants/{tenant}/baseline",
+                # Open until a sync finds the check no longer failing (checkCleared).
+                condition=baseline_condition(tenant, check),
+                checkId=check,
+                syncId=details.get("syncId"),
+            )
+        )
+    return found
+
+
+def _fanout_failures(
+    target: dict[str, Any], details: dict[str, Any], *, alert: Callable[..., Alert], base: str
+) -> Alert:
+    notification = str(target.get("id", ""))
+    org = str(details.get("orgId") or target.get("orgId") or "")
+    sent, failed = int(details.get("sent") or 0), int(details.get("failed") or 0)
+    rate = round(100 * failed / max(sent + failed, 1))
+    return alert(
+        "notification.fanout.highFailureRate",
+        Severity.WARNING,
+        "Push notification mostly undelivered" if rate >= 50 else "Push notification failing often",
+        f"{failed} of {sent + failed} devices ({rate} %) of the organisation's notification failed.",
+        f"{base}/orgs/{org}/notifications/{notification}",
+        # The fan-out may complete a notification twice; it is one happening.
+        condition=f"notification|{notification}|failureRate",
+        orgId=org,
+        notificationId=notification,
+        sent=sent,
+        failed=failed,
+    )
 
 
 def _drift(
@@ -284,6 +385,22 @@ def _drift(
                     summary,
                     link,
                     condition=f"{tenant}|{setting}|{_digest(change)}",
+                )
+            )
+        elif action == UNASSIGNED_LICENCES:
+            before, now = int((change or {}).get("before") or 0), int(after or 0)
+            # No condition: each alert is about the licences left unassigned since the previous
+            # sync, which a later sync never reports again. Subscriptions apply their threshold.
+            found.append(
+                alert(
+                    UNASSIGNED_LICENCES,
+                    Severity.WARNING,
+                    "Licences newly unassigned",
+                    summary,
+                    f"{base}/tenants/{tenant}/reports/licences",
+                    skuId=setting.removeprefix("unassignedLicences/"),
+                    newlyUnassigned=now - before,
+                    unassigned=now,
                 )
             )
         elif action == "tenant.drift.roleRemoved":

@@ -26,7 +26,7 @@ from shared.alerts.models import (
     SubscriptionPatch,
     SubscriptionState,
 )
-from shared.alerts.rules import Severity
+from shared.alerts.rules import DEFAULT_UNASSIGNED_THRESHOLD, Severity
 from shared.alerts.signing import new_secret
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog
@@ -65,6 +65,7 @@ class Subscription:
     state: SubscriptionState
     secrets: list[str]  # signing secrets valid now, newest first
     failing: bool
+    unassigned_licences_threshold: int = DEFAULT_UNASSIGNED_THRESHOLD
 
 
 class SubscriptionStore:
@@ -111,6 +112,7 @@ class SubscriptionStore:
             state=SubscriptionState(row["state"]),
             secrets=secrets,
             failing=bool(row.get("failing")),
+            unassigned_licences_threshold=_threshold(row),
         )
 
     def seal_secret(self, subscription_id: str, secret: str) -> str:
@@ -124,6 +126,12 @@ class SubscriptionStore:
 
         entity = {"PartitionKey": self.partner_id, "RowKey": subscription_id, **changes}
         self.table.update_entity(entity, mode=UpdateMode.MERGE)
+
+
+def _threshold(row: Any) -> int:
+    # Rows written before the setting existed take the default.
+    value = row.get("unassignedLicencesThreshold")
+    return DEFAULT_UNASSIGNED_THRESHOLD if value is None else int(value)
 
 
 def shown_url(url: str | None) -> str | None:
@@ -145,6 +153,7 @@ def subscription_out(row: Any, url: str | None) -> SubscriptionOut:
         min_severity=Severity(row["minSeverity"]),
         digest=bool(row.get("digest")),
         description=row.get("description"),
+        unassigned_licences_threshold=_threshold(row),
         state=SubscriptionState(row["state"]),
         disabled_reason=row.get("disabledReason"),
         created_at=parse_iso(row["createdAt"]),
@@ -205,6 +214,7 @@ class AlertSubscriptions:
             "minSeverity": request.min_severity.value,
             "digest": request.digest,
             "description": request.description,
+            "unassignedLicencesThreshold": request.unassigned_licences_threshold,
             "state": SubscriptionState.ACTIVE.value,
             "createdAt": isoformat(now),
             "createdBy": context.actor.id,
@@ -244,6 +254,20 @@ class AlertSubscriptions:
             changes["digest"] = patch.digest
         if patch.description is not None:
             changes["description"] = patch.description
+        if patch.unassigned_licences_threshold is not None:
+            changes["unassignedLicencesThreshold"] = patch.unassigned_licences_threshold
+        if (
+            patch.state is SubscriptionState.ACTIVE
+            and row["channel"] == Channel.EMAIL.value
+            and not json.loads(row.get("recipients") or "[]")
+        ):
+            # Its recipients were erased on a data-subject request (shared/alerts/subjects.py).
+            raise ProblemError(
+                409,
+                "no-recipients",
+                "The subscription has no recipient.",
+                "Create a new one with recipients.",
+            )
         if patch.state is not None and patch.state.value != row["state"]:
             changes["state"] = patch.state.value
             changes["disabledReason"] = (

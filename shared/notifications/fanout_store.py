@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.adapters.fcm import FCM_DEVICE_LIMIT_PER_MINUTE, PushMessage, SendOutcome
+from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat
 from shared.notifications.devices import DeviceRegistry
 from shared.notifications.models import FanoutJob
@@ -108,7 +109,32 @@ class FanoutStore:
         if planned:
             row.update(deviceCount=0, shards=0)
         self.account.table(NOTIFICATIONS).update_entity(row, mode=UpdateMode.MERGE)
+        if _failing_often(int(row["sent"]), int(row["failed"])):
+            self._record_failure_rate(job, int(row["sent"]), int(row["failed"]))
         if job.payload is None:  # it was in the transient blob
             with contextlib.suppress(ResourceNotFoundError):
                 self.account.container(PAYLOADS).delete_blob(job.notification_id)
         log.debug("notification %s completed", job.notification_id)
+
+    def _record_failure_rate(self, job: FanoutJob, sent: int, failed: int) -> None:
+        # Completing may run twice (planner and last shard); the alert rules alert once per notification.
+        AuditLog(self.account, self.clock).append(
+            job.partner_id,
+            NewEvent(
+                action="notification.fanout.highFailureRate",
+                actor={"type": "system", "id": "fanout"},
+                target={"type": "notification", "id": job.notification_id, "orgId": job.org_id},
+                details={"orgId": job.org_id, "sent": sent, "failed": failed},
+            ),
+        )
+
+
+# A fan-out whose devices failed this often is worth a person's look (expired tokens after an app
+# release, a broken Firebase project); below the floor of devices a few stale tokens look like a rate.
+HIGH_FAILURE_RATE = 0.2
+HIGH_FAILURE_MIN_DEVICES = 20
+
+
+def _failing_often(sent: int, failed: int) -> bool:
+    total = sent + failed
+    return total >= HIGH_FAILURE_MIN_DEVICES and failed >= HIGH_FAILURE_RATE * total

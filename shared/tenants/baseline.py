@@ -10,7 +10,7 @@ from shared.reports.kinds import INACTIVE_DAYS
 from shared.tenants.models import BaselineSettings, CheckResult
 
 # Free and trial SKUs do not waste money when unassigned.
-_FREE_SKU_MARKERS = ("FREE", "TRIAL", "FLOW_FREE", "POWER_BI_STANDARD", "WINDOWS_STORE")
+FREE_SKU_MARKERS = ("FREE", "TRIAL", "FLOW_FREE", "POWER_BI_STANDARD", "WINDOWS_STORE")
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def evaluate(config: dict[str, Any], facts: UserFacts, settings: BaselineSetting
         spare: dict[str, int] = {}
         for sku in config.get("subscribedSkus") or []:
             name = str(sku.get("skuPartNumber") or sku.get("skuId"))
-            if any(marker in name.upper() for marker in _FREE_SKU_MARKERS):
+            if any(marker in name.upper() for marker in FREE_SKU_MARKERS):
                 continue
             free = int((sku.get("prepaidUnits") or {}).get("enabled", 0)) - int(sku.get("consumedUnits", 0))
             if free > 0:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shared.access.principals import SYSTEM
 from shared.audit.context import ActionContext, diff
 from shared.clock import Clock, isoformat
 from shared.storage import tables
@@ -70,7 +71,9 @@ class BaselineService:
         return settings
 
     def replace_results(self, tenant_id: str, sync_id: str, results: list[CheckResult]) -> None:
-        """A sync's findings replace the tenant's previous ones."""
+        """A sync's findings replace the tenant's previous ones; a check that passed and now fails,
+        or failed and no longer does, is an event (the alert rules read them)."""
+        previous = tables.get(self._table, self.partner_id, tenant_id)
         self._table.upsert_entity(
             {
                 "PartitionKey": self.partner_id,
@@ -80,6 +83,34 @@ class BaselineService:
                 "checks": json.dumps([r.model_dump(mode="json", by_alias=True) for r in results]),
             }
         )
+        if previous is not None:
+            self._record_transitions(tenant_id, sync_id, json.loads(previous["checks"]), results)
+
+    def _record_transitions(
+        self, tenant_id: str, sync_id: str, before: list[dict[str, Any]], results: list[CheckResult]
+    ) -> None:
+        # Only pass -> fail is news: a check failing since the tenant's first evaluation is what
+        # GET .../baseline shows, and a check Graph could not read (notAvailable) proves nothing.
+        was = {str(c.get("id")): str(c.get("state")) for c in before}
+        failing = {r.id: r for r in results if r.state == "fail" and was.get(r.id) == "pass"}
+        cleared = {r.id: r for r in results if r.state != "fail" and was.get(r.id) == "fail"}
+        context = ActionContext(SYSTEM)
+        for action, found in (
+            ("tenant.baseline.checkFailing", failing),
+            ("tenant.baseline.checkCleared", cleared),
+        ):
+            if found:
+                context.record(
+                    self.audit,
+                    self.partner_id,
+                    action,
+                    {"type": "tenant", "id": tenant_id},
+                    changes={k: {"before": was[k], "after": r.state} for k, r in found.items()},
+                    details={
+                        "syncId": sync_id,
+                        "checks": {k: {"title": r.title, "detail": r.detail} for k, r in found.items()},
+                    },
+                )
 
     def get_baseline(self, tenant_id: str) -> BaselineOut:
         tenant_id = str(self.rows.get(tenant_id)["RowKey"])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.adapters.graph import GLOBAL_ADMINISTRATOR
+from shared.tenants.baseline import FREE_SKU_MARKERS
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,35 @@ def licences(before: Snapshot, after: Snapshot) -> list[Drift]:
                     new_units,
                 )
             )
+        if sid in old_s and sid in new_s:
+            grown = _unassigned_grown(sid, old_s[sid], new_s[sid])
+            if grown is not None:
+                found.append(grown)
     return found
+
+
+def _unassigned(sku: dict[str, Any]) -> int:
+    return max(
+        int((sku.get("prepaidUnits") or {}).get("enabled") or 0) - int(sku.get("consumedUnits") or 0), 0
+    )
+
+
+def _unassigned_grown(sku_id: str, old: dict[str, Any], new: dict[str, Any]) -> Drift | None:
+    """Paid licences left unassigned since the last sync (users unlicensed, or licences bought and
+    not handed out); the alert rules decide how many are worth telling a person. A SKU new in this
+    snapshot is left to the `tenant.drift.licences` finding above, and free and trial SKUs (large,
+    unused by design) to nobody."""
+    before, after = _unassigned(old), _unassigned(new)
+    name = str(new.get("skuPartNumber") or sku_id)
+    if after <= before or any(marker in name.upper() for marker in FREE_SKU_MARKERS):
+        return None
+    return Drift(
+        "tenant.drift.licencesUnassigned",
+        f"unassignedLicences/{sku_id}",
+        f"{after - before} licences of {name} newly unassigned ({before} -> {after} unassigned)",
+        before,
+        after,
+    )
 
 
 def organization(before: Snapshot, after: Snapshot) -> list[Drift]:

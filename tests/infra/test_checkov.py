@@ -23,6 +23,7 @@ KNOWN_BAD = {
     "bad-roles.bicep:Microsoft.Authorization/roleAssignments.otherRegion": {"CKV_TNT_4"},
     "bad-roles.bicep:Microsoft.Authorization/roleAssignments.owner": {"CKV_TNT_4"},
     "bad-roles.bicep:Microsoft.Authorization/roleAssignments.literalPrincipal": {"CKV_TNT_4"},
+    "bad-roles.bicep:Microsoft.Authorization/roleAssignments.acsRoleOnStorage": {"CKV_TNT_4"},
     "bad-data.bicep:Microsoft.Storage/storageAccounts.keyedAccount": {"CKV_TNT_5"},
     "bad-data.bicep:Microsoft.Storage/storageAccounts/blobServices.noSoftDelete": {"CKV_TNT_6"},
     "bad-data.bicep:Microsoft.KeyVault/vaults.policyVault": {"CKV_TNT_7"},

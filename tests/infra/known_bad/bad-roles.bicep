@@ -57,3 +57,14 @@ resource literalPrincipal 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: 'User'
   }
 }
+
+// The ACS sending role is allowed on a Communication Services resource only, not on an account.
+resource acsRoleOnStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(ownAccount.id, principalId, 'acs')
+  scope: ownAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '09976791-48a7-449e-bb21-39d1a415f350')
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
