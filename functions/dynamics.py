@@ -161,6 +161,7 @@ def _group_members(location: OrgLocation) -> dict[str, frozenset[str]]:
     bp,
     "partners/{partnerId}/orgs",
     methods=["POST"],
+    idempotent=True,
     summary="Register a Dynamics 365 organisation; the webhook and device keys are in this response only.",
     tag="dynamics",
     auth=partner_access(Scope.WRITE),
@@ -273,7 +274,7 @@ def list_rules(call: Call, context: PartnerContext, query: PageQuery, route: Org
 
 
 @endpoint(
-    bp, _ORG + "/rules", methods=["POST"],
+    bp, _ORG + "/rules", methods=["POST"], idempotent=True,
     summary="Create a rule: a Dataverse event, title/body templates, a link, recipients.",
     tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
@@ -314,7 +315,7 @@ def delete_rule(call: Call, context: PartnerContext, route: RuleRoute) -> NoCont
 
 
 @endpoint(
-    bp, _ORG + "/notifications", methods=["POST"],
+    bp, _ORG + "/notifications", methods=["POST"], idempotent=True,
     summary="Send a notification to system users (or everyone) of the organisation.",
     tag="dynamics", auth=partner_access(Scope.NOTIFY),
 )  # fmt: skip
@@ -427,9 +428,14 @@ class DeviceOwner:
 def _device_owner(call: Call) -> DeviceOwner:
     """The device's own secret, or a credential of the partner that owns the org (which can do more)."""
     org_id = _route_org_id(call)
-    location = deps.org_directory().locate(org_id)
-    if location is None:
+    # Read again where the org lives now if the remembered claim refuses (the org moved partner).
+    owner = deps.org_directory().resolve(org_id, lambda location: _device_owner_at(call, org_id, location))
+    if owner is None:
         raise unauthenticated("Unknown organisation or wrong credential.")
+    return owner
+
+
+def _device_owner_at(call: Call, org_id: str, location: OrgLocation) -> DeviceOwner:
     secret = call.header("x-device-secret")
     if secret is not None:
         deps.devices(location.region).check_secret(org_id, call.route.get("deviceId", ""), secret)
@@ -479,11 +485,15 @@ def _device_secret_holder(call: Call) -> DeviceSecretHolder:
     parsed = parse_device_secret(secret)
     if parsed is None:
         raise unauthenticated("The device secret is missing or malformed.")
-    location = deps.org_directory().locate(parsed.org_id)
-    if location is None:
+
+    def at(location: OrgLocation) -> DeviceSecretHolder:
+        deps.devices(location.region).check_secret(parsed.org_id, parsed.device_id, secret)
+        return DeviceSecretHolder(location, parsed.device_id)
+
+    holder = deps.org_directory().resolve(parsed.org_id, at)
+    if holder is None:
         raise unauthenticated("The device secret is not valid.")
-    deps.devices(location.region).check_secret(parsed.org_id, parsed.device_id, secret)
-    return DeviceSecretHolder(location, parsed.device_id)
+    return holder
 
 
 device_secret_auth = Declared(_device_secret_holder, DEVICE_SECRET_SECURITY)

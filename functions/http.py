@@ -71,8 +71,16 @@ class Call:
         value = self.request.headers.get(name)
         return value if value else None
 
+    @property
+    def work_id(self) -> str | None:
+        """The id every attempt under one Idempotency-Key shares (None without a key): work that
+        names what it creates by it finishes what a crashed attempt began (see `endpoint(idempotent=)`)."""
+        value = self.extra.get(_WORK_ID)
+        return str(value) if value else None
+
 
 Authenticator = Callable[[Call], Any]
+_WORK_ID = "idempotency.work_id"
 
 
 class RouteParams(BaseModel):
@@ -122,6 +130,8 @@ class EndpointSpec:
     parameters: tuple[tuple[str, Any], ...] = ()
     # Every model the route values go through, in order (together they cover each `{name}`).
     route_models: tuple[type[RouteParams], ...] = ()
+    # Honours `Idempotency-Key` (shared/idempotency.py): a retry gets the first answer again.
+    idempotent: bool = False
 
 
 def json_response(
@@ -164,6 +174,9 @@ def _field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
 
 
 def _parse_body(req: func.HttpRequest, model: type[M]) -> M:
+    # A body added to an existing route keeps its old calls valid: no body reads as `{}`.
+    if getattr(model, "body_optional", False) and not (req.get_body() or b"").strip():
+        return model.model_validate({})
     content_type = (req.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ProblemError(
@@ -296,6 +309,7 @@ def endpoint(
     tag: str,
     auth: Authenticator | None,
     media_type: str | None = None,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers `handler` as an anonymous-level HTTP function; `auth` decides who may call it.
 
@@ -304,7 +318,14 @@ def endpoint(
     parameter annotated with its type. The authenticator declares its security schemes (a
     `security` attribute, see `functions.auth.Declared`): the OpenAPI document takes them from there.
     `media_type` documents what a handler returning a raw HttpResponse sends.
+
+    `idempotent=True` (every POST that creates something): the route honours an `Idempotency-Key`
+    header, scoped to the calling partner (the operator's keys to the operator): the same key and
+    request within 24 hours answer the first answer again without doing the work twice, the key
+    with another request 422, while the first is still working 409. The document shows the header.
     """
+    if idempotent and auth is None:
+        raise TypeError(f"{route}: an idempotent route needs a caller to scope its keys to")
     security: tuple[str, ...] = ()
     if auth is not None:
         declared: tuple[str, ...] | None = getattr(auth, "security", None)
@@ -327,6 +348,7 @@ def endpoint(
             security=security,
             template=template,
             route_models=_route_models(route, template, hinted["parameters"]),
+            idempotent=idempotent,
             **hinted,
         )
 
@@ -337,7 +359,10 @@ def endpoint(
             try:
                 if auth is not None:
                     call.principal = auth(call)
-                response = _to_response(handler(**_arguments(spec, call)), spec, request_id)
+                if spec.idempotent:
+                    response = _idempotently(call, lambda: _serve(handler, spec, call))
+                else:
+                    response = _to_response(handler(**_arguments(spec, call)), spec, request_id)
             except ProblemError as error:
                 response = problem_response(error, request_id)
             except Exception:
@@ -364,6 +389,59 @@ def endpoint(
         return handler
 
     return register
+
+
+def _serve(handler: Callable[..., Any], spec: EndpointSpec, call: Call) -> func.HttpResponse:
+    """The handler's answer, a refusal included: the answer an Idempotency-Key keeps."""
+    try:
+        return _to_response(handler(**_arguments(spec, call)), spec, call.request_id)
+    except ProblemError as error:
+        return problem_response(error, call.request_id)
+
+
+def _idempotently(call: Call, serve: Callable[[], func.HttpResponse]) -> func.HttpResponse:
+    """Runs `serve` once per Idempotency-Key; the records and their rules are shared/idempotency.py."""
+    from functions import deps
+    from shared import idempotency
+
+    key = idempotency.parse_key(call.request.headers.get(idempotency.HEADER))
+    if key is None:
+        return serve()
+    store, scope = deps.idempotency(call.principal, call.request.get_body() or b"")
+    request = call.request
+    found = store.begin(
+        scope,
+        key,
+        idempotency.fingerprint(
+            request.method, _route_path(request.url), dict(request.params), request.get_body() or b""
+        ),
+    )
+    if isinstance(found, idempotency.Answer):
+        headers = {"x-request-id": call.request_id, idempotency.REPLAY_MARKER: "true", **found.headers}
+        return func.HttpResponse(
+            found.body, status_code=found.status, mimetype=found.media_type, charset="utf-8", headers=headers
+        )
+    call.extra[_WORK_ID] = found.work_id
+    try:
+        response = serve()
+    except BaseException:
+        store.release(found)  # a failure of ours: a retry does (or finishes) the work
+        raise
+    kept = {name: value for name in idempotency.REPLAYED_HEADERS if (value := response.headers.get(name))}
+    answer = idempotency.Answer(
+        response.status_code,
+        (response.get_body() or b"").decode("utf-8"),
+        response.mimetype or "application/json",
+        kept,
+    )
+    store.complete(found, answer)
+    return response
+
+
+def _route_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path
 
 
 def internal_error(request_id: str) -> ProblemError:

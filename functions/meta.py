@@ -69,6 +69,7 @@ def openapi_document() -> dict[str, Any]:
                     response=spec.response,
                     response_media_type=spec.response_media_type,
                     route_models=spec.route_models,
+                    idempotent=spec.idempotent,
                 )
             )
     return build_document(operations, title=API_TITLE, version=API_VERSION, regions=deps.settings().regions)

@@ -31,6 +31,27 @@ class Operation:
     response_media_type: str = "application/json"
     # The models the route values go through: a value's schema (pattern) comes from its field.
     route_models: tuple[type[BaseModel], ...] = ()
+    # The route honours `Idempotency-Key` (the header parameter and its refusals are documented).
+    idempotent: bool = False
+
+
+# draft-ietf-httpapi-idempotency-key-header, with Stripe's rules (shared/idempotency.py).
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same request within 24 hours answers the "
+    "first answer again (marked `Idempotent-Replayed: true`) without doing it twice; the key with "
+    "another request is 422 `idempotency-key-reused`, while the first is still working 409 "
+    "`idempotency-key-in-use`. Keys are the caller's own (partners never share them). Use a UUID "
+    "(1 to 255 printable ASCII characters).",
+    # Printable ASCII (the server refuses others with 400); no pattern, as HTTP trims the edges.
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_IDEMPOTENCY_STATUSES = {
+    "409": "The Idempotency-Key is in use by a request still being processed (see Retry-After).",
+    "422": "A field is invalid, or the Idempotency-Key was used for another request.",
+}
 
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -114,6 +135,15 @@ _PROBLEM_STATUSES = {
     "422": "A field is invalid.",
     "500": "Unexpected failure; quote the correlationId.",
 }
+
+
+def _state_idempotency(op: Operation, parameters: list[dict[str, Any]], responses: dict[str, Any]) -> None:
+    """An idempotent operation's header and the refusals it adds (409 in use, 422 reused)."""
+    if not op.idempotent:
+        return
+    parameters.append(dict(IDEMPOTENCY_KEY_PARAMETER))
+    for status, description in _IDEMPOTENCY_STATUSES.items():
+        responses.setdefault(status, _problem_response(description))["description"] = description
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -240,6 +270,7 @@ def build_document(
             if status in ("401", "403") and not op.security:
                 continue
             responses[status] = _problem_response(description)
+        _state_idempotency(op, parameters, responses)
         responses["default"] = _problem_response("Any other error, as problem details.")
         operation: dict[str, Any] = {
             "operationId": op.name,
@@ -254,7 +285,7 @@ def build_document(
         }
         if op.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": not getattr(op.body, "body_optional", False),
                 "content": {"application/json": {"schema": ref(op.body, "validation")}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation

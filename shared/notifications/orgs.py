@@ -83,9 +83,12 @@ class OrgLocation:
 class OrgDirectory:
     """The org id claims and pending registrations in the control account.
 
-    A claim never moves while it stands, so lookups are cached for the process; a release here
+    A claim never moves while it stands, but an org can be deleted and registered again under
+    another partner (in another region) through another instance. So a claim is remembered for
+    `LOCATION_CACHE_SECONDS` at most, and callers validate on a miss or mismatch: a release here
     is seen at once by this process and, elsewhere, the regional row is gone too (which every
-    caller reads next; a caller that finds nothing there asks again with `fresh=True`).
+    caller reads next; a caller whose org or key does not fit asks again with `fresh=True`). No
+    instance keeps a location longer than the bound, whatever path reads it.
 
     It also remembers, per process, the orgs that webhooks and devices authenticate against
     (their key hashes included) for `ORG_CACHE_SECONDS`: a Dataverse burst then costs no org read
@@ -95,13 +98,17 @@ class OrgDirectory:
     """
 
     ORG_CACHE_SECONDS = 5.0
+    # How long a claim's location is trusted without reading it again: long enough that a
+    # Dataverse burst reads the control account once per instance, short enough that an org that
+    # moved partner is found where it lives even by a path that does not validate.
+    LOCATION_CACHE_SECONDS = 30.0
     # Orgs remembered at most: a long-lived instance meets every org of its region in time, and
     # only those of the last few seconds are worth keeping (past the bound, the expired go first).
     MAX_REMEMBERED = 4096
 
     def __init__(self, router: StorageRouter, *, monotonic: Callable[[], float] = time.monotonic):
         self.router = router
-        self._cache: dict[str, OrgLocation] = {}
+        self._cache: dict[str, tuple[float, OrgLocation]] = {}
         self._lock = threading.Lock()
         self._monotonic = monotonic
         self._orgs: dict[str, tuple[float, Org]] = {}
@@ -145,8 +152,7 @@ class OrgDirectory:
         except ResourceExistsError:
             return self.locate(org_id, fresh=True), False
         found = OrgLocation(org_id, partner_id, region)
-        with self._lock:
-            self._cache[org_id] = found
+        self._keep(found)
         return found, True
 
     def release(self, org_id: str, partner_id: str) -> None:
@@ -168,8 +174,8 @@ class OrgDirectory:
         if not fresh:
             with self._lock:
                 cached = self._cache.get(org_id)
-            if cached is not None:
-                return cached
+            if cached is not None and cached[0] > self._monotonic():
+                return cached[1]
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -181,9 +187,30 @@ class OrgDirectory:
         found = OrgLocation(org_id, str(row["partnerId"]), str(row["region"]))
         if found.region not in self.router.regions:
             return None
-        with self._lock:
-            self._cache[org_id] = found
+        self._keep(found)
         return found
+
+    def resolve(self, org_id: str, use: Callable[[OrgLocation], V]) -> V | None:
+        """`use` at the claim's location, None while nobody claims the org. A refusal (ProblemError)
+        at a remembered location reads the claim again and, if the org moved, uses it where it lives
+        now: a credential of the org's new partner works on an instance that knew the old one."""
+        held = self.locate(org_id)
+        if held is None:
+            return None
+        try:
+            return use(held)
+        except ProblemError:
+            fresh = self.locate(org_id, fresh=True)
+            if fresh is None or fresh == held:
+                raise
+            return use(fresh)
+
+    def _keep(self, found: OrgLocation) -> None:
+        with self._lock:
+            now = self._monotonic()
+            self._cache[found.org_id] = (now + self.LOCATION_CACHE_SECONDS, found)
+            if len(self._cache) > self.MAX_REMEMBERED:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
 
     # --- pending registrations -------------------------------------------------------------
 

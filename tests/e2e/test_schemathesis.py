@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -119,6 +120,10 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
     # case asks for the first page rather than inventing one.
     if case.query:
         case.query.pop("continuationToken", None)
+    # An Idempotency-Key stands for one request: generated keys repeat across examples (with other
+    # bodies: 422 by design), so a positive case sends a key of its own.
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = str(uuid.uuid4())
     # Identifiers in a body name the seeded partner's own things (the partners a breach affected,
     # the tenant or organisation a privacy request is about).
     if isinstance(case.body, dict):
@@ -186,9 +191,24 @@ _SIGNED_INPUT = {
 # Graph's answer about the user's licences (a 422 graph-refused, which the document lists), so a
 # valid body may be refused; when it is, it is a 4xx problem.
 _GRAPHS_ANSWER = {("POST", "/api/partners/{partnerId}/tenants/{tenantId}/users/{userId}/licenses")}
+# Likewise whether a new user's UPN is on a domain the tenant verified, and whether the colleague
+# an offboarding hands OneDrive to is a user of the tenant: Graph's answer, a 4xx problem here.
+_GRAPHS_ANSWER |= {
+    ("POST", "/api/partners/{partnerId}/tenants/{tenantId}/users"),
+    ("POST", "/api/partners/{partnerId}/tenants/{tenantId}/users/{userId}/offboarding"),
+}
 # Also decided at run time: where a receiver's name resolves (SSRF rules: no private or loopback
 # address), and how far ahead a notice is from now (a month's notice).
 _GRAPHS_ANSWER |= {
     ("POST", "/api/partners/{partnerId}/alert-subscriptions"),
     ("POST", "/api/operator/notices"),
+    ("POST", "/api/privacy/subprocessor-changes"),  # 30 days' notice from now
+}
+# And decided by another field or the catalogue: a standard's settings take the value type the
+# catalogue gives each setting id (GET .../standard-settings), a controller request names a
+# partner only for a partner's person or contact.
+_GRAPHS_ANSWER |= {
+    ("POST", "/api/partners/{partnerId}/standards"),
+    ("PUT", "/api/partners/{partnerId}/standards/{standardId}"),
+    ("POST", "/api/privacy/controller-requests"),
 }
