@@ -1321,6 +1321,11 @@ class GraphStandin:
 
     def get_role_assignments(self, request: Request, state: TenantState) -> tuple[int, Any]:
         assignments = [dict(a) for a in state.data.role_assignments]
+        if "$filter" in request.query:
+            # Graph filters role assignments on principalId or roleDefinitionId (eq only).
+            fields = {name: (lambda a, n=name: a.get(n)) for name in ("principalId", "roleDefinitionId")}
+            wanted = _parse_filter(request.query["$filter"], fields, "unifiedRoleAssignment")
+            assignments = [a for a in assignments if all(a.get(k) == v for k, v in wanted)]
         return 200, self.collection(request, "roleManagement/directory/roleAssignments", assignments)
 
     def get_role_definitions(self, request: Request, state: TenantState) -> tuple[int, Any]:
@@ -1363,6 +1368,133 @@ class GraphStandin:
         if not isinstance(body, dict) or not isinstance(body.get("isEnabled"), bool):
             raise bad_request("Invalid value specified for property 'isEnabled'.", "BadRequest")
         state.data.security_defaults["isEnabled"] = body["isEnabled"]
+        return 204, None
+
+    # --- tenant policies the standards read and remediate (v1.0 shapes; PATCH merges, 204) ---
+
+    @staticmethod
+    def _merge(target: dict[str, Any], body: Any) -> None:
+        if not isinstance(body, dict):
+            raise bad_request("Unable to read JSON request payload.", "BadRequest")
+        for key, value in body.items():
+            if key.startswith("@odata"):
+                continue
+            if key not in target:
+                raise bad_request(
+                    f"Property '{key}' does not exist as a declared property or extension property.",
+                    "Request_BadRequest",
+                )
+            if isinstance(value, dict) and isinstance(target[key], dict):
+                # A typed client names each nested object's type; Graph keeps only the properties.
+                kept = {k: v for k, v in value.items() if not k.startswith("@odata")}
+                target[key] = {**target[key], **kept}
+            else:
+                target[key] = value
+
+    def get_authorization_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        return 200, self._entity(
+            request, "policies/authorizationPolicy", dict(state.data.authorization_policy)
+        )
+
+    def patch_authorization_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        body = request.json()
+        allowed = ("none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone")
+        if isinstance(body, dict) and "allowInvitesFrom" in body and body["allowInvitesFrom"] not in allowed:
+            raise bad_request("Invalid value specified for property 'allowInvitesFrom'.", "BadRequest")
+        self._merge(state.data.authorization_policy, body)
+        return 204, None
+
+    def get_admin_consent_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        kind = "policies/adminConsentRequestPolicy"
+        return 200, self._entity(request, kind, dict(state.data.admin_consent_policy))
+
+    def patch_admin_consent_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        body = request.json()
+        if isinstance(body, dict) and body.get("isEnabled") is True and not body.get("reviewers"):
+            # Entra needs reviewers to route requests to before the workflow can be switched on.
+            raise bad_request("At least one reviewer is required when the policy is enabled.", "BadRequest")
+        policy = state.data.admin_consent_policy
+        self._merge(policy, body)
+        policy["version"] = int(policy.get("version") or 0) + 1
+        return 204, None
+
+    def get_auth_methods_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        kind = "policies/authenticationMethodsPolicy"
+        return 200, self._entity(request, kind, dict(state.data.authentication_methods_policy))
+
+    def patch_auth_methods_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        body = request.json()
+        campaign = ((body or {}).get("registrationEnforcement") or {}).get(
+            "authenticationMethodsRegistrationCampaign"
+        )
+        if isinstance(campaign, dict) and campaign.get("state") not in (
+            None,
+            "default",
+            "enabled",
+            "disabled",
+        ):
+            raise bad_request("Invalid value specified for property 'state'.", "BadRequest")
+        policy = state.data.authentication_methods_policy
+        if isinstance(campaign, dict):
+            current = policy["registrationEnforcement"]["authenticationMethodsRegistrationCampaign"]
+            policy["registrationEnforcement"]["authenticationMethodsRegistrationCampaign"] = {
+                **current,
+                **{k: v for k, v in campaign.items() if not k.startswith("@odata")},
+            }
+            body = {k: v for k, v in body.items() if k != "registrationEnforcement"}
+        self._merge(policy, body)
+        policy["lastModifiedDateTime"] = _iso(self.now())
+        return 204, None
+
+    def post_ca_policy(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        body = request.json()
+        if not isinstance(body, dict) or not body.get("displayName") or not body.get("conditions"):
+            raise bad_request(
+                "Invalid value specified for property 'displayName' or 'conditions'.", "BadRequest"
+            )
+        states = ("enabled", "disabled", "enabledForReportingButNotEnforced")
+        if body.get("state") not in states:
+            raise bad_request("Invalid value specified for property 'state'.", "BadRequest")
+        stamp = _iso(self.now())
+        policy = {
+            "id": str(uuid.uuid4()),
+            "displayName": body["displayName"],
+            "state": body["state"],
+            "createdDateTime": stamp,
+            "modifiedDateTime": None,
+            "conditions": body["conditions"],
+            "grantControls": body.get("grantControls"),
+            "sessionControls": body.get("sessionControls"),
+        }
+        state.data.ca_policies.append(policy)
+        kind = "identity/conditionalAccess/policies"
+        return 201, self._entity(
+            request, kind, {"@odata.type": "#microsoft.graph.conditionalAccessPolicy", **policy}
+        )
+
+    def patch_ca_policy(self, request: Request, state: TenantState, policy_id: str) -> tuple[int, Any]:
+        policy = next((p for p in state.data.ca_policies if p["id"] == policy_id), None)
+        if policy is None:
+            raise not_found(policy_id)
+        body = request.json()
+        states = ("enabled", "disabled", "enabledForReportingButNotEnforced")
+        if isinstance(body, dict) and "state" in body and body["state"] not in states:
+            raise bad_request("Invalid value specified for property 'state'.", "BadRequest")
+        self._merge(policy, body)
+        policy["modifiedDateTime"] = _iso(self.now())
+        return 204, None
+
+    def patch_domain(self, request: Request, state: TenantState, domain_id: str) -> tuple[int, Any]:
+        domain = next((d for d in state.data.domains if d["id"].lower() == domain_id.lower()), None)
+        if domain is None:
+            raise not_found(domain_id)
+        body = request.json()
+        days = (body or {}).get("passwordValidityPeriodInDays") if isinstance(body, dict) else None
+        if days is not None and (not isinstance(days, int) or (not 14 <= days <= 730 and days != 2147483647)):
+            raise bad_request(
+                "Invalid value specified for property 'passwordValidityPeriodInDays'.", "BadRequest"
+            )
+        self._merge(domain, body)
         return 204, None
 
     # --- GDAP (tenantRelationships): the token's tenant is the partner ---
@@ -1479,6 +1611,197 @@ class GraphStandin:
             body["@odata.nextLink"] = f"{request.base}/v1.0/tenantRelationships/{collection}?{query}"
         return body
 
+    # --- user lifecycle: creation, memberships, roles, mailbox settings, OneDrive ---
+
+    def post_user(self, request: Request, state: TenantState) -> tuple[int, Any]:
+        """POST /users: Entra's required properties, a verified domain, a unique UPN, a complex password."""
+        body = request.json()
+        if not isinstance(body, dict):
+            raise bad_request("Unable to read JSON request payload.", "BadRequest")
+        for name in ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName"):
+            if body.get(name) in (None, ""):
+                raise bad_request(
+                    f"Invalid value specified for property '{name}' of resource 'User'.", "Request_BadRequest"
+                )
+        upn = str(body["userPrincipalName"]).lower()
+        domains = {d["id"].lower() for d in state.data.domains if d.get("isVerified")}
+        if upn.count("@") != 1 or upn.split("@")[1] not in domains:
+            raise bad_request("Property userPrincipalName is invalid.")
+        if any(u["userPrincipalName"] == upn for u in state.data.users.values()):
+            raise bad_request(
+                "Another object with the same value for property userPrincipalName already exists."
+            )
+        probe: dict[str, Any] = {}
+        self.set_password(probe, body["passwordProfile"])  # checked, never kept
+        extra = {
+            k: body[k]
+            for k in ("givenName", "surname", "usageLocation", "jobTitle", "department")
+            if k in body
+        }
+        user = state.add_user(
+            {
+                "displayName": body["displayName"],
+                "givenName": None,
+                "surname": None,
+                "jobTitle": None,
+                "department": None,
+                "userPrincipalName": upn,
+                "mail": None,
+                "accountEnabled": bool(body["accountEnabled"]),
+                "usageLocation": None,
+                "assignedLicenses": [],
+                "createdDateTime": _iso(self.now()),
+                **extra,
+                **probe,
+            }
+        )
+        return 201, self._entity(request, "users", _pick(user, USER_DEFAULT_SELECT))
+
+    def delete_user_route(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user = self.find_user(state, key)
+        state.remove_user(user["id"])  # soft: to the recycle bin
+        return 204, None
+
+    def get_member_of(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user = self.find_user(state, key)
+        items: list[dict[str, Any]] = [
+            {"@odata.type": "#microsoft.graph.group", **_pick(group, GROUP_DEFAULT_SELECT)}
+            for group_id, group in state.data.groups.items()
+            if user["id"] in state.data.members.get(group_id, {})
+        ]
+        names = dict(ROLES)
+        for assignment in state.data.role_assignments:
+            if assignment["principalId"] == user["id"]:
+                template = assignment["roleDefinitionId"]
+                items.append(
+                    {
+                        "@odata.type": "#microsoft.graph.directoryRole",
+                        "id": _guid_of(f"{state.data.tenant_id}:role:{template}"),
+                        "displayName": names.get(template, template),
+                        "roleTemplateId": template,
+                    }
+                )
+        return 200, self.collection(request, f"users/{user['id']}/memberOf", items)
+
+    def delete_role_assignment(
+        self, request: Request, state: TenantState, assignment_id: str
+    ) -> tuple[int, Any]:
+        kept = [a for a in state.data.role_assignments if a["id"] != assignment_id]
+        if len(kept) == len(state.data.role_assignments):
+            raise not_found(assignment_id)
+        state.data.role_assignments = kept
+        return 204, None
+
+    def _mailbox_of(self, state: TenantState, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        user = self.find_user(state, key)
+        if not state.data.has_mailbox(user):
+            raise GraphReplyError(
+                404,
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            )
+        settings = state.data.mailbox_settings.setdefault(user["id"], default_mailbox_settings(self.now()))
+        return user, settings
+
+    def get_mailbox_settings(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user, settings = self._mailbox_of(state, key)
+        context = f"{request.base}/v1.0/$metadata#users('{user['id']}')/mailboxSettings"
+        return 200, {"@odata.context": context, **settings}
+
+    def patch_mailbox_settings(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user, settings = self._mailbox_of(state, key)
+        body = request.json()
+        if not isinstance(body, dict):
+            raise bad_request("Unable to read JSON request payload.", "BadRequest")
+        changes = {k: v for k, v in body.items() if not k.startswith("@odata.")}
+        replies = changes.get("automaticRepliesSetting")
+        if replies is not None:
+            if not isinstance(replies, dict) or replies.get("status", "disabled") not in (
+                "disabled",
+                "alwaysEnabled",
+                "scheduled",
+            ):
+                raise bad_request("The request is invalid: automaticRepliesSetting.", "ErrorInvalidRequest")
+            settings["automaticRepliesSetting"] = {
+                **settings["automaticRepliesSetting"],
+                **{k: v for k, v in replies.items() if not k.startswith("@odata.")},
+            }
+        for name in ("timeZone", "dateFormat", "timeFormat"):
+            if name in changes:
+                settings[name] = changes[name]
+        context = f"{request.base}/v1.0/$metadata#users('{user['id']}')/mailboxSettings"
+        return 200, {"@odata.context": context, **{k: settings[k] for k in changes if k in settings}}
+
+    def _drive_owner(self, state: TenantState, drive_id: str) -> dict[str, Any]:
+        for user in state.data.users.values():
+            if state.data.drive_id(user["id"]) == drive_id and state.data.has_mailbox(user):
+                return user
+        raise GraphReplyError(404, "itemNotFound", "The resource could not be found.")
+
+    def get_user_drive(self, request: Request, state: TenantState, key: str) -> tuple[int, Any]:
+        user = self.find_user(state, key)
+        if not state.data.has_mailbox(user):
+            raise GraphReplyError(404, "ResourceNotFound", "User's mysite not found.")
+        slug = state.data.default_domain.split(".")[0]
+        personal = user["userPrincipalName"].replace("@", "_").replace(".", "_")
+        return 200, {
+            "@odata.context": f"{request.base}/v1.0/$metadata#drives/$entity",
+            "id": state.data.drive_id(user["id"]),
+            "driveType": "business",
+            "name": "OneDrive",
+            "webUrl": f"https://{slug}-my.sharepoint.com/personal/{personal}/Documents",
+            "owner": {"user": {"id": user["id"], "displayName": user["displayName"]}},
+        }
+
+    def post_drive_invite(
+        self, request: Request, state: TenantState, drive_id: str, item: str
+    ) -> tuple[int, Any]:
+        owner = self._drive_owner(state, drive_id)
+        if item != "root":
+            raise GraphReplyError(404, "itemNotFound", "The resource could not be found.")
+        body = request.json()
+        recipients = body.get("recipients") if isinstance(body, dict) else None
+        roles = body.get("roles") if isinstance(body, dict) else None
+        if not recipients or not isinstance(roles, list) or not set(roles) <= {"read", "write"} or not roles:
+            raise GraphReplyError(400, "invalidRequest", "Invalid request")
+        if not body.get("requireSignIn") and not body.get("sendInvitation"):
+            raise GraphReplyError(400, "invalidRequest", "requireSignIn or sendInvitation must be true")
+        granted = state.data.drive_permissions.setdefault(owner["id"], [])
+        answered = []
+        for recipient in recipients:
+            key = recipient.get("objectId") or recipient.get("email") if isinstance(recipient, dict) else None
+            if not isinstance(key, str):
+                raise GraphReplyError(400, "invalidRequest", "Invalid recipient")
+            user = self.find_user(state, key)
+            permission = next((p for p in granted if p["grantedToV2"]["user"]["id"] == user["id"]), None)
+            if permission is None:
+                permission = {
+                    "id": _guid_of(f"{drive_id}:{user['id']}"),
+                    "roles": sorted(roles),
+                    "grantedToV2": {"user": {"id": user["id"], "displayName": user["displayName"]}},
+                    "grantedTo": {"user": {"id": user["id"], "displayName": user["displayName"]}},
+                }
+                granted.append(permission)
+            else:
+                permission["roles"] = sorted(set(permission["roles"]) | set(roles))
+            answered.append({"@odata.type": "#microsoft.graph.permission", **permission})
+        return 200, {
+            "@odata.context": f"{request.base}/v1.0/$metadata#Collection(permission)",
+            "value": answered,
+        }
+
+    def get_drive_permissions(
+        self, request: Request, state: TenantState, drive_id: str, item: str
+    ) -> tuple[int, Any]:
+        owner = self._drive_owner(state, drive_id)
+        owned = {
+            "id": "aTowIy5mfG1lbWJlcnNoaXB8",
+            "roles": ["owner"],
+            "grantedToV2": {"user": {"id": owner["id"], "displayName": owner["displayName"]}},
+        }
+        granted = [owned, *state.data.drive_permissions.get(owner["id"], [])]
+        return 200, self.collection(request, f"drives/{drive_id}/items/{item}/permissions", granted)
+
     # Order matters where templates overlap: `users/delta` before `users/{id}`.
     ROUTES: tuple[tuple[str, str, Callable[..., tuple[int, Any]]], ...] = (
         ("users", "GET", get_users),
@@ -1489,6 +1812,15 @@ class GraphStandin:
         ("users/{}/revokeSignInSessions", "POST", post_revoke_sessions),
         ("users/{}/authentication/methods", "GET", get_auth_methods),
         ("users/{}/authentication/{}/{}", "DELETE", delete_auth_method),
+        ("users", "POST", post_user),
+        ("users/{}", "DELETE", delete_user_route),
+        ("users/{}/memberOf", "GET", get_member_of),
+        ("users/{}/mailboxSettings", "GET", get_mailbox_settings),
+        ("users/{}/mailboxSettings", "PATCH", patch_mailbox_settings),
+        ("users/{}/drive", "GET", get_user_drive),
+        ("drives/{}/items/{}/invite", "POST", post_drive_invite),
+        ("drives/{}/items/{}/permissions", "GET", get_drive_permissions),
+        ("roleManagement/directory/roleAssignments/{}", "DELETE", delete_role_assignment),
         ("groups", "GET", get_groups),
         ("groups/delta", "GET", get_groups_delta),
         ("groups/{}", "GET", get_group),
@@ -1503,6 +1835,16 @@ class GraphStandin:
         ("identity/conditionalAccess/policies", "GET", get_ca_policies),
         ("policies/identitySecurityDefaultsEnforcementPolicy", "GET", get_security_defaults),
         ("policies/identitySecurityDefaultsEnforcementPolicy", "PATCH", patch_security_defaults),
+        ("identity/conditionalAccess/policies", "POST", post_ca_policy),
+        ("identity/conditionalAccess/policies/{}", "PATCH", patch_ca_policy),
+        ("policies/authorizationPolicy", "GET", get_authorization_policy),
+        ("policies/authorizationPolicy", "PATCH", patch_authorization_policy),
+        ("policies/adminConsentRequestPolicy", "GET", get_admin_consent_policy),
+        ("policies/adminConsentRequestPolicy", "PATCH", patch_admin_consent_policy),
+        ("policies/adminConsentRequestPolicy", "PUT", patch_admin_consent_policy),
+        ("policies/authenticationMethodsPolicy", "GET", get_auth_methods_policy),
+        ("policies/authenticationMethodsPolicy", "PATCH", patch_auth_methods_policy),
+        ("domains/{}", "PATCH", patch_domain),
         ("reports/authenticationMethods/userRegistrationDetails", "GET", get_registration_details),
         ("security/secureScores", "GET", get_secure_scores),
         ("tenantRelationships/delegatedAdminRelationships", "GET", get_relationships),
@@ -2009,6 +2351,21 @@ class GraphStandin:
     def _get_tenant(self, request: Request, body: Any, tenant_id: str) -> Any:
         return self.summary(tenant_id)
 
+    def _user_state(self, request: Request, body: Any, tenant_id: str, user_id: str) -> Any:
+        """Everything offboarding changes about one user, for tests to check (never a password)."""
+        state = self.tenant(tenant_id)
+        user = state.data.users.get(user_id)
+        if user is None:
+            raise ControlNotFoundError(f"no user {user_id}")
+        return {
+            "user": {k: v for k, v in user.items() if k in USER_PROPERTIES or k.endswith("DateTime")},
+            "groups": [g for g, members in state.data.members.items() if user_id in members],
+            "roleAssignments": [a for a in state.data.role_assignments if a["principalId"] == user_id],
+            "mailboxSettings": state.data.mailbox_settings.get(user_id),
+            "hasMailbox": state.data.has_mailbox(user),
+            "drivePermissions": state.data.drive_permissions.get(user_id, []),
+        }
+
     def _mutate(self, request: Request, body: Any, tenant_id: str) -> Any:
         return self.mutate(self.tenant(tenant_id), body)
 
@@ -2062,6 +2419,7 @@ class GraphStandin:
         ("relationships/{}", "PATCH", _update_relationship),
         ("relationships/{}/terminate", "POST", _terminate_relationship),
         ("tenants/{}/mutations", "POST", _mutate),
+        ("tenants/{}/users/{}", "GET", _user_state),
         ("tenants/{}/expire-delta", "POST", _expire_delta),
         ("clock", "POST", _advance_clock),
         ("faults", "POST", _add_fault),
@@ -2118,6 +2476,38 @@ def _roles(value: Any) -> list[str]:
     if not isinstance(value, list) or not value:
         raise ValueError("roles must be a non-empty list of role definition ids")
     return list(dict.fromkeys(_guid(role, "roleDefinitionId") for role in value))
+
+
+def _guid_of(text: str) -> str:
+    return str(uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16], version=4))
+
+
+def default_mailbox_settings(now: float) -> dict[str, Any]:
+    """A new Exchange Online mailbox's settings as GET /users/{id}/mailboxSettings shows them."""
+    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT00:00:00.0000000")
+    return {
+        "archiveFolder": "AAMkAGI2TGuLAAA=",
+        "timeZone": "UTC",
+        "delegateMeetingMessageDeliveryOptions": "sendToDelegateOrInformationOnly",
+        "dateFormat": "dd/MM/yyyy",
+        "timeFormat": "HH:mm",
+        "userPurpose": "user",
+        "automaticRepliesSetting": {
+            "status": "disabled",
+            "externalAudience": "all",
+            "internalReplyMessage": "",
+            "externalReplyMessage": "",
+            "scheduledStartDateTime": {"dateTime": day, "timeZone": "UTC"},
+            "scheduledEndDateTime": {"dateTime": day, "timeZone": "UTC"},
+        },
+        "language": {"locale": "en-GB", "displayName": "English (United Kingdom)"},
+        "workingHours": {
+            "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+            "startTime": "08:00:00.0000000",
+            "endTime": "17:00:00.0000000",
+            "timeZone": {"name": "UTC"},
+        },
+    }
 
 
 def _match(template: str, parts: list[str]) -> list[str] | None:
@@ -2669,6 +3059,11 @@ class StandinControl:
 
     def tenant(self, tenant_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/tenants/{tenant_id}")
+        return result
+
+    def user_state(self, tenant_id: str, user_id: str) -> dict[str, Any]:
+        """The user, their groups, role assignments, mailbox settings and OneDrive grants."""
+        result: dict[str, Any] = self._call("GET", f"/tenants/{tenant_id}/users/{user_id}")
         return result
 
     def mutate(

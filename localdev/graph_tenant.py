@@ -212,6 +212,71 @@ GROUP_PROPERTIES = frozenset(
 GROUP_DEFAULT_SELECT = tuple(sorted(GROUP_PROPERTIES - {"members"}))
 
 
+def default_authorization_policy() -> dict[str, Any]:
+    """v1.0 authorizationPolicy of a new tenant: anyone may invite guests and register apps."""
+    return {
+        "id": "authorizationPolicy",
+        "displayName": "Authorization Policy",
+        "description": "Used to manage authorization related settings across the company.",
+        "allowInvitesFrom": "everyone",
+        "allowedToSignUpEmailBasedSubscriptions": True,
+        "allowedToUseSSPR": True,
+        "allowEmailVerifiedUsersToJoinOrganization": False,
+        "blockMsolPowerShell": False,
+        "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+        "defaultUserRolePermissions": {
+            "allowedToCreateApps": True,
+            "allowedToCreateSecurityGroups": True,
+            "allowedToCreateTenants": True,
+            "allowedToReadBitlockerKeysForOwnedDevice": True,
+            "allowedToReadOtherUsers": True,
+            "permissionGrantPoliciesAssigned": [
+                "ManagePermissionGrantsForSelf.microsoft-user-default-legacy"
+            ],
+        },
+    }
+
+
+def default_admin_consent_policy() -> dict[str, Any]:
+    """v1.0 adminConsentRequestPolicy of a new tenant: the workflow is off."""
+    return {
+        "isEnabled": False,
+        "notifyReviewers": False,
+        "remindersEnabled": False,
+        "requestDurationInDays": 0,
+        "version": 0,
+        "reviewers": [],
+    }
+
+
+def default_authentication_methods_policy() -> dict[str, Any]:
+    """v1.0 authenticationMethodsPolicy of a new tenant (the registration campaign Microsoft manages)."""
+    return {
+        "id": "authenticationMethodsPolicy",
+        "displayName": "Authentication Methods Policy",
+        "description": "The tenant-wide policy that controls which authentication methods are allowed.",
+        "lastModifiedDateTime": "2024-03-01T09:00:00Z",
+        "policyVersion": "1.5",
+        "policyMigrationState": "preMigration",
+        "registrationEnforcement": {
+            "authenticationMethodsRegistrationCampaign": {
+                "snoozeDurationInDays": 1,
+                "enforceRegistrationAfterAllowedSnoozes": True,
+                "state": "default",
+                "excludeTargets": [],
+                "includeTargets": [
+                    {
+                        "id": "all_users",
+                        "targetType": "group",
+                        "targetedAuthenticationMethod": "microsoftAuthenticator",
+                    }
+                ],
+            }
+        },
+        "authenticationMethodConfigurations": [],
+    }
+
+
 def _seeded(tenant_id: str, purpose: str) -> random.Random:
     digest = hashlib.sha256(f"{tenant_id.lower()}:{purpose}".encode()).digest()
     return random.Random(int.from_bytes(digest[:16], "big"))  # noqa: S311 - test data, not secrets
@@ -237,6 +302,29 @@ class GeneratedTenant:
     security_defaults: dict[str, Any]
     default_domain: str = ""
     _serial: int = field(default=0, repr=False)
+    # Exchange and OneDrive state of users, set by writes only (absent: Exchange's defaults).
+    mailbox_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drive_permissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Tenant-wide policies the standards read and remediate, as a new tenant has them in Entra ID.
+    authorization_policy: dict[str, Any] = field(default_factory=default_authorization_policy)
+    admin_consent_policy: dict[str, Any] = field(default_factory=default_admin_consent_policy)
+    authentication_methods_policy: dict[str, Any] = field(
+        default_factory=default_authentication_methods_policy
+    )
+
+    def has_mailbox(self, user: dict[str, Any]) -> bool:
+        """A licence with an Exchange Online plan gives the user a mailbox (and a OneDrive)."""
+        plans = {sku["skuId"]: [p["servicePlanName"] for p in sku["servicePlans"]] for sku in self.skus}
+        return any(
+            name.startswith("EXCHANGE_S_")
+            for licence in user["assignedLicenses"]
+            for name in plans.get(licence["skuId"], [])
+        )
+
+    def drive_id(self, user_id: str) -> str:
+        """OneDrive ids are opaque `b!...` strings; this one is stable per user."""
+        digest = hashlib.sha256(f"{self.tenant_id}:drive:{user_id}".encode()).hexdigest()
+        return f"b!{digest[:40]}"
 
     def new_user(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """A further user, still deterministic: the n-th added user of a tenant is always the same."""
@@ -396,6 +484,8 @@ def generate_tenant(tenant_id: str, user_count: int = 1000) -> GeneratedTenant:
                 "isDefault": False,
                 "isInitial": True,
                 "isVerified": True,
+                "passwordNotificationWindowInDays": 14,
+                "passwordValidityPeriodInDays": 2147483647,
                 "supportedServices": ["Email", "OfficeCommunicationsOnline"],
             },
             {
@@ -404,6 +494,8 @@ def generate_tenant(tenant_id: str, user_count: int = 1000) -> GeneratedTenant:
                 "isDefault": True,
                 "isInitial": False,
                 "isVerified": True,
+                "passwordNotificationWindowInDays": 14,
+                "passwordValidityPeriodInDays": 2147483647,
                 "supportedServices": ["Email"],
             },
         ],

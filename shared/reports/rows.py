@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 TABLE = "reportrows"
 SEARCH = "search"
+# Compliance rows of the standards (shared/standards/store.py): row `{tenant}~{standard}`.
+STANDARDS = "standards"
 TENANT_ITEM = "!tenant"  # the item key of a per-tenant row (e.g. "licence missing"); sorts first
 _VALUE_LIMIT = 200  # characters of a searchable value kept in a row key (a key holds 1 KiB)
 # Characters a row key may not hold, and our separator: written as %XX, which keeps prefixes prefixes.

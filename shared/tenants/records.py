@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import not_found
 from shared.privacy.flags import FLAGS, tenant_partition
 from shared.reports.kinds import ReportKind
-from shared.reports.rows import ReportRows
+from shared.reports.rows import STANDARDS, ReportRows
 from shared.storage import tables
 from shared.tenants.models import SyncCounts, SyncError, SyncOut, SyncSummary, TenantCounts, TenantOut
 from shared.tenants.proof import PENDING, PROVEN, access_of, not_proven
@@ -120,7 +120,7 @@ def purge_tenant_data(account: AccountStorage, partner_id: str, tenant_id: str, 
     """
     with ThreadPoolExecutor(workers) as pool:
         DirectoryStore(account, partner_id, tenant_id, pool).purge()
-    ReportRows(account).purge_tenant(partner_id, tenant_id, list(ReportKind))
+    ReportRows(account).purge_tenant(partner_id, tenant_id, [*ReportKind, STANDARDS])
     container = account.container(SNAPSHOTS)
     for blob in container.list_blobs(name_starts_with=f"{partner_id}/{tenant_id}/"):
         with suppress(Exception):
@@ -132,5 +132,9 @@ def purge_tenant_data(account: AccountStorage, partner_id: str, tenant_id: str, 
             syncs.delete_entity(partition, str(row["RowKey"]))
     with suppress(Exception):
         account.table(BASELINES).delete_entity(partner_id, tenant_id)
+    # Offboarding operations and the user template (shared/tenants/offboarding.py, user_templates.py).
+    from shared.tenants.lifecycle_models import LIFECYCLE
+
+    tables.delete_partition(account.table(LIFECYCLE), f"{partner_id}~{tenant_id}")
     # Restriction flags of the tenant's end users: nobody is left to restrict.
     tables.delete_partition(account.table(FLAGS), tenant_partition(partner_id, tenant_id))

@@ -37,6 +37,7 @@ class EndUserDataAtSubscriptionEnd(PartnerDataRule):
         "tenantdirgroups",
         "tenantbaselines",
         "tenantsnapshots",
+        "tenantlifecycle",
         "subjectindex",
         "subjectflags",
         "reportrows",

@@ -1,0 +1,1 @@
+"""Standards: named, versioned templates of tenant settings, checked, alerted on and remediated."""

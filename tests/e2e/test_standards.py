@@ -1,0 +1,259 @@
+"""Standards end to end: report shows what differs, alert raises one, remediate changes the Graph
+stand-in's tenant and the next check passes, a dry run changes nothing; an unproven tenant is never
+touched; another partner neither sees nor applies a partner's standards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from localdev.graph_standin import StandinControl
+from localdev.stack import wait_until
+from localdev.webhook_receiver import RunningReceiver, start_receiver
+from tests.e2e.actors import PartnerSetup, add_proven_tenant, make_partner
+
+APPS = "tenantry-apps-and-guests"
+WRITES = ("PATCH", "POST", "PUT", "DELETE")
+
+
+@pytest.fixture(scope="module")
+def partner(api: str) -> PartnerSetup:
+    """A partner of this module's own; it sends no push notifications, so approves no transfer."""
+    return make_partner(api, "eu", approve_push=False)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[RunningReceiver]:
+    running = start_receiver()
+    yield running
+    running.stop()
+
+
+def _run(partner: PartnerSetup, standard: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{partner.url}/standards/{standard}/runs", headers=headers or partner.as_key, json=body, timeout=120
+    )
+
+
+def _one(partner: PartnerSetup, standard: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = _run(partner, standard, body)
+    assert answer.status_code == 200, answer.text
+    [tenant] = answer.json()["tenants"]
+    return dict(tenant)
+
+
+def _writes(control: StandinControl, tenant_id: str) -> list[dict[str, Any]]:
+    return [r for r in control.requests(tenant_id) if r["method"] in WRITES]
+
+
+def test_report_alert_and_remediate_a_tenant(
+    partner: PartnerSetup, control: StandinControl, receiver: RunningReceiver
+) -> None:
+    tenant_id = add_proven_tenant(partner, control, users=5)
+
+    report = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "report"})
+    assert report["outcome"] == "checked" and report["failed"] == 2, report
+    found = {s["id"]: s for s in report["settings"]}
+    assert found["authorization.allowedToCreateApps"]["current"] is True
+    assert found["authorization.allowInvitesFrom"]["current"] == "everyone"
+    compliance = httpx.get(
+        f"{partner.url}/compliance", params={"tenantId": tenant_id}, headers=partner.as_key
+    ).json()["items"]
+    assert [(c["standardId"], c["compliant"], sorted(c["failing"])) for c in compliance] == [
+        (APPS, False, ["authorization.allowInvitesFrom", "authorization.allowedToCreateApps"])
+    ]
+
+    hook = f"/hook-{uuid.uuid4().hex}"
+    subscribed = httpx.post(
+        f"{partner.url}/alert-subscriptions",
+        headers=partner.as_key,
+        json={"channel": "webhook", "url": receiver.url(hook), "eventTypes": ["tenant.drift.*"]},
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    assert _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "alert"})["failed"] == 2
+    verifier = Webhook(subscribed.json()["secret"])
+
+    def deviations() -> list[dict[str, Any]]:
+        # The subscription hears all of `tenant.drift.*` (the tenant's own sync drift too).
+        alerts = [verifier.verify(got.body, got.headers) for got in receiver.state.at(hook)]
+        return [a for a in alerts if a["type"] == "tenant.drift.standardDeviation"]
+
+    alert = wait_until(deviations, timeout=30, what="the alert")[0]
+    assert alert["data"]["tenantId"] == tenant_id
+
+    control.clear_requests()
+    planned = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "remediate", "dryRun": True})
+    assert planned["outcome"] == "planned"
+    assert {c["target"] for s in planned["settings"] for c in s["changes"]} == {
+        "authorization.allowedToCreateApps",
+        "authorization.allowInvitesFrom",
+    }
+    assert _writes(control, tenant_id) == []  # the dry run changed nothing
+    assert _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "report"})["failed"] == 2
+
+    fixed = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "remediate"})
+    assert fixed["outcome"] == "remediated" and fixed["failed"] == 0 and fixed["passed"] == 2, fixed
+    assert [r["path"] for r in _writes(control, tenant_id)] == ["policies/authorizationPolicy"] * 2
+    again = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "report"})
+    assert again["failed"] == 0 and again["passed"] == 2
+    events = httpx.get(
+        f"{partner.url}/events", params={"action": "tenant.standard.remediated"}, headers=partner.as_key
+    ).json()["items"]
+    changes = {k: v for e in events if e.get("tenantId") == tenant_id for k, v in e["changes"].items()}
+    assert changes["authorization.allowedToCreateApps"] == {"before": True, "after": False}
+    assert changes["authorization.allowInvitesFrom"] == {
+        "before": "everyone",
+        "after": "adminsAndGuestInviters",
+    }
+
+    control.clear_requests()
+    idle = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "remediate"})
+    assert idle["outcome"] == "checked" and idle["failed"] == 0
+    assert _writes(control, tenant_id) == []  # idempotent: nothing left to change
+
+
+def test_an_own_standard_is_versioned_and_creates_report_only_policies(
+    partner: PartnerSetup, control: StandinControl
+) -> None:
+    tenant_id = add_proven_tenant(partner, control, users=5)
+    bad = httpx.post(
+        f"{partner.url}/standards",
+        headers=partner.as_key,
+        json={"name": "Bad", "settings": [{"id": "adminConsent.enabled", "value": "yes"}]},
+    )
+    assert bad.status_code == 422 and "settings[0].value" in bad.text
+    created = httpx.post(
+        f"{partner.url}/standards",
+        headers=partner.as_key,
+        json={
+            "name": "Contoso baseline",
+            "settings": [{"id": "conditionalAccess.blockLegacyAuthentication", "value": "disabled"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    standard = created.json()
+    assert standard["version"] == 1 and not standard["builtIn"]
+    edited = httpx.put(
+        f"{partner.url}/standards/{standard['id']}",
+        headers=partner.as_key,
+        json={
+            "name": "Contoso baseline",
+            "settings": [
+                {
+                    "id": "conditionalAccess.blockLegacyAuthentication",
+                    "value": "enabledForReportingButNotEnforced",
+                },
+                {"id": "adminConsent.enabled", "value": True},
+                {"id": "domains.passwordValidityPeriodInDays", "value": 365},
+            ],
+        },
+    )
+    assert edited.status_code == 200 and edited.json()["version"] == 2, edited.text
+
+    fixed = _one(partner, standard["id"], {"tenantIds": [tenant_id], "mode": "remediate"})
+    assert fixed["failed"] == 0, fixed
+    states = {s["id"]: s["current"] for s in fixed["settings"]}
+    assert states["conditionalAccess.blockLegacyAuthentication"] in (
+        "enabledForReportingButNotEnforced",
+        "enabled",  # a generated tenant may enforce it already (a policy of its own name does not count)
+    )
+    assert set(states["domains.passwordValidityPeriodInDays"].values()) == {365}
+    posted = [r for r in control.requests(tenant_id) if r["method"] == "POST"]
+    assert [r["path"] for r in posted] == ["identity/conditionalAccess/policies"]
+    rows = httpx.get(
+        f"{partner.url}/compliance", params={"standardId": standard["id"]}, headers=partner.as_key
+    ).json()["items"]
+    assert [(r["tenantId"], r["version"], r["compliant"]) for r in rows] == [(tenant_id, 2, True)]
+
+
+def test_an_unproven_tenant_is_never_touched(partner: PartnerSetup, control: StandinControl) -> None:
+    tenant_id = str(uuid.uuid4())
+    control.put_tenant(tenant_id, 5)  # no GDAP relationship: the tenant stays pending proof
+    added = httpx.post(
+        f"{partner.url}/tenants",
+        headers=partner.as_key,
+        json={"tenantId": tenant_id, "displayName": "Pending"},
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["access"]["state"] != "proven"
+    control.clear_requests()
+    skipped = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "remediate"})
+    assert skipped["outcome"] == "skipped" and "not proven" in skipped["reason"]
+    assert control.requests(tenant_id) == []
+
+
+def test_another_partner_neither_sees_nor_applies(
+    api: str, partner: PartnerSetup, control: StandinControl
+) -> None:
+    tenant_id = add_proven_tenant(partner, control, users=5)
+    own = httpx.post(
+        f"{partner.url}/standards",
+        headers=partner.as_key,
+        json={"name": "Private", "settings": [{"id": "adminConsent.enabled", "value": True}]},
+    ).json()
+    _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "report"})
+    stranger = make_partner(api, "eu", approve_push=False)
+    assert httpx.get(f"{stranger.url}/standards/{own['id']}", headers=stranger.as_key).status_code == 404
+    listed = httpx.get(f"{stranger.url}/standards", headers=stranger.as_key).json()["items"]
+    assert own["id"] not in {s["id"] for s in listed}
+    assert _run(stranger, own["id"], {"tenantIds": [tenant_id], "mode": "report"}).status_code == 404
+    refused = _run(stranger, APPS, {"tenantIds": [tenant_id], "mode": "remediate"})
+    assert refused.status_code == 404, refused.text
+    assert httpx.get(f"{stranger.url}/compliance", headers=stranger.as_key).json()["items"] == []
+    # The victim's own key on the stranger's path is refused too.
+    assert httpx.get(f"{stranger.url}/compliance", headers=partner.as_key).status_code in (401, 403, 404)
+
+
+def _synced(partner: PartnerSetup, tenant_id: str) -> bool:
+    syncs = httpx.get(f"{partner.url}/tenants/{tenant_id}/syncs", headers=partner.as_key).json()["items"]
+    assert not any(s["state"] == "failed" for s in syncs), syncs
+    return any(s["state"] == "succeeded" for s in syncs)
+
+
+def test_the_baseline_is_a_report_standard_applied_to_a_tenant_group(
+    partner: PartnerSetup, control: StandinControl
+) -> None:
+    tenants = sorted(add_proven_tenant(partner, control, users=5) for _ in range(2))
+    for tenant_id in tenants:
+        wait_until(lambda t=tenant_id: _synced(partner, t), timeout=60, what="the first sync")
+    group = f"standards-{uuid.uuid4().hex[:8]}"
+    saved = httpx.put(
+        f"{partner.url}/tenant-groups/{group}", headers=partner.bearer(), json={"tenantIds": tenants}
+    )
+    assert saved.status_code == 200, saved.text
+
+    answer = _run(partner, "tenantry-baseline", {"tenantGroups": [group], "mode": "report"})
+    assert answer.status_code == 200, answer.text
+    runs = answer.json()["tenants"]
+    assert [r["tenantId"] for r in runs] == tenants
+    for run in runs:
+        baseline = httpx.get(
+            f"{partner.url}/tenants/{run['tenantId']}/baseline", headers=partner.as_key
+        ).json()
+        # The same findings GET .../baseline shows, whose answer is as it always was.
+        assert {c["id"]: c["state"] for c in baseline["checks"]} == {
+            s["id"].removeprefix("baseline."): s["current"] for s in run["settings"]
+        }
+        assert run["failed"] == baseline["failed"] and run["passed"] == baseline["passed"]
+    rows = httpx.get(
+        f"{partner.url}/compliance",
+        params={"standardId": "tenantry-baseline", "top": 1},
+        headers=partner.as_key,
+    ).json()
+    assert len(rows["items"]) == 1 and rows["continuationToken"]
+    rest = httpx.get(
+        f"{partner.url}/compliance",
+        params={"standardId": "tenantry-baseline", "top": 1, "continuationToken": rows["continuationToken"]},
+        headers=partner.as_key,
+    ).json()
+    assert [r["tenantId"] for r in rows["items"] + rest["items"]] == tenants
+
+    refused = _run(partner, "tenantry-baseline", {"tenantGroups": [group], "mode": "remediate"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "mode", refused.text
+    unknown = _run(partner, APPS, {"tenantGroups": ["no-such-group"], "mode": "report"})
+    assert unknown.status_code == 404, unknown.text
