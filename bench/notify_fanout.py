@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from localdev.azurite import free_port  # noqa: E402
+from localdev.proving import approve_push_transfer  # noqa: E402
 from localdev.stack import start_test_azurite, wait_until  # noqa: E402
 
 SAMPLE = json.loads((REPO / "tests" / "fixtures" / "dataverse" / "update-contact-webhook.json").read_text())
@@ -135,17 +136,23 @@ def notify_stack(rule: dict[str, Any], host_settings: dict[str, str] | None = No
         api = f"http://127.0.0.1:{port}"
         try:
             operator = {"x-api-key": env["OPERATOR_API_KEY"]}
+            entra_tenant, owner = str(uuid.uuid4()), str(uuid.uuid4())
             partner = httpx.post(
                 f"{api}/api/partners",
                 headers=operator,
                 json={
                     "displayName": "Bench IT",
                     "region": "eu",
-                    "entraTenantId": str(uuid.uuid4()),
+                    "entraTenantId": entra_tenant,
                     "contact": {"name": "Bench", "email": "bench@contoso.example"},
                     "subscription": {"plan": "standard", "tenantLimit": 25, "billingCycle": "monthly"},
+                    "owner": {"objectId": owner, "email": "owner@contoso.example", "displayName": "Owner"},
                 },
             ).json()
+            approve_push_transfer(
+                api, partner["id"], entra_tenant_id=entra_tenant, owner_object_id=owner,
+                audience=env["ENTRA_AUDIENCE"],
+            )  # fmt: skip
             key = httpx.post(
                 f"{api}/api/partners/{partner['id']}/api-keys",
                 headers=operator,

@@ -131,6 +131,9 @@ def set_up(api: str, env: dict[str, str], control: StandinControl, args: argpars
         authority_host=f"{api}/_dev/entra",
     )
     connect_partner_tenant(api, partner_url, {"authorization": f"Bearer {token}"}, control)
+    httpx.put(  # the owner approves the Firebase transfer pushes need
+        f"{partner_url}/privacy/transfers/firebase", headers={"authorization": f"Bearer {token}"}, timeout=60
+    ).raise_for_status()
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, args.users)
     grant_gdap(control, entra_tenant, tenant_id)

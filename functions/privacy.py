@@ -16,13 +16,14 @@ from pydantic.alias_generators import to_camel
 from functions import deps
 from functions.auth import (
     PartnerContext,
+    operator_on_partner,
     operator_only,
     partner_access,
 )
 from functions.http import Accepted, Call, Created, RouteParams, Ulid, endpoint
-from shared.access.principals import Scope
+from shared.access.principals import Role, Scope
 from shared.audit.context import ActionContext
-from shared.errors import ProblemError, not_found
+from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.models import ApiModel, QueryInput, UtcDateTime
 from shared.notifications.orgs import Org
 from shared.privacy import record
@@ -33,6 +34,7 @@ from shared.privacy.settings import PrivacySettings, PrivacySettingsIn
 from shared.privacy.subject_requests import QUEUE as JOBS_QUEUE
 from shared.privacy.subject_requests import (
     CancelIn,
+    ControllerRequestIn,
     ExportLink,
     ExtendIn,
     JobMessage,
@@ -42,9 +44,18 @@ from shared.privacy.subject_requests import (
     RequestList,
     RequestOut,
     RequestQuery,
+    ResolveIn,
     VerifyIn,
 )
 from shared.privacy.subjects import ErasureCertificate
+from shared.privacy.subprocessors import (
+    ObjectionIn,
+    PartnerProcessingRecord,
+    PublicProcessingRecord,
+    SubprocessorChangeIn,
+    SubprocessorChangeOut,
+)
+from shared.privacy.transfers import TransferOut
 from shared.settings import get_settings, region_storage_setting
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -62,8 +73,8 @@ log = logging.getLogger("tenantry.privacy")
     tag="privacy",
     auth=None,
 )
-def processing_activities(call: Call) -> record.ProcessingRecord:
-    return record.processing_record()
+def processing_activities(call: Call) -> PublicProcessingRecord:
+    return deps.subprocessor_changes().public_record()
 
 
 @endpoint(
@@ -196,6 +207,7 @@ def _register(region: str) -> BreachRegister:
     bp,
     "privacy/breaches",
     methods=["POST"],
+    idempotent=True,
     summary="Record a personal-data breach; affected partners must be told within 72 hours.",
     tag="privacy",
     auth=operator_only,
@@ -353,6 +365,7 @@ def _request_location(partner_id: str, request_id: str) -> str:
 @privacy_officer_endpoint(
     _REQUESTS,
     methods=["POST"],
+    idempotent=True,
     summary="File a data-subject request about a subject of one tenant or organisation (due in 30 days).",
 )
 def create_privacy_request(call: Call, context: PartnerContext, body: RequestIn) -> Created[RequestOut]:
@@ -495,3 +508,203 @@ def _job_handler(region: str) -> None:
 
 for _region in get_settings().regions:
     _job_handler(_region)
+
+
+# --- controller and processor: forwarded requests, sub-processor changes, transfers ---------------
+
+
+def _owner(context: PartnerContext) -> None:
+    """Contractual choices of the partner (a transfer, an objection) are its owners' alone."""
+    if context.access().grantor(context.caller, context.reach).role is not Role.OWNER:
+        raise ProblemError(403, "owner-only", "Owners only.", "Only an owner of the partner may decide this.")
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/privacy/inbound-requests",
+    methods=["POST"],
+    idempotent=True,
+    summary="Forward a data-subject request that reached Tenantry to the partner, which answers it.",
+    tag="privacy",
+    auth=operator_on_partner,
+)
+def forward_privacy_request(call: Call, context: PartnerContext, body: RequestIn) -> Created[RequestOut]:
+    org = _org(context, body.org_id) if body.org_id else None
+
+    def scope_exists(tenant_id: str | None, org_id: str | None) -> bool:
+        if tenant_id is None:
+            return org is not None
+        try:
+            return bool(deps.tenants(context.partner).get(tenant_id))
+        except ProblemError as error:
+            if error.status == 404:
+                return False
+            raise
+
+    service = deps.privacy_requests(context.partner, scope_exists)
+    forwarded = service.forward(body, context.action, org_tenant_id=org.tenant_id if org else None)
+    return Created(forwarded, _request_location(context.partner.id, forwarded.id))
+
+
+@endpoint(
+    bp,
+    "privacy/subprocessor-changes",
+    methods=["POST"],
+    idempotent=True,
+    summary="Announce a sub-processor change (at least 30 days ahead); every affected partner is told.",
+    tag="privacy",
+    auth=operator_only,
+)
+def announce_subprocessor_change(
+    operator: ActionContext, body: SubprocessorChangeIn
+) -> Created[SubprocessorChangeOut]:
+    for region in body.regions:
+        deps.storage().region(region)  # 422 for an unknown region
+    announced = deps.subprocessor_changes().announce(body, operator)
+    return Created(announced, "/api/privacy/processing-activities")
+
+
+class ChangeRoute(RouteParams):
+    missing = "No such pending sub-processor change."
+    change_id: Ulid = Field(alias="changeId")
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/privacy/subprocessor-changes/{changeId}/objection",
+    methods=["POST"],
+    summary="Object to an announced sub-processor change, within 30 days of its announcement (owners).",
+    tag="privacy",
+    auth=partner_access(Scope.MANAGE_ACCESS, every_tenant=True),
+)
+def object_to_subprocessor_change(
+    call: Call, context: PartnerContext, body: ObjectionIn, route: ChangeRoute
+) -> SubprocessorChangeOut:
+    _owner(context)
+    return deps.subprocessor_changes().object_to(
+        context.account,
+        context.partner.id,
+        route.change_id,
+        body,
+        context.action,
+        region=context.partner.region,
+    )
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/privacy/processing-activities",
+    methods=["GET"],
+    summary="The record of processing as it stands for this partner: pending changes, objections, transfers.",
+    tag="privacy",
+    auth=partner_access(Scope.PRIVACY, operator=True),
+)
+def partner_processing_activities(call: Call, context: PartnerContext) -> PartnerProcessingRecord:
+    return deps.subprocessor_changes().partner_record(
+        context.account, context.partner.id, context.partner.region
+    )
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/privacy/transfers/firebase",
+    methods=["PUT"],
+    summary="Approve the transfer to Firebase (a global service) that push notifications need (owners).",
+    tag="privacy",
+    auth=partner_access(Scope.MANAGE_ACCESS, every_tenant=True),
+)
+def approve_firebase_transfer(call: Call, context: PartnerContext) -> TransferOut:
+    _owner(context)
+    return deps.transfer_approvals(context.partner.region).approve(context.partner.id, context.action)
+
+
+# --- requests about data Tenantry holds as controller: the operator's own ---------------------------
+
+_CONTROLLER = "privacy/controller-requests"
+_CONTROLLER_ONE = _CONTROLLER + "/{requestId}"
+operator_endpoint = partial(endpoint, bp, tag="privacy", auth=operator_only)
+
+
+class ControllerQuery(RequestQuery):
+    region: str | None = Field(default=None, max_length=16, description="The region; the first when absent.")
+
+
+def _controller_region(body: ControllerRequestIn) -> str:
+    """Kept where the partner's data is; a site contact's request in the first region."""
+    if body.partner_id is None:
+        return deps.settings().regions[0]
+    region = deps.partners().directory.region_of(body.partner_id)
+    if region is None:
+        raise validation_failed([FieldError("partnerId", "no such partner")])
+    return region
+
+
+def _controller(request_id: str) -> PrivacyRequestService:
+    for region in deps.settings().regions:
+        service = deps.controller_requests(region)
+        try:
+            service.get(request_id)
+        except ProblemError:
+            continue
+        return service
+    raise not_found("No such data-subject request.")
+
+
+@operator_endpoint(
+    _CONTROLLER,
+    methods=["POST"],
+    idempotent=True,
+    summary="File a request about data Tenantry holds as controller (partner people, contacts): 30 days.",
+)
+def create_controller_request(operator: ActionContext, body: ControllerRequestIn) -> Created[RequestOut]:
+    created = deps.controller_requests(_controller_region(body)).create_controller(body, operator)
+    return Created(created, f"/api/{_CONTROLLER}/{created.id}")
+
+
+@operator_endpoint(_CONTROLLER, methods=["GET"], summary="Controller requests of one region, oldest first.")
+def list_controller_requests(call: Call, query: ControllerQuery) -> RequestList:
+    region = deps.storage().region(query.region).label if query.region else deps.settings().regions[0]
+    items, token = deps.controller_requests(region).list_requests(query)
+    return RequestList(items=items, continuation_token=token)
+
+
+@operator_endpoint(
+    _CONTROLLER_ONE, methods=["GET"], summary="One controller request: state, deadline, outcome."
+)
+def get_controller_request(call: Call, route: RequestRoute) -> RequestOut:
+    return _controller(route.request_id).get(route.request_id)
+
+
+@operator_endpoint(
+    _CONTROLLER_ONE + "/verify", methods=["POST"], summary="Record how the subject's identity was verified."
+)
+def verify_controller_request(operator: ActionContext, body: VerifyIn, route: RequestRoute) -> RequestOut:
+    return _controller(route.request_id).verify(route.request_id, body, operator)
+
+
+@operator_endpoint(_CONTROLLER_ONE + "/approve", methods=["POST"], summary="Approve a verified request.")
+def approve_controller_request(operator: ActionContext, route: RequestRoute) -> RequestOut:
+    return _controller(route.request_id).approve(route.request_id, operator)
+
+
+@operator_endpoint(
+    _CONTROLLER_ONE + "/reject", methods=["POST"], summary="Reject a request, with the reason."
+)
+def reject_controller_request(operator: ActionContext, body: ReasonIn, route: RequestRoute) -> RequestOut:
+    return _controller(route.request_id).reject(route.request_id, body, operator)
+
+
+@operator_endpoint(
+    _CONTROLLER_ONE + "/extend", methods=["POST"], summary="Extend the deadline once (60 days)."
+)
+def extend_controller_request(operator: ActionContext, body: ExtendIn, route: RequestRoute) -> RequestOut:
+    return _controller(route.request_id).extend(route.request_id, body, operator)
+
+
+@operator_endpoint(
+    _CONTROLLER_ONE + "/resolve",
+    methods=["POST"],
+    summary="Record what the operator did for an approved request (approved -> completed).",
+)
+def resolve_controller_request(operator: ActionContext, body: ResolveIn, route: RequestRoute) -> RequestOut:
+    return _controller(route.request_id).resolve(route.request_id, body, operator)

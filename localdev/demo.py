@@ -150,6 +150,10 @@ def _ensure(base: str, data_dir: Path | None) -> dict[str, str]:
         name="Demo Admin",
     )
     partner_url = f"{base}/api/partners/{partner_id}"
+    # The demo pushes to phones: its owner approves the Firebase transfer as a real partner must.
+    httpx.put(
+        f"{partner_url}/privacy/transfers/firebase", headers={"authorization": f"Bearer {owner}"}
+    ).raise_for_status()
     _relate(control, entra_tenant_id)
     connect_partner_tenant(base, partner_url, {"authorization": f"Bearer {owner}"}, control)
     tenant = httpx.post(

@@ -61,6 +61,26 @@ def connect_with_service(proof: TenantProof, control: StandinControl) -> None:
     proof.complete_sign_in(sign_in_id, query["code"], request_id=None, client_ip=None)
 
 
+def approve_push_transfer(
+    api: str, partner_id: str, *, entra_tenant_id: str, owner_object_id: str, audience: str
+) -> None:
+    """The partner's owner approves the Firebase transfer over the API, as a partner that pushes must
+    (the benches and the demo set their partners up this way)."""
+    from localdev import dev_issuer
+
+    token = dev_issuer.mint(
+        tenant_id=entra_tenant_id,
+        object_id=owner_object_id,
+        audience=audience,
+        authority_host=f"{api}/_dev/entra",
+    )
+    httpx.put(
+        f"{api}/api/partners/{partner_id}/privacy/transfers/firebase",
+        headers={"authorization": f"Bearer {token}"},
+        timeout=60,
+    ).raise_for_status()
+
+
 def grant_gdap(
     control: StandinControl, partner_tenant_id: str, customer_tenant_id: str, **options: Any
 ) -> str:
@@ -94,6 +114,8 @@ def bench_partner(display_name: str, *, tenant_limit: int) -> tuple[Partner, Ten
     partner = deps.partners().create(
         PartnerIn.model_validate(body), ActionContext(Actor("personnel", "bench"))
     )
+    # A bench partner pushes like any other: its owner approved the Firebase transfer.
+    deps.transfer_approvals(partner.region).approve(partner.id, ActionContext(Actor("personnel", "bench")))
     service = deps.tenants(partner, graph=GraphAccess(deps.graph_access().settings), sync_workers=2)
     control = StandinControl(os.environ["GRAPH_AUTHORITY_HOST"], Path(os.environ["GRAPH_CA_BUNDLE"]))
     connect_with_service(service.proof, control)

@@ -19,6 +19,7 @@ from shared.notifications.dataverse import parse_context
 from shared.notifications.models import WebhookAccepted
 from shared.notifications.orgs import Org, OrgDirectory, OrgLocation
 from shared.notifications.webhook import authenticate_delivery, plan, read_body
+from shared.privacy.transfers import TransferApprovals
 
 if TYPE_CHECKING:
     from shared.notifications.orgs import OrgService
@@ -103,6 +104,9 @@ class DataverseWebhook:
                 org = orgs.prove(
                     org, context.organization_id, ActionContext(Actor("dataverse", org.id), request_id)
                 )
+            refusal = _transfer_refusal(orgs, org, request_id)
+            if refusal is not None:
+                return refusal
             planned = plan(location, orgs.list_active_rules(org.id), context, raw)
             service = self.notifications(location.partner_id, location.region)
             for new in planned:
@@ -118,3 +122,24 @@ class DataverseWebhook:
             WebhookAccepted(accepted=len(ids), notification_ids=ids, duplicate=duplicate),
             f"{base}/{ids[0]}" if ids else base,
         )
+
+
+def _transfer_refusal(orgs: OrgService, org: Org, request_id: str) -> Ingested | None:
+    """A delivery for a partner that has not approved the Firebase transfer: recorded as refused
+    and answered 202, since Dataverse would retry a 4xx/5xx for nothing (only the partner's
+    approval changes the answer) and the org's administrators read the partner's event instead."""
+    if TransferApprovals(orgs.account, orgs.clock).firebase_approved(orgs.partner_id):
+        return None
+    ActionContext(Actor("dataverse", org.id), request_id).record(
+        orgs.audit(),
+        orgs.partner_id,
+        "notification.refused",
+        {"type": "org", "id": org.id},
+        details={"reason": "transfer-not-approved"},
+        tenant_id=org.tenant_id,
+    )
+    base = f"/api/partners/{orgs.partner_id}/orgs/{org.id}/notifications"
+    return Ingested(
+        WebhookAccepted(accepted=0, notification_ids=[], duplicate=False, refused="transfer-not-approved"),
+        base,
+    )

@@ -431,3 +431,8 @@ class WebhookAccepted(ApiModel):
     accepted: int = Field(description="Notifications this delivery made (0 when no rule matched).")
     notification_ids: list[str]
     duplicate: bool = Field(default=False, description="Dataverse sent this delivery before.")
+    refused: str | None = Field(
+        default=None,
+        description="Why nothing was sent although the delivery was taken (202, so Dataverse does not "
+        "retry): `transfer-not-approved` until the partner approves the Firebase transfer.",
+    )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from shared.notifications.models import NotificationIn, NotificationOut
 from shared.notifications.payload import NewNotification, Payload
+from shared.privacy.transfers import TransferApprovals
 
 if TYPE_CHECKING:
     from shared.audit.context import ActionContext
@@ -30,6 +31,8 @@ class DirectSend:
     def send(self, org_id: str, body: NotificationIn, action: ActionContext) -> Sent:
         """Accepts the notification (the org must be proven), queues its fan-out, records who sent it."""
         org: Org = self.orgs.require_proven(self.orgs.get(org_id))
+        # Every push leaves through Firebase, a global service: not before the partner approved it.
+        TransferApprovals(self.orgs.account, self.orgs.clock).require_push(self.orgs.partner_id)
         notification_id, _ = self.notifications.accept(
             NewNotification(
                 org_id=org.id,

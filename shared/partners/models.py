@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
 from shared.access.principals import Role, Scope
 from shared.models import ApiInput, ApiModel, UtcDateTime
-from shared.partners.subscription import BillingCycle, Subscription, SubscriptionState
+from shared.partners.subscription import BillingCycle, Subscription, SubscriptionState, TerminationChoice
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
@@ -81,6 +81,103 @@ class PartnerOut(ApiModel):
     created_at: UtcDateTime
 
 
+# --- administration fields (what an invoice needs; kept as the administration records are) -------
+
+# VAT numbers by country prefix, as the EU's VIES checks them (Greece is EL, Northern Ireland XI),
+# plus the UK, Switzerland and Norway; spaces, dots and dashes are dropped before the check.
+_VAT_FORMATS: dict[str, str] = {
+    "AT": r"U\d{8}",
+    "BE": r"[01]\d{9}",
+    "BG": r"\d{9,10}",
+    "CY": r"\d{8}[A-Z]",
+    "CZ": r"\d{8,10}",
+    "DE": r"\d{9}",
+    "DK": r"\d{8}",
+    "EE": r"\d{9}",
+    "EL": r"\d{9}",
+    "ES": r"[A-Z0-9]\d{7}[A-Z0-9]",
+    "FI": r"\d{8}",
+    "FR": r"[A-HJ-NP-Z0-9]{2}\d{9}",
+    "HR": r"\d{11}",
+    "HU": r"\d{8}",
+    "IE": r"\d{7}[A-W][A-I]?|\d[A-Z+*]\d{5}[A-W]",
+    "IT": r"\d{11}",
+    "LT": r"\d{9}|\d{12}",
+    "LU": r"\d{8}",
+    "LV": r"\d{11}",
+    "MT": r"\d{8}",
+    "NL": r"\d{9}B\d{2}",
+    "PL": r"\d{10}",
+    "PT": r"\d{9}",
+    "RO": r"\d{2,10}",
+    "SE": r"\d{12}",
+    "SI": r"\d{8}",
+    "SK": r"\d{10}",
+    "XI": r"\d{9}|\d{12}|GD\d{3}|HA\d{3}",
+    "GB": r"\d{9}|\d{12}|GD\d{3}|HA\d{3}",
+    "CH": r"E\d{9}(?:MWST|TVA|IVA)?",
+    "NO": r"\d{9}(?:MVA)?",
+}
+
+
+def vat_number(value: str) -> str:
+    """The VAT number without separators, upper case, checked against its country's format."""
+    compact = re.sub(r"[\s.\-]", "", value).upper()
+    country, rest = compact[:2], compact[2:]
+    pattern = _VAT_FORMATS.get(country)
+    if pattern is None:
+        raise ValueError("must start with a known country prefix, e.g. NL, DE, BE, EL, GB, CH, NO")
+    if not re.fullmatch(pattern, rest):
+        raise ValueError(f"is not a valid {country} VAT number")
+    return compact
+
+
+VatNumber = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(vat_number),
+    WithJsonSchema(
+        {"type": "string", "maxLength": 32, "description": "With its country prefix, e.g. NL123456789B01."}
+    ),
+]
+AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CocNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./\-]{0,31}$")
+]
+
+
+class Address(ApiInput):
+    line1: AddressLine
+    line2: AddressLine | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+    city: AddressLine
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 code, e.g. NL."
+    )
+
+
+class Administration(ApiModel):
+    """The partner's administration fields as stored on the partner record (and read by invoicing)."""
+
+    legal_name: str | None = None
+    address: Address | None = None
+    chamber_of_commerce_number: str | None = None
+    vat_number: str | None = None
+    billing_email: str | None = None
+
+
+class AdministrationPatch(ApiInput):
+    """A merge: a field given replaces the stored one, `null` clears it, a field left out stays."""
+
+    legal_name: AddressLine | None = Field(
+        default=None, description="The name invoices address (the display name when absent)."
+    )
+    address: Address | None = None
+    chamber_of_commerce_number: CocNumber | None = None
+    vat_number: VatNumber | None = None
+    billing_email: Email | None = None
+
+
 class SubscriptionChangeIn(ApiInput):
     plan: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
     tenant_limit: int | None = Field(default=None, ge=1, le=100_000)
@@ -91,6 +188,14 @@ class PlanChangeIn(ApiInput):
 
     plan: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")] | None = None
     billing_cycle: BillingCycle | None = None
+
+
+class UnsubscribeIn(ApiInput):
+    """The partner's choice for its data; an empty body (as before the choice existed) is `delete`."""
+
+    body_optional: ClassVar[bool] = True
+
+    choice: TerminationChoice = TerminationChoice.DELETE
 
 
 class SubscriptionStateIn(ApiInput):

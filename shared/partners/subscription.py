@@ -29,6 +29,21 @@ class BillingCycle(StrEnum):
         return 1 if self is BillingCycle.MONTHLY else 12
 
 
+class TerminationChoice(StrEnum):
+    """What the partner chose for its data at the end of the service (the terms' three options).
+
+    `delete`: the retention rules remove the data at the deletion schedule's dates (the default,
+    and what termination always did). `return`: a data-return package of everything is built at
+    once and can be rebuilt until the end-user data goes. `anonymise`: the same package with every
+    personal field replaced by a pseudonym that nothing can reverse (shared/privacy/data_return.py);
+    the data itself then goes as for `delete`.
+    """
+
+    DELETE = "delete"
+    ANONYMISE = "anonymise"
+    RETURN = "return"
+
+
 class PendingChange(ApiModel):
     plan: str | None = None
     tenant_limit: int | None = None
@@ -73,6 +88,9 @@ class Subscription(ApiModel):
     termination_effective_at: UtcDateTime | None = None
     terminated_at: UtcDateTime | None = None
     deletion_schedule: DeletionSchedule | None = None
+    termination_choice: TerminationChoice | None = None
+    # The data-return package started with the choice (its status: .../data-returns/{id}).
+    data_return_id: str | None = None
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -180,9 +198,13 @@ def upgrade_now(
     return sub
 
 
-def schedule_termination(sub: Subscription) -> Subscription:
+def schedule_termination(
+    sub: Subscription, choice: TerminationChoice | None = None, data_return_id: str | None = None
+) -> Subscription:
     refuse_if_terminating(sub)
     sub = sub.model_copy(deep=True)
+    sub.termination_choice = choice
+    sub.data_return_id = data_return_id
     ends = sub.current_period_end
     sub.termination_effective_at = ends
     # Recorded now so the promise is on file from the moment it is made.

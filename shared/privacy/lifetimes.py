@@ -60,7 +60,16 @@ class QueueMessageLifetime:
     """
 
     name = "queues.message-lifetime"
-    covers = ("privacyjobs", "tenantsync", "notifyfanout", "alertevents", "alertsend", "alertretry")
+    covers = (
+        "privacyjobs",
+        "tenantsync",
+        "tenantoffboard",
+        "notifyfanout",
+        "alertevents",
+        "alertsend",
+        "alertretry",
+        "partnerexport",
+    )
     tested_by = "tests/integration/test_retention_rules.py::test_queue_messages_end_within_seven_days"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:

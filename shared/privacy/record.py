@@ -36,6 +36,13 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
 # people, for which the operator is the controller.
 _END_USER_WORDS = ("end-user", "device", "push", "notification", "data-subject")
 
+# Stored in the region; what a push carries leaves it through Firebase, a global service.
+_PUSH_TRANSFER = (
+    "Kept in the partner's chosen region; each push (device token, title, body) goes to Firebase Cloud "
+    "Messaging (Google, global) only once the partner approved that transfer for its organisations "
+    "(see the partner's record: GET /api/partners/{partnerId}/privacy/processing-activities)."
+)
+
 SECURITY_MEASURES = (
     "One storage account per region; a stamp holds the credentials of its own region only.",
     "Storage reached with a managed identity only: shared keys and public blob access disabled.",
@@ -110,7 +117,9 @@ def _activity(entry: StoredData) -> Activity:
         retention=entry.retention,
         recipients=["the partner (through the API)", "sub-processors listed for the region"],
         transfers=(
-            "None: kept in the storage account of the partner's chosen region."
+            _PUSH_TRANSFER
+            if any(word in c for c in entry.categories for word in ("push", "notification"))
+            else "None: kept in the storage account of the partner's chosen region."
             if regional
             else "None: the control account of the global part, holding no personal data."
         ),

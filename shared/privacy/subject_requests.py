@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -39,7 +39,13 @@ from shared.ids import new_id
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime, exactly_one_of
 from shared.privacy import deadlines, keyed
 from shared.privacy.keyed import KeyedHash
-from shared.privacy.retention import PartitionRows, RetentionRule, personnel_data_at
+from shared.privacy.retention import (
+    Candidate,
+    PartitionRows,
+    RetentionRule,
+    SweepScope,
+    personnel_data_at,
+)
 from shared.privacy.subjects import (
     ErasureCertificate,
     ExportResult,
@@ -118,6 +124,8 @@ TRANSITIONS: dict[str, tuple[frozenset[RequestState], RequestState | None]] = {
     "complete": (frozenset({RequestState.IN_PROGRESS}), RequestState.COMPLETED),
     "fail": (frozenset({RequestState.IN_PROGRESS}), RequestState.FAILED),
     "extend": (OPEN_STATES, None),  # the state stays
+    # A controller request (Tenantry's own data): the operator carries it out by hand, then records it.
+    "resolve": (frozenset({RequestState.APPROVED}), RequestState.COMPLETED),
 }
 # The audit action of each transition: `privacy.request.<action>`.
 ACTIONS = {
@@ -129,6 +137,7 @@ ACTIONS = {
     "complete": "completed",
     "fail": "failed",
     "extend": "extended",
+    "resolve": "resolved",
 }
 
 
@@ -306,6 +315,48 @@ VerificationMethod = Literal[
 ]
 
 
+# Whose data Tenantry holds as controller: the partner's people and contact persons, and the contacts
+# of Tenantry's own site (its consent ledger). Their requests are the operator's to handle.
+ControllerCategory = Literal["partnerPersonnel", "partnerContact", "siteContact"]
+CONTROLLER = "controller"
+# The partition of controller requests in a region's table: partner ids are ULIDs, never this.
+CONTROLLER_PARTITION = "operator"
+
+
+class ControllerRequestIn(ApiInput):
+    type: RequestType
+    subject: SubjectIdentifier
+    category: ControllerCategory = Field(description="Whose data: a partner's person, contact, or ours.")
+    partner_id: str | None = Field(
+        default=None,
+        max_length=26,
+        description="The partner the person works for or is the contact of (not for site contacts).",
+    )
+    changes: dict[str, str] | None = Field(default=None, max_length=20, description="Rectification only.")
+    reference: str | None = Field(default=None, max_length=200, description="The operator's own reference.")
+    received_at: UtcDateTime | None = Field(
+        default=None,
+        description="When Tenantry received the request (default: now); the 30 days run from it.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ControllerRequestIn:
+        if (self.category == "siteContact") != (self.partner_id is None):
+            raise ValueError("partnerId names the partner of a partner's person or contact, and only then")
+        if (self.type is RequestType.RECTIFICATION) != bool(self.changes):
+            raise ValueError("`changes` comes with a rectification, and only with it")
+        return self
+
+
+class ResolveIn(ApiInput):
+    note: str = Field(min_length=1, max_length=2000, description="What the operator did, in its words.")
+
+
+class Controller(ApiModel):
+    category: ControllerCategory
+    partner_id: str | None
+
+
 class VerifyIn(ApiInput):
     method: VerificationMethod
     note: str = Field(min_length=1, max_length=1000, description="How exactly, in the verifier's words.")
@@ -345,6 +396,18 @@ class Failure(ApiModel):
     failed_at: UtcDateTime
 
 
+class Forwarded(ApiModel):
+    """A request that reached Tenantry directly: passed on to the partner, never answered by Tenantry."""
+
+    by: dict[str, Any] = Field(description="Who at Tenantry forwarded it.")
+    at: UtcDateTime
+    to: str = Field(description="The partner it was forwarded to.")
+    answered_by: Literal["partner"] = Field(
+        default="partner",
+        description="Who answers the subject: the partner (for its customer), never Tenantry.",
+    )
+
+
 class RequestOut(ApiModel):
     id: str
     type: RequestType
@@ -372,6 +435,13 @@ class RequestOut(ApiModel):
     outcome: dict[str, Any] | None = Field(description="What the execution did (counts, never content).")
     closed_at: UtcDateTime | None
     updated_at: UtcDateTime
+    forwarded: Forwarded | None = Field(
+        default=None, description="Set when the subject asked Tenantry and Tenantry forwarded the request."
+    )
+    controller: Controller | None = Field(
+        default=None,
+        description="Set on a request about data Tenantry holds as controller (operator-handled).",
+    )
 
 
 class RequestList(ApiModel):
@@ -473,7 +543,46 @@ def request_out(row: Any) -> RequestOut:
         outcome=_json(row, "outcome"),
         closed_at=parse_iso(row["closedAt"]) if row.get("closedAt") else None,
         updated_at=parse_iso(row["updatedAt"]),
+        forwarded=_json(row, "forwarded"),
+        controller=_json(row, "controller"),
     )
+
+
+def operator_is_processor() -> ProblemError:
+    """The operator is the partner's (sub-)processor for its customers' end users: the controller's
+    side (the customer, through the partner) verifies, approves and executes; the operator never does."""
+    return ProblemError(
+        403,
+        "operator-is-processor",
+        "Not for the operator.",
+        "Tenantry is a processor for this data: only the partner, for its customer (the controller), "
+        "may verify, approve, execute or otherwise decide a data-subject request about it. A request "
+        "that reaches Tenantry is forwarded to the partner (POST .../privacy/inbound-requests).",
+    )
+
+
+def _processor_guard(context: ActionContext, row: Any = None) -> None:
+    if context.actor.type == "operator" and not (row is not None and _is_controller(row)):
+        raise operator_is_processor()
+
+
+def _is_controller(row: Any) -> bool:
+    return bool(row.get("controller"))
+
+
+def _manual(row: Any, transition: str) -> None:
+    """A controller request is executed by the operator's hand (`resolve`); a processor one by the job."""
+    if transition == "resolve" and not _is_controller(row):
+        raise ProblemError(
+            409, "not-a-controller-request", "Not resolvable.", "Execute it instead: the job carries it out."
+        )
+    if transition == "execute" and _is_controller(row):
+        raise ProblemError(
+            409,
+            "manual-execution",
+            "Carried out by hand.",
+            "The operator carries out a controller request itself, then resolves it with what was done.",
+        )
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -524,10 +633,18 @@ class PrivacyRequestService:
     # --- filing and reading ------------------------------------------------------------------
 
     def create(
-        self, body: RequestIn, context: ActionContext, *, org_tenant_id: str | None = None
+        self,
+        body: RequestIn,
+        context: ActionContext,
+        *,
+        org_tenant_id: str | None = None,
+        forwarded: bool = False,
     ) -> RequestOut:
         """`org_tenant_id`: for a request about an org, the customer tenant the org belongs to (its
-        events name that tenant, so people limited to it see them)."""
+        events name that tenant, so people limited to it see them). `forwarded`: the subject asked
+        Tenantry, whose operator passes the request on (`forward`); no one else files as the operator."""
+        if not forwarded:
+            _processor_guard(context)
         if self.scope_exists is None or not self.scope_exists(body.tenant_id, body.org_id):
             field = "tenantId" if body.tenant_id else "orgId"
             what = "tenant" if body.tenant_id else "Dynamics organisation"
@@ -562,9 +679,13 @@ class PrivacyRequestService:
             "updatedAt": isoformat(now),
             "closedAt": isoformat(now) if duplicate_of else "",
         }
+        if forwarded:
+            record = Forwarded(by=_actor(context), at=now, to=self.partner_id)
+            row["forwarded"] = record.model_dump_json(by_alias=True)
+        received_action = "privacy.request.forwarded" if forwarded else "privacy.request.received"
         event = self._event(
             context,
-            "privacy.request.linked" if duplicate_of else "privacy.request.received",
+            "privacy.request.linked" if duplicate_of else received_action,
             row,
             {"duplicateOf": duplicate_of} if duplicate_of else {},
         )
@@ -572,6 +693,68 @@ class PrivacyRequestService:
         self.table.create_entity(row)
         self._append_pending(row, [event])
         return request_out(self._row(request_id))
+
+    def create_controller(self, body: ControllerRequestIn, context: ActionContext) -> RequestOut:
+        """A request about data Tenantry holds as controller: filed, verified, approved and resolved
+        by the operator, on the same 30-day clock and deadline watch as a partner's requests (this
+        service over the region's `operator` partition)."""
+        if self.partner_id != CONTROLLER_PARTITION:
+            raise RuntimeError("controller requests live in the operator's partition")
+        now = self.clock.now()
+        received = body.received_at or now
+        if received > now + _CLOCK_SKEW or received < now - _RECEIVED_AT_MOST:
+            raise validation_failed([FieldError("receivedAt", "must be within the last 90 days, not ahead")])
+        request_id = new_id()
+        owner = f"partner:{body.partner_id.upper()}" if body.partner_id else "site"
+        hashed = self.hash_key.hex(f"{CONTROLLER}:{owner}|{normalised(body.subject)}")
+        duplicate_of = self._claim_open(_open_key(hashed, body.type.value, False), request_id)
+        state = RequestState.LINKED if duplicate_of else RequestState.RECEIVED
+        scope = Controller(category=body.category, partner_id=body.partner_id)
+        row: dict[str, Any] = {
+            "PartitionKey": self.partner_id,
+            "RowKey": request_id,
+            "type": body.type.value,
+            "state": state.value,
+            "subject": json.dumps(body.subject.model_dump(by_alias=True, exclude_none=True)),
+            "subjectHash": hashed,
+            "tenantId": "",
+            "orgId": "",
+            "controller": scope.model_dump_json(by_alias=True),
+            "changes": json.dumps(body.changes) if body.changes else "",
+            "lift": False,
+            "reference": body.reference or "",
+            "receivedAt": isoformat(received),
+            "dueAt": isoformat(due_at(received)),
+            "deadlineWatch": deadlines.OPEN if not duplicate_of else "",
+            "duplicateOf": duplicate_of or "",
+            "attempts": 0,
+            "createdAt": isoformat(now),
+            "updatedAt": isoformat(now),
+            "closedAt": isoformat(now) if duplicate_of else "",
+        }
+        action = "privacy.request.linked" if duplicate_of else "privacy.request.received"
+        event = self._event(context, action, row, {"controller": body.category})
+        row["pendingEvents"] = json.dumps([event])
+        self.table.create_entity(row)
+        self._append_pending(row, [event])
+        return request_out(self._row(request_id))
+
+    def resolve(self, request_id: str, body: ResolveIn, context: ActionContext) -> RequestOut:
+        """Approved -> completed for a controller request, with what the operator did."""
+        return self.transition(
+            request_id,
+            "resolve",
+            context,
+            lambda row: {"outcome": json.dumps({"note": body.note})},
+        )
+
+    def forward(
+        self, body: RequestIn, context: ActionContext, *, org_tenant_id: str | None = None
+    ) -> RequestOut:
+        """A request the subject sent to Tenantry: filed for the partner, which answers it (the
+        event `privacy.request.forwarded` reaches its log and alert subscriptions). Tenantry keeps
+        who forwarded it, to whom and when, and never answers the subject itself."""
+        return self.create(body, context, org_tenant_id=org_tenant_id, forwarded=True)
 
     def _claim_open(self, open_key: str, request_id: str) -> str | None:
         """Takes the subject+type's open slot for `request_id`; else the open request holding it."""
@@ -741,6 +924,9 @@ class PrivacyRequestService:
 
         for _ in range(5):
             row = self._row(request_id)
+            if context.actor.type != "system":
+                _processor_guard(context, row)
+            _manual(row, name)
             current = RequestState(str(row["state"]))
             target = next_state(current, name)
             updates = change(row) if change else {}
@@ -762,7 +948,7 @@ class PrivacyRequestService:
             stale = self._stale(row)
             fresh = [e for e in _json(row, "pendingEvents") or [] if e not in stale]
             updates["pendingEvents"] = json.dumps([*fresh, event])
-            if target is RequestState.COMPLETED:  # billed before it shows completed; keyed, so once
+            if target is RequestState.COMPLETED and not _is_controller(row):  # billed first; keyed, so once
                 meter = UsageMeter(self.account, self.clock)
                 meter.record(self.partner_id, Unit.SUBJECT_REQUESTS_HANDLED, key=request_id)
             try:
@@ -839,6 +1025,8 @@ class PrivacyRequestService:
         """Approved (or failed) -> inProgress, and the job queued. Asking again while it is in progress
         queues it again (a message lost to a crash must not strand it); the job is idempotent."""
         row = self._row(request_id)
+        _processor_guard(context, row)
+        _manual(row, "execute")
         if RequestState(str(row["state"])) is RequestState.IN_PROGRESS:
             self.dispatch(JobMessage(partner_id=self.partner_id, request_id=request_id))
             return request_out(row)
@@ -942,6 +1130,7 @@ class PrivacyRequestService:
     # --- results -----------------------------------------------------------------------------
 
     def export_link(self, request_id: str, context: ActionContext) -> ExportLink:
+        _processor_guard(context)
         row = self._row(request_id)
         kind = RequestType(str(row["type"]))
         if (
@@ -1070,6 +1259,38 @@ def _event_tenant(row: Any) -> str | None:
     return str(row.get("tenantId") or row.get("orgTenantId") or "") or None
 
 
+class ClosedControllerRequests:
+    """Requests about Tenantry's own (controller) data: closed ones go 24 months after they closed,
+    as long as the event log that records them. They belong to no partner, so no partner's end
+    takes them; an open one is never due."""
+
+    name = "privacyrequests.controller"
+    covers = (TABLE,)
+    tested_by = (
+        "tests/integration/test_controller_requests.py::"
+        "test_controller_requests_run_on_the_30_day_clock_and_go_24_months_after_they_close"
+    )
+
+    def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
+        from shared.partners.subscription import add_months
+        from shared.privacy.retention import EVENT_LOG_MONTHS
+
+        rows = scope.account.table(TABLE).query_entities(
+            f"{tables.partition(CONTROLLER_PARTITION)} and RowKey lt '~'", select=["RowKey", "closedAt"]
+        )
+        for row in rows:  # RowKey order
+            closed = row.get("closedAt")
+            key = str(row["RowKey"])
+            due = closed and add_months(parse_iso(str(closed)), EVENT_LOG_MONTHS) <= scope.as_of
+            if due and (after is None or key > after):
+                yield Candidate(key, "data-subject requests", key)
+
+    def delete(self, scope: SweepScope, candidate: Candidate) -> bool:
+        from shared.privacy.retention import delete_row
+
+        return delete_row(scope.account.table(TABLE), CONTROLLER_PARTITION, str(candidate.ref))
+
+
 def request_rules() -> list[RetentionRule]:
     """A terminated partner's requests go with its personnel data, 24 months after the end: as long
     as the event log that records their transitions, and before its partner row goes."""
@@ -1077,6 +1298,7 @@ def request_rules() -> list[RetentionRule]:
     from shared.privacy.subjects import erasure_journals
 
     return [
+        ClosedControllerRequests(),
         PartitionRows(
             "privacyrequests.rows",
             TABLE,

@@ -84,7 +84,10 @@ def partner_body(region: str = "eu", **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def make_partner(api: str, region: str = "eu", **overrides: Any) -> PartnerSetup:
+def make_partner(
+    api: str, region: str = "eu", *, approve_push: bool = True, **overrides: Any
+) -> PartnerSetup:
+    """`approve_push`: the owner approves the Firebase transfer, as every partner that pushes must."""
     body = partner_body(region, **overrides)
     created = httpx.post(f"{api}/api/partners", json=body, headers=OPERATOR)
     assert created.status_code == 201, created.text
@@ -95,7 +98,7 @@ def make_partner(api: str, region: str = "eu", **overrides: Any) -> PartnerSetup
         headers=OPERATOR,
         json={"name": "everything", "scopes": ["read", "write", "notify", "privacy"]},
     ).json()
-    return PartnerSetup(
+    setup = PartnerSetup(
         api,
         partner_id,
         body["entraTenantId"],
@@ -104,6 +107,10 @@ def make_partner(api: str, region: str = "eu", **overrides: Any) -> PartnerSetup
         key["key"],
         key["id"],
     )
+    if approve_push:
+        approved = httpx.put(f"{setup.url}/privacy/transfers/firebase", headers=setup.bearer())
+        assert approved.status_code == 200, approved.text
+    return setup
 
 
 def forged_token(partner: PartnerSetup) -> str:

@@ -126,4 +126,10 @@ def connected_partner(control: StandinControl, display_name: str, *, tenant_limi
     }
     created = deps.partners().create(PartnerIn.model_validate(body), ACTION)
     connect_with_service(deps.tenant_proof(created), control)
+    approve_push(created)
     return created
+
+
+def approve_push(partner: Partner) -> None:
+    """The partner's owner approves the Firebase transfer, as every partner that pushes must."""
+    deps.transfer_approvals(partner.region).approve(partner.id, ACTION)

@@ -19,6 +19,7 @@ from shared.notifications.models import OrgIn, RuleIn
 from shared.notifications.orgs import OrgDirectory, OrgService
 from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import NotificationService
+from shared.privacy.transfers import TransferApprovals
 from shared.storage.router import StorageRouter
 from tests.stack import STACK_ENV
 
@@ -55,6 +56,7 @@ def test_storage_failing_while_a_delivery_is_stored_answers_503_with_retry_after
         ),
         ACTION,
     )
+    TransferApprovals(live.region("eu"), SystemClock()).approve(PARTNER, ACTION)  # pushes approved
     # The org and its rules answer; the region's account where notifications go does not (port 9).
     dead = {"blob": 9, "queue": 9, "table": 9}
     down = StorageRouter(

@@ -39,6 +39,7 @@ Category = Literal[
     "consents",  # marketing consent records (consent ledger)
     "auditEvents",  # audit events naming the subject (events<yyyymm>)
     "restriction",  # the restriction/objection flag itself (subjectflags)
+    "alertRecipients",  # the partner's alert e-mail subscriptions writing to the address (alertsubscriptions)
 ]
 
 RestrictionKind = Literal["restriction", "objection"]
