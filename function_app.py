@@ -2,7 +2,22 @@
 
 import gc
 
-from functions import alerts, audit, consent, dynamics, logsafe, meta, partners, privacy, reports, tenants
+from functions import (
+    alerts,
+    audit,
+    billing,
+    consent,
+    dynamics,
+    lifecycle,
+    logsafe,
+    meta,
+    partners,
+    privacy,
+    reports,
+    standards,
+    tenants,
+    termination,
+)
 from functions.app import TenantryApp
 
 # Before anything logs: no body, token, secret, API key or full IP address reaches a log line.
@@ -16,9 +31,13 @@ app.register_functions(audit.bp)
 app.register_functions(privacy.bp)
 app.register_functions(consent.bp)
 app.register_functions(tenants.bp)
+app.register_functions(lifecycle.bp)
 app.register_functions(reports.bp)
 app.register_functions(dynamics.bp)
 app.register_functions(alerts.bp)
+app.register_functions(billing.bp)
+app.register_functions(standards.bp)
+app.register_functions(termination.bp)
 
 # Everything imported so far lives as long as the process: the permanent generation keeps full
 # collections from walking it again and again, which under load showed as the latency tail

@@ -39,16 +39,24 @@ if TYPE_CHECKING:
     from shared.alerts.service import AlertService
     from shared.alerts.subscriptions import SubscriptionStore
     from shared.alerts.sync_watch import RequestDueWatch, SyncWatch
+    from shared.billing.invoices import InvoiceService
+    from shared.idempotency import IdempotencyStore
     from shared.notifications.enrolment import DeviceEnrolment
     from shared.notifications.ingest import DataverseWebhook
     from shared.notifications.sending import DirectSend
+    from shared.privacy.data_return import DataReturns
     from shared.privacy.subject_requests import PrivacyRequestService
     from shared.privacy.subjects import SubjectData
+    from shared.privacy.subprocessors import Announced, SubprocessorChanges
+    from shared.privacy.transfers import TransferApprovals
     from shared.reports.service import ReportService
+    from shared.standards.service import StandardService
     from shared.tenants.graph_access import GraphAccess
+    from shared.tenants.offboarding import OffboardingService
     from shared.tenants.proof import TenantProof
     from shared.tenants.service import TenantService
     from shared.tenants.signin import StateSigner
+    from shared.tenants.user_templates import UserTemplates
 
 
 def settings() -> Settings:
@@ -104,6 +112,16 @@ def _tenants_held(partner: Partner) -> int:
     return count_partner_tenants(storage().region(partner.region), partner.id)
 
 
+def invoices(partner: Partner) -> InvoiceService:
+    """One partner's invoices, in its region; the past-due grace from the settings."""
+    from datetime import timedelta
+
+    from shared.billing.invoices import InvoiceService
+
+    grace = timedelta(days=settings().invoice_grace_days)
+    return InvoiceService(storage().region(partner.region), partner, partners(), clock(), grace=grace)
+
+
 @cache
 def authenticator() -> Authenticator:
     config = settings()
@@ -133,12 +151,14 @@ def usage(region: str) -> UsageMeter:
 def retention_registry() -> RetentionRegistry:
     """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
     from shared.alerts.retention import alert_rules
+    from shared.billing.retention import InvoiceRecords
     from shared.notifications.retention import (
         DynamicsDataAtSubscriptionEnd,
         NotificationHistory,
         UnsubscribedDevices,
     )
     from shared.privacy.breaches import breach_rules
+    from shared.privacy.idempotency_retention import IdempotencyRecords
     from shared.privacy.lifetimes import (
         BlobsOlderThan,
         QueueMessageLifetime,
@@ -165,15 +185,24 @@ def retention_registry() -> RetentionRegistry:
             UnusedSubjectKeys(),
             BlobsOlderThan("privacyexports.age", "privacyexports", "end-user data", 7, tested_by=blobs),
             BlobsOlderThan(
+                "partnerexports.age",
+                "partnerexports",
+                "data-return packages",
+                30,
+                tested_by="tests/integration/test_data_return.py::test_packages_go_30_days_after_they_were_written",
+            ),
+            BlobsOlderThan(
                 "notifypayloads.age", "notifypayloads", "notification metadata", 1, tested_by=blobs
             ),
             QueueMessageLifetime(),
             SweepRunState(),
+            IdempotencyRecords(),
             *breach_rules(),
             *consent_rules(),
             *request_rules(),
             *alert_rules(),
             SupersededPlanVersions(),
+            InvoiceRecords(),
         ]
     )
 
@@ -186,6 +215,13 @@ def retention_sweeper() -> RetentionSweeper:
         clock(),
         budget_seconds=settings().privacy_sweep_budget_seconds,
     )
+
+
+def data_returns(**options: Any) -> DataReturns:
+    """Termination choices and data-return packages; `options` (page size, hook) tune tests, benches."""
+    from shared.privacy.data_return import DataReturns
+
+    return DataReturns(storage(), clock(), partners(), **options)
 
 
 def privacy_settings(account: AccountStorage) -> PrivacySettingsService:
@@ -226,6 +262,30 @@ def tenants(partner: Partner, *, graph: GraphAccess | None = None, **options: An
         index_key=index_key(settings().api_key_pepper.get_secret_value()),
         proof=tenant_proof(partner, graph=access),
         **options,
+    )
+
+
+def offboarding(partner: Partner) -> OffboardingService:
+    """One partner's offboarding operations (start, status, the queue worker's run)."""
+    from shared.tenants.offboarding import OffboardingService
+
+    return OffboardingService(tenants(partner).directory, clock())
+
+
+def user_templates(partner: Partner) -> UserTemplates:
+    """One partner's per-tenant user templates and users created from them."""
+    from shared.tenants.user_templates import UserTemplates
+
+    return UserTemplates(tenants(partner).directory, clock())
+
+
+def standards(partner: Partner) -> StandardService:
+    """One partner's standards, applied through the tenants' Graph access and guards."""
+    from shared.standards.service import StandardService
+
+    service = tenants(partner)
+    return StandardService(
+        storage().region(partner.region), partner, clock(), service.audit, graph_access(), rows=service.rows
     )
 
 
@@ -307,6 +367,7 @@ def privacy_requests(
 @cache
 def subject_data() -> SubjectData:
     """One data subject's holdings in any region: locate, export, erase, rectify, restrict."""
+    from shared.alerts.subjects import AlertRecipients, RectifyingAlertRecipients
     from shared.notifications.subjects import OrgSubjects
     from shared.privacy.subjects import SubjectData
     from shared.privacy.subjects.holdings import SubjectHolders
@@ -318,7 +379,24 @@ def subject_data() -> SubjectData:
         settings().subject_key_master.get_secret_value(),
         consents=consent_ledger,
         pepper=settings().api_key_pepper.get_secret_value(),
-        holders=SubjectHolders(tenant_users=TenantSubjects(), org_users=OrgSubjects()),
+        # Both scopes: a request naming an address also reaches the partner's alert e-mail recipients.
+        holders=SubjectHolders(
+            tenant_users=AlertRecipients(TenantSubjects(), clock()),
+            org_users=RectifyingAlertRecipients(OrgSubjects(), clock()),
+        ),
+    )
+
+
+def controller_requests(region: str) -> PrivacyRequestService:
+    """Requests about data Tenantry holds as controller, in one region: the operator handles them."""
+    from shared.privacy.subject_requests import CONTROLLER_PARTITION, PrivacyRequestService
+
+    return PrivacyRequestService(
+        storage().region(region),
+        CONTROLLER_PARTITION,
+        region,
+        clock(),
+        settings().api_key_pepper.get_secret_value(),
     )
 
 
@@ -327,6 +405,30 @@ def breach_register(region: str) -> BreachRegister:
         return partners().directory.region_of(partner_id) == in_region
 
     return BreachRegister(storage().region(region), clock(), partner_exists)
+
+
+def idempotency(principal: Any, body: bytes) -> tuple[IdempotencyStore, str]:
+    """Where a caller's Idempotency-Key records live, and the scope that keeps partners apart.
+
+    A partner's records are in its region. The operator's (creating partners, breaches, notices)
+    go in the region the request names, else the first; every region is read, so the key is found
+    wherever its first request was kept.
+    """
+    from shared.idempotency import OPERATOR_SCOPE, IdempotencyStore
+    from shared.jsonbody import parse_json
+
+    partner = getattr(principal, "partner", None)
+    if isinstance(partner, Partner):
+        return IdempotencyStore([storage().region(partner.region)], clock(), token_cipher()), partner.id
+    regions = storage().regions
+    try:
+        named = parse_json(body) if body else None
+    except Exception:  # an unreadable body is refused by the handler; the record goes anywhere
+        named = None
+    wanted = named.get("region") if isinstance(named, dict) else None
+    home = wanted if wanted in regions else regions[0]
+    ordered = [home, *(region for region in regions if region != home)]
+    return IdempotencyStore([storage().region(r) for r in ordered], clock(), token_cipher()), OPERATOR_SCOPE
 
 
 # --- Dynamics 365 push notifications (shared/notifications/) ---------------------------------
@@ -478,7 +580,10 @@ def mailer() -> EmailSender | None:
 
     config = settings()
     email = EmailSettings(
-        config.email_connection_string.get_secret_value(), config.email_sender, config.email_ca_bundle
+        config.email_connection_string.get_secret_value(),
+        config.email_sender,
+        config.email_ca_bundle,
+        endpoint=config.email_endpoint,
     )
     return EmailSender(email) if email.configured else None
 
@@ -548,6 +653,60 @@ def notice_board() -> NoticeBoard:
     from shared.alerts.notices import NoticeBoard
 
     return NoticeBoard(storage(), settings().regions, clock())
+
+
+def transfer_approvals(region: str) -> TransferApprovals:
+    """A region's partners' approvals of third-country transfers (Firebase for pushes)."""
+    from shared.privacy.transfers import TransferApprovals
+
+    return TransferApprovals(storage().region(region), clock())
+
+
+class SubprocessorNotices:
+    """The notice board as the privacy area's `NoticeChannel`: privacy sits below alerts."""
+
+    def __init__(self, board: NoticeBoard, now: Clock):
+        self.board = board
+        self.clock = now
+
+    def announce(
+        self, title: str, description: str, starts_at: Any, regions: list[str], context: Any
+    ) -> Announced:
+        from shared.alerts.notices import NoticeIn, NoticeKind
+
+        notice = self.board.create_notice(
+            NoticeIn(
+                kind=NoticeKind.SUBPROCESSOR,
+                title=title,
+                description=description,
+                starts_at=starts_at,
+                regions=regions,
+            ),
+            context,
+        )
+        return self._announced(notice)
+
+    def list_announced(self) -> list[Announced]:
+        from shared.alerts.notices import NoticeKind
+
+        now = self.clock.now()
+        items = self.board.list_notices().items
+        return [self._announced(n) for n in items if n.kind is NoticeKind.SUBPROCESSOR and n.starts_at > now]
+
+    @staticmethod
+    def _announced(notice: Any) -> Announced:
+        from shared.privacy.subprocessors import Announced
+
+        regions = tuple(notice.regions)
+        return Announced(
+            notice.id, notice.title, notice.description, notice.starts_at, regions, notice.created_at
+        )
+
+
+def subprocessor_changes() -> SubprocessorChanges:
+    from shared.privacy.subprocessors import SubprocessorChanges
+
+    return SubprocessorChanges(SubprocessorNotices(notice_board(), clock()), clock())
 
 
 def alert_digests(region: str) -> DigestRunner:

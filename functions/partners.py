@@ -35,6 +35,7 @@ from shared.partners.models import (
     TenantGroupIn,
     TenantGroupList,
     TenantGroupOut,
+    UnsubscribeIn,
 )
 from shared.partners.plans import CatalogueOut, PlanId, PlanIn, PlanList, PlanVersion
 
@@ -75,12 +76,13 @@ class NewGroupRoute(GroupRoute):
     bp,
     "partners",
     methods=["POST"],
+    idempotent=True,
     summary="Create a partner with its subscription.",
     tag="partners",
     auth=operator_only,
 )
-def create_partner(action: ActionContext, body: PartnerIn) -> Created[PartnerOut]:
-    partner = deps.partners().create(body, action)
+def create_partner(call: Call, action: ActionContext, body: PartnerIn) -> Created[PartnerOut]:
+    partner = deps.partners().create(body, action, partner_id=call.work_id)
     return Created(deps.partners().view(partner), f"/api/partners/{partner.id}")
 
 
@@ -204,8 +206,10 @@ def change_plan(call: Call, context: PartnerContext, body: PlanChangeIn) -> Part
     # Allowed while read-only: ending the subscription only shrinks what the partner holds.
     auth=partner_access(Scope.MANAGE_ACCESS, allowed_when_read_only=True, every_tenant=True),
 )
-def unsubscribe_subscription(call: Call, context: PartnerContext) -> PartnerOut:
-    return deps.partners().view(deps.partners().unsubscribe(context.partner, context.action))
+def unsubscribe_subscription(call: Call, context: PartnerContext, body: UnsubscribeIn) -> PartnerOut:
+    # The choice for the data (delete, anonymise, return) is recorded; the last two start a package.
+    partner = deps.data_returns().unsubscribe(context.partner, body.choice, context.action)
+    return deps.partners().view(partner)
 
 
 # --- personnel -------------------------------------------------------------------------------
@@ -228,6 +232,7 @@ def list_personnel(call: Call, context: PartnerContext, query: PageQuery) -> Per
     bp,
     "partners/{partnerId}/personnel",
     methods=["POST"],
+    idempotent=True,
     summary="Invite a person with a role.",
     tag="personnel",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
@@ -303,6 +308,7 @@ def list_api_keys(call: Call, context: PartnerContext, query: PageQuery) -> ApiK
     bp,
     "partners/{partnerId}/api-keys",
     methods=["POST"],
+    idempotent=True,
     summary="Create an API key; the secret is in this response only.",
     tag="api-keys",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),

@@ -118,6 +118,7 @@ def _service(context: PartnerContext, call: Call, *, tenant: bool = True) -> Ten
     bp,
     "partners/{partnerId}/tenants",
     methods=["POST"],
+    idempotent=True,
     summary="Add a customer tenant (within the subscription's tenant limit); its first sync starts.",
     tag="tenants",
     # A caller limited to some tenants cannot add one it would then not see.

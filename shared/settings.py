@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         alias="PRIVACY_SWEEP_BUDGET_SECONDS",
         description="How long one sweep invocation may work per region before it saves its cursor.",
     )
+    invoice_grace_days: int = Field(
+        default=14,
+        ge=0,
+        le=365,
+        alias="INVOICE_GRACE_DAYS",
+        description="Days an invoice may stay open past its due date before the subscription turns past_due.",
+    )
     tenant_sync_schedule: str = Field(
         default="0 0 */6 * * *",
         alias="TENANT_SYNC_SCHEDULE",
@@ -262,7 +269,15 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         alias="ACS_EMAIL_CONNECTION_STRING",
         description="Azure Communication Services (endpoint=...;accesskey=...) that alert e-mails go "
-        "through (Key Vault in Azure); empty: no e-mail.",
+        "through: local only (the stand-in); Azure uses ACS_EMAIL_ENDPOINT and the identity. Both "
+        "empty: no e-mail.",
+    )
+    email_endpoint: str = Field(
+        default="",
+        alias="ACS_EMAIL_ENDPOINT",
+        description="Azure Communication Services endpoint (https://<name>.communication.azure.com) "
+        "that alert e-mails go through with the managed identity (Azure); ignored when "
+        "ACS_EMAIL_CONNECTION_STRING is set (local stand-in).",
     )
     email_sender: str = Field(
         default="",

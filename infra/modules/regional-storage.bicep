@@ -39,6 +39,8 @@ var tables = [
   'apikeys'
   'tenantgroups'
   'usage'
+  'idempotency'
+  'invoices'
   'privacysettings'
   'privacysweeps'
   'breaches'
@@ -49,6 +51,7 @@ var tables = [
   'tenantusers'
   'tenantdirgroups'
   'tenantbaselines'
+  'tenantlifecycle'
   'orgs'
   'orgusers'
   'orgrules'
@@ -69,8 +72,10 @@ var tables = [
 ]
 var queues = [
   'tenantsync'
+  'tenantoffboard'
   'notifyfanout'
   'privacyjobs'
+  'partnerexport'
   'alertevents'
   'alertsend'
   'alertretry'
@@ -79,6 +84,7 @@ var containers = [
   'tenantsnapshots'
   'notifypayloads'
   'privacyexports'
+  'partnerexports'
 ]
 
 // Blobs that storage itself deletes, from the retention table in the design notes. One entry per
@@ -89,6 +95,7 @@ var containers = [
 var blobRetention = [
   { container: 'notifypayloads', days: 1 }
   { container: 'privacyexports', days: 7 }
+  { container: 'partnerexports', days: 30 }
 ]
 
 // The container the Flex Consumption app package is deployed to (infrastructure, not app data).

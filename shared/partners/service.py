@@ -19,6 +19,8 @@ from shared.partners import subscription as subs
 from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import (
+    Administration,
+    AdministrationPatch,
     ContactOut,
     PartnerIn,
     PartnerOut,
@@ -50,9 +52,11 @@ class Partner:
     subscription: Subscription
     created_at: str
     etag: str | None = None
+    # Address, chamber-of-commerce and VAT numbers, billing e-mail: what invoices read (billing).
+    administration: Administration | None = None
 
     def to_entity(self) -> dict[str, Any]:
-        return {
+        entity: dict[str, Any] = {
             "PartitionKey": self.id,
             "RowKey": "partner",
             "region": self.region,
@@ -63,6 +67,9 @@ class Partner:
             "subscription": self.subscription.model_dump_json(by_alias=True),
             "createdAt": self.created_at,
         }
+        if self.administration is not None:
+            entity["administration"] = self.administration.model_dump_json(by_alias=True, exclude_none=True)
+        return entity
 
     @classmethod
     def from_entity(cls, entity: tables.Row) -> Partner:
@@ -76,6 +83,9 @@ class Partner:
             subscription=Subscription.model_validate_json(str(entity["subscription"])),
             created_at=str(entity["createdAt"]),
             etag=entity.etag,
+            administration=Administration.model_validate_json(str(entity["administration"]))
+            if entity.get("administration")
+            else None,
         )
 
 
@@ -123,13 +133,26 @@ class PartnerService:
             created_at=partner.created_at,  # type: ignore[arg-type]
         )
 
-    def create(self, request: PartnerIn, context: ActionContext) -> Partner:
+    def create(self, request: PartnerIn, context: ActionContext, *, partner_id: str | None = None) -> Partner:
+        """A partner with its directory row and first owner, or, seen from outside, nothing.
+
+        The partner row is written last and is the commit: until it exists `get` answers 404 and
+        no sweep, invoice run or notice (which all read the partners table) sees the partner; the
+        directory row and the owner before it hold nothing reachable. `partner_id` is the id every
+        attempt under one Idempotency-Key shares: a retry after a crash finds what the crashed
+        attempt wrote under that id and finishes it, and after the commit it answers the partner.
+        """
         if request.region not in self.router.regions:
             raise unknown_region(request.region, self.router.regions)
+        partner_id = partner_id or new_id()
+        account = self.router.region(request.region)
+        committed = tables.get(account.table(TABLE), partner_id, "partner")
+        if committed is not None:
+            return Partner.from_entity(committed)  # an earlier attempt finished: its partner
         now = self.clock.now()
         sub = request.subscription
         partner = Partner(
-            id=new_id(),
+            id=partner_id,
             region=request.region,
             display_name=request.display_name,
             entra_tenant_id=str(request.entra_tenant_id).lower(),
@@ -140,18 +163,16 @@ class PartnerService:
             ),
             created_at=isoformat(now),
         )
-        account = self.router.region(partner.region)
-        # The regional row first: until the directory names the partner it cannot be reached,
-        # so a crash in between leaves an unreachable row, never a directory entry to nowhere.
-        account.table(TABLE).create_entity(partner.to_entity())
-        self.directory.register(partner.id, partner.region)
-        context.record(
-            self.audit(account),
-            partner.id,
-            "partner.created",
-            {"type": "partner", "id": partner.id},
-            details={"region": partner.region, "plan": sub.plan, "tenantLimit": sub.tenant_limit},
-        )
+        # A directory row means an earlier attempt already recorded the creation (it comes next).
+        if self.directory.region_of(partner.id) is None:
+            context.record(
+                self.audit(account),
+                partner.id,
+                "partner.created",
+                {"type": "partner", "id": partner.id},
+                details={"region": partner.region, "plan": sub.plan, "tenantLimit": sub.tenant_limit},
+            )
+            self.directory.register(partner.id, partner.region)
         if request.owner is not None:
             owner = PersonnelIn(
                 object_id=request.owner.object_id,
@@ -159,7 +180,19 @@ class PartnerService:
                 display_name=request.owner.display_name,
                 role=Role.OWNER,
             )
-            AccessService(account, partner.id, self.clock, self.pepper).invite(owner, context, PLATFORM)
+            access = AccessService(account, partner.id, self.clock, self.pepper)
+            if access.get_person_by_object_id(str(owner.object_id)) is None:  # not by an earlier attempt
+                access.invite(owner, context, PLATFORM)
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            account.table(TABLE).create_entity(partner.to_entity())
+        except ResourceExistsError:
+            # A concurrent attempt under the same key committed first: its row is the partner.
+            row = tables.get(account.table(TABLE), partner.id, "partner")
+            if row is None:
+                raise
+            return Partner.from_entity(row)
         return partner
 
     def get(self, partner_id: str) -> Partner:
@@ -281,9 +314,57 @@ class PartnerService:
             updated = subs.schedule_change(updated, None, None, body.billing_cycle)
         return self._save_subscription(partner, updated, action, context)
 
-    def unsubscribe(self, partner: Partner, context: ActionContext) -> Partner:
-        """The partner ends its own subscription: effective at the end of the paid cycle."""
+    def unsubscribe(
+        self,
+        partner: Partner,
+        context: ActionContext,
+        *,
+        choice: subs.TerminationChoice = subs.TerminationChoice.DELETE,
+        data_return_id: str | None = None,
+    ) -> Partner:
+        """The partner ends its own subscription: effective at the end of the paid cycle. Its
+        choice for its data is recorded with the subscription (and so in the event's changes)."""
         current = subs.advance(partner.subscription, self.clock.now())
         return self._save_subscription(
-            partner, subs.schedule_termination(current), "subscription.unsubscribed", context
+            partner,
+            subs.schedule_termination(current, choice, data_return_id),
+            "subscription.unsubscribed",
+            context,
         )
+
+    # --- administration fields (the partner's owners and admins) ----------------------------------
+
+    def update_administration(
+        self, partner: Partner, patch: AdministrationPatch, context: ActionContext
+    ) -> Partner:
+        """Merges the fields given (null clears one) into the partner row, ETag-guarded, audited."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        before = partner.administration or Administration()
+        merged = before.model_dump()
+        merged.update({name: getattr(patch, name) for name in patch.model_fields_set})
+        after = Administration.model_validate(merged)
+        account = self.router.region(partner.region)
+        self._cache.pop(partner.id, None)
+        row = {"PartitionKey": partner.id, "RowKey": "partner"}
+        row["administration"] = after.model_dump_json(by_alias=True, exclude_none=True)
+        try:
+            written = account.table(TABLE).update_entity(
+                row, mode=UpdateMode.MERGE, etag=partner.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except HttpResponseError as error:
+            raise_if_conflict(error)
+            raise
+        context.record(
+            self.audit(account),
+            partner.id,
+            "partner.administration_updated",
+            {"type": "partner", "id": partner.id},
+            changes=diff(
+                before.model_dump(mode="json", by_alias=True), after.model_dump(mode="json", by_alias=True)
+            ),
+        )
+        partner.administration, partner.etag = after, written.get("etag", partner.etag)
+        return partner

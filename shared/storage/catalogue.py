@@ -114,6 +114,30 @@ CATALOGUE: tuple[StoredData, ...] = (
         retention="7 years after the service ends (the partner may set 10).",
     ),
     StoredData(
+        name="idempotency",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("API responses (may hold personal data and secrets shown once), sealed",),
+        purpose=(
+            "The first answer to a create request sent with an Idempotency-Key, so a client's retry"
+            " gets it again instead of creating twice; sealed (AES-GCM), keyed by a hash of the key."
+        ),
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="24 hours after the first request.",
+    ),
+    StoredData(
+        name="invoices",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("billing/administration records",),
+        purpose=(
+            "The partner's invoices and credit notes (lines, VAT, status), its billing details (legal "
+            "name, address, VAT and chamber-of-commerce numbers) and the region's gap-free number series."
+        ),
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract; Art. 6(1)(c): kept by law",
+        retention="7 years after the service ends (the partner may set 10); the series counter names no one.",
+    ),
+    StoredData(
         name="privacysettings",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
@@ -255,6 +279,28 @@ CATALOGUE: tuple[StoredData, ...] = (
         "months); all of a tenant's when it is removed or its partner's subscription ends.",
     ),
     StoredData(
+        name="tenantlifecycle",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("end-user data (ids of the tenant's users)", "configuration"),
+        purpose="Offboarding operations (status per step, what was removed, the automatic reply's text, "
+        "the colleague handed the OneDrive) and the tenant's new-user template (licences, groups); "
+        "never a password.",
+        legal_basis="Art. 28 GDPR: processing on the partner's behalf (controller: the customer tenant)",
+        retention=(
+            "While the tenant is managed; deleted when the partner removes it or the subscription ends."
+        ),
+    ),
+    StoredData(
+        name="tenantoffboard",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("configuration",),
+        purpose="One message per offboarding to run or resume: partner, tenant and operation ids only.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the operation ran (queue messages live at most 7 days).",
+    ),
+    StoredData(
         name="tenantsync",
         kind=StorageKind.QUEUE,
         placement=Placement.REGIONAL,
@@ -300,6 +346,28 @@ CATALOGUE: tuple[StoredData, ...] = (
         purpose="The JSON package of everything held on a subject, fetched by a short-lived signed link.",
         legal_basis="Art. 28 GDPR with Art. 15 and 20: access and portability for the controller",
         retention="7 days (storage lifecycle deletes the blob; the retention sweep where none runs).",
+    ),
+    StoredData(
+        name="partnerexports",
+        kind=StorageKind.CONTAINER,
+        placement=Placement.REGIONAL,
+        categories=(
+            "all of a partner's data (data-return packages at the end of the service)",
+            "job state of building one",
+        ),
+        purpose="The partner's data-return package (JSON Lines per category, manifest), fetched by a "
+        "short-lived signed link; the job's progress beside it.",
+        legal_basis="Art. 28(3)(g) GDPR: return of the personal data at the end of the processing",
+        retention="30 days (storage lifecycle deletes the blobs; the retention sweep where none runs).",
+    ),
+    StoredData(
+        name="partnerexport",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("job references (ids only)",),
+        purpose="Builds of data-return packages to run: partner and job ids.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the job ran (queue messages live at most 7 days).",
     ),
     # --- Dynamics 365 push notifications (shared/notifications/) ---------------------------------
     StoredData(

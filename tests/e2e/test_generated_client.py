@@ -31,6 +31,10 @@ def generated(api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mo
     folder = tmp_path_factory.mktemp("generated-client")
     document = folder / "openapi.json"
     document.write_bytes(httpx.get(f"{api}/api/openapi.json").content)
+    # As a partner's engineer would: the generator reads only JSON, text and octet-stream bodies,
+    # and a PDF (an invoice) is a file like any other.
+    config = folder / "config.yaml"
+    config.write_text("content_type_overrides:\n  application/pdf: application/octet-stream\n")
     tools = Path(sys.executable).parent  # the generator, and the ruff it formats its output with
     done = subprocess.run(
         [
@@ -42,6 +46,8 @@ def generated(api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mo
             str(folder / PACKAGE),
             "--meta",
             "none",
+            "--config",
+            str(config),
         ],
         capture_output=True,
         text=True,

@@ -695,3 +695,29 @@ def test_partner_wide_changes_need_every_tenant(api: str, scoped_world: ScopedWo
     assert _ok(httpx.get(f"{url}/baseline/settings", headers=sw.owner)) == before["baseline"]
     assert _ok(httpx.get(f"{url}/privacy/settings", headers=sw.owner)) == before["privacy"]
     assert _ok(httpx.get(f"{url}/tenants", headers=sw.owner))["items"] == before["tenants"]
+
+
+def test_a_continuation_token_of_another_partners_list_is_a_400(api: str) -> None:
+    """Partners in the same region share the table: the token names its partition, not only a row."""
+    first, second = make_partner(api, "eu"), make_partner(api, "eu")
+    for name in ("one", "two"):
+        _ok(
+            httpx.post(f"{first.url}/api-keys", headers=OPERATOR, json={"name": name, "scopes": ["read"]}),
+            201,
+        )
+    for path in ("api-keys", "events"):
+        page = _ok(httpx.get(f"{first.url}/{path}?top=1", headers=first.bearer()))
+        token = page["continuationToken"]
+        assert token, path
+        assert _ok(
+            httpx.get(
+                f"{first.url}/{path}", params={"top": 1, "continuationToken": token}, headers=first.bearer()
+            )
+        )
+        refused = httpx.get(
+            f"{second.url}/{path}", params={"top": 1, "continuationToken": token}, headers=second.bearer()
+        )
+        assert refused.status_code == 400, (path, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "another list" in refused.json()["detail"], path
+        assert first.id not in refused.text

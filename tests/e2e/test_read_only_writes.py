@@ -32,7 +32,12 @@ def test_the_routes_a_read_only_partner_may_still_write_are_named(api: str) -> N
         ("DELETE", "partners/{partnerId}/api-keys/{keyId}"),
         ("DELETE", "partners/{partnerId}/consent/outbox/{itemId}"),
         ("DELETE", "partners/{partnerId}/alert-subscriptions/{subscriptionId}"),
+        ("DELETE", "partners/{partnerId}/standards/{standardId}"),
         ("POST", "partners/{partnerId}/subscription/unsubscribe"),  # ending it shrinks everything
+        # Not removals, and named for it: an unpaid invoice still needs the right address on it,
+        # and a partner takes its data away (a data-return package) whatever it owes.
+        ("PATCH", "partners/{partnerId}/administration"),
+        ("POST", "partners/{partnerId}/data-returns"),
     }
     # Data-subject requests keep the law's deadlines, not the subscription's: every one of them.
     privacy = {(m, r) for m, r in allowed if r.startswith(requests)}

@@ -20,13 +20,14 @@ REPO = Path(__file__).resolve().parents[2]
 LAYERS: list[tuple[str, ...]] = [
     ("kernel",),  # shared/clock, errors, ids, jsonbody, models, settings: no area of their own
     ("shared.storage", "shared.adapters"),
-    ("shared.usage", "shared.health"),
+    ("shared.usage", "shared.health", "shared.idempotency"),  # idempotency: replayable answers of creates
     ("shared.access",),
     ("shared.audit",),
     ("shared.partners",),
     ("shared.privacy",),
-    ("shared.reports",),
+    ("shared.reports", "shared.billing"),  # billing: invoices from partners' plans and usage
     ("shared.tenants", "shared.notifications"),
+    ("shared.standards",),  # checks and remediates tenants' settings; its alerts are drift events
     ("shared.alerts",),  # reads tenants', privacy's and notifications' events; below the API document
     ("shared.openapi",),
     ("functions",),
