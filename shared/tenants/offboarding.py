@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from shared.access.principals import Actor
 from shared.adapters.graph import GraphError, GraphThrottledError, GraphUnavailableError
@@ -51,17 +51,8 @@ T = TypeVar("T")
 
 # In execution order: what needs the mailbox and the OneDrive (auto-reply, handover) runs before
 # the licences that keep them go; sign-in is blocked first so the leaver cannot act meanwhile.
-STEPS: tuple[StepName, ...] = (
-    "blockSignIn",
-    "revokeSessions",
-    "automaticReply",
-    "oneDriveHandover",
-    "hideFromAddressList",
-    "convertMailbox",
-    "removeGroups",
-    "removeRoles",
-    "removeLicences",
-)
+# (StepName lists them in that order.)
+STEPS: tuple[StepName, ...] = get_args(StepName)
 FINISHED: frozenset[str] = frozenset({"done", "skipped", "manual", "failed"})
 # A worker holds an operation this long; a killed one's lease runs out before the queue's
 # redelivery (the host hides a message in work for 10 minutes), so redelivery finds it free.
