@@ -131,18 +131,28 @@ def set_invoice_status(
     bp,
     "partners/{partnerId}/invoices/{invoiceId}/credit-note",
     methods=["POST"],
-    summary="Correct an issued invoice: a credit note of its whole amount, numbered in the same series.",
+    summary="Correct an issued invoice: a credit note of what is left of it, of some lines or of an "
+    "amount, numbered in the same series; never more than the invoice's total.",
     tag="invoices",
     auth=operator_on_partner,
+    idempotent=True,
 )
 def create_credit_note(
     call: Call, context: PartnerContext, route: InvoiceRoute, body: CreditNoteIn
 ) -> Created[InvoiceOut]:
-    note = deps.invoices(context.partner).create_credit_note(route.invoice_id, body.reason, context.action)
+    note = deps.invoices(context.partner).create_credit_note(route.invoice_id, body, context.action)
     return Created(note, f"/api/partners/{context.partner.id}/invoices/{note.id}")
 
 
 def _close_everywhere(context: ActionContext) -> CloseReport:
+    # The tenant census first: days it missed while the host was down are filled before the
+    # cycles holding them are invoiced (the census's own timer may not have run yet).
+    from shared.tenants.metering import record_daily_tenants
+
+    try:
+        record_daily_tenants(deps.settings().regions, deps.storage().region, deps.usage)
+    except Exception:  # the census's own timer retries it; the invoices still go out
+        log.exception("invoice close: catching up the tenant census failed")
     total = CloseReport(partners=0, invoiced=0, past_due=0, failed=0)
     for region in deps.settings().regions:
         report = close_region(
@@ -155,18 +165,21 @@ def _close_everywhere(context: ActionContext) -> CloseReport:
             invoiced=total.invoiced + report.invoiced,
             past_due=total.past_due + report.past_due,
             failed=total.failed + report.failed,
+            issued=total.issued + report.issued,
         )
     return total
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 20 1 * * *", run_on_startup=False)
 def invoice_close_timer(timer: func.TimerRequest) -> None:
-    """Daily: the cycles that ended get their invoices, and overdue partners turn read-only."""
+    """Daily: the cycles that ended get their invoices (those missed while the host was down too,
+    oldest first), and overdue partners turn read-only."""
     report = _close_everywhere(ActionContext(SYSTEM))
     log.info(
-        "invoice timer: %d partners, %d invoiced, %d past due, %d failed",
+        "invoice timer: %d partners, %d invoiced, %d invoices issued, %d past due, %d failed",
         report.partners,
         report.invoiced,
+        report.issued,
         report.past_due,
         report.failed,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -138,14 +138,17 @@ class UsageMeter:
         """A unit of work without a key of its own: durable, but a retry would count again."""
         self.record(partner_id, unit, key=new_id(), amount=amount)
 
-    def peak(self, partner_id: str, unit: Unit, value: int) -> None:
-        """Raises today's figure to `value` if it is higher (onboarding shows at once; the daily
-        timer's figure from the tenant registry is what stands for the day)."""
+    def peak(self, partner_id: str, unit: Unit, value: int, *, day: date | None = None) -> None:
+        """Raises today's figure (or a past `day`'s, caught up after the timer missed it) to `value`
+        if it is higher (onboarding shows at once; the daily timer's figure from the tenant
+        registry is what stands for the day). A past day's row is dated at its midnight (UTC)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
 
         now = self.clock.now()
+        if day is not None:
+            now = datetime(day.year, day.month, day.day, tzinfo=UTC)
         row = self._row(partner_id, unit, now.date().isoformat(), value, now)
         table = self._table()
         for _ in range(50):

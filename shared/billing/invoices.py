@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.audit.context import ActionContext
@@ -21,16 +23,19 @@ from shared.audit.log import AuditLog
 from shared.billing import charges
 from shared.billing.models import (
     CloseReport,
+    CreditNoteIn,
     InvoiceDocument,
     InvoiceKind,
     InvoiceLine,
     InvoiceList,
     InvoiceOut,
     InvoiceStatus,
+    LineKind,
     Party,
     Vat,
 )
 from shared.billing.numbering import InvoiceNumbers, format_number
+from shared.billing.pdf import money
 from shared.billing.vat import decide_vat, issuer_for, vat_cents
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError, not_found
@@ -52,6 +57,10 @@ TABLE = "invoices"
 DUE_DAYS = 14  # payment term: an invoice is due this long after it is issued
 DRAFT = "draft"
 _INVOICE = "inv~"
+_CREDIT_ATTEMPTS = 20
+# How far back a close catches up cycles the timer missed (the host down): 90 days of cycles.
+CATCH_UP = timedelta(days=90)
+_MAX_CATCH_UP_CYCLES = 12  # a guard on the walk back; CATCH_UP is the bound that matters
 
 
 def invoice_key(invoice_id: str) -> str:
@@ -65,6 +74,45 @@ def _compact(moment: datetime) -> str:
 def _one_line(address: Address) -> str:
     town = f"{address.postal_code} {address.city}"
     return ", ".join(part for part in (address.line1, address.line2, town) if part)
+
+
+@dataclass(frozen=True)
+class _Credited:
+    """What an invoice's credit notes have taken so far, as its row counts it."""
+
+    total: int
+    subtotal: int
+    vat: int
+    lines: frozenset[int]
+    notes: list[str]
+
+    @staticmethod
+    def of(row: Any) -> _Credited:
+        return _Credited(
+            total=int(row.get("creditedCents") or 0),
+            subtotal=int(row.get("creditedSubtotalCents") or 0),
+            vat=int(row.get("creditedVatCents") or 0),
+            lines=frozenset(json.loads(str(row.get("creditedLines") or "[]"))),
+            notes=list(json.loads(str(row.get("creditNotes") or "[]"))),
+        )
+
+
+def _negated(line: InvoiceLine) -> InvoiceLine:
+    return line.model_copy(update={"quantity": -line.quantity, "amount_cents": -line.amount_cents})
+
+
+def _credit_line(description: str, amount_cents: int) -> InvoiceLine:
+    return InvoiceLine(
+        kind=LineKind.ADJUSTMENT,
+        description=description,
+        quantity=-1,
+        unit_price_cents=str(amount_cents),
+        amount_cents=-amount_cents,
+    )
+
+
+def _cycle_marker(period: charges.Period) -> str:
+    return f"cycle~{_compact(period.end)}"
 
 
 def _no_invoice() -> ProblemError:
@@ -101,14 +149,55 @@ class InvoiceService:
     # --- closing a cycle -------------------------------------------------------------------------
 
     def close_cycle(self, context: ActionContext) -> InvoiceOut | None:
-        """The invoice of the latest cycle that has ended (None while the first is running);
-        closing again gives the same invoice. Drafts an earlier close left unissued are issued first."""
+        """Invoices every ended cycle that has none yet, oldest first (see `list_pending_periods`),
+        and returns the latest ended cycle's invoice (None while the first cycle is running);
+        closing again gives the same invoices. Drafts an earlier close left unissued are issued first."""
+        self.issue_drafts(context)
+        latest: InvoiceOut | None = None
+        for pending in self.list_pending_periods():
+            latest = self.close_period(pending, context)
+        if latest is not None:
+            return latest
+        period = charges.last_completed_period(self.partner.subscription, self.clock.now())
+        return None if period is None else self.close_period(period, context)
+
+    def issue_drafts(self, context: ActionContext) -> None:
         for draft in self._list_drafts():
             self._issue(draft, context)
-        period = charges.last_completed_period(self.partner.subscription, self.clock.now())
-        if period is None:
-            return None
-        marker = f"cycle~{_compact(period.end)}"
+
+    def list_pending_periods(self) -> list[charges.Period]:
+        """Ended cycles without an invoice, oldest first: the latest ended cycle, and before it those
+        the timer missed (host down), back to the last invoiced cycle but no further than
+        `CATCH_UP` before now. An older cycle is left to the operator (logged), never invoiced
+        out of order behind a later one."""
+        now = self.clock.now()
+        found: list[charges.Period] = []
+        moment = now
+        while len(found) < _MAX_CATCH_UP_CYCLES:
+            period = charges.last_completed_period(self.partner.subscription, moment)
+            if period is None or (found and period.end >= found[-1].end):
+                break  # before the first cycle, or a terminated subscription's one last period
+            if found and period.end < now - CATCH_UP:
+                log.warning(
+                    "billing: partner %s's cycle %s to %s ended more than %d days ago and was not "
+                    "invoiced; the catch-up stops there",
+                    self.partner.id,
+                    period.start,
+                    period.end,
+                    CATCH_UP.days,
+                )
+                break
+            if tables.get(self._table(), self.partner.id, _cycle_marker(period)) is not None:
+                if not found:  # the latest is invoiced: so is everything before it
+                    return []
+                break
+            found.append(period)
+            moment = period.start
+        return found[::-1]
+
+    def close_period(self, period: charges.Period, context: ActionContext) -> InvoiceOut:
+        """The invoice of one ended cycle: drafted once (the cycle's marker), then issued."""
+        marker = _cycle_marker(period)
         found = tables.get(self._table(), self.partner.id, marker)
         if found is not None:
             return self._issue(str(found["invoiceId"]), context)
@@ -177,8 +266,16 @@ class InvoiceService:
             payment_details=self.issuer.payment_details,
         )
 
-    def _draft(self, marker: str, document: InvoiceDocument) -> str:
-        """Writes the draft and its marker together; if the marker is there already, its invoice."""
+    def _draft(
+        self,
+        marker: str,
+        document: InvoiceDocument,
+        *,
+        also: list[tuple[Any, ...]] | None = None,
+        strict: bool = False,
+    ) -> str:
+        """Writes the draft and its marker together (and `also`, in the same transaction); if the
+        marker is there already, its invoice (`strict`: the refusal is raised instead)."""
         try:
             tablebatch.submit(
                 self._table(),
@@ -194,10 +291,11 @@ class InvoiceService:
                             "document": document.model_dump_json(by_alias=True),
                         },
                     ),
+                    *(also or []),
                 ],
             )
         except tablebatch.BatchRefusedError as error:
-            if error.status_code != 409:
+            if strict or error.status_code != 409:
                 raise
             found = tables.get(self._table(), self.partner.id, marker)
             if found is None:
@@ -326,51 +424,144 @@ class InvoiceService:
         self._reactivate_if_settled(context)
         return self.get_invoice(invoice_id)
 
-    def create_credit_note(self, invoice_id: str, reason: str, context: ActionContext) -> InvoiceOut:
-        """A credit note for the whole invoice: its lines negated, its own number in the same series;
-        the invoice itself is never changed but for its status, which becomes void."""
+    def create_credit_note(
+        self, invoice_id: str, request: CreditNoteIn, context: ActionContext
+    ) -> InvoiceOut:
+        """A credit note of the whole invoice (what is left of it), of some of its lines, or of an
+        amount before VAT; its own number in the same series. The invoice's document is never
+        changed: its row counts what was credited (written in one transaction with the note's
+        draft, under the row's ETag, so two credits at once cannot take more than the invoice
+        holds) and it becomes void once nothing is left to credit."""
         original = self.get_invoice(invoice_id)
         if original.kind is not InvoiceKind.INVOICE:
             raise ProblemError(409, "not-an-invoice", "Not an invoice.", "A credit note cannot be credited.")
-        marker = f"credit~{invoice_id}"
-        found = tables.get(self._table(), self.partner.id, marker)
-        if found is not None:  # credited before (or a crash cut that off half-way): finish it
-            issued = self._issue(str(found["invoiceId"]), context)
-            if original.status is not InvoiceStatus.VOID:
-                self.update_status(invoice_id, InvoiceStatus.VOID, context)
-            return issued
-        if original.status is InvoiceStatus.VOID:
+        closing = f"credit~{invoice_id}"  # the credit note that leaves nothing to credit
+        for _ in range(_CREDIT_ATTEMPTS):
+            if request.whole:
+                found = tables.get(self._table(), self.partner.id, closing)
+                if found is not None:  # credited in full before (or a crash cut that off): finish it
+                    return self._issue(str(found["invoiceId"]), context)
+            row = self._row(invoice_id)
+            if row is None:
+                raise _no_invoice()
+            current = _out(row)
+            if current.status is InvoiceStatus.VOID:
+                raise ProblemError(
+                    409, "invoice-void", "The invoice is void.", "A void invoice has nothing to credit."
+                )
+            credited = _Credited.of(row)
+            document = self._credit_document(original, credited, request)
+            fully = document.total_cents == credited.total - original.total_cents  # nothing left
+            marker = closing if fully else f"credit~{invoice_id}~{len(credited.notes) + 1:03d}"
+            change: dict[str, Any] = {
+                "PartitionKey": self.partner.id,
+                "RowKey": invoice_key(invoice_id),
+                "creditedCents": credited.total - document.total_cents,
+                "creditedSubtotalCents": credited.subtotal - document.subtotal_cents,
+                "creditedVatCents": credited.vat - document.vat.amount_cents,
+                "creditedLines": json.dumps(sorted(credited.lines | set(request.lines or []))),
+                "creditNotes": json.dumps([*credited.notes, document.id]),
+            }
+            if fully:
+                change.update(status=InvoiceStatus.VOID.value, statusChangedAt=isoformat(self.clock.now()))
+            try:
+                self._draft(marker, document, also=[("update", change, row.etag)], strict=True)
+            except tablebatch.BatchRefusedError as error:
+                if error.status_code not in (409, 412):
+                    raise
+                continue  # another credit of this invoice came first: look again
+            note = self._issue(document.id, context)
+            if fully:
+                context.record(
+                    self._audit(),
+                    self.partner.id,
+                    "invoice.status_changed",
+                    {"type": "invoice", "id": invoice_id},
+                    changes={"status": {"before": current.status.value, "after": InvoiceStatus.VOID.value}},
+                )
+                self._reactivate_if_settled(context)
+            return note
+        raise ProblemError(
+            409,
+            "invoice-busy",
+            "The invoice is being credited.",
+            "Other credits of it are under way; try again.",
+        )
+
+    def _credit_document(
+        self, original: InvoiceOut, credited: _Credited, request: CreditNoteIn
+    ) -> InvoiceDocument:
+        """The note's lines and totals (negative), checked against what the invoice has left."""
+        left_subtotal = original.subtotal_cents - credited.subtotal
+        left_vat = original.vat.amount_cents - credited.vat
+        left_total = original.total_cents - credited.total
+        usage: dict[str, int] = {}
+        if request.whole and credited.total == 0 and not credited.lines:
+            lines = [_negated(line) for line in original.lines]  # the whole invoice, line by line
+            usage = {unit: -count for unit, count in original.usage.items()}
+        elif request.whole:
+            lines = [_credit_line(f"The rest of invoice {original.number}", left_subtotal)]
+        elif request.lines is not None:
+            for index in request.lines:
+                if index >= len(original.lines):
+                    raise ProblemError(
+                        422,
+                        "no-such-line",
+                        "No such invoice line.",
+                        f"Invoice {original.number} has lines 0 to {len(original.lines) - 1}; "
+                        f"there is no {index}.",
+                    )
+                if index in credited.lines:
+                    raise ProblemError(
+                        409,
+                        "line-credited",
+                        "The line is credited already.",
+                        f"Line {index} of invoice {original.number} was credited by an earlier credit note.",
+                    )
+            lines = [_negated(original.lines[index]) for index in request.lines]
+            for line in lines:
+                if line.kind is LineKind.USAGE and line.unit is not None:
+                    usage[line.unit] = line.quantity
+        else:
+            assert request.amount_cents is not None  # CreditNoteIn: lines, an amount, or neither
+            lines = [_credit_line(request.reason, request.amount_cents)]
+        subtotal = -sum(line.amount_cents for line in lines)
+        currency = original.currency
+        if subtotal <= 0 and left_total > 0:
             raise ProblemError(
-                409, "invoice-void", "The invoice is void.", "A void invoice has nothing to credit."
+                422, "nothing-to-credit", "Nothing to credit.", "The lines named add up to nothing."
             )
-        negated = [
-            line.model_copy(
-                update={
-                    "quantity": -line.quantity,
-                    "amount_cents": -line.amount_cents,
-                }
+        # The last credit takes exactly the VAT that is left, so the notes and the invoice add up.
+        vat = (
+            left_vat
+            if subtotal == left_subtotal
+            else min(left_vat, vat_cents(subtotal, Decimal(original.vat.rate_percent)))
+        )
+        if left_total <= 0 or subtotal > left_subtotal or subtotal + vat > left_total:
+            raise ProblemError(
+                409,
+                "credit-exceeds-invoice",
+                "The credit is more than the invoice has left.",
+                f"Invoice {original.number} has {money(max(0, left_total), currency)} left to credit "
+                f"({money(max(0, left_subtotal), currency)} before VAT); this credit note would take "
+                f"{money(subtotal + vat, currency)}.",
+                extra={"remainingCents": max(0, left_total), "remainingSubtotalCents": max(0, left_subtotal)},
             )
-            for line in original.lines
-        ]
         note = original.model_copy(
             update={
                 "id": new_id(),
                 "kind": InvoiceKind.CREDIT_NOTE,
-                "lines": negated,
-                "subtotal_cents": -original.subtotal_cents,
-                # The VAT the invoice charged, negated: never recomputed, so the two add up to zero.
-                "vat": original.vat.model_copy(update={"amount_cents": -original.vat.amount_cents}),
-                "total_cents": -original.total_cents,
-                "usage": {unit: -count for unit, count in original.usage.items()},
+                "lines": lines,
+                "subtotal_cents": -subtotal,
+                "vat": original.vat.model_copy(update={"amount_cents": -vat}),
+                "total_cents": -(subtotal + vat),
+                "usage": usage,
                 "credits_invoice_id": original.id,
                 "credits_number": original.number,
-                "reason": reason,
+                "reason": request.reason,
             }
         )
-        document = InvoiceDocument.model_validate(note.model_dump(include=set(InvoiceDocument.model_fields)))
-        issued = self._issue(self._draft(marker, document), context)
-        self.update_status(invoice_id, InvoiceStatus.VOID, context)
-        return issued
+        return InvoiceDocument.model_validate(note.model_dump(include=set(InvoiceDocument.model_fields)))
 
     # --- the past-due rule ----------------------------------------------------------------------
 
@@ -413,6 +604,8 @@ def _out(row: Any) -> InvoiceOut:
             "issuedAt": parse_iso(row["issuedAt"]),
             "dueAt": parse_iso(row["dueAt"]),
             "statusChangedAt": parse_iso(changed) if changed else None,
+            "creditedCents": int(row.get("creditedCents") or 0),
+            "creditNoteIds": json.loads(str(row.get("creditNotes") or "[]")),
         }
     )
 
@@ -428,15 +621,46 @@ def close_region(
     service_for: Callable[[str], InvoiceService],
     context: ActionContext,
 ) -> CloseReport:
-    """Closes each partner's ended cycle and applies the past-due rule (the timer, the operator).
-    One partner's failure is logged and counted; the others are still invoiced."""
-    invoiced = past_due = failed = 0
+    """Closes each partner's ended cycles and applies the past-due rule (the timer, the operator).
+
+    Cycles the timer missed are caught up across partners in the order they ended, so the region's
+    series numbers them chronologically. One partner's failure is logged and counted, its later
+    cycles wait for the next run (never invoiced ahead of the one that failed); the others are
+    still invoiced."""
+    services: dict[str, InvoiceService] = {}
+    failed: set[str] = set()
+    queue: list[tuple[datetime, str, charges.Period]] = []
     for partner_id in partner_ids:
         try:
-            service = service_for(partner_id)
-            invoiced += service.close_cycle(context) is not None
+            service = services[partner_id] = service_for(partner_id)
+            service.issue_drafts(context)
+            queue.extend((period.end, partner_id, period) for period in service.list_pending_periods())
+        except Exception:
+            log.exception("billing: finding the ended cycles of partner %s failed", partner_id)
+            failed.add(partner_id)
+    issued = 0
+    for _, partner_id, period in sorted(queue, key=lambda item: (item[0], item[1])):
+        if partner_id in failed:
+            continue
+        try:
+            services[partner_id].close_period(period, context)
+            issued += 1
+        except Exception:
+            log.exception("billing: closing the cycle of partner %s failed", partner_id)
+            failed.add(partner_id)
+    invoiced = past_due = 0
+    for partner_id, service in services.items():
+        if partner_id in failed:
+            continue
+        try:
+            # Its latest ended cycle was queued above, or invoiced before.
+            invoiced += (
+                charges.last_completed_period(service.partner.subscription, service.clock.now()) is not None
+            )
             past_due += service.enforce_past_due(context)
         except Exception:
             log.exception("billing: closing the cycle of partner %s failed", partner_id)
-            failed += 1
-    return CloseReport(partners=len(partner_ids), invoiced=invoiced, past_due=past_due, failed=failed)
+            failed.add(partner_id)
+    return CloseReport(
+        partners=len(partner_ids), invoiced=invoiced, past_due=past_due, failed=len(failed), issued=issued
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from shared.models import ApiInput, ApiModel, UtcDateTime
 
@@ -85,6 +85,14 @@ class InvoiceOut(InvoiceDocument):
     issued_at: UtcDateTime
     due_at: UtcDateTime
     status_changed_at: UtcDateTime | None = None
+    credited_cents: int = Field(
+        default=0,
+        description="An invoice: what its credit notes have taken off it, VAT included "
+        "(0 for a credit note). It stays open or paid until fully credited, then it is void.",
+    )
+    credit_note_ids: list[str] = Field(
+        default_factory=list, description="An invoice: the credit notes correcting it, oldest first."
+    )
 
 
 class InvoiceList(ApiModel):
@@ -97,7 +105,31 @@ class InvoiceStatusIn(ApiInput):
 
 
 class CreditNoteIn(ApiInput):
+    """A credit note of the whole invoice (neither `lines` nor `amountCents`: whatever is left of it),
+    of some of its lines, or of an amount."""
+
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    lines: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Positions (from 0) in the invoice's `lines` to credit in full; a line is credited once.",
+    )
+    amount_cents: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="An amount to credit, before VAT; VAT follows at the invoice's rate."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> CreditNoteIn:
+        if self.lines is not None and self.amount_cents is not None:
+            raise ValueError("Credit either lines or an amount, not both.")
+        if self.lines is not None and len(set(self.lines)) != len(self.lines):
+            raise ValueError("A line is named twice.")
+        return self
+
+    @property
+    def whole(self) -> bool:
+        return self.lines is None and self.amount_cents is None
 
 
 class CloseReport(ApiModel):
@@ -107,3 +139,7 @@ class CloseReport(ApiModel):
     )
     past_due: int = Field(description="Subscriptions this run moved to past_due.")
     failed: int = Field(description="Partners whose close failed (logged; the next run retries them).")
+    issued: int = Field(
+        default=0,
+        description="Invoices this run issued: more than one for a partner whose cycles it caught up.",
+    )

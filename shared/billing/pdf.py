@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from shared.billing.models import InvoiceKind, InvoiceOut, Party
+from shared.billing.models import InvoiceKind, InvoiceOut, InvoiceStatus, Party
 
 
 def money(amount_cents: int, currency: str) -> str:
@@ -66,6 +66,15 @@ def _head(pdf: Any, invoice: InvoiceOut) -> None:
     if invoice.reason:
         _row(pdf, f"Reason: {invoice.reason}")
     _row(pdf, f"Status: {invoice.status.value}")
+    if invoice.credited_cents:
+        notes = len(invoice.credit_note_ids)
+        _row(
+            pdf,
+            f"Credited: {money(invoice.credited_cents, invoice.currency)} by {notes} credit "
+            f"note{'s' if notes != 1 else ''}; left: "
+            f"{money(invoice.total_cents - invoice.credited_cents, invoice.currency)}",
+            bold=True,
+        )
     pdf.ln(4)
 
 
@@ -98,10 +107,11 @@ def _lines(pdf: Any, invoice: InvoiceOut) -> None:
         pdf.ln()
     pdf.ln(4)
     _row(pdf, invoice.vat.note, size=8)
-    if invoice.kind is InvoiceKind.INVOICE:
+    owed = invoice.total_cents - invoice.credited_cents
+    if invoice.kind is InvoiceKind.INVOICE and invoice.status is InvoiceStatus.OPEN and owed > 0:
         _row(
             pdf,
-            f"Please pay {money(invoice.total_cents, currency)} by {invoice.due_at:%Y-%m-%d} to "
+            f"Please pay {money(owed, currency)} by {invoice.due_at:%Y-%m-%d} to "
             f"{invoice.payment_details}, quoting {invoice.number}.",
             size=8,
         )

@@ -29,9 +29,9 @@ PROBLEM = "application/problem+json"
 OPERATOR_ACTION = ActionContext(Actor("operator", "operator"))
 
 
-def _partner_begun_40_days_ago(api: str, router: StorageRouter) -> PartnerSetup:
-    """Written straight to storage with a clock 40 days back, before the host has ever read it."""
-    started = SystemClock().now() - timedelta(days=40)
+def _partner_begun_40_days_ago(api: str, router: StorageRouter, days: int = 40) -> PartnerSetup:
+    """Written straight to storage with a clock `days` back, before the host has ever read it."""
+    started = SystemClock().now() - timedelta(days=days)
     service = PartnerService(
         router,
         PartnerDirectory(router),
@@ -143,3 +143,68 @@ def test_bad_input_is_refused_with_a_problem_and_changes_nothing(api: str) -> No
         f"{partner.url}/invoices/{unknown}/credit-note", headers=OPERATOR, json={"reason": ""}
     )
     assert empty_reason.status_code == 422
+
+
+def test_cycles_missed_while_nothing_closed_them_are_invoiced_in_order_once(
+    api: str, router: StorageRouter
+) -> None:
+    partner = _partner_begun_40_days_ago(api, router, days=70)  # two cycles ended, none closed
+    closed = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    assert closed.status_code == 200, closed.text
+    listed = httpx.get(f"{partner.url}/invoices", headers=partner.bearer()).json()["items"]
+    assert len(listed) == 2 and listed[-1]["id"] == closed.json()["id"]  # the latest is answered
+    first, second = listed
+    assert first["periodEnd"] == second["periodStart"]  # the earlier cycle, then the one after it
+    assert int(first["number"].rsplit("-", 1)[1]) < int(second["number"].rsplit("-", 1)[1])
+    calls = next(line for line in first["lines"] if line.get("unit") == "apiCalls")
+    assert calls["quantity"] == 500  # the calls seeded on day 3 are the first cycle's
+    again = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    assert again.json()["id"] == second["id"]
+    assert len(httpx.get(f"{partner.url}/invoices", headers=partner.bearer()).json()["items"]) == 2
+
+
+def test_partial_credit_notes_over_http_and_the_refusal_names_what_is_left(
+    api: str, router: StorageRouter
+) -> None:
+    partner = _partner_begun_40_days_ago(api, router)
+    handled = UsageMeter(router.region("eu"), MovableClock(SystemClock().now() - timedelta(days=35)))
+    handled.record_many(partner.id, Unit.SUBJECT_REQUESTS_HANDLED, ["r1", "r2", "r3", "r4"])
+    invoice = httpx.post(f"{partner.url}/invoices", headers=OPERATOR).json()
+    url = f"{partner.url}/invoices/{invoice['id']}"
+    calls = next(i for i, line in enumerate(invoice["lines"]) if line.get("unit") == "apiCalls")
+    plan = httpx.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "Calls", "lines": [calls]})
+    assert plan.status_code == 201, plan.text
+    assert plan.json()["lines"][0]["amountCents"] == -invoice["lines"][calls]["amountCents"] < 0
+    assert plan.json()["creditsInvoiceId"] == invoice["id"]
+    shown = httpx.get(url, headers=partner.bearer()).json()
+    assert (shown["status"], shown["creditedCents"]) == ("open", -plan.json()["totalCents"])
+    assert shown["creditNoteIds"] == [plan.json()["id"]]
+    left = invoice["totalCents"] + plan.json()["totalCents"]
+
+    too_much = httpx.post(
+        f"{url}/credit-note", headers=OPERATOR, json={"reason": "Too much", "amountCents": 10**9}
+    )
+    assert too_much.status_code == 409 and too_much.headers["content-type"].startswith(PROBLEM)
+    assert too_much.json()["remainingCents"] == left
+    assert money(left, "EUR") in too_much.json()["detail"]
+    both = httpx.post(
+        f"{url}/credit-note", headers=OPERATOR, json={"reason": "x", "lines": [1], "amountCents": 5}
+    )
+    assert both.status_code == 422 and both.headers["content-type"].startswith(PROBLEM)
+    no_line = httpx.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "x", "lines": [999]})
+    assert no_line.status_code == 422 and no_line.json()["type"].endswith("no-such-line")
+
+    rest = httpx.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "The rest"})
+    assert rest.status_code == 201 and rest.json()["totalCents"] == -left
+    final = httpx.get(url, headers=partner.bearer()).json()
+    assert (final["status"], final["creditedCents"]) == ("void", invoice["totalCents"])
+    text = (
+        PdfReader(
+            io.BytesIO(
+                httpx.get(f"{partner.url}/invoices/{rest.json()['id']}/pdf", headers=partner.bearer()).content
+            )
+        )
+        .pages[0]
+        .extract_text()
+    )
+    assert f"Corrects invoice {invoice['number']}" in text

@@ -7,17 +7,18 @@ from __future__ import annotations
 import io
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from pypdf import PdfReader
 
+from localdev.partner_seed import seed_partner
 from shared.alerts.rules import evaluate
 from shared.audit.log import AuditLog, EventFilter
 from shared.billing.charges import last_completed_period
 from shared.billing.invoices import TABLE, InvoiceService, close_region, partner_ids_in
-from shared.billing.models import InvoiceKind, InvoiceStatus, LineKind
+from shared.billing.models import CreditNoteIn, InvoiceKind, InvoiceStatus, LineKind
 from shared.billing.numbering import series_partition
 from shared.billing.pdf import money
 from shared.billing.retention import InvoiceRecords
@@ -31,6 +32,7 @@ from shared.partners.subscription import SubscriptionState, advance, write_refus
 from shared.privacy.retention import AdministrationRecords, RetentionRegistry, RetentionSweeper
 from shared.storage import tables
 from shared.storage.router import StorageRouter
+from shared.tenants.metering import record_daily_tenants
 from shared.usage import Unit, UsageMeter
 from tests.clocks import MovableClock
 from tests.integration.rigs import ACTION, OPERATOR, PEPPER
@@ -94,6 +96,10 @@ class World:
 @pytest.fixture(scope="module")
 def router(private_router: StorageRouter) -> StorageRouter:
     return private_router
+
+
+def _credit(reason: str, **how: object) -> CreditNoteIn:
+    return CreditNoteIn.model_validate({"reason": reason, **how})
 
 
 def _numbers(router: StorageRouter, region: str = "eu") -> list[int]:
@@ -246,7 +252,7 @@ def test_a_credit_note_corrects_an_issued_invoice_with_its_own_number(router: St
     world.clock.moment = datetime(2026, 2, 1, 1, tzinfo=UTC)
     invoice = world.invoices().close_cycle(ACTION)
     assert invoice is not None
-    note = world.invoices().create_credit_note(invoice.id, "Devices billed twice", OPERATOR)
+    note = world.invoices().create_credit_note(invoice.id, _credit("Devices billed twice"), OPERATOR)
     assert note.kind is InvoiceKind.CREDIT_NOTE and note.id != invoice.id
     assert (note.credits_invoice_id, note.credits_number) == (invoice.id, invoice.number)
     assert note.total_cents == -invoice.total_cents and note.vat.amount_cents == -invoice.vat.amount_cents
@@ -256,15 +262,15 @@ def test_a_credit_note_corrects_an_issued_invoice_with_its_own_number(router: St
     # The invoice keeps what it said; only its status tells it was corrected.
     corrected = world.invoices().get_invoice(invoice.id)
     assert corrected.status is InvoiceStatus.VOID
-    assert corrected.model_dump(exclude={"status", "status_changed_at"}) == invoice.model_dump(
-        exclude={"status", "status_changed_at"}
-    )
-    assert world.invoices().create_credit_note(invoice.id, "again", OPERATOR).id == note.id  # once
+    assert (corrected.credited_cents, corrected.credit_note_ids) == (invoice.total_cents, [note.id])
+    what_it_said = {"status", "status_changed_at", "credited_cents", "credit_note_ids"}
+    assert corrected.model_dump(exclude=what_it_said) == invoice.model_dump(exclude=what_it_said)
+    assert world.invoices().create_credit_note(invoice.id, _credit("again"), OPERATOR).id == note.id  # once
     with pytest.raises(ProblemError) as refused:
         world.invoices().update_status(invoice.id, InvoiceStatus.OPEN, OPERATOR)
     assert refused.value.status == 409
     with pytest.raises(ProblemError):
-        world.invoices().create_credit_note(note.id, "a credit of a credit", OPERATOR)
+        world.invoices().create_credit_note(note.id, _credit("a credit of a credit"), OPERATOR)
     listed = world.invoices().list_invoices(100, None).items
     assert [i.id for i in listed] == [invoice.id, note.id]
 
@@ -284,7 +290,7 @@ def test_the_pdf_shows_the_number_the_lines_and_the_totals(router: StorageRouter
     assert money(invoice.vat.amount_cents, "EUR") in text
     assert f"Total {money(invoice.total_cents, 'EUR')}" in text.replace("\n", " ")
     assert "API calls" in text and "250" in text
-    note = world.invoices().create_credit_note(invoice.id, "Goodwill", OPERATOR)
+    note = world.invoices().create_credit_note(invoice.id, _credit("Goodwill"), OPERATOR)
     note_text = PdfReader(io.BytesIO(world.invoices().render_pdf(note.id))).pages[0].extract_text()
     assert f"Credit note {note.number}" in note_text
     assert f"Corrects invoice {invoice.number}" in note_text
@@ -398,3 +404,207 @@ def test_a_trial_pays_only_for_the_part_of_the_cycle_after_it_and_nothing_owed_i
     assert free is not None and free.total_cents == 0 and free.status is InvoiceStatus.PAID
     world.clock.moment = free.due_at + GRACE + timedelta(days=1)
     assert world.invoices(whole).enforce_past_due(ACTION) is False
+
+
+def test_partial_credit_notes_never_take_more_than_the_invoice_and_the_last_one_voids_it(
+    router: StorageRouter,
+) -> None:
+    world = World(router)
+    world.meter().record_many(world.partner_id, Unit.DEVICES_REGISTERED, ["d1", "d2", "d3"])
+    world.meter().record_many(world.partner_id, Unit.SUBJECT_REQUESTS_HANDLED, ["r1", "r2", "r3", "r4"])
+    world.clock.moment = datetime(2026, 2, 1, 1, tzinfo=UTC)
+    invoice = world.invoices().close_cycle(ACTION)
+    assert invoice is not None and invoice.subtotal_cents == 10000 + 30 + 1000
+    devices = next(i for i, line in enumerate(invoice.lines) if line.unit == Unit.DEVICES_REGISTERED.value)
+    assert invoice.lines[devices].amount_cents == 30  # 3 devices x 10 cents
+    # The plan line (EUR 100) and the devices line, with the invoice's 21% VAT.
+    by_lines = world.invoices().create_credit_note(
+        invoice.id, _credit("Plan and devices billed twice", lines=[0, devices]), OPERATOR
+    )
+    assert [line.amount_cents for line in by_lines.lines] == [-10000, -30]
+    assert (by_lines.subtotal_cents, by_lines.vat.amount_cents, by_lines.total_cents) == (
+        -10030,
+        -2106,
+        -12136,
+    )
+    assert by_lines.usage == {Unit.DEVICES_REGISTERED.value: -3}
+    assert (by_lines.credits_invoice_id, by_lines.credits_number) == (invoice.id, invoice.number)
+    after = world.invoices().get_invoice(invoice.id)
+    assert (after.status, after.credited_cents, after.credit_note_ids) == (
+        InvoiceStatus.OPEN,
+        12136,
+        [by_lines.id],
+    )
+
+    with pytest.raises(ProblemError) as twice:
+        world.invoices().create_credit_note(invoice.id, _credit("again", lines=[0]), OPERATOR)
+    assert (twice.value.status, twice.value.kind) == (409, "line-credited")
+    left = invoice.total_cents - 12136
+    with pytest.raises(ProblemError) as too_much:
+        world.invoices().create_credit_note(invoice.id, _credit("Too generous", amountCents=10**6), OPERATOR)
+    assert (too_much.value.status, too_much.value.kind) == (409, "credit-exceeds-invoice")
+    assert too_much.value.extra["remainingCents"] == left
+    assert money(left, "EUR") in str(too_much.value.detail)
+    assert world.invoices().get_invoice(invoice.id).credited_cents == 12136  # the refusal took nothing
+
+    world.invoices().update_status(invoice.id, InvoiceStatus.PAID, OPERATOR)
+    goodwill = world.invoices().create_credit_note(invoice.id, _credit("Goodwill", amountCents=500), OPERATOR)
+    assert (goodwill.subtotal_cents, goodwill.total_cents) == (-500, -605)
+    assert world.invoices().get_invoice(invoice.id).status is InvoiceStatus.PAID  # still paid, part credited
+
+    rest = world.invoices().create_credit_note(invoice.id, _credit("Closing the account"), OPERATOR)
+    notes = [by_lines, goodwill, rest]
+    assert sum(note.total_cents for note in notes) == -invoice.total_cents
+    assert sum(note.subtotal_cents for note in notes) == -invoice.subtotal_cents
+    assert sum(note.vat.amount_cents for note in notes) == -invoice.vat.amount_cents
+    voided = world.invoices().get_invoice(invoice.id)
+    assert (voided.status, voided.credited_cents) == (InvoiceStatus.VOID, invoice.total_cents)
+    assert voided.credit_note_ids == [note.id for note in notes]
+    assert world.invoices().create_credit_note(invoice.id, _credit("again"), OPERATOR).id == rest.id
+    with pytest.raises(ProblemError) as void:
+        world.invoices().create_credit_note(invoice.id, _credit("more", amountCents=1), OPERATOR)
+    assert void.value.status == 409
+    numbers = [int(item.number.rsplit("-", 1)[1]) for item in [invoice, *notes]]
+    assert numbers == sorted(numbers)  # each note numbered in the series, in turn
+
+
+def test_concurrent_partial_credits_stop_at_the_invoice_total(router: StorageRouter) -> None:
+    world = World(router)
+    world.clock.moment = datetime(2026, 2, 1, 1, tzinfo=UTC)
+    invoice = world.invoices().close_cycle(ACTION)
+    assert invoice is not None and invoice.subtotal_cents == 10000
+
+    def credit(_: int) -> int:
+        try:
+            return (
+                world.invoices()
+                .create_credit_note(invoice.id, _credit("Part", amountCents=3000), OPERATOR)
+                .total_cents
+            )
+        except ProblemError as refused:
+            assert refused.kind == "credit-exceeds-invoice"
+            return 0
+
+    with ThreadPoolExecutor(6) as pool:
+        taken = [t for t in pool.map(credit, range(6)) if t]
+    assert len(taken) == 3  # 3 x EUR 30 fit in EUR 100; a fourth would not
+    assert world.invoices().get_invoice(invoice.id).credited_cents == -sum(taken)
+
+
+def test_a_partially_credited_invoice_and_its_note_say_so_in_the_pdf(router: StorageRouter) -> None:
+    world = World(router)
+    world.clock.moment = datetime(2026, 2, 1, 1, tzinfo=UTC)
+    invoice = world.invoices().close_cycle(ACTION)
+    assert invoice is not None
+    note = world.invoices().create_credit_note(invoice.id, _credit("Outage", amountCents=2500), OPERATOR)
+    text = PdfReader(io.BytesIO(world.invoices().render_pdf(invoice.id))).pages[0].extract_text()
+    assert f"Credited: {money(-note.total_cents, 'EUR')}" in text
+    assert f"Please pay {money(invoice.total_cents + note.total_cents, 'EUR')}" in text.replace("\n", " ")
+    note_text = PdfReader(io.BytesIO(world.invoices().render_pdf(note.id))).pages[0].extract_text()
+    assert f"Credit note {note.number}" in note_text and f"Corrects invoice {invoice.number}" in note_text
+    assert "Reason: Outage" in note_text and money(note.total_cents, "EUR") in note_text
+
+
+def test_a_host_down_40_days_catches_up_every_missed_day_and_cycle_once_in_order(
+    router: StorageRouter,
+) -> None:
+    world = World(router)
+    second = world.add_partner()
+    account = router.region("eu")
+    tenants = seed_partner(
+        account, world.clock, world.partner_id, tenants=2, users=0, orgs=0, devices=0, events_per_tenant=0
+    ).tenants
+
+    def census() -> None:
+        record_daily_tenants(
+            ["eu"], router.region, lambda region: UsageMeter(router.region(region), world.clock)
+        )
+
+    world.clock.moment = datetime(2026, 1, 20, 2, tzinfo=UTC)
+    census()  # the last run before the host goes down
+    # While the timers were down: a tenant onboarded on 25 January, one removed on 5 February.
+    world.clock.moment = datetime(2026, 1, 25, 10, tzinfo=UTC)
+    seed_partner(
+        account, world.clock, world.partner_id, tenants=1, users=0, orgs=0, devices=0, events_per_tenant=0
+    )
+    world.clock.moment = datetime(2026, 2, 5, 12, tzinfo=UTC)
+    account.table("tenants").delete_entity(world.partner_id, tenants[1])
+    ACTION.record(
+        AuditLog(account, world.clock),
+        world.partner_id,
+        "tenant.deleted",
+        {"type": "tenant", "id": tenants[1]},
+    )
+
+    world.clock.moment = datetime(2026, 3, 1, 1, 20, tzinfo=UTC)  # 40 days on: two cycles have ended
+    before = _numbers(router)
+    census()
+    report = close_region([world.partner_id, second], world.invoices, ACTION)
+    assert (report.issued, report.invoiced, report.failed) == (4, 2, 0)
+
+    meter = world.meter()
+    days = {
+        f"{day:%Y-%m-%d}": count
+        for month in ("2026-01", "2026-02", "2026-03")
+        for day, count in _tenant_days(router, world.partner_id, month).items()
+    }
+    assert days == {
+        "2026-01-20": 2,
+        **{f"2026-01-{d:02d}": 2 for d in range(21, 25)},
+        **{f"2026-01-{d:02d}": 3 for d in range(25, 32)},
+        **{f"2026-02-{d:02d}": 3 for d in range(1, 6)},  # removed on the 5th: held that day
+        **{f"2026-02-{d:02d}": 2 for d in range(6, 29)},
+        "2026-03-01": 2,
+    }
+    january, february = world.invoices().list_invoices(10, None).items
+    assert (january.period_end, february.period_end) == (
+        datetime(2026, 2, 1, tzinfo=UTC),
+        datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    assert (january.usage["tenantDays"], january.usage["tenants"]) == (1 * 2 + 4 * 2 + 7 * 3, 3)
+    assert (february.usage["tenantDays"], february.usage["tenants"]) == (5 * 3 + 23 * 2, 3)
+    assert february.usage == meter.get_totals(
+        world.partner_id, start=february.period_start, end=february.period_end
+    )
+    theirs = world.invoices(second).list_invoices(10, None).items
+    assert [i.period_end for i in theirs] == [january.period_end, february.period_end]
+    # One series, no gaps, and every January invoice numbered before every February one.
+    numbers = _numbers(router)
+    # (The retention test of this module sweeps old numbers' rows: look at the ones taken here.)
+    taken = sorted(set(numbers) - set(before))
+    assert taken == list(range(max(before, default=0) + 1, max(before, default=0) + 5))
+    number = {i.id: int(i.number.rsplit("-", 1)[1]) for i in [january, february, *theirs]}
+    assert max(number[january.id], number[theirs[0].id]) < min(number[february.id], number[theirs[1].id])
+
+    # The next run finds nothing left to do.
+    census()
+    again = close_region([world.partner_id, second], world.invoices, ACTION)
+    assert (again.issued, again.invoiced) == (0, 2)
+    assert _numbers(router) == numbers
+    assert len(world.invoices().list_invoices(10, None).items) == 2
+    assert {
+        f"{day:%Y-%m-%d}": count
+        for month in ("2026-01", "2026-02", "2026-03")
+        for day, count in _tenant_days(router, world.partner_id, month).items()
+    } == days
+
+
+def test_cycles_missed_longer_than_the_catch_up_are_left_and_the_recent_ones_invoiced(
+    router: StorageRouter,
+) -> None:
+    world = World(router)
+    world.clock.moment = datetime(2026, 6, 15, tzinfo=UTC)  # five cycles ended; 90 days go back to 17 March
+    latest = world.invoices().close_cycle(ACTION)
+    assert latest is not None and latest.period_end == datetime(2026, 6, 1, tzinfo=UTC)
+    invoiced = world.invoices().list_invoices(10, None).items
+    assert [i.period_start for i in invoiced] == [datetime(2026, m, 1, tzinfo=UTC) for m in (3, 4, 5)]
+    assert world.invoices().close_cycle(ACTION).id == latest.id  # type: ignore[union-attr]
+    assert len(world.invoices().list_invoices(10, None).items) == 3
+
+
+def _tenant_days(router: StorageRouter, partner_id: str, month: str) -> dict[date, int]:
+    rows = tables.query(
+        router.region("eu").table("usage"),
+        f"{tables.partition(f'{partner_id}-{month}')} and {tables.prefix('RowKey', 'tenants~')}",
+    )
+    return {date.fromisoformat(str(row["RowKey"]).split("~", 1)[1]): int(row["amount"]) for row in rows}
