@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 # checkov pins many packages of its own, so it lives apart from the app's environment.
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
+# Test modules run in parallel workers, each with a stack of its own (Azurite, stand-ins, host);
+# a module stays on one worker (its module-scoped hosts and partners). Much of a test's time is
+# spent waiting on a subprocess, so a worker more than the cores still pays.
+TEST_WORKERS ?= 3
 
 .PHONY: setup run test lint typecheck unit bench clean
 
@@ -42,7 +46,7 @@ typecheck: setup
 # Coverage is measured and printed (shared/, functions/, localdev/; the local host subprocesses
 # included), never a gate. `make unit` needs neither Node nor Azurite.
 test: lint typecheck
-	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ from localdev.graph_standin import StandinControl
 from localdev.proving import connect_partner_tenant, grant_gdap
 from localdev.stack import wait_until
 from tests.stack import STACK_ENV
+from tests.web import web
 
 # The break-glass key: still set locally, so tests and `make run` can bootstrap partners with it.
 OPERATOR = {"x-api-key": STACK_ENV["OPERATOR_API_KEY"]}
@@ -89,11 +90,11 @@ def make_partner(
 ) -> PartnerSetup:
     """`approve_push`: the owner approves the Firebase transfer, as every partner that pushes must."""
     body = partner_body(region, **overrides)
-    created = httpx.post(f"{api}/api/partners", json=body, headers=OPERATOR)
+    created = web.post(f"{api}/api/partners", json=body, headers=OPERATOR)
     assert created.status_code == 201, created.text
     partner_id = created.json()["id"]
-    people = httpx.get(f"{api}/api/partners/{partner_id}/personnel", headers=OPERATOR).json()["items"]
-    key = httpx.post(
+    people = web.get(f"{api}/api/partners/{partner_id}/personnel", headers=OPERATOR).json()["items"]
+    key = web.post(
         f"{api}/api/partners/{partner_id}/api-keys",
         headers=OPERATOR,
         json={"name": "everything", "scopes": ["read", "write", "notify", "privacy"]},
@@ -108,7 +109,7 @@ def make_partner(
         key["id"],
     )
     if approve_push:
-        approved = httpx.put(f"{setup.url}/privacy/transfers/firebase", headers=setup.bearer())
+        approved = web.put(f"{setup.url}/privacy/transfers/firebase", headers=setup.bearer())
         assert approved.status_code == 200, approved.text
     return setup
 
@@ -125,7 +126,7 @@ def expired_token(partner: PartnerSetup) -> str:
 
 def connect_partner(partner: PartnerSetup, control: StandinControl) -> None:
     """The partner's owner connects its own Entra tenant (once), as GDAP proofs need."""
-    state = httpx.get(f"{partner.url}/entra-connection", headers=partner.as_key).json()
+    state = web.get(f"{partner.url}/entra-connection", headers=partner.as_key).json()
     if not state["connected"]:
         connect_partner_tenant(partner.api, partner.url, partner.bearer(), control)
 
@@ -138,7 +139,7 @@ def add_proven_tenant(
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, users)
     grant_gdap(control, partner.entra_tenant_id, tenant_id)
-    created = httpx.post(
+    created = web.post(
         f"{partner.url}/tenants",
         headers=partner.as_key,
         json={"tenantId": tenant_id.upper(), "displayName": display_name},

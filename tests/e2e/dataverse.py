@@ -13,6 +13,7 @@ import httpx
 from localdev import dev_issuer
 from localdev.stack import wait_until
 from tests.e2e.actors import AUDIENCE, PartnerSetup
+from tests.web import web
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dataverse"
 SAMPLE: dict[str, Any] = json.loads((FIXTURES / "update-contact-webhook.json").read_text())
@@ -57,7 +58,7 @@ def register_org(partner: PartnerSetup, *, proven: bool = True, **overrides: Any
     False, proven at once by a delivery of its own Dataverse (no rule yet: it notifies nobody)."""
     org_id = str(uuid.uuid4())
     body = org_body(org_id, **{"tenantId": str(uuid.uuid4()), **overrides})
-    created = httpx.post(f"{partner.url}/orgs", json=body, headers=partner.as_key)
+    created = web.post(f"{partner.url}/orgs", json=body, headers=partner.as_key)
     assert created.status_code == 201, created.text
     org = dict(created.json())
     assert org["access"]["state"] == "pendingProof"
@@ -77,7 +78,7 @@ def add_rule(partner: PartnerSetup, org_id: str, **overrides: Any) -> dict[str, 
         "recipients": {"type": "initiatingUser"},
     }
     rule.update(overrides)
-    response = httpx.post(f"{partner.url}/orgs/{org_id}/rules", json=rule, headers=partner.as_key)
+    response = web.post(f"{partner.url}/orgs/{org_id}/rules", json=rule, headers=partner.as_key)
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -91,7 +92,7 @@ def add_user(partner: PartnerSetup, org: dict[str, Any], user: str, **fields: An
     """Upserts the system user with its Entra object id (as a partner syncs it from Dataverse)."""
     object_id = object_id_of(org, user)
     item = {"systemUserId": user, "azureActiveDirectoryObjectId": object_id, **fields}
-    response = httpx.put(
+    response = web.put(
         f"{partner.url}/orgs/{org['id']}/users", json={"items": [item]}, headers=partner.as_key
     )
     assert response.status_code == 200, response.text
@@ -110,7 +111,7 @@ def device_call(
     headers = {"x-device-key": org["deviceKey"] if key is None else key}
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
-    return httpx.post(f"{api}/api/orgs/{org['id']}/devices", json=body, headers=headers)
+    return web.post(f"{api}/api/orgs/{org['id']}/devices", json=body, headers=headers)
 
 
 def register_device(partner: PartnerSetup, org: dict[str, Any], user: str, token: str) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def post_webhook(
     api: str, org: dict[str, Any], body: Any, *, code: str | None = None, **headers: str
 ) -> httpx.Response:
     key = org["webhookKey"] if code is None else code
-    return httpx.post(
+    return web.post(
         f"{api}/api/dynamics/{org['id']}/webhook",
         params={"code": key} if key else None,
         content=json.dumps(body),
@@ -136,9 +137,7 @@ def post_webhook(
 
 
 def notification(partner: PartnerSetup, org_id: str, notification_id: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{partner.url}/orgs/{org_id}/notifications/{notification_id}", headers=partner.as_key
-    )
+    response = web.get(f"{partner.url}/orgs/{org_id}/notifications/{notification_id}", headers=partner.as_key)
     assert response.status_code == 200, response.text
     return dict(response.json())
 

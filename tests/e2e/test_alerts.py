@@ -20,6 +20,7 @@ from localdev.stack import wait_until
 from localdev.webhook_receiver import RunningReceiver, start_receiver
 from tests.e2e.actors import PartnerSetup, add_proven_tenant
 from tests.stack import EMAIL
+from tests.web import web
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def receiver() -> Iterator[RunningReceiver]:
 
 
 def _synced(partner: PartnerSetup, tenant_id: str, sync_id: str | None = None) -> bool:
-    syncs = httpx.get(f"{partner.url}/tenants/{tenant_id}/syncs", headers=partner.as_key).json()["items"]
+    syncs = web.get(f"{partner.url}/tenants/{tenant_id}/syncs", headers=partner.as_key).json()["items"]
     done = [
         s for s in syncs if s["state"] in ("succeeded", "failed") and (sync_id is None or s["id"] == sync_id)
     ]
@@ -49,7 +50,7 @@ def _security_defaults(tenant_id: str, enabled: bool) -> None:
 
 
 def _sync(partner: PartnerSetup, tenant_id: str) -> None:
-    started = httpx.post(f"{partner.url}/tenants/{tenant_id}/sync", headers=partner.as_key)
+    started = web.post(f"{partner.url}/tenants/{tenant_id}/sync", headers=partner.as_key)
     assert started.status_code == 202, started.text
     sync_id = started.json()["id"]
     wait_until(lambda: _synced(partner, tenant_id, sync_id), timeout=60, what="the sync")
@@ -58,7 +59,7 @@ def _sync(partner: PartnerSetup, tenant_id: str) -> None:
 def _subscribe(
     partner: PartnerSetup, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> httpx.Response:
-    return httpx.post(f"{partner.url}/alert-subscriptions", headers=headers or partner.as_key, json=body)
+    return web.post(f"{partner.url}/alert-subscriptions", headers=headers or partner.as_key, json=body)
 
 
 def test_a_drift_reaches_a_webhook_a_teams_card_and_an_email(
@@ -82,8 +83,7 @@ def test_a_drift_reaches_a_webhook_a_teams_card_and_an_email(
         == f"/api/partners/{partner.id}/alert-subscriptions/{webhook.json()['id']}"
     )
     assert (
-        "secret"
-        not in httpx.get(f"{partner.api}{webhook.headers['location']}", headers=partner.as_key).json()
+        "secret" not in web.get(f"{partner.api}{webhook.headers['location']}", headers=partner.as_key).json()
     )
     card = _subscribe(
         partner,
@@ -94,9 +94,7 @@ def test_a_drift_reaches_a_webhook_a_teams_card_and_an_email(
     mail = _subscribe(partner, {"channel": "email", "recipients": [mailbox], "eventTypes": ["tenant.*"]})
     assert mail.status_code == 201, mail.text
 
-    configuration = httpx.get(
-        f"{partner.url}/tenants/{tenant_id}/configuration", headers=partner.as_key
-    ).json()
+    configuration = web.get(f"{partner.url}/tenants/{tenant_id}/configuration", headers=partner.as_key).json()
     if not configuration["configuration"]["securityDefaults"]["isEnabled"]:
         _security_defaults(tenant_id, True)
         _sync(partner, tenant_id)
@@ -127,7 +125,7 @@ def test_a_drift_reaches_a_webhook_a_teams_card_and_an_email(
     log = wait_until(
         lambda: [
             d
-            for d in httpx.get(
+            for d in web.get(
                 f"{partner.url}/alert-subscriptions/{webhook.json()['id']}/deliveries", headers=partner.as_key
             ).json()["items"]
             if d["state"] == "delivered"
@@ -136,7 +134,7 @@ def test_a_drift_reaches_a_webhook_a_teams_card_and_an_email(
     )
     assert log[0]["webhookId"] == got.headers["webhook-id"] and log[0]["statusCode"] == 200
     assert log[0]["attempts"] == 1 and log[0]["history"][0]["statusCode"] == 200
-    resent = httpx.post(
+    resent = web.post(
         f"{partner.url}/alert-subscriptions/{webhook.json()['id']}/deliveries/{log[0]['id']}/resend",
         headers=partner.as_key,
     )
@@ -167,7 +165,7 @@ def test_a_scoped_key_subscribes_only_within_its_tenants(
     partner: PartnerSetup, receiver: RunningReceiver
 ) -> None:
     mine = str(uuid.uuid4())
-    key = httpx.post(
+    key = web.post(
         f"{partner.url}/api-keys",
         headers=partner.bearer(),  # keys are made by people (owners, admins), never by a key
         json={"name": "scoped", "scopes": ["read", "write"], "tenantScope": {"tenantIds": [mine]}},
@@ -189,7 +187,7 @@ def test_a_scoped_key_subscribes_only_within_its_tenants(
         scoped,
     )
     assert own.status_code == 201, own.text
-    listed = httpx.get(f"{partner.url}/alert-subscriptions", headers=scoped).json()["items"]
+    listed = web.get(f"{partner.url}/alert-subscriptions", headers=scoped).json()["items"]
     assert [s["id"] for s in listed] == [own.json()["id"]]
 
 

@@ -24,6 +24,7 @@ from localdev.stack import local_host, wait_until
 from tests.e2e.actors import OPERATOR, PartnerSetup, partner_body
 from tests.e2e.dataverse import org_body
 from tests.stack import GRAPH
+from tests.web import web
 
 
 def a_subject_in_a_synced_tenant(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, Any]]:
@@ -40,13 +41,13 @@ def a_subject_in_a_synced_tenant(partner: PartnerSetup, marker: str) -> tuple[st
     }
     subject = control.mutate(tenant_id, add=[overrides])["added"][0]
     control.close()
-    added = httpx.post(
+    added = web.post(
         f"{partner.url}/tenants", headers=partner.as_key, json={"tenantId": tenant_id, "displayName": "F"}
     )
     assert added.status_code == 201, added.text
 
     def synced() -> bool:
-        tenant = httpx.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key).json()
+        tenant = web.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key).json()
         return bool(tenant.get("lastSync") and tenant["lastSync"]["state"] == "succeeded")
 
     wait_until(synced, timeout=60, what="the tenant's first sync")
@@ -57,13 +58,13 @@ def connect_by_sign_in(partner: PartnerSetup) -> dict[str, str]:
     """The partner's own tenant connected through its administrator's sign-in; the callback's query."""
     control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
     control.put_tenant(partner.entra_tenant_id, 3, consented=False)
-    link = httpx.post(f"{partner.url}/entra-connection", headers=partner.bearer())
+    link = web.post(f"{partner.url}/entra-connection", headers=partner.bearer())
     assert link.status_code == 200, link.text
     admin = control.admin_of(partner.entra_tenant_id)
     location = control.authorize(link.json()["url"], admin["userPrincipalName"])
     control.close()
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-    answer = httpx.get(f"{partner.api}/api/admin-consent/callback", params=query)
+    answer = web.get(f"{partner.api}/api/admin-consent/callback", params=query)
     assert answer.status_code == 200, answer.text
     return query
 
@@ -71,7 +72,7 @@ def connect_by_sign_in(partner: PartnerSetup) -> dict[str, str]:
 def a_system_user(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, Any]]:
     """A Dynamics organisation with one system user found by phone."""
     org_id = str(uuid.uuid4())
-    registered = httpx.post(f"{partner.url}/orgs", json=org_body(org_id), headers=partner.as_key)
+    registered = web.post(f"{partner.url}/orgs", json=org_body(org_id), headers=partner.as_key)
     assert registered.status_code == 201, registered.text
     digits = "".join(random.choices("0123456789", k=7))  # noqa: S311 - a marker, not a secret
     user = {
@@ -80,14 +81,14 @@ def a_system_user(partner: PartnerSetup, marker: str) -> tuple[str, dict[str, An
         "email": f"sys-{marker}@contoso.example",
         "mobilePhone": f"+44 20 {digits}",
     }
-    upserted = httpx.put(f"{partner.url}/orgs/{org_id}/users", json={"items": [user]}, headers=partner.as_key)
+    upserted = web.put(f"{partner.url}/orgs/{org_id}/users", json={"items": [user]}, headers=partner.as_key)
     assert upserted.status_code == 200, upserted.text
     return org_id, user
 
 
 def export_through_a_request(partner: PartnerSetup, scope: dict[str, str], who: dict[str, str]) -> str:
     """An access request for the subject, driven to its end; the export's signed link."""
-    created = httpx.post(
+    created = web.post(
         f"{partner.url}/privacy/requests",
         headers=partner.as_key,
         json={"type": "access", "subject": who, **scope},
@@ -95,17 +96,17 @@ def export_through_a_request(partner: PartnerSetup, scope: dict[str, str], who: 
     assert created.status_code == 201, created.text
     url = f"{partner.url}/privacy/requests/{created.json()['id']}"
     note = {"method": "controllerConfirmed", "note": "Confirmed by the controller"}
-    assert httpx.post(f"{url}/verify", headers=partner.as_key, json=note).status_code == 200
-    assert httpx.post(f"{url}/approve", headers=partner.as_key).status_code == 200
-    assert httpx.post(f"{url}/execute", headers=partner.as_key).status_code == 202
+    assert web.post(f"{url}/verify", headers=partner.as_key, json=note).status_code == 200
+    assert web.post(f"{url}/approve", headers=partner.as_key).status_code == 200
+    assert web.post(f"{url}/execute", headers=partner.as_key).status_code == 202
 
     def completed() -> bool:
-        state = httpx.get(url, headers=partner.as_key).json()["state"]
+        state = web.get(url, headers=partner.as_key).json()["state"]
         assert state != "failed"
         return state == "completed"
 
     wait_until(completed, timeout=60, what="the access request's job")
-    link = httpx.get(f"{url}/export", headers=partner.as_key)
+    link = web.get(f"{url}/export", headers=partner.as_key)
     assert link.status_code == 200, link.text
     return str(link.json()["url"])
 
@@ -122,10 +123,10 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
         with log_path.open("wb") as output, local_host(env, output=output) as api:
             headers = {**OPERATOR, "x-forwarded-for": client_ip}
             body = partner_body(contact={"name": f"Name {marker}", "email": contact_email})
-            created = httpx.post(f"{api}/api/partners", json=body, headers=headers)
+            created = web.post(f"{api}/api/partners", json=body, headers=headers)
             assert created.status_code == 201, created.text
             partner_id = created.json()["id"]
-            key = httpx.post(
+            key = web.post(
                 f"{api}/api/partners/{partner_id}/api-keys",
                 headers=headers,
                 json={"name": "psa", "scopes": ["read", "write", "privacy"]},
@@ -138,17 +139,17 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
             # through the callback's query string, and must not reach a log line.
             sign_in = connect_by_sign_in(partner)
             for credentials in (partner.as_key, {"authorization": f"Bearer {token}"}):
-                response = httpx.get(partner.url, headers={**credentials, "x-forwarded-for": client_ip})
+                response = web.get(partner.url, headers={**credentials, "x-forwarded-for": client_ip})
                 assert response.status_code == 200
             # A Dataverse-like webhook call: its key rides in the query string, the body is content.
-            httpx.post(
+            web.post(
                 f"{api}/api/dynamics/{uuid.uuid4()}/webhook?code={webhook_code}",
                 json={"MessageName": "Update", "title": body_text, "body": body_text},
                 headers={"x-forwarded-for": client_ip},
             )
             # An export-like blob link is not logged either (SAS signature).
-            httpx.get(partner.url, headers={"x-api-key": f"{key['key']}x"})
-            httpx.get(f"{api}/api/privacy/processing-activities?sig=sig{marker}")
+            web.get(partner.url, headers={"x-api-key": f"{key['key']}x"})
+            web.get(f"{api}/api/privacy/processing-activities?sig=sig{marker}")
             # Data-subject exports, end to end: an end user by UPN, a system user by phone.
             tenant_id, subject = a_subject_in_a_synced_tenant(partner, marker)
             email = subject["userPrincipalName"].upper()
@@ -156,7 +157,7 @@ def test_a_debug_log_of_a_full_scenario_holds_no_secret_and_no_body(stack_env: d
             org_id, system_user = a_system_user(partner, marker)
             phone = system_user["mobilePhone"]
             links.append(export_through_a_request(partner, {"orgId": org_id}, {"phone": phone}))
-            packages = [httpx.get(link) for link in links]
+            packages = [web.get(link) for link in links]
             assert [p.status_code for p in packages] == [200, 200]
         captured = log_path.read_text(errors="replace")
 

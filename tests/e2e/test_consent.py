@@ -15,6 +15,7 @@ from shared.privacy.consent import CONTACTS, LEDGER, ConsentKeys
 from shared.storage.router import StorageRouter
 from tests.e2e.actors import PartnerSetup, make_partner
 from tests.stack import STACK_ENV
+from tests.web import web
 
 _networks = itertools.count(1)
 
@@ -31,11 +32,11 @@ def address() -> str:
 
 def subscribe(api: str, partner: PartnerSetup, email: str, **extra: Any) -> httpx.Response:
     body = {"partnerId": partner.id, "email": email, "purpose": "newsletter", **extra}
-    return httpx.post(f"{api}/api/consent/subscribe", json=body, headers=fresh_ip())
+    return web.post(f"{api}/api/consent/subscribe", json=body, headers=fresh_ip())
 
 
 def outbox_for(partner: PartnerSetup, email: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{partner.url}/consent/outbox", headers=partner.as_key)
+    response = web.get(f"{partner.url}/consent/outbox", headers=partner.as_key)
     assert response.status_code == 200, response.text
     return [item for item in response.json()["items"] if item["email"] == email]
 
@@ -48,14 +49,14 @@ def confirm_token(partner: PartnerSetup, email: str) -> str:
 
 def subscribed(api: str, partner: PartnerSetup, email: str) -> None:
     assert subscribe(api, partner, email, name="Reader One", phone="+31 6 1234 5678").status_code == 202
-    response = httpx.post(
+    response = web.post(
         f"{api}/api/consent/confirm", json={"token": confirm_token(partner, email)}, headers=fresh_ip()
     )
     assert response.status_code == 200, response.text
 
 
 def unsubscribe_token(partner: PartnerSetup, email: str) -> str:
-    items = httpx.get(f"{partner.url}/consent/contacts", headers=partner.as_key).json()["items"]
+    items = web.get(f"{partner.url}/consent/contacts", headers=partner.as_key).json()["items"]
     return str(next(i["unsubscribeToken"] for i in items if i["email"] == email))
 
 
@@ -84,29 +85,29 @@ def test_subscribe_confirm_puts_a_grant_in_the_ledger(api: str, partner: Partner
     email = address()
     assert subscribe(api, partner, email, name="Reader One").status_code == 202
     ledger_url = f"{partner.url}/consent/ledger"
-    before = httpx.get(ledger_url, params={"email": email}, headers=partner.as_key).json()["items"]
+    before = web.get(ledger_url, params={"email": email}, headers=partner.as_key).json()["items"]
     assert before == []  # asking is not consenting
 
-    confirmed = httpx.post(
+    confirmed = web.post(
         f"{api}/api/consent/confirm", json={"token": confirm_token(partner, email)}, headers=fresh_ip()
     )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["state"] == "granted" and confirmed.json()["purpose"] == "newsletter"
 
-    entries = httpx.get(ledger_url, params={"email": email.upper()}, headers=partner.as_key).json()["items"]
+    entries = web.get(ledger_url, params={"email": email.upper()}, headers=partner.as_key).json()["items"]
     assert [(e["action"], e["purpose"], e["method"]) for e in entries] == [
         ("granted", "newsletter", "doubleOptIn")
     ]
     assert entries[0]["requestedAt"] <= entries[0]["at"]
-    assert email not in httpx.get(ledger_url, headers=partner.as_key).text  # only a keyed hash
-    contacts = httpx.get(f"{partner.url}/consent/contacts", headers=partner.as_key).json()["items"]
+    assert email not in web.get(ledger_url, headers=partner.as_key).text  # only a keyed hash
+    contacts = web.get(f"{partner.url}/consent/contacts", headers=partner.as_key).json()["items"]
     assert [(c["email"], c["name"], c["state"]) for c in contacts if c["email"] == email] == [
         (email, "Reader One", "granted")
     ]
     # The mailer acknowledges what it sent: the outbox empties.
     for item in outbox_for(partner, email):
         url = f"{partner.url}/consent/outbox/{item['id']}"
-        assert httpx.delete(url, headers=partner.as_key).status_code == 204
+        assert web.delete(url, headers=partner.as_key).status_code == 204
     assert outbox_for(partner, email) == []
 
 
@@ -119,7 +120,7 @@ def test_one_click_unsubscribe_deletes_the_contact_at_once_and_keeps_a_revocatio
     token = unsubscribe_token(partner, email)
 
     # What a mail client does with List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).
-    response = httpx.post(
+    response = web.post(
         f"{api}/api/consent/unsubscribe",
         params={"token": token},
         content=b"List-Unsubscribe=One-Click",
@@ -141,9 +142,9 @@ def test_one_click_unsubscribe_deletes_the_contact_at_once_and_keeps_a_revocatio
     assert all(r["purgeAt"] == withdrawn["purgeAt"] for r in mine)
 
     # The same link again (or as JSON) answers the same; nothing is left to delete.
-    again = httpx.post(f"{api}/api/consent/unsubscribe", json={"token": token}, headers=fresh_ip())
+    again = web.post(f"{api}/api/consent/unsubscribe", json={"token": token}, headers=fresh_ip())
     assert again.status_code == 200 and again.json()["state"] == "withdrawn"
-    ledger = httpx.get(f"{partner.url}/consent/ledger", params={"email": email}, headers=partner.as_key)
+    ledger = web.get(f"{partner.url}/consent/ledger", params={"email": email}, headers=partner.as_key)
     assert [e["action"] for e in ledger.json()["items"]] == ["granted", "withdrawn"]
 
 
@@ -181,17 +182,17 @@ def test_forged_expired_and_reused_tokens_are_refused(api: str, partner: Partner
         ConsentKeys.UNSUBSCRIBE, payload, datetime.now(UTC) + timedelta(hours=1)
     )
     for bad in (forged, tampered, unsubscribe_as_confirm, "not-a-token-at-all"):
-        response = httpx.post(f"{api}/api/consent/confirm", json={"token": bad}, headers=fresh_ip())
+        response = web.post(f"{api}/api/consent/confirm", json={"token": bad}, headers=fresh_ip())
         assert assert_problem(response, 400)["type"].endswith("/consent-token-invalid")
 
     expired = keys().sign(ConsentKeys.CONFIRM, payload, datetime.now(UTC) - timedelta(seconds=1))
-    response = httpx.post(f"{api}/api/consent/confirm", json={"token": expired}, headers=fresh_ip())
+    response = web.post(f"{api}/api/consent/confirm", json={"token": expired}, headers=fresh_ip())
     assert assert_problem(response, 410)["type"].endswith("/consent-token-expired")
 
     assert (
-        httpx.post(f"{api}/api/consent/confirm", json={"token": token}, headers=fresh_ip()).status_code == 200
+        web.post(f"{api}/api/consent/confirm", json={"token": token}, headers=fresh_ip()).status_code == 200
     )
-    reused = httpx.post(f"{api}/api/consent/confirm", json={"token": token}, headers=fresh_ip())
+    reused = web.post(f"{api}/api/consent/confirm", json={"token": token}, headers=fresh_ip())
     assert assert_problem(reused, 409)["type"].endswith("/consent-token-used")
 
     # A newer request replaces the older link.
@@ -199,20 +200,20 @@ def test_forged_expired_and_reused_tokens_are_refused(api: str, partner: Partner
     subscribe(api, partner, other)
     first = confirm_token(partner, other)
     subscribe(api, partner, other)
-    replaced = httpx.post(f"{api}/api/consent/confirm", json={"token": first}, headers=fresh_ip())
+    replaced = web.post(f"{api}/api/consent/confirm", json={"token": first}, headers=fresh_ip())
     assert_problem(replaced, 409)
 
     for bad in (forged, "x" * 20):
-        response = httpx.post(f"{api}/api/consent/unsubscribe", params={"token": bad}, headers=fresh_ip())
+        response = web.post(f"{api}/api/consent/unsubscribe", params={"token": bad}, headers=fresh_ip())
         assert_problem(response, 400)
-    assert_problem(httpx.post(f"{api}/api/consent/unsubscribe", headers=fresh_ip()), 422)
-    assert_problem(httpx.post(f"{api}/api/consent/confirm", content=b"{", headers=fresh_ip()), 400)
+    assert_problem(web.post(f"{api}/api/consent/unsubscribe", headers=fresh_ip()), 422)
+    assert_problem(web.post(f"{api}/api/consent/confirm", content=b"{", headers=fresh_ip()), 400)
 
 
 def test_malformed_subscriptions_are_refused_by_field(api: str, partner: PartnerSetup) -> None:
     url = f"{api}/api/consent/subscribe"
     bad = {"partnerId": partner.id, "email": "not-an-address", "purpose": "Newsletter!"}
-    problem = assert_problem(httpx.post(url, json=bad, headers=fresh_ip()), 422)
+    problem = assert_problem(web.post(url, json=bad, headers=fresh_ip()), 422)
     assert {e["field"] for e in problem["errors"]} == {"email", "purpose"}
 
 
@@ -220,7 +221,7 @@ def test_an_unknown_partner_gets_the_answer_a_known_one_gets(api: str, partner: 
     """Nothing on this public form tells which partner ids exist."""
     url = f"{api}/api/consent/subscribe"
     unknown = {"partnerId": "01ZZZZZZZZZZZZZZZZZZZZZZZZ", "email": address(), "purpose": "newsletter"}
-    answers = [httpx.post(url, json=unknown, headers=fresh_ip()), subscribe(api, partner, address())]
+    answers = [web.post(url, json=unknown, headers=fresh_ip()), subscribe(api, partner, address())]
     assert [a.status_code for a in answers] == [202, 202]
     assert answers[0].content == answers[1].content
     assert set(answers[0].headers) == set(answers[1].headers)
@@ -241,11 +242,11 @@ def test_rate_limits_answer_429_with_retry_after(api: str, partner: PartnerSetup
     for n in range(20):
         body = {"partnerId": partner.id, "email": address(), "purpose": "newsletter"}
         headers = {"x-forwarded-for": f"198.18.7.{n + 1}"}
-        assert httpx.post(url, json=body, headers=headers).status_code == 202
+        assert web.post(url, json=body, headers=headers).status_code == 202
     body = {"partnerId": partner.id, "email": address(), "purpose": "newsletter"}
-    refused = httpx.post(url, json=body, headers=network)
+    refused = web.post(url, json=body, headers=network)
     assert_problem(refused, 429)
     assert 0 < int(refused.headers["Retry-After"]) <= 3600
     # A spoofed first x-forwarded-for entry does not dodge it: the platform's last one counts.
-    spoofed = httpx.post(url, json=body, headers={"x-forwarded-for": "192.0.2.1, 198.18.7.200"})
+    spoofed = web.post(url, json=body, headers={"x-forwarded-for": "192.0.2.1, 198.18.7.200"})
     assert_problem(spoofed, 429)

@@ -10,10 +10,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import httpx
-
 from localdev.stack import local_host
 from tests.e2e.actors import make_partner
+from tests.web import web
 
 
 def test_consent_tokens_and_addresses_are_never_logged(stack_env: dict[str, str]) -> None:
@@ -27,26 +26,24 @@ def test_consent_tokens_and_addresses_are_never_logged(stack_env: dict[str, str]
         with log_path.open("wb") as output, local_host(env, output=output) as api:
             partner = make_partner(api, "eu")
             body = {"partnerId": partner.id, "email": email, "name": f"N {marker}", "phone": phone}
-            subscribed = httpx.post(
+            subscribed = web.post(
                 f"{api}/api/consent/subscribe", json={**body, "purpose": "newsletter"}, headers=client
             )
             assert subscribed.status_code == 202
-            outbox = httpx.get(f"{partner.url}/consent/outbox", headers=partner.as_key).json()["items"]
+            outbox = web.get(f"{partner.url}/consent/outbox", headers=partner.as_key).json()["items"]
             confirm_token = outbox[0]["confirmToken"]
-            confirmed = httpx.post(
-                f"{api}/api/consent/confirm", json={"token": confirm_token}, headers=client
-            )
+            confirmed = web.post(f"{api}/api/consent/confirm", json={"token": confirm_token}, headers=client)
             assert confirmed.status_code == 200
-            contacts = httpx.get(f"{partner.url}/consent/contacts", headers=partner.as_key).json()["items"]
+            contacts = web.get(f"{partner.url}/consent/contacts", headers=partner.as_key).json()["items"]
             unsubscribe_token = contacts[0]["unsubscribeToken"]
-            one_click = httpx.post(
+            one_click = web.post(
                 f"{api}/api/consent/unsubscribe?token={unsubscribe_token}",
                 content=b"List-Unsubscribe=One-Click",
                 headers={"content-type": "application/x-www-form-urlencoded", **client},
             )
             assert one_click.status_code == 200
             # A refused token is not logged either.
-            refused = httpx.post(
+            refused = web.post(
                 f"{api}/api/consent/confirm", json={"token": confirm_token + "x"}, headers=client
             )
             assert refused.status_code == 400

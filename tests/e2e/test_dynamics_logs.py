@@ -9,12 +9,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import httpx
-
 from localdev.stack import local_host, wait_until
 from tests.e2e.actors import make_partner
 from tests.e2e.dataverse import SAMPLE, add_user, org_body, user_token
 from tests.stack import FCM
+from tests.web import web
 
 
 def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
@@ -31,13 +30,13 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
             partner = make_partner(api, "eu")
             org_id = str(uuid.uuid4())
             body = org_body(org_id, tenantId=str(uuid.uuid4()))
-            org = httpx.post(f"{partner.url}/orgs", json=body, headers=partner.as_key).json()
+            org = web.post(f"{partner.url}/orgs", json=body, headers=partner.as_key).json()
             proof = copy.deepcopy(SAMPLE)
             proof["OrganizationId"] = org_id
-            httpx.post(
+            web.post(
                 f"{api}/api/dynamics/{org_id}/webhook", params={"code": org["webhookKey"]}, json=proof
             ).raise_for_status()  # its own Dataverse's first delivery proves the org (no rule yet)
-            httpx.post(
+            web.post(
                 f"{partner.url}/orgs/{org_id}/rules",
                 json={
                     "entity": "contact",
@@ -50,7 +49,7 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
             ).raise_for_status()
             object_id = add_user(partner, org, SAMPLE["InitiatingUserId"])
             as_user = user_token(api, org["tenantId"], object_id)
-            device = httpx.post(
+            device = web.post(
                 f"{api}/api/orgs/{org_id}/devices",
                 json={"systemUserId": SAMPLE["InitiatingUserId"], "token": token, "footprint": footprint},
                 headers={"x-device-key": org["deviceKey"], "authorization": f"Bearer {as_user}"},
@@ -60,21 +59,21 @@ def test_a_debug_log_of_the_notification_path_holds_no_secret_token_or_body(
             attributes = context["InputParameters"][0]["value"]["Attributes"]
             attributes[0]["value"] = f"First{marker}"  # firstname -> the body
             attributes[2]["value"] = f"Full{marker}"  # fullname -> the title
-            hook = httpx.post(
+            hook = web.post(
                 f"{api}/api/dynamics/{org_id}/webhook",
                 params={"code": org["webhookKey"]},
                 content=json.dumps(context),
                 headers={"content-type": "application/json"},
             )
             assert hook.status_code == 202, hook.text
-            direct = httpx.post(
+            direct = web.post(
                 f"{partner.url}/orgs/{org_id}/notifications",
                 json={"everyone": True, "title": f"DirectTitle{marker}", "body": direct_body},
                 headers=partner.as_key,
             )
             assert direct.status_code == 202
             wait_until(lambda: len(FCM.state.deliveries_to("token", token)) == 2, what="both pushes")
-            httpx.post(
+            web.post(
                 f"{api}/api/notifications/{direct.json()['id']}/delivered",
                 json={},
                 headers={"x-device-secret": device["deviceSecret"]},

@@ -28,6 +28,7 @@ from tests.e2e.dataverse import (
     user_token,
 )
 from tests.stack import FCM
+from tests.web import web
 
 PROBLEM = "https://tenantry.dev/problems/"
 
@@ -41,19 +42,19 @@ def problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
 
 
 def org_view(partner: PartnerSetup, org_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{partner.url}/orgs/{org_id}", headers=partner.as_key)
+    response = web.get(f"{partner.url}/orgs/{org_id}", headers=partner.as_key)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
 def notifications_of(partner: PartnerSetup, org_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{partner.url}/orgs/{org_id}/notifications", headers=partner.as_key)
+    response = web.get(f"{partner.url}/orgs/{org_id}/notifications", headers=partner.as_key)
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
 
 
 def send_to(partner: PartnerSetup, org_id: str, user: str) -> httpx.Response:
-    return httpx.post(
+    return web.post(
         f"{partner.url}/orgs/{org_id}/notifications",
         json={"recipients": [user], "title": "Case assigned", "body": "CAS-01234"},
         headers=partner.as_key,
@@ -97,7 +98,7 @@ def test_an_org_is_pending_until_a_delivery_of_its_own_organization_id_proves_it
     assert view["access"]["state"] == "proven" and view["access"]["reason"] is None
     assert [n["id"] for n in notifications_of(partner, org["id"])] == proof.json()["notificationIds"]
     assert device_call(api, org, token_body, as_user).status_code == 201
-    events = httpx.get(f"{partner.url}/events?action=org.proven", headers=partner.as_key).json()["items"]
+    events = web.get(f"{partner.url}/events?action=org.proven", headers=partner.as_key).json()["items"]
     assert [e["target"]["id"] for e in events if e["action"] == "org.proven"].count(org["id"]) == 1
 
 
@@ -106,12 +107,12 @@ def test_an_org_id_proven_by_one_partner_cannot_be_registered_by_another(
 ) -> None:
     org = register_org(partner)
     squatter = make_partner(api, "us")
-    again = httpx.post(f"{squatter.url}/orgs", json=org_body(org["id"]), headers=squatter.as_key)
+    again = web.post(f"{squatter.url}/orgs", json=org_body(org["id"]), headers=squatter.as_key)
     body = problem(again, 409, "org-claimed")
     # No hint of who holds it.
     for hint in (partner.id, partner.entra_tenant_id, "Contoso IT", "eu"):
         assert hint not in json.dumps(body)
-    assert httpx.get(f"{squatter.url}/orgs/{org['id']}", headers=squatter.as_key).status_code == 404
+    assert web.get(f"{squatter.url}/orgs/{org['id']}", headers=squatter.as_key).status_code == 404
 
 
 def test_of_two_pending_registrations_the_first_proven_wins_and_the_other_is_refused(
@@ -119,8 +120,8 @@ def test_of_two_pending_registrations_the_first_proven_wins_and_the_other_is_ref
 ) -> None:
     org_id = str(uuid.uuid4())
     rival = make_partner(api, "us")
-    ours = httpx.post(f"{partner.url}/orgs", json=org_body(org_id), headers=partner.as_key)
-    theirs = httpx.post(f"{rival.url}/orgs", json=org_body(org_id), headers=rival.as_key)
+    ours = web.post(f"{partner.url}/orgs", json=org_body(org_id), headers=partner.as_key)
+    theirs = web.post(f"{rival.url}/orgs", json=org_body(org_id), headers=rival.as_key)
     assert (ours.status_code, theirs.status_code) == (201, 201), (ours.text, theirs.text)
     mine, rivals = ours.json(), theirs.json()
 
@@ -135,10 +136,10 @@ def test_of_two_pending_registrations_the_first_proven_wins_and_the_other_is_ref
     device = {"systemUserId": INITIATING_USER, "token": f"token-{uuid.uuid4().hex}"}
     problem(device_call(api, mine, device, None), 409, "org-not-proven")
     third = make_partner(api, "eu")
-    problem(httpx.post(f"{third.url}/orgs", json=org_body(org_id), headers=third.as_key), 409, "org-claimed")
+    problem(web.post(f"{third.url}/orgs", json=org_body(org_id), headers=third.as_key), 409, "org-claimed")
 
     # Once the holder lets it go, the other registration's next delivery proves it.
-    assert httpx.delete(f"{rival.url}/orgs/{org_id}", headers=rival.as_key).status_code == 204
+    assert web.delete(f"{rival.url}/orgs/{org_id}", headers=rival.as_key).status_code == 204
     assert post_webhook(api, mine, context_for(org_id)).status_code == 202
     assert org_view(partner, org_id)["access"]["state"] == "proven"
 
@@ -200,13 +201,13 @@ def test_a_device_needs_the_orgs_tenant_and_the_users_object_id(api: str, partne
     problem(device_call(api, org, body, as_user), 409, "org-tenant-unknown")
 
     url = f"{partner.url}/orgs/{org['id']}"
-    patched = httpx.patch(url, json={"tenantId": tenant}, headers=partner.as_key)
+    patched = web.patch(url, json={"tenantId": tenant}, headers=partner.as_key)
     assert patched.status_code == 200 and patched.json()["tenantId"] == tenant, patched.text
     org["tenantId"] = tenant
     assert device_call(api, org, body, as_user).status_code == 201
 
     nameless = str(uuid.uuid4())  # pushed without an object id
-    put = httpx.put(
+    put = web.put(
         f"{partner.url}/orgs/{org['id']}/users",
         json={"items": [{"systemUserId": nameless, "fullName": "No Object Id"}]},
         headers=partner.as_key,
@@ -217,7 +218,7 @@ def test_a_device_needs_the_orgs_tenant_and_the_users_object_id(api: str, partne
     assert [e["field"] for e in missing["errors"]] == ["azureActiveDirectoryObjectId"]
     stranger = {"systemUserId": str(uuid.uuid4()), "token": f"token-{uuid.uuid4().hex}"}
     problem(device_call(api, org, stranger, as_user), 409, "org-user-unknown")
-    users = httpx.get(f"{partner.url}/orgs/{org['id']}/users", headers=partner.as_key).json()["items"]
+    users = web.get(f"{partner.url}/orgs/{org['id']}/users", headers=partner.as_key).json()["items"]
     assert {u["systemUserId"]: u.get("azureActiveDirectoryObjectId") for u in users} == {
         user: object_id_of(org, user),
         nameless: None,
@@ -240,7 +241,7 @@ def test_a_user_has_at_most_ten_devices_and_the_same_token_again_is_no_new_one(
     assert again.status_code == 201 and again.json()["id"] == devices[3]["id"]
     # Unsubscribing frees a slot at once.
     url = f"{api}/api/orgs/{org['id']}/devices/{devices[0]['id']}"
-    assert httpx.delete(url, headers={"x-device-secret": devices[0]["deviceSecret"]}).status_code == 204
+    assert web.delete(url, headers={"x-device-secret": devices[0]["deviceSecret"]}).status_code == 204
     assert device_call(api, org, one_more, as_user).status_code == 201
     assert devices_reached(partner, org["id"], user) == 10
 

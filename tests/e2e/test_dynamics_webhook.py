@@ -6,8 +6,6 @@ first makes a call that fills that memory, then changes the org and calls again 
 
 from __future__ import annotations
 
-import httpx
-
 from tests.e2e.actors import PartnerSetup
 from tests.e2e.dataverse import (
     INITIATING_USER,
@@ -20,6 +18,7 @@ from tests.e2e.dataverse import (
     register_org,
     user_token,
 )
+from tests.web import web
 
 
 def test_a_changed_webhook_authentication_counts_from_the_next_delivery(
@@ -30,13 +29,13 @@ def test_a_changed_webhook_authentication_counts_from_the_next_delivery(
     assert post_webhook(api, org, context_for(org["id"])).status_code == 202
 
     to_header = {"webhookAuth": {"type": "HttpHeader", "headerName": "x-tenantry-key"}}
-    patched = httpx.patch(f"{partner.url}/orgs/{org['id']}", json=to_header, headers=partner.as_key)
+    patched = web.patch(f"{partner.url}/orgs/{org['id']}", json=to_header, headers=partner.as_key)
     assert patched.status_code == 200, patched.text
     assert post_webhook(api, org, context_for(org["id"])).status_code == 401
     header = {"x-tenantry-key": org["webhookKey"]}
     assert post_webhook(api, org, context_for(org["id"]), code="", **header).status_code == 202
 
-    back = httpx.patch(
+    back = web.patch(
         f"{partner.url}/orgs/{org['id']}",
         json={"webhookAuth": {"type": "WebhookKey"}},
         headers=partner.as_key,
@@ -53,11 +52,11 @@ def test_a_deleted_org_refuses_its_key_at_once_and_registered_again_takes_only_i
     add_rule(partner, org["id"])
     assert post_webhook(api, org, context_for(org["id"])).status_code == 202
 
-    deleted = httpx.delete(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key)
+    deleted = web.delete(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key)
     assert deleted.status_code == 204, deleted.text
     assert post_webhook(api, org, context_for(org["id"])).status_code == 401
 
-    again = httpx.post(f"{partner.url}/orgs", json=org_body(org["id"]), headers=partner.as_key)
+    again = web.post(f"{partner.url}/orgs", json=org_body(org["id"]), headers=partner.as_key)
     assert again.status_code == 201, again.text
     fresh = again.json()
     add_rule(partner, org["id"])
@@ -74,7 +73,7 @@ def test_a_rotated_device_key_is_refused_from_the_next_registration(api: str, pa
         return device_call(api, org, body, as_user, key=key).status_code
 
     assert register(org["deviceKey"]) == 201
-    rotated = httpx.post(f"{partner.url}/orgs/{org['id']}/device-key/rotate", headers=partner.as_key)
+    rotated = web.post(f"{partner.url}/orgs/{org['id']}/device-key/rotate", headers=partner.as_key)
     assert rotated.status_code == 200, rotated.text
     assert register(org["deviceKey"]) == 401
     assert register(rotated.json()["deviceKey"]) == 201

@@ -21,6 +21,7 @@ from localdev.graph_standin import StandinControl
 from localdev.stack import wait_until
 from tests.e2e.actors import PartnerSetup, add_proven_tenant
 from tests.e2e.dataverse import context_for, org_body, post_webhook
+from tests.web import web
 
 PACKAGE = "tenantry_client"
 
@@ -30,7 +31,7 @@ def generated(api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mo
     """The client package, generated into a temporary folder and imported from there."""
     folder = tmp_path_factory.mktemp("generated-client")
     document = folder / "openapi.json"
-    document.write_bytes(httpx.get(f"{api}/api/openapi.json").content)
+    document.write_bytes(web.get(f"{api}/api/openapi.json").content)
     # As a partner's engineer would: the generator reads only JSON, text and octet-stream bodies,
     # and a PDF (an invoice) is a file like any other.
     config = folder / "config.yaml"

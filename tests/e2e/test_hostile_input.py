@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.actors import PartnerSetup, operator_bearer
 from tests.e2e.dataverse import SAMPLE_HEADERS, register_org
+from tests.web import web
 
 HOSTILE_BODIES: dict[str, bytes] = {
     "nested 2,000 deep": b"[" * 2000 + b"]" * 2000,
@@ -48,7 +49,7 @@ LEAKS = re.compile(r"Traceback|File \"|odata\.|PartitionKey|RowKey|azure\.|Excep
 
 @pytest.fixture(scope="module")
 def document(api: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{api}/api/openapi.json").json())
+    return dict(web.get(f"{api}/api/openapi.json").json())
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def _fill(path: str, partner: PartnerSetup, org: dict[str, Any], hostile: str | 
 
 
 def _events(partner: PartnerSetup) -> list[str]:
-    response = httpx.get(f"{partner.url}/events?top=1000", headers=partner.as_key)
+    response = web.get(f"{partner.url}/events?top=1000", headers=partner.as_key)
     assert response.status_code == 200, response.text
     return [e["id"] for e in response.json()["items"]]
 
@@ -124,7 +125,7 @@ def test_hostile_bodies_get_a_problem_on_every_route_with_a_body(
         for url in _fill(path, partner, org):
             params = {"code": org["webhookKey"]} if "/webhook" in path else None
             for name, body in HOSTILE_BODIES.items():
-                response = httpx.request(
+                response = web.request(
                     method.upper(), api + url, content=body, headers=headers, params=params
                 )
                 sent += 1
@@ -140,7 +141,7 @@ def test_the_webhook_reads_its_body_by_the_same_rule(api: str, org: dict[str, An
     """Dataverse's own endpoint, authenticated: the body rule is the API's, 400 with what is wrong."""
     url = f"{api}/api/dynamics/{org['id']}/webhook"
     for name, body in HOSTILE_BODIES.items():
-        response = httpx.post(
+        response = web.post(
             url,
             params={"code": org["webhookKey"]},
             content=body,
@@ -163,7 +164,7 @@ def test_hostile_ids_in_every_id_position_get_a_problem(
         body = {} if "requestBody" in op else None
         for name, value in HOSTILE_IDS.items():
             for url in _fill(path, partner, org, value):
-                response = httpx.request(method.upper(), api + url, headers=headers, json=body)
+                response = web.request(method.upper(), api + url, headers=headers, json=body)
                 sent += 1
                 why = _refused_well(response, value)
                 if why:

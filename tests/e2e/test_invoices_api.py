@@ -9,7 +9,6 @@ import io
 import uuid
 from datetime import timedelta
 
-import httpx
 from pypdf import PdfReader
 
 from functions import deps
@@ -24,6 +23,7 @@ from shared.storage.router import StorageRouter
 from shared.usage import Unit, UsageMeter
 from tests.clocks import MovableClock
 from tests.e2e.actors import OPERATOR, PartnerSetup, make_partner
+from tests.web import web
 
 PROBLEM = "application/problem+json"
 OPERATOR_ACTION = ActionContext(Actor("operator", "operator"))
@@ -52,7 +52,7 @@ def _partner_begun_40_days_ago(api: str, router: StorageRouter, days: int = 40) 
     partner = service.create(body, OPERATOR_ACTION)
     meter = UsageMeter(router.region("eu"), MovableClock(started + timedelta(days=3)))
     meter.record_many(partner.id, Unit.API_CALLS, [f"call-{i}" for i in range(500)])
-    key = httpx.post(
+    key = web.post(
         f"{api}/api/partners/{partner.id}/api-keys", headers=OPERATOR, json={"name": "k", "scopes": ["read"]}
     )
     assert key.status_code == 201, key.text
@@ -71,28 +71,28 @@ def test_a_partner_reads_its_invoice_and_pdf_and_the_operator_corrects_it(
         "address": {"line1": "Kade 2", "postalCode": "3511 AA", "city": "Utrecht", "country": "NL"},
         "vatNumber": "NL123456789B01",
     }
-    patched = httpx.patch(f"{partner.url}/administration", headers=owner, json=fields)
+    patched = web.patch(f"{partner.url}/administration", headers=owner, json=fields)
     assert patched.status_code == 200, patched.text
 
-    first = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    first = web.post(f"{partner.url}/invoices", headers=OPERATOR)
     assert first.status_code == 200, first.text
     invoice = first.json()
-    again = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    again = web.post(f"{partner.url}/invoices", headers=OPERATOR)
     assert again.json()["id"] == invoice["id"] and again.json()["number"] == invoice["number"]
     assert invoice["customer"]["name"] == "Billed IT B.V." and invoice["vat"]["treatment"] == "domestic"
     calls = next(line for line in invoice["lines"] if line.get("unit") == "apiCalls")
     assert calls["quantity"] >= 500  # the seeded calls, and the few of this test itself
     assert invoice["totalCents"] == invoice["subtotalCents"] + invoice["vat"]["amountCents"]
 
-    listed = httpx.get(f"{partner.url}/invoices", headers=owner).json()
+    listed = web.get(f"{partner.url}/invoices", headers=owner).json()
     assert [i["id"] for i in listed["items"]] == [invoice["id"]] and listed["continuationToken"] is None
-    assert httpx.get(f"{partner.url}/invoices/{invoice['id']}", headers=owner).json() == invoice
-    pdf = httpx.get(f"{partner.url}/invoices/{invoice['id']}/pdf", headers=owner)
+    assert web.get(f"{partner.url}/invoices/{invoice['id']}", headers=owner).json() == invoice
+    pdf = web.get(f"{partner.url}/invoices/{invoice['id']}/pdf", headers=owner)
     assert pdf.status_code == 200 and pdf.headers["content-type"].startswith("application/pdf")
     text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
     assert invoice["number"] in text and money(invoice["totalCents"], "EUR") in text
 
-    note = httpx.post(
+    note = web.post(
         f"{partner.url}/invoices/{invoice['id']}/credit-note",
         headers=OPERATOR,
         json={"reason": "Wrong address"},
@@ -102,44 +102,44 @@ def test_a_partner_reads_its_invoice_and_pdf_and_the_operator_corrects_it(
     assert note.json()["totalCents"] == -invoice["totalCents"]
     assert note.json()["creditsNumber"] == invoice["number"]
     statuses = {
-        i["id"]: i["status"] for i in httpx.get(f"{partner.url}/invoices", headers=owner).json()["items"]
+        i["id"]: i["status"] for i in web.get(f"{partner.url}/invoices", headers=owner).json()["items"]
     }
     assert statuses[invoice["id"]] == "void" and len(statuses) == 2
-    paid = httpx.put(
+    paid = web.put(
         f"{partner.url}/invoices/{note.json()['id']}/status", headers=OPERATOR, json={"status": "paid"}
     )
     assert paid.status_code == 200 and paid.json()["status"] == "paid"
 
     # A read-only API key, another partner, the partner's owner on an operator route: refused.
-    assert httpx.get(f"{partner.url}/invoices", headers=partner.as_key).status_code == 403
+    assert web.get(f"{partner.url}/invoices", headers=partner.as_key).status_code == 403
     stranger = make_partner(api, "eu")
-    foreign = httpx.get(f"{partner.url}/invoices/{invoice['id']}", headers=stranger.bearer())
+    foreign = web.get(f"{partner.url}/invoices/{invoice['id']}", headers=stranger.bearer())
     assert foreign.status_code == 404 and foreign.headers["content-type"].startswith(PROBLEM)
-    assert httpx.get(f"{stranger.url}/invoices/{invoice['id']}", headers=stranger.bearer()).status_code == 404
-    assert httpx.post(f"{partner.url}/invoices", headers=owner).status_code == 403
+    assert web.get(f"{stranger.url}/invoices/{invoice['id']}", headers=stranger.bearer()).status_code == 404
+    assert web.post(f"{partner.url}/invoices", headers=owner).status_code == 403
 
 
 def test_bad_input_is_refused_with_a_problem_and_changes_nothing(api: str) -> None:
     partner = make_partner(api, "eu")
     owner = partner.bearer()
-    no_cycle = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    no_cycle = web.post(f"{partner.url}/invoices", headers=OPERATOR)
     assert no_cycle.status_code == 409 and no_cycle.json()["type"].endswith("no-ended-cycle")
-    bad_fields = httpx.patch(
+    bad_fields = web.patch(
         f"{partner.url}/administration",
         headers=owner,
         json={"legalName": "X", "address": {"line1": "Kade 2", "city": "Utrecht", "country": "nl"}},
     )
     assert bad_fields.status_code == 422 and bad_fields.headers["content-type"].startswith(PROBLEM)
-    stored = httpx.get(f"{partner.url}/administration", headers=owner).json()
+    stored = web.get(f"{partner.url}/administration", headers=owner).json()
     assert not any(stored.values())  # nothing written
     unknown = "01" + "A" * 24
-    assert httpx.get(f"{partner.url}/invoices/not-an-id", headers=owner).status_code == 404
-    assert httpx.get(f"{partner.url}/invoices/{unknown}/pdf", headers=owner).status_code == 404
-    bad_status = httpx.put(
+    assert web.get(f"{partner.url}/invoices/not-an-id", headers=owner).status_code == 404
+    assert web.get(f"{partner.url}/invoices/{unknown}/pdf", headers=owner).status_code == 404
+    bad_status = web.put(
         f"{partner.url}/invoices/{unknown}/status", headers=OPERATOR, json={"status": "late"}
     )
     assert bad_status.status_code == 422
-    empty_reason = httpx.post(
+    empty_reason = web.post(
         f"{partner.url}/invoices/{unknown}/credit-note", headers=OPERATOR, json={"reason": ""}
     )
     assert empty_reason.status_code == 422
@@ -149,18 +149,18 @@ def test_cycles_missed_while_nothing_closed_them_are_invoiced_in_order_once(
     api: str, router: StorageRouter
 ) -> None:
     partner = _partner_begun_40_days_ago(api, router, days=70)  # two cycles ended, none closed
-    closed = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    closed = web.post(f"{partner.url}/invoices", headers=OPERATOR)
     assert closed.status_code == 200, closed.text
-    listed = httpx.get(f"{partner.url}/invoices", headers=partner.bearer()).json()["items"]
+    listed = web.get(f"{partner.url}/invoices", headers=partner.bearer()).json()["items"]
     assert len(listed) == 2 and listed[-1]["id"] == closed.json()["id"]  # the latest is answered
     first, second = listed
     assert first["periodEnd"] == second["periodStart"]  # the earlier cycle, then the one after it
     assert int(first["number"].rsplit("-", 1)[1]) < int(second["number"].rsplit("-", 1)[1])
     calls = next(line for line in first["lines"] if line.get("unit") == "apiCalls")
     assert calls["quantity"] == 500  # the calls seeded on day 3 are the first cycle's
-    again = httpx.post(f"{partner.url}/invoices", headers=OPERATOR)
+    again = web.post(f"{partner.url}/invoices", headers=OPERATOR)
     assert again.json()["id"] == second["id"]
-    assert len(httpx.get(f"{partner.url}/invoices", headers=partner.bearer()).json()["items"]) == 2
+    assert len(web.get(f"{partner.url}/invoices", headers=partner.bearer()).json()["items"]) == 2
 
 
 def test_partial_credit_notes_over_http_and_the_refusal_names_what_is_left(
@@ -169,39 +169,39 @@ def test_partial_credit_notes_over_http_and_the_refusal_names_what_is_left(
     partner = _partner_begun_40_days_ago(api, router)
     handled = UsageMeter(router.region("eu"), MovableClock(SystemClock().now() - timedelta(days=35)))
     handled.record_many(partner.id, Unit.SUBJECT_REQUESTS_HANDLED, ["r1", "r2", "r3", "r4"])
-    invoice = httpx.post(f"{partner.url}/invoices", headers=OPERATOR).json()
+    invoice = web.post(f"{partner.url}/invoices", headers=OPERATOR).json()
     url = f"{partner.url}/invoices/{invoice['id']}"
     calls = next(i for i, line in enumerate(invoice["lines"]) if line.get("unit") == "apiCalls")
-    plan = httpx.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "Calls", "lines": [calls]})
+    plan = web.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "Calls", "lines": [calls]})
     assert plan.status_code == 201, plan.text
     assert plan.json()["lines"][0]["amountCents"] == -invoice["lines"][calls]["amountCents"] < 0
     assert plan.json()["creditsInvoiceId"] == invoice["id"]
-    shown = httpx.get(url, headers=partner.bearer()).json()
+    shown = web.get(url, headers=partner.bearer()).json()
     assert (shown["status"], shown["creditedCents"]) == ("open", -plan.json()["totalCents"])
     assert shown["creditNoteIds"] == [plan.json()["id"]]
     left = invoice["totalCents"] + plan.json()["totalCents"]
 
-    too_much = httpx.post(
+    too_much = web.post(
         f"{url}/credit-note", headers=OPERATOR, json={"reason": "Too much", "amountCents": 10**9}
     )
     assert too_much.status_code == 409 and too_much.headers["content-type"].startswith(PROBLEM)
     assert too_much.json()["remainingCents"] == left
     assert money(left, "EUR") in too_much.json()["detail"]
-    both = httpx.post(
+    both = web.post(
         f"{url}/credit-note", headers=OPERATOR, json={"reason": "x", "lines": [1], "amountCents": 5}
     )
     assert both.status_code == 422 and both.headers["content-type"].startswith(PROBLEM)
-    no_line = httpx.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "x", "lines": [999]})
+    no_line = web.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "x", "lines": [999]})
     assert no_line.status_code == 422 and no_line.json()["type"].endswith("no-such-line")
 
-    rest = httpx.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "The rest"})
+    rest = web.post(f"{url}/credit-note", headers=OPERATOR, json={"reason": "The rest"})
     assert rest.status_code == 201 and rest.json()["totalCents"] == -left
-    final = httpx.get(url, headers=partner.bearer()).json()
+    final = web.get(url, headers=partner.bearer()).json()
     assert (final["status"], final["creditedCents"]) == ("void", invoice["totalCents"])
     text = (
         PdfReader(
             io.BytesIO(
-                httpx.get(f"{partner.url}/invoices/{rest.json()['id']}/pdf", headers=partner.bearer()).content
+                web.get(f"{partner.url}/invoices/{rest.json()['id']}/pdf", headers=partner.bearer()).content
             )
         )
         .pages[0]

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
@@ -16,6 +15,7 @@ from azure.storage.queue import QueueClient
 
 from localdev.stack import local_host, wait_until
 from shared.storage.queues import encode_policies
+from tests.web import web
 
 SAMPLE = Path(__file__).parent / "sample_app"
 QUEUE = "sample-work"
@@ -57,22 +57,22 @@ def record(records, kind: str, key: str) -> dict | None:  # type: ignore[no-unty
 
 
 def test_typed_and_optional_route_parameters(sample: str) -> None:
-    with_label = httpx.get(f"{sample}/api/echo/42/hello?x=1").json()
+    with_label = web.get(f"{sample}/api/echo/42/hello?x=1").json()
     assert with_label == {"route": {"id": "42", "label": "hello"}, "query": {"x": "1"}, "method": "GET"}
-    without = httpx.get(f"{sample}/api/echo/42").json()
+    without = web.get(f"{sample}/api/echo/42").json()
     assert without["route"] == {"id": "42"}
 
 
 def test_int_constraint_refuses_text_and_literal_routes_win(sample: str) -> None:
     # `fixed` is not an int, so only echo/fixed/{label?} can serve it.
-    assert httpx.get(f"{sample}/api/echo/fixed/a").json() == {"fixed": True, "route": {"label": "a"}}
-    assert httpx.get(f"{sample}/api/echo/abc/x").status_code == 404
+    assert web.get(f"{sample}/api/echo/fixed/a").json() == {"fixed": True, "route": {"label": "a"}}
+    assert web.get(f"{sample}/api/echo/abc/x").status_code == 404
 
 
 def test_catch_all_route_and_methods(sample: str) -> None:
-    got = httpx.put(f"{sample}/api/files/a/b/c.txt", content=b"data").json()
+    got = web.put(f"{sample}/api/files/a/b/c.txt", content=b"data").json()
     assert got == {"rest": "a/b/c.txt", "body": "data"}
-    refused = httpx.delete(f"{sample}/api/files/a")
+    refused = web.delete(f"{sample}/api/files/a")
     assert refused.status_code == 405
     assert refused.headers["allow"] == "GET, PUT"
     assert refused.headers["content-type"].startswith("application/problem+json")
@@ -87,16 +87,16 @@ def test_a_function_disabled_by_app_setting_is_not_served(stack_env: dict[str, s
         **{f"AzureWebJobs.{name}.Disabled": "true" for name in disabled},
     }
     with local_host(env, script_root=SAMPLE, app="sample_functions:app") as base:
-        assert httpx.get(f"{base}/api/echo/fixed/a").status_code == 404
-        assert httpx.get(f"{base}/api/echo/42").json()["route"] == {"id": "42"}
+        assert web.get(f"{base}/api/echo/fixed/a").status_code == 404
+        assert web.get(f"{base}/api/echo/42").json()["route"] == {"id": "42"}
 
 
 def test_route_prefix_is_required(sample: str) -> None:
-    assert httpx.get(f"{sample}/echo/1").status_code == 404
+    assert web.get(f"{sample}/echo/1").status_code == 404
 
 
 def test_async_function(sample: str) -> None:
-    response = httpx.post(f"{sample}/api/async-echo", content=b"ping")
+    response = web.post(f"{sample}/api/async-echo", content=b"ping")
     assert (response.status_code, response.content, response.headers["x-async"]) == (201, b"ping", "yes")
 
 
@@ -104,13 +104,13 @@ def test_requests_are_served_concurrently(sample: str) -> None:
     # The function answers only when eight requests are inside it at once; served one by one,
     # the barrier would time out and every request would fail.
     with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda _: httpx.get(f"{sample}/api/together", timeout=15), range(8)))
+        responses = list(pool.map(lambda _: web.get(f"{sample}/api/together", timeout=15), range(8)))
     assert [r.text for r in responses] == ["together"] * 8
 
 
 def test_three_requests_meet_without_a_concurrency_limit(sample: str) -> None:
     with ThreadPoolExecutor(3) as pool:
-        responses = list(pool.map(lambda _: httpx.get(f"{sample}/api/trio", timeout=15), range(3)))
+        responses = list(pool.map(lambda _: web.get(f"{sample}/api/trio", timeout=15), range(3)))
     assert [r.text for r in responses] == ["together"] * 3
 
 
@@ -131,7 +131,7 @@ def test_http_concurrency_limit_runs_at_most_that_many_at_once(stack_env: dict[s
         local_host(env, script_root=SAMPLE, app="sample_functions:app") as limited,
         ThreadPoolExecutor(3) as pool,
     ):
-        responses = list(pool.map(lambda _: httpx.get(f"{limited}/api/trio", timeout=15), range(3)))
+        responses = list(pool.map(lambda _: web.get(f"{limited}/api/trio", timeout=15), range(3)))
     assert [r.text for r in responses] == ["alone"] * 3
 
 
@@ -163,7 +163,7 @@ def test_http_answers_while_queue_work_holds_every_background_thread(  # type: i
             timeout=30,
             what="both queue functions to hold their threads",
         )
-        answered = httpx.get(f"{base}/api/echo/7", timeout=10)
+        answered = web.get(f"{base}/api/echo/7", timeout=10)
         gate.touch()
         wait_until(
             lambda: all(record(records, "blocking", f"{k}-done") for k in keys),
@@ -183,7 +183,7 @@ def test_worker_process_count_runs_queue_triggers_in_another_process(  # type: i
         started = wait_until(
             lambda: record(records, "blocking", "workers-1-started"), timeout=30, what="the queue function"
         )
-        http_pid = int(httpx.get(f"{base}/api/pid", timeout=10).text)
+        http_pid = int(web.get(f"{base}/api/pid", timeout=10).text)
         gate.touch()
         wait_until(lambda: record(records, "blocking", "workers-1-done"), what="the held function to end")
     assert started["pid"] != http_pid

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,6 +21,7 @@ from tests.e2e.actors import (
     operator_bearer,
     partner_body,
 )
+from tests.web import web
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def partner(api: str) -> PartnerSetup:
 
 
 def created_event(api: str, partner_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    events = httpx.get(f"{api}/api/partners/{partner_id}/events?action=partner.created", headers=headers)
+    events = web.get(f"{api}/api/partners/{partner_id}/events?action=partner.created", headers=headers)
     assert events.status_code == 200, events.text
     (event,) = events.json()["items"]
     return event  # type: ignore[no-any-return]
@@ -42,7 +42,7 @@ def test_an_operator_token_creates_a_partner_and_the_audit_log_names_that_person
 ) -> None:
     oid = str(uuid.uuid4())
     olga = operator_bearer(api, object_id=oid, name="Olga Operator", version=version)
-    created = httpx.post(f"{api}/api/partners", json=partner_body(), headers=olga)
+    created = web.post(f"{api}/api/partners", json=partner_body(), headers=olga)
     assert created.status_code == 201, created.text
     partner_id = created.json()["id"]
     # The operator reads the partner's events with the same token; the owner sees the same name.
@@ -50,16 +50,16 @@ def test_an_operator_token_creates_a_partner_and_the_audit_log_names_that_person
     assert event["actor"] == {"type": "operator", "id": oid, "display": "Olga Operator"}
     # An app-only token of the operator's automation (no scope, no name) is named by its app.
     robot = operator_bearer(api, object_id=str(uuid.uuid4()), name=None, scopes=None, app_id=CLIENT_ID)
-    keyed = httpx.post(
+    keyed = web.post(
         f"{api}/api/partners/{partner_id}/api-keys", headers=robot, json={"name": "psa", "scopes": ["read"]}
     )
     assert keyed.status_code == 201, keyed.text
-    listed = httpx.get(f"{api}/api/partners/{partner_id}/events?action=apiKey.created", headers=robot)
+    listed = web.get(f"{api}/api/partners/{partner_id}/events?action=apiKey.created", headers=robot)
     assert [e["actor"]["display"] for e in listed.json()["items"]] == [f"app {CLIENT_ID}"]
 
 
 def test_the_break_glass_key_names_nobody_in_the_audit_log(api: str) -> None:
-    created = httpx.post(f"{api}/api/partners", json=partner_body(), headers=OPERATOR)
+    created = web.post(f"{api}/api/partners", json=partner_body(), headers=OPERATOR)
     event = created_event(api, created.json()["id"], OPERATOR)
     assert event["actor"] == {"type": "operator", "id": "break-glass", "display": "break-glass key"}
 
@@ -75,14 +75,14 @@ def test_operator_tokens_from_another_tenant_or_without_the_role_are_refused(
     }
     for why, headers in refusals.items():
         for method, url in (("POST", f"{api}/api/partners"), ("GET", f"{api}/api/privacy/breaches")):
-            response = httpx.request(method, url, json=partner_body(), headers=headers)
+            response = web.request(method, url, json=partner_body(), headers=headers)
             assert response.status_code == 403, f"{why}: {response.status_code}"
             assert response.json()["type"].endswith("/insufficient-scope"), why
         # On a partner's path such a token is nobody of that partner.
-        assert httpx.get(partner.url, headers=headers).status_code in (403, 404), why
+        assert web.get(partner.url, headers=headers).status_code in (403, 404), why
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     for bad in (operator_bearer(api, key=stranger), operator_bearer(api, issued_at=time.time() - 7200)):
-        assert httpx.post(f"{api}/api/partners", json=partner_body(), headers=bad).status_code == 401
+        assert web.post(f"{api}/api/partners", json=partner_body(), headers=bad).status_code == 401
 
 
 def test_the_operator_is_refused_on_end_user_data_by_token_and_by_key(
@@ -96,19 +96,19 @@ def test_the_operator_is_refused_on_end_user_data_by_token_and_by_key(
     ]
     for url in [*end_user_data, f"{partner.url}/tenants/{uuid.uuid4()}/users"]:
         for headers in (OPERATOR, operator_bearer(api)):
-            response = httpx.get(url, headers=headers)
+            response = web.get(url, headers=headers)
             assert response.status_code == 403, f"{url}: {response.status_code}"
             assert response.json()["title"] == "Not for the operator."
     for url in end_user_data:  # the partner's own key reads them
-        assert httpx.get(url, headers=partner.as_key).status_code == 200, url
+        assert web.get(url, headers=partner.as_key).status_code == 200, url
     # Where the operator has a job, both work.
     for headers in (OPERATOR, operator_bearer(api)):
-        assert httpx.get(partner.url, headers=headers).status_code == 200
-        assert httpx.get(f"{partner.url}/events/verify", headers=headers).json()["valid"] is True
+        assert web.get(partner.url, headers=headers).status_code == 200
+        assert web.get(f"{partner.url}/events/verify", headers=headers).json()["valid"] is True
 
 
 def test_the_document_says_which_routes_take_the_operator(api: str) -> None:
-    paths = httpx.get(f"{api}/api/openapi.json").json()["paths"]
+    paths = web.get(f"{api}/api/openapi.json").json()["paths"]
 
     def schemes(path: str, method: str) -> dict[str, list[str]]:
         return {name: roles for req in paths[path][method]["security"] for name, roles in req.items()}
@@ -132,12 +132,12 @@ def test_every_break_glass_use_leaves_a_warning_naming_the_route_never_the_key(
     with tempfile.TemporaryDirectory() as folder:
         log_path = Path(folder) / "host.log"
         with log_path.open("wb") as output, local_host(stack_env, output=output) as api:
-            created = httpx.post(f"{api}/api/partners", json=partner_body(), headers=OPERATOR)
+            created = web.post(f"{api}/api/partners", json=partner_body(), headers=OPERATOR)
             assert created.status_code == 201
             partner_url = f"/api/partners/{created.json()['id']}"
-            assert httpx.get(f"{api}{partner_url}/tenants", headers=OPERATOR).status_code == 403
+            assert web.get(f"{api}{partner_url}/tenants", headers=OPERATOR).status_code == 403
             # An operator token is no break-glass use.
-            assert httpx.get(f"{api}{partner_url}", headers=operator_bearer(api)).status_code == 200
+            assert web.get(f"{api}{partner_url}", headers=operator_bearer(api)).status_code == 200
             expected = [
                 "WARNING tenantry.security: break-glass operator key used on POST /api/partners: allowed",
                 f"WARNING tenantry.security: break-glass operator key used on GET {partner_url}/tenants: "
@@ -161,15 +161,14 @@ def test_without_operator_api_key_the_key_opens_nothing_and_tokens_still_work(
     # Empty is unset: the local settings file would fill in an absent variable.
     env = {**stack_env, "OPERATOR_API_KEY": ""}
     with local_host(env) as api:
-        refused = httpx.post(f"{api}/api/partners", json=partner_body(), headers=OPERATOR)
+        refused = web.post(f"{api}/api/partners", json=partner_body(), headers=OPERATOR)
         assert refused.status_code == 401
         assert (
-            httpx.post(f"{api}/api/partners", json=partner_body(), headers={"x-api-key": ""}).status_code
-            == 401
+            web.post(f"{api}/api/partners", json=partner_body(), headers={"x-api-key": ""}).status_code == 401
         )
-        created = httpx.post(f"{api}/api/partners", json=partner_body(), headers=operator_bearer(api))
+        created = web.post(f"{api}/api/partners", json=partner_body(), headers=operator_bearer(api))
         assert created.status_code == 201, created.text
         partner_url = f"{api}/api/partners/{created.json()['id']}"
-        assert httpx.get(partner_url, headers=OPERATOR).status_code == 401
-        assert httpx.get(f"{partner_url}/personnel", headers=OPERATOR).status_code == 401
-        assert httpx.get(partner_url, headers=operator_bearer(api)).status_code == 200
+        assert web.get(partner_url, headers=OPERATOR).status_code == 401
+        assert web.get(f"{partner_url}/personnel", headers=OPERATOR).status_code == 401
+        assert web.get(partner_url, headers=operator_bearer(api)).status_code == 200

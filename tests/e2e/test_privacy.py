@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
-
 from shared.settings import DEFAULT_SUBPROCESSORS
 from shared.storage.catalogue import CATALOGUE, StorageKind, UndeclaredStorageError, declared
 from tests.e2e.actors import OPERATOR, make_partner
 from tests.stack import STACK_ENV
+from tests.web import web
 
 
 def test_the_record_of_processing_lists_every_catalogue_entry(api: str) -> None:
-    response = httpx.get(f"{api}/api/privacy/processing-activities")
+    response = web.get(f"{api}/api/privacy/processing-activities")
     assert response.status_code == 200
     record = response.json()
     stores = {a["store"]: a for a in record["activities"]}
@@ -26,7 +25,7 @@ def test_the_record_of_processing_lists_every_catalogue_entry(api: str) -> None:
 
 
 def test_subprocessors_are_listed_per_configured_region(api: str) -> None:
-    response = httpx.get(f"{api}/api/privacy/subprocessors")
+    response = web.get(f"{api}/api/privacy/subprocessors")
     assert response.status_code == 200
     items = response.json()["items"]
     assert [i["region"] for i in items] == STACK_ENV["TENANTRY_REGIONS"].split(",")
@@ -36,28 +35,28 @@ def test_subprocessors_are_listed_per_configured_region(api: str) -> None:
 
 def test_the_operator_previews_a_sweep_and_partners_cannot(api: str) -> None:
     partner = make_partner(api)
-    response = httpx.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR)
+    response = web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR)
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert {i["region"] for i in items} == {"eu", "us"}
     assert all(i["dryRun"] and i["complete"] for i in items)
     # Nothing made today is due, so a preview lists nothing of the partner.
     assert not any(partner.id in sample for i in items for sample in i["samples"])
-    one = httpx.post(f"{api}/api/privacy/sweeps?dryRun=true&region=us", headers=OPERATOR).json()
+    one = web.post(f"{api}/api/privacy/sweeps?dryRun=true&region=us", headers=OPERATOR).json()
     assert [i["region"] for i in one["items"]] == ["us"]
-    assert httpx.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=partner.as_key).status_code == 401
+    assert web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=partner.as_key).status_code == 401
 
 
 def test_a_partner_chooses_10_years_for_administration_records(api: str) -> None:
     partner = make_partner(api)
     url = f"{partner.url}/privacy/settings"
-    assert httpx.get(url, headers=partner.as_key).json()["administrationRetentionYears"] == 7
-    changed = httpx.put(url, headers=partner.as_key, json={"administrationRetentionYears": 10})
+    assert web.get(url, headers=partner.as_key).json()["administrationRetentionYears"] == 7
+    changed = web.put(url, headers=partner.as_key, json={"administrationRetentionYears": 10})
     assert changed.status_code == 200, changed.text
-    assert httpx.get(url, headers=partner.bearer()).json()["administrationRetentionYears"] == 10
-    bad = httpx.put(url, headers=partner.as_key, json={"administrationRetentionYears": 8})
+    assert web.get(url, headers=partner.bearer()).json()["administrationRetentionYears"] == 10
+    bad = web.put(url, headers=partner.as_key, json={"administrationRetentionYears": 8})
     assert bad.status_code == 422
-    events = httpx.get(f"{partner.url}/events?action=privacy.settings.changed", headers=partner.as_key)
+    events = web.get(f"{partner.url}/events?action=privacy.settings.changed", headers=partner.as_key)
     assert events.json()["items"][0]["changes"]["administrationRetentionYears"] == {"before": 7, "after": 10}
 
 
@@ -86,10 +85,10 @@ def test_nothing_is_stored_that_the_catalogue_does_not_declare(api: str) -> None
     from functions import deps
 
     partner = make_partner(api, "us")
-    httpx.put(
+    web.put(
         f"{partner.url}/privacy/settings", headers=partner.as_key, json={"administrationRetentionYears": 10}
     )
-    httpx.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR)
+    web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR)
     found: list[str] = []
     for account in deps.storage().accounts():
         tables = [t.name for t in account.table_service().list_tables()]
@@ -120,18 +119,18 @@ def test_a_breach_is_seen_by_the_partners_it_affects_only(api: str) -> None:
         "measures": "Link revoked.",
         "affectedPartners": [affected.id],
     }
-    created = httpx.post(f"{api}/api/privacy/breaches", json=body, headers=OPERATOR)
+    created = web.post(f"{api}/api/privacy/breaches", json=body, headers=OPERATOR)
     assert created.status_code == 201, created.text
     breach = created.json()
     assert created.headers["location"] == f"/api/privacy/breaches/{breach['id']}"
     assert breach["deadlineState"] == "open"
-    seen = httpx.get(f"{affected.url}/privacy/breaches", headers=affected.as_key).json()["items"]
+    seen = web.get(f"{affected.url}/privacy/breaches", headers=affected.as_key).json()["items"]
     assert [b["id"] for b in seen] == [breach["id"]] and "affectedPartners" not in seen[0]
     assert seen[0]["notifyBy"] == breach["notifyBy"]
-    assert httpx.get(f"{bystander.url}/privacy/breaches", headers=bystander.as_key).json()["items"] == []
-    events = httpx.get(f"{affected.url}/events?action=privacy.breach.recorded", headers=affected.as_key)
+    assert web.get(f"{bystander.url}/privacy/breaches", headers=bystander.as_key).json()["items"] == []
+    events = web.get(f"{affected.url}/events?action=privacy.breach.recorded", headers=affected.as_key)
     assert events.json()["items"]
-    told = httpx.post(f"{api}/api/privacy/breaches/{breach['id']}/partners-notified", headers=OPERATOR)
+    told = web.post(f"{api}/api/privacy/breaches/{breach['id']}/partners-notified", headers=OPERATOR)
     assert told.json()["deadlineState"] == "met"
     wrong = {**body, "affectedPartners": [affected.id], "region": "us"}
-    assert httpx.post(f"{api}/api/privacy/breaches", json=wrong, headers=OPERATOR).status_code == 422
+    assert web.post(f"{api}/api/privacy/breaches", json=wrong, headers=OPERATOR).status_code == 422

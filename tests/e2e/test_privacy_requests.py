@@ -13,6 +13,7 @@ from localdev.graph_standin import StandinControl
 from localdev.stack import wait_until
 from tests.e2e.actors import OPERATOR, PartnerSetup, add_proven_tenant, make_partner
 from tests.stack import GRAPH
+from tests.web import web
 
 http = httpx.Client(timeout=60)
 
@@ -91,7 +92,7 @@ def test_an_access_request_ends_in_an_export_fetched_through_a_signed_link(
     link = http.get(f"{url}/export", headers=partner.as_key)
     assert link.status_code == 200, link.text
     assert set(link.json()) == {"url", "expiresAt"}
-    package = httpx.get(link.json()["url"])
+    package = web.get(link.json()["url"])
     assert package.status_code == 200
     assert user["userPrincipalName"].lower() in package.text.lower()
     assert http.get(f"{url}/certificate", headers=partner.as_key).status_code == 409

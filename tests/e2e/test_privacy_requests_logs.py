@@ -7,12 +7,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import httpx
-
 from localdev.graph_standin import StandinControl
 from localdev.stack import local_host, wait_until
 from tests.e2e.actors import make_partner
 from tests.stack import GRAPH
+from tests.web import web
 
 
 def test_a_request_lifecycle_at_debug_logs_no_identifier(stack_env: dict[str, str]) -> None:
@@ -29,7 +28,7 @@ def test_a_request_lifecycle_at_debug_logs_no_identifier(stack_env: dict[str, st
             control = StandinControl(GRAPH.base_url, GRAPH.certificates.ca)
             control.grant_consent(tenant_id)  # its admin consented: the stand-in serves it
             control.close()
-            added = httpx.post(
+            added = web.post(
                 f"{partner.url}/tenants",
                 headers=partner.as_key,
                 json={"tenantId": tenant_id, "displayName": "F"},
@@ -42,7 +41,7 @@ def test_a_request_lifecycle_at_debug_logs_no_identifier(stack_env: dict[str, st
             ]
             links = []
             for body in bodies:
-                created = httpx.post(
+                created = web.post(
                     f"{partner.url}/privacy/requests",
                     headers=partner.as_key,
                     json={**body, "tenantId": tenant_id, "reference": f"ticket {marker}"},
@@ -50,17 +49,17 @@ def test_a_request_lifecycle_at_debug_logs_no_identifier(stack_env: dict[str, st
                 assert created.status_code == 201, created.text
                 url = f"{partner.url}/privacy/requests/{created.json()['id']}"
                 note = {"method": "controllerConfirmed", "note": "ok"}
-                assert httpx.post(f"{url}/verify", headers=partner.as_key, json=note).status_code == 200
-                assert httpx.post(f"{url}/approve", headers=partner.as_key).status_code == 200
-                assert httpx.post(f"{url}/execute", headers=partner.as_key).status_code == 202
+                assert web.post(f"{url}/verify", headers=partner.as_key, json=note).status_code == 200
+                assert web.post(f"{url}/approve", headers=partner.as_key).status_code == 200
+                assert web.post(f"{url}/execute", headers=partner.as_key).status_code == 202
 
                 def closed(url: str = url) -> bool:
-                    state = httpx.get(url, headers=partner.as_key).json()["state"]
+                    state = web.get(url, headers=partner.as_key).json()["state"]
                     return state in ("completed", "failed")
 
                 wait_until(closed, timeout=60, what="the request's job")
                 if body["type"] == "access":
-                    link = httpx.get(f"{url}/export", headers=partner.as_key)
+                    link = web.get(f"{url}/export", headers=partner.as_key)
                     assert link.status_code == 200, link.text
                     links.append(link.json()["url"])
         captured = log_path.read_text(errors="replace")

@@ -25,6 +25,7 @@ from localdev.stack import local_host, wait_until
 from tests.e2e.actors import OPERATOR, add_proven_tenant, make_partner
 from tests.e2e.dataverse import add_rule, register_org
 from tests.stack import GRAPH, STACK_ENV
+from tests.web import web
 
 # One local host for the whole module; schemathesis needs the schema at collection time.
 _HOST = local_host(STACK_ENV)
@@ -65,13 +66,13 @@ def _seed() -> tuple[dict[str, str], dict[str, str]]:
     wait_until(synced, timeout=60, what="the seeded tenant's first sync")
     org = register_org(partner)
     spare = made(
-        httpx.post(f"{partner.url}/api-keys", headers=OPERATOR, json={"name": "spare", "scopes": ["read"]})
+        web.post(f"{partner.url}/api-keys", headers=OPERATOR, json={"name": "spare", "scopes": ["read"]})
     )
     notification = made(
         http.post(f"/orgs/{org['id']}/notifications", json={"everyone": True, "title": "Hi", "body": "There"})
     )
     owner = partner.bearer()  # tenant groups need a person with manageAccess, not a key
-    made(httpx.put(f"{partner.url}/tenant-groups/seeded", json={"tenantIds": [tenant_id]}, headers=owner))
+    made(web.put(f"{partner.url}/tenant-groups/seeded", json={"tenantIds": [tenant_id]}, headers=owner))
     request = made(
         http.post(
             "/privacy/requests",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
-
 from tests.e2e.actors import OPERATOR, make_partner
+from tests.web import web
 
 
 def test_an_owner_sees_the_plans_upgrades_and_unsubscribes_and_a_key_cannot(api: str) -> None:
@@ -20,7 +19,7 @@ def test_an_owner_sees_the_plans_upgrades_and_unsubscribes_and_a_key_cannot(api:
             "monthlyPriceCents": cents,
             "annualPriceCents": cents * 10,
         }
-        published = httpx.put(f"{api}/api/operator/plans/{plan_id}", json=body, headers=OPERATOR)
+        published = web.put(f"{api}/api/operator/plans/{plan_id}", json=body, headers=OPERATOR)
         assert published.status_code == 200, published.text
         assert published.json()["version"] == 1
     team, agency = plans
@@ -29,26 +28,26 @@ def test_an_owner_sees_the_plans_upgrades_and_unsubscribes_and_a_key_cannot(api:
     )
     owner = partner.bearer()
 
-    offered = httpx.get(f"{partner.url}/plans", headers=owner).json()["items"]
+    offered = web.get(f"{partner.url}/plans", headers=owner).json()["items"]
     assert {p["id"]: p["monthlyPriceCents"] for p in offered if p["id"] in plans} == {
         team: 9900,
         agency: 49900,
     }
 
     change = f"{partner.url}/subscription/plan-change"
-    by_key = httpx.post(change, json={"plan": agency}, headers=partner.as_key)
+    by_key = web.post(change, json={"plan": agency}, headers=partner.as_key)
     assert by_key.status_code == 403
-    unknown = httpx.post(change, json={"plan": "nothing-here"}, headers=owner)
+    unknown = web.post(change, json={"plan": "nothing-here"}, headers=owner)
     assert (unknown.status_code, unknown.json()["type"].rsplit("/", 1)[-1]) == (422, "unknown-plan")
 
-    upgraded = httpx.post(change, json={"plan": agency}, headers=owner)
+    upgraded = web.post(change, json={"plan": agency}, headers=owner)
     assert upgraded.status_code == 200, upgraded.text
     subscription = upgraded.json()["subscription"]
     assert (subscription["plan"], subscription["tenantLimit"]) == (agency, 100)
     (line,) = subscription["adjustments"]
     assert 0 < line["amountCents"] <= 49900 - 9900
 
-    ended = httpx.post(f"{partner.url}/subscription/unsubscribe", headers=owner).json()["subscription"]
+    ended = web.post(f"{partner.url}/subscription/unsubscribe", headers=owner).json()["subscription"]
     assert ended["terminationEffectiveAt"] == subscription["currentPeriodEnd"]
-    actions = [e["action"] for e in httpx.get(f"{partner.url}/events", headers=owner).json()["items"]]
+    actions = [e["action"] for e in web.get(f"{partner.url}/events", headers=owner).json()["items"]]
     assert {"subscription.upgraded", "subscription.unsubscribed"} <= set(actions)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
-
 from shared.audit.log import bucket_name
 from shared.clock import SystemClock
 from shared.storage.router import StorageRouter
 from tests.e2e.actors import OPERATOR, partner_body
+from tests.web import web
 
 FULL_IP = "203.0.113.77"
 # What the client wrote into X-Forwarded-For itself: the front end appends the real address after it.
@@ -16,7 +15,7 @@ FORGED = "192.0.2.66"
 
 def test_events_store_the_anonymised_address_only(api: str, router: StorageRouter) -> None:
     forwarded = f"{FORGED}, {FULL_IP}"
-    created = httpx.post(
+    created = web.post(
         f"{api}/api/partners", json=partner_body(), headers={**OPERATOR, "x-forwarded-for": forwarded}
     )
     assert created.status_code == 201, created.text

@@ -19,6 +19,7 @@ from shared.storage.router import StorageRouter
 from shared.usage import UsageMeter, month_of
 from tests.e2e.actors import make_partner
 from tests.e2e.dataverse import register_device, register_org
+from tests.web import web
 
 CALLS = 300
 
@@ -55,7 +56,7 @@ def test_a_host_killed_mid_work_loses_no_metered_call_and_retries_count_once(
         def call(request_id: str) -> None:
             headers = {**partner.as_key, "x-request-id": request_id}
             try:
-                response = httpx.get(f"{base}/api/partners/{partner.id}/tenants", headers=headers, timeout=30)
+                response = web.get(f"{base}/api/partners/{partner.id}/tenants", headers=headers, timeout=30)
             except httpx.TransportError:
                 return  # cut off by the kill
             if response.status_code == 200:
@@ -77,7 +78,7 @@ def test_a_host_killed_mid_work_loses_no_metered_call_and_retries_count_once(
     # The client retries what was cut off, with the same request ids, on a host that is up.
     for request_id in cut_off:
         headers = {**partner.as_key, "x-request-id": request_id}
-        assert httpx.get(f"{api}/api/partners/{partner.id}/tenants", headers=headers).status_code == 200
+        assert web.get(f"{api}/api/partners/{partner.id}/tenants", headers=headers).status_code == 200
     assert meter.month(partner.id, month)["apiCalls"] == CALLS
 
 
@@ -88,5 +89,5 @@ def test_devices_registered_are_billed_once_per_device(api: str) -> None:
     token = f"fcm-{uuid.uuid4().hex}"
     user = str(uuid.uuid4())
     again = [register_device(partner, org, user, token)["id"] for _ in range(2)]  # the browser retries
-    usage = httpx.get(f"{partner.url}/usage", headers=partner.as_key).json()["units"]
+    usage = web.get(f"{partner.url}/usage", headers=partner.as_key).json()["units"]
     assert usage["devicesRegistered"] == len({first["id"], *again})
