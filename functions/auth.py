@@ -15,6 +15,7 @@ from shared.access.reach import ALL_TENANTS, TenantReach
 from shared.audit.context import ActionContext
 from shared.audit.ip import anonymise_ip, client_address
 from shared.errors import ProblemError, forbidden
+from shared.keys import pepper_ring
 from shared.partners import subscription as subs
 from shared.partners.access import AccessService
 from shared.partners.authenticate import Credentials
@@ -78,9 +79,9 @@ class PartnerContext:
 
     def access(self) -> AccessService:
         config = deps.settings()
-        return AccessService(
-            self.account, self.partner.id, deps.clock(), config.api_key_pepper.get_secret_value()
-        )
+        pepper = config.api_key_pepper.get_secret_value()
+        ring = pepper_ring(pepper, config.api_key_pepper_versions.get_secret_value())
+        return AccessService(self.account, self.partner.id, deps.clock(), pepper, ring=ring)
 
     @cached_property
     def reach(self) -> TenantReach:

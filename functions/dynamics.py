@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ from shared.notifications.models import (
     SystemUsersIn,
     SystemUsersUpserted,
     WebhookAccepted,
+    WebhookKeyRotateIn,
 )
 from shared.notifications.orgs import Org, OrgLocation
 from shared.notifications.records import QUEUE
@@ -220,11 +222,17 @@ def delete_org(call: Call, context: PartnerContext, route: OrgRoute) -> NoConten
 
 @endpoint(
     bp, _ORG + "/webhook-key/rotate", methods=["POST"],
-    summary="Replace the webhook key; the old one stops working at once.",
+    summary="Replace the webhook key; the old one keeps working for `overlapHours` (default: the "
+    "stamp's grace window, 24 h; 0 ends it at once).",
     tag="dynamics", auth=partner_access(Scope.WRITE),
 )  # fmt: skip
-def rotate_webhook_key(call: Call, context: PartnerContext, route: OrgRoute) -> OrgSecretOut:
-    result: OrgSecretOut = _orgs(context).rotate(_org_id(context, route), "webhook", context.action)
+def rotate_webhook_key(
+    call: Call, context: PartnerContext, body: WebhookKeyRotateIn, route: OrgRoute
+) -> OrgSecretOut:
+    hours = body.overlap_hours if body.overlap_hours is not None else get_settings().webhook_key_grace_hours
+    result: OrgSecretOut = _orgs(context).rotate(
+        _org_id(context, route), "webhook", context.action, timedelta(hours=hours)
+    )
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import azure.functions as func
@@ -23,6 +24,7 @@ from shared.partners.models import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyList,
+    ApiKeyRotateIn,
     PartnerIn,
     PartnerOut,
     PersonnelIn,
@@ -337,14 +339,16 @@ def revoke_api_key(call: Call, context: PartnerContext, route: KeyRoute) -> NoCo
     bp,
     "partners/{partnerId}/api-keys/{keyId}/rotate",
     methods=["POST"],
-    summary="Replace a key's secret; the old secret stops working at once.",
+    summary="Replace a key's secret; the old one keeps working for `overlapHours` (default 24; 0: at once).",
     tag="api-keys",
     auth=partner_access(Scope.MANAGE_ACCESS, operator=True),
 )
-def rotate_api_key(call: Call, context: PartnerContext, route: KeyRoute) -> ApiKeyCreated:
+def rotate_api_key(
+    call: Call, context: PartnerContext, body: ApiKeyRotateIn, route: KeyRoute
+) -> ApiKeyCreated:
     access = context.access()
     grantor = access.grantor(context.caller, context.reach)
-    return access.rotate_key(route.key_id, context.action, grantor)
+    return access.rotate_key(route.key_id, context.action, grantor, timedelta(hours=body.overlap_hours))
 
 
 # --- tenant groups ---------------------------------------------------------------------------

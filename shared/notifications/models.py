@@ -3,7 +3,7 @@ back out: notification bodies exist only in requests and in the transient payloa
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
@@ -133,6 +133,11 @@ class OrgOut(ApiModel):
     access: OrgAccess
     created_at: UtcDateTime
     updated_at: UtcDateTime | None = None
+    previous_webhook_key_valid_until: UtcDateTime | None = Field(
+        default=None,
+        description="When the webhook key replaced by the last rotation stops (or stopped) working; "
+        "null when it stopped at once.",
+    )
 
 
 class OrgCreated(OrgOut):
@@ -146,6 +151,25 @@ class OrgSecretOut(ApiModel):
     id: str
     webhook_key: str | None = None
     device_key: str | None = None
+    previous_valid_until: UtcDateTime | None = Field(
+        default=None,
+        description="Until when the replaced webhook key still works (deliveries in flight while "
+        "Dataverse is updated); null when it stopped at once.",
+    )
+
+
+class WebhookKeyRotateIn(ApiInput):
+    """An empty body (as before the overlap existed) takes the stamp's grace window."""
+
+    body_optional: ClassVar[bool] = True
+
+    overlap_hours: int | None = Field(
+        default=None,
+        ge=0,
+        le=168,
+        description="How long the replaced key keeps working; 0 ends it at once (a leaked key). "
+        "Default: the stamp's WEBHOOK_KEY_GRACE_HOURS (24).",
+    )
 
 
 class OrgList(ApiModel):

@@ -21,11 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.access.api_keys import matches_with_overlap
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
-from shared.clock import Clock, isoformat
+from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.notifications import templates
@@ -268,10 +270,26 @@ class Org:
     tenant_id: str | None = None
     access_state: str = PROVEN
     access_since: str | None = None
+    # The webhook key a rotation replaced, and until when it still authenticates (grace window).
+    previous_webhook_key_hash: str | None = None
+    previous_webhook_key_until: str | None = None
 
     @property
     def proven(self) -> bool:
         return self.access_state == PROVEN
+
+    def webhook_key_matches(self, given: str, pepper: str, now: datetime) -> bool:
+        """The current webhook key, or the replaced one until its grace window ends: deliveries
+        Dataverse sent (or retries) while the partner updates its service endpoint still count."""
+        until = self.previous_webhook_key_until
+        return matches_with_overlap(
+            given,
+            self.webhook_key_hash,
+            previous_hash=self.previous_webhook_key_hash,
+            previous_until=parse_iso(until) if until else None,
+            pepper=pepper,
+            now=now,
+        )
 
     def to_entity(self) -> dict[str, Any]:
         entity: dict[str, Any] = {
@@ -291,6 +309,8 @@ class Org:
             "tenantId": self.tenant_id,
             "accessState": self.access_state,
             "accessSince": self.access_since,
+            "previousWebhookKeyHash": self.previous_webhook_key_hash,
+            "previousWebhookKeyUntil": self.previous_webhook_key_until,
         }
         return {k: v for k, v in entity.items() if v is not None}
 
@@ -314,6 +334,8 @@ class Org:
             # Rows from before claims have no state: they were claimed at registration (proven).
             access_state=str(row.get("accessState") or PROVEN),
             access_since=row.get("accessSince") or str(row["createdAt"]),
+            previous_webhook_key_hash=row.get("previousWebhookKeyHash"),
+            previous_webhook_key_until=row.get("previousWebhookKeyUntil"),
         )
 
     def auth(self) -> WebhookAuth:
@@ -339,6 +361,7 @@ class Org:
             ),
             created_at=self.created_at,  # type: ignore[arg-type]
             updated_at=self.updated_at,  # type: ignore[arg-type]
+            previous_webhook_key_valid_until=self.previous_webhook_key_until,  # type: ignore[arg-type]
         )
 
     def audit_view(self) -> dict[str, Any]:
@@ -587,32 +610,55 @@ class OrgService:
         )
         return org
 
-    def rotate(self, org_id: str, which: str, action: ActionContext) -> OrgSecretOut:
-        """A new webhook key or device key; the old one stops working at once."""
-        org = self.get(org_id)
-        secret = new_webhook_key(self.partner_id) if which == "webhook" else new_device_key()
-        field = "webhookKeyHash" if which == "webhook" else "deviceKeyHash"
+    def rotate(
+        self, org_id: str, which: str, action: ActionContext, grace: timedelta = timedelta(0)
+    ) -> OrgSecretOut:
+        """A new webhook key or device key. The replaced webhook key keeps authenticating for
+        `grace` (deliveries in flight while the partner updates Dataverse are not lost; a key
+        replaced earlier and still in its window stops now: at most two keys are live); the
+        replaced device key, which is publishable, stops at once."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
-        self.account.table(ORGS).update_entity(
-            {
-                "PartitionKey": self.partner_id,
-                "RowKey": org.id,
-                field: hash_key(secret, self.pepper),
-                "updatedAt": isoformat(self.clock.now()),
-            },
-            mode=UpdateMode.MERGE,
-        )
+        from shared.storage.tables import raise_if_conflict
+
+        row = self._row(org_id)
+        org = Org.from_entity(row)
+        now = self.clock.now()
+        secret = new_webhook_key(self.partner_id) if which == "webhook" else new_device_key()
+        # The whole row under its ETag: two rotations at once cannot both keep their key.
+        entity = dict(row)
+        entity["updatedAt"] = isoformat(now)
+        until: str | None = None
+        if which == "webhook":
+            entity["webhookKeyHash"] = hash_key(secret, self.pepper)
+            entity.pop("previousWebhookKeyHash", None)
+            entity.pop("previousWebhookKeyUntil", None)
+            if grace > timedelta(0):
+                until = isoformat(now + grace)
+                entity["previousWebhookKeyHash"] = org.webhook_key_hash
+                entity["previousWebhookKeyUntil"] = until
+        else:
+            entity["deviceKeyHash"] = hash_key(secret, self.pepper)
+        try:
+            self.account.table(ORGS).update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=row.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except HttpResponseError as error:
+            raise_if_conflict(error)
+            raise
         self.directory.forget(org.id)
         action.record(
             self.audit(),
             self.partner_id,
             f"org.{which}-key-rotated",
             {"type": "org", "id": org.id},
+            details={"graceHours": int(grace.total_seconds() // 3600)} if which == "webhook" else None,
             tenant_id=org.tenant_id,
         )
         if which == "webhook":
-            return OrgSecretOut(id=org.id, webhook_key=secret)
+            return OrgSecretOut(id=org.id, webhook_key=secret, previous_valid_until=until)  # type: ignore[arg-type]
         return OrgSecretOut(id=org.id, device_key=secret)
 
     def delete(self, org_id: str, action: ActionContext) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ulid import ULID
@@ -22,7 +23,7 @@ from shared.notifications.dataverse import ExecutionContext
 from shared.notifications.models import RuleOut
 from shared.notifications.orgs import Org, OrgDirectory, OrgLocation, org_claimed
 from shared.notifications.payload import NewNotification, Payload
-from shared.notifications.secrets import idempotency_hash, key_matches, webhook_key_partner
+from shared.notifications.secrets import idempotency_hash, webhook_key_partner
 
 if TYPE_CHECKING:
     from shared.notifications.orgs import OrgService
@@ -32,18 +33,23 @@ log = logging.getLogger("tenantry.webhook")
 SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
 
 
-def webhook_secret_matches(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> bool:
-    """Constant-time check of the WebhookKey `code` or the configured header."""
+def webhook_secret_matches(
+    org: Org, code: str | None, headers: Mapping[str, str], pepper: str, *, now: datetime | None = None
+) -> bool:
+    """Constant-time check of the WebhookKey `code` or the configured header: the org's key, or
+    the key its last rotation replaced until that key's grace window ends (at `now`)."""
     if org.webhook_auth_type == "HttpHeader":
         given = headers.get((org.webhook_header_name or "").lower())
     else:
         given = code
-    return key_matches(given or "", org.webhook_key_hash, pepper) and bool(given)
+    return org.webhook_key_matches(given or "", pepper, now or datetime.now(UTC))
 
 
-def check_webhook_secret(org: Org, code: str | None, headers: Mapping[str, str], pepper: str) -> None:
+def check_webhook_secret(
+    org: Org, code: str | None, headers: Mapping[str, str], pepper: str, *, now: datetime | None = None
+) -> None:
     """`webhook_secret_matches`, or 401."""
-    if not webhook_secret_matches(org, code, headers, pepper):
+    if not webhook_secret_matches(org, code, headers, pepper, now=now):
         raise unauthenticated("The webhook key is missing or wrong.")
 
 
@@ -66,10 +72,12 @@ def authenticate_delivery(
 
     def fits(location: OrgLocation) -> Org | None:
         try:
-            org = orgs(location.partner_id, location.region).authenticating(org_id)
+            service = orgs(location.partner_id, location.region)
+            org = service.authenticating(org_id)
         except ProblemError:
             return None
-        return org if webhook_secret_matches(org, code, headers, pepper) else None
+        now = service.clock.now()
+        return org if webhook_secret_matches(org, code, headers, pepper, now=now) else None
 
     holder = directory.locate(org_id)
     if holder is not None:

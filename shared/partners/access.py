@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.access import api_keys
@@ -16,6 +16,7 @@ from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError, forbidden, not_found
 from shared.ids import new_id
+from shared.keys import KeyRing, dependency_report, pepper_ring
 from shared.partners.models import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -92,6 +93,7 @@ def api_key_out(entity: Any) -> ApiKeyOut:
         rotated_at=entity.get("rotatedAt"),
         revoked_at=entity.get("revokedAt"),
         tenant_scope=scope_out(entity.get("tenantScope")),
+        previous_key_valid_until=entity.get("previousUntil"),
     )
 
 
@@ -162,11 +164,21 @@ def _last_owner() -> ProblemError:
 class AccessService:
     """Personnel, API keys and tenant groups of one partner, in the partner's region."""
 
-    def __init__(self, account: AccountStorage, partner_id: str, clock: Clock, pepper: str):
+    def __init__(
+        self,
+        account: AccountStorage,
+        partner_id: str,
+        clock: Clock,
+        pepper: str,
+        *,
+        ring: KeyRing | None = None,
+    ):
         self.account = account
         self.partner_id = partner_id
         self.clock = clock
         self.pepper = pepper
+        # API-key hashes under the pepper's current version (only version 1 unless handed a ring).
+        self.key_hashes = api_keys.hasher(ring or pepper_ring(pepper))
         self.audit = AuditLog(account, clock)
 
     # --- who grants ---------------------------------------------------------------------------
@@ -396,7 +408,7 @@ class AccessService:
             "RowKey": key_id,
             "name": request.name,
             "scopes": json.dumps([s.value for s in request.scopes]),
-            "hash": api_keys.hash_key(secret, self.pepper),
+            "hash": self.key_hashes.hash(secret),
             "expiresAt": isoformat(request.expires_at) if request.expires_at else None,
             "tenantScope": scope_to_json(request.tenant_scope),
             # Who made it, on which rung then: only an owner may later revoke or rotate an owner's key.
@@ -455,18 +467,52 @@ class AccessService:
         self._replace_key(entity)
         context.record(self.audit, self.partner_id, "apiKey.revoked", {"type": "apiKey", "id": key_id})
 
-    def rotate_key(self, key_id: str, context: ActionContext, grantor: Grantor) -> ApiKeyCreated:
+    def rotate_key(
+        self, key_id: str, context: ActionContext, grantor: Grantor, overlap: timedelta = timedelta(0)
+    ) -> ApiKeyCreated:
+        """A new secret works at once; the replaced one keeps working for `overlap` (callers switch
+        without a refused call), then never again. A secret replaced earlier, still in its overlap,
+        stops now: only the last two secrets are ever live."""
         entity = self._managed_key(key_id, grantor)
         if entity.get("revokedAt"):
             raise ProblemError(
                 409, "api-key-revoked", "The key is revoked.", "A revoked key cannot be rotated."
             )
+        now = self.clock.now()
         secret = api_keys.make_key(self.partner_id, key_id)
-        entity["hash"] = api_keys.hash_key(secret, self.pepper)
-        entity["rotatedAt"] = isoformat(self.clock.now())
+        previous = str(entity["hash"])
+        entity["hash"] = self.key_hashes.hash(secret)
+        entity["rotatedAt"] = isoformat(now)
+        for name in ("previousHash", "previousUntil"):
+            entity.pop(name, None)
+        if overlap > timedelta(0):
+            entity["previousHash"] = previous
+            entity["previousUntil"] = isoformat(now + overlap)
         self._replace_key(entity)
-        context.record(self.audit, self.partner_id, "apiKey.rotated", {"type": "apiKey", "id": key_id})
+        context.record(
+            self.audit,
+            self.partner_id,
+            "apiKey.rotated",
+            {"type": "apiKey", "id": key_id},
+            details={"overlapHours": int(overlap.total_seconds() // 3600)},
+        )
         return ApiKeyCreated(**api_key_out(entity).model_dump(), key=secret)
+
+    def rekey(self, entity: tables.Row, new_hash: str) -> None:
+        """Stores a presented key's hash again under the current master version (re-keying on
+        presentation). Under the row's ETag: a rotation or revocation meanwhile wins, and this
+        one is dropped (the key is re-keyed at its next use)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        with suppress(HttpResponseError):
+            self.account.table(API_KEYS).update_entity(
+                {"PartitionKey": self.partner_id, "RowKey": str(entity["RowKey"]), "hash": new_hash},
+                mode=UpdateMode.MERGE,
+                etag=entity.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
 
     def _replace_key(self, entity: tables.Row) -> None:
         from azure.core import MatchConditions
@@ -550,3 +596,18 @@ def key_is_live(entity: Any, now: datetime) -> bool:
         return False
     expires = entity.get("expiresAt")
     return not (expires and parse_iso(expires) <= now)
+
+
+def api_key_dependencies(account: AccountStorage, partner_id: str | None = None) -> dict[str, int]:
+    """How many API-key hashes of one region's account (or one partner's) depend on each key id
+    (`legacy`: stored before key ids, version 1 of the pepper), current and in-overlap hashes
+    alike: a pepper version may be dropped when no region counts it. One scan, two columns."""
+    query, parameters = "RowKey ne ''", {}
+    if partner_id is not None:
+        query, parameters = "PartitionKey eq @pk", {"pk": partner_id}
+    rows = account.table(API_KEYS).query_entities(
+        query, parameters=parameters, select=["hash", "previousHash"]
+    )
+    return dependency_report(
+        str(value) for row in rows for value in (row.get("hash"), row.get("previousHash")) if value
+    )

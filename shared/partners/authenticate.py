@@ -34,6 +34,7 @@ from shared.access.tokens import (
 )
 from shared.clock import Clock
 from shared.errors import ProblemError, not_found, unauthenticated
+from shared.keys import KeyRing, pepper_ring
 from shared.partners.access import AccessService, key_is_live, scope_from_json
 from shared.partners.models import PersonnelStatus
 from shared.partners.service import Partner, PartnerService
@@ -81,6 +82,7 @@ class Authenticator:
         operator_key: str,
         pepper: str,
         operator_tenant_id: str = "",
+        ring: KeyRing | None = None,
     ):
         self.partners = partners
         self.validator = validator
@@ -88,6 +90,7 @@ class Authenticator:
         # Empty: the break-glass key is off, and no x-api-key value opens an operator route.
         self.operator_key = operator_key
         self.pepper = pepper
+        self.ring = ring or pepper_ring(pepper)
         self.operator_tenant_id = operator_tenant_id.lower()
 
     # --- tokens, for anyone who checks an Entra ID token (personnel, operator, device users) ---
@@ -160,7 +163,9 @@ class Authenticator:
     # --- a partner's people and keys (and the operator, where the route allows it) --------------
 
     def _access(self, partner: Partner) -> AccessService:
-        return AccessService(self.partners.router.region(partner.region), partner.id, self.clock, self.pepper)
+        return AccessService(
+            self.partners.router.region(partner.region), partner.id, self.clock, self.pepper, ring=self.ring
+        )
 
     def _live_key(self, key: str) -> tuple[Partner, api_keys.ParsedKey, dict[str, object]] | None:
         parsed = api_keys.parse_key(key)
@@ -170,11 +175,18 @@ class Authenticator:
             partner = self.partners.get(parsed.partner_id)
         except ProblemError:
             return None
-        entity = self._access(partner).get_key(parsed.key_id)
-        if entity is None or not api_keys.key_matches(key, str(entity["hash"]), self.pepper):
+        access = self._access(partner)
+        entity = access.get_key(parsed.key_id)
+        now = self.clock.now()
+        if entity is None:
             return None
-        if not key_is_live(entity, self.clock.now()):
+        check = api_keys.check_key_row(key, entity, access.key_hashes, now)
+        if not check.ok:
             return None
+        if not key_is_live(entity, now):
+            return None
+        if check.rehash is not None:
+            access.rekey(entity, check.rehash)  # its secret is in hand only now
         return partner, parsed, dict(entity)
 
     def partner_caller(

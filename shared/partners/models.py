@@ -281,6 +281,25 @@ class ApiKeyOut(ApiModel):
     rotated_at: UtcDateTime | None
     revoked_at: UtcDateTime | None
     tenant_scope: TenantScopeOut | None
+    previous_key_valid_until: UtcDateTime | None = Field(
+        default=None,
+        description="When the secret replaced by the last rotation stops (or stopped) working; "
+        "null when it stopped at once.",
+    )
+
+
+class ApiKeyRotateIn(ApiInput):
+    """An empty body (as before the overlap existed) keeps the old secret working for 24 hours."""
+
+    body_optional: ClassVar[bool] = True
+
+    overlap_hours: int = Field(
+        default=24,
+        ge=0,
+        le=168,
+        description="How long the replaced secret keeps working, so callers can switch without a "
+        "failed call; 0 ends it at once (a leaked key).",
+    )
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -7,8 +7,6 @@ import json
 import uuid
 from typing import Any
 
-import httpx
-
 from tests.e2e.actors import PartnerSetup, make_partner
 from tests.e2e.dataverse import (
     INITIATING_USER,
@@ -26,6 +24,7 @@ from tests.e2e.dataverse import (
     user_token,
 )
 from tests.stack import FCM
+from tests.web import web
 
 
 def test_an_org_is_registered_with_secrets_shown_once_then_read_changed_rotated_and_audited(
@@ -34,13 +33,13 @@ def test_an_org_is_registered_with_secrets_shown_once_then_read_changed_rotated_
     org = register_org(partner)
     assert org["webhookUrl"].endswith(f"/api/dynamics/{org['id']}/webhook")
     assert org["webhookKey"] and org["deviceKey"]
-    again = httpx.post(f"{partner.url}/orgs", json=org_body(org["id"]), headers=partner.as_key)
+    again = web.post(f"{partner.url}/orgs", json=org_body(org["id"]), headers=partner.as_key)
     assert again.status_code == 409
-    read = httpx.get(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).json()
+    read = web.get(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).json()
     assert "webhookKey" not in read and "deviceKey" not in read
     assert org["webhookKey"] not in json.dumps(read)
 
-    patched = httpx.patch(
+    patched = web.patch(
         f"{partner.url}/orgs/{org['id']}",
         json={"name": "Contoso EU", "webhookAuth": {"type": "HttpHeader", "headerName": "x-tenantry-key"}},
         headers=partner.as_key,
@@ -55,17 +54,31 @@ def test_an_org_is_registered_with_secrets_shown_once_then_read_changed_rotated_
     )
     assert by_header.status_code == 202, by_header.text
 
-    rotated = httpx.post(f"{partner.url}/orgs/{org['id']}/webhook-key/rotate", headers=partner.as_key)
+    # The replaced key keeps working through the stamp's grace window (24 h), shown on the org.
+    rotated = web.post(f"{partner.url}/orgs/{org['id']}/webhook-key/rotate", headers=partner.as_key)
     assert rotated.status_code == 200
     new_key = rotated.json()["webhookKey"]
-    old = post_webhook(api, org, context_for(org["id"]), code="", **{"x-tenantry-key": org["webhookKey"]})
-    assert old.status_code == 401
+    until = rotated.json()["previousValidUntil"]
+    assert until is not None
+    shown = web.get(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).json()
+    assert shown["previousWebhookKeyValidUntil"] == until
+    for key in (org["webhookKey"], new_key):
+        in_flight = post_webhook(api, org, context_for(org["id"]), code="", **{"x-tenantry-key": key})
+        assert in_flight.status_code == 202, in_flight.text
+    # With no grace (a leaked key), the replaced key stops at once.
+    leaked = web.post(
+        f"{partner.url}/orgs/{org['id']}/webhook-key/rotate", headers=partner.as_key, json={"overlapHours": 0}
+    )
+    assert leaked.status_code == 200 and leaked.json()["previousValidUntil"] is None
+    for replaced in (org["webhookKey"], new_key):
+        old = post_webhook(api, org, context_for(org["id"]), code="", **{"x-tenantry-key": replaced})
+        assert old.status_code == 401
+    new_key = leaked.json()["webhookKey"]
     new = post_webhook(api, org, context_for(org["id"]), code="", **{"x-tenantry-key": new_key})
     assert new.status_code == 202
 
     actions = [
-        e["action"]
-        for e in httpx.get(f"{partner.url}/events?top=100", headers=partner.as_key).json()["items"]
+        e["action"] for e in web.get(f"{partner.url}/events?top=100", headers=partner.as_key).json()["items"]
     ]
     assert {"org.registered", "org.updated", "org.webhook-key-rotated", "org.rule-created"} <= set(actions)
 
@@ -82,13 +95,13 @@ def test_system_users_are_upserted_in_bulk_and_paged(partner: PartnerSetup) -> N
         for i in range(150)
     ]
     url = f"{partner.url}/orgs/{org['id']}/users"
-    assert httpx.put(url, json={"items": users}, headers=partner.as_key).json() == {"upserted": 150}
+    assert web.put(url, json={"items": users}, headers=partner.as_key).json() == {"upserted": 150}
     users[0]["fullName"] = "Renamed"
-    assert httpx.put(url, json={"items": users[:1]}, headers=partner.as_key).json() == {"upserted": 1}
+    assert web.put(url, json={"items": users[:1]}, headers=partner.as_key).json() == {"upserted": 1}
     seen: list[dict[str, Any]] = []
     token = None
     while True:
-        page = httpx.get(
+        page = web.get(
             url,
             params={"top": 100, **({"continuationToken": token} if token else {})},
             headers=partner.as_key,
@@ -117,17 +130,17 @@ def test_rules_are_validated_at_save_time(partner: PartnerSetup) -> None:
         {"title": "oops {"},
         {"link": "http://x/{$recordId}"},
     ):
-        response = httpx.post(url, json={**base, **bad}, headers=partner.as_key)
+        response = web.post(url, json={**base, **bad}, headers=partner.as_key)
         assert response.status_code == 422, (bad, response.text)
-    rule = httpx.post(url, json=base, headers=partner.as_key).json()
-    assert httpx.get(f"{url}/{rule['id']}", headers=partner.as_key).json()["title"] == "Case {title}"
-    replaced = httpx.put(
+    rule = web.post(url, json=base, headers=partner.as_key).json()
+    assert web.get(f"{url}/{rule['id']}", headers=partner.as_key).json()["title"] == "Case {title}"
+    replaced = web.put(
         f"{url}/{rule['id']}", json={**base, "title": "Case {ticketnumber}"}, headers=partner.as_key
     )
     assert replaced.status_code == 200 and replaced.json()["title"] == "Case {ticketnumber}"
-    assert [r["id"] for r in httpx.get(url, headers=partner.as_key).json()["items"]] == [rule["id"]]
-    assert httpx.delete(f"{url}/{rule['id']}", headers=partner.as_key).status_code == 204
-    assert httpx.get(f"{url}/{rule['id']}", headers=partner.as_key).status_code == 404
+    assert [r["id"] for r in web.get(url, headers=partner.as_key).json()["items"]] == [rule["id"]]
+    assert web.delete(f"{url}/{rule['id']}", headers=partner.as_key).status_code == 204
+    assert web.get(f"{url}/{rule['id']}", headers=partner.as_key).status_code == 404
 
 
 # --- webhook -> fan-out -> device ------------------------------------------------------------------
@@ -172,14 +185,14 @@ def test_a_dataverse_update_notifies_the_initiating_users_devices_once_with_the_
     assert message["data"]["notificationId"] == notification_id
     assert FCM.state.deliveries_to("token", other) == []
 
-    ack = httpx.post(
+    ack = web.post(
         f"{api}/api/notifications/{notification_id}/delivered",
         json={},
         headers={"x-device-secret": device["deviceSecret"]},
     )
     assert ack.status_code == 200, ack.text
     assert notification(partner, org["id"], notification_id)["delivered"] == 1
-    listed = httpx.get(f"{partner.url}/orgs/{org['id']}/notifications", headers=partner.as_key).json()
+    listed = web.get(f"{partner.url}/orgs/{org['id']}/notifications", headers=partner.as_key).json()
     assert [n["id"] for n in listed["items"]] == [notification_id]
 
 
@@ -191,11 +204,11 @@ def test_a_wrong_or_missing_webhook_key_is_refused_and_nothing_is_made(
     for code in ("", "whk_wrong", org["deviceKey"]):
         response = post_webhook(api, org, context_for(org["id"]), code=code)
         assert response.status_code == 401, code
-    unknown = httpx.post(
+    unknown = web.post(
         f"{api}/api/dynamics/{uuid.uuid4()}/webhook", params={"code": org["webhookKey"]}, json=SAMPLE
     )
     assert unknown.status_code == 401
-    listed = httpx.get(f"{partner.url}/orgs/{org['id']}/notifications", headers=partner.as_key).json()
+    listed = web.get(f"{partner.url}/orgs/{org['id']}/notifications", headers=partner.as_key).json()
     assert listed["items"] == []
 
 
@@ -236,16 +249,16 @@ def test_devices_register_idempotently_and_unsubscribe_at_once(api: str, partner
     assert fid.status_code == 201
     # The first secret was replaced by the second registration; the device's current one works.
     url = f"{api}/api/orgs/{org['id']}/devices/{first['id']}"
-    assert httpx.delete(url, headers={"x-device-secret": first["deviceSecret"]}).status_code == 401
-    assert httpx.delete(url, headers={"x-device-secret": second["deviceSecret"]}).status_code == 204
-    assert httpx.delete(url, headers={"x-device-secret": second["deviceSecret"]}).status_code == 401
+    assert web.delete(url, headers={"x-device-secret": first["deviceSecret"]}).status_code == 401
+    assert web.delete(url, headers={"x-device-secret": second["deviceSecret"]}).status_code == 204
+    assert web.delete(url, headers={"x-device-secret": second["deviceSecret"]}).status_code == 401
     # The partner may unsubscribe a device too (its own org only).
     stranger = make_partner(api, "us")
     fid_url = f"{api}/api/orgs/{org['id']}/devices/{fid.json()['id']}"
-    assert httpx.delete(fid_url, headers=stranger.as_key).status_code == 404
-    assert httpx.delete(fid_url, headers=partner.as_key).status_code == 204
+    assert web.delete(fid_url, headers=stranger.as_key).status_code == 404
+    assert web.delete(fid_url, headers=partner.as_key).status_code == 204
 
-    response = httpx.post(
+    response = web.post(
         f"{partner.url}/orgs/{org['id']}/notifications",
         json={"recipients": [INITIATING_USER], "title": "Case assigned", "body": "CAS-01234"},
         headers=partner.as_key,
@@ -262,7 +275,7 @@ def test_partner_notifications_reach_everyone_and_deleting_the_org_cascades(
     org = register_org(partner)
     tokens = [f"token-{uuid.uuid4().hex}" for _ in range(3)]
     devices = [register_device(partner, org, str(uuid.uuid4()), t) for t in tokens]
-    response = httpx.post(
+    response = web.post(
         f"{partner.url}/orgs/{org['id']}/notifications",
         json={
             "everyone": True,
@@ -278,20 +291,17 @@ def test_partner_notifications_reach_everyone_and_deleting_the_org_cascades(
     assert (view["sent"], view["deviceCount"]) == (3, 3)
     assert all(len(FCM.state.deliveries_to("token", t)) == 1 for t in tokens)
 
-    assert httpx.delete(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).status_code == 204
-    assert httpx.get(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).status_code == 404
-    assert (
-        httpx.get(f"{partner.url}/orgs/{org['id']}/notifications", headers=partner.as_key).status_code == 404
-    )
+    assert web.delete(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).status_code == 204
+    assert web.get(f"{partner.url}/orgs/{org['id']}", headers=partner.as_key).status_code == 404
+    assert web.get(f"{partner.url}/orgs/{org['id']}/notifications", headers=partner.as_key).status_code == 404
     assert post_webhook(api, org, context_for(org["id"])).status_code == 401
-    ack = httpx.post(
+    ack = web.post(
         f"{api}/api/notifications/{view['id']}/delivered",
         json={},
         headers={"x-device-secret": devices[0]["deviceSecret"]},
     )
     assert ack.status_code == 401
     actions = [
-        e["action"]
-        for e in httpx.get(f"{partner.url}/events?top=100", headers=partner.as_key).json()["items"]
+        e["action"] for e in web.get(f"{partner.url}/events?top=100", headers=partner.as_key).json()["items"]
     ]
     assert "org.deleted" in actions
