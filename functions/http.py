@@ -15,15 +15,19 @@ import json
 import logging
 import re
 import time
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from functions.routing import RouteTemplate
+from shared.access.principals import PartnerCaller
+from shared.audit.calls import CallRecord, token_digest
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.jsonbody import parse_json
@@ -132,6 +136,8 @@ class EndpointSpec:
     route_models: tuple[type[RouteParams], ...] = ()
     # Honours `Idempotency-Key` (shared/idempotency.py): a retry gets the first answer again.
     idempotent: bool = False
+    # `Model | Accepted[Other]`: small work answers at once, large work 202 + Location of `Other`.
+    accepted: type[BaseModel] | None = None
 
 
 def json_response(
@@ -268,7 +274,8 @@ def _to_response(result: Any, spec: EndpointSpec, request_id: str) -> func.HttpR
     if isinstance(result, (Created, Accepted)):
         body = result.resource.model_dump(mode="json", by_alias=True)
         location = {"Location": result.location} if result.location else None
-        return json_response(body, spec.success_status, request_id, headers=location)
+        status = 202 if isinstance(result, Accepted) else spec.success_status
+        return json_response(body, status, request_id, headers=location)
     if isinstance(result, BaseModel):
         return json_response(result.model_dump(mode="json", by_alias=True), spec.success_status, request_id)
     raise TypeError(f"handler returned {type(result).__name__}")
@@ -278,8 +285,14 @@ def _spec_from_hints(handler: Callable[..., Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(handler)
     returned = hints.get("return")
     origin = typing.get_origin(returned)
-    status, response, media = 200, None, "application/json"
-    if origin in (Created, Accepted):
+    status, response, media, accepted = 200, None, "application/json", None
+    if origin in (typing.Union, types.UnionType):
+        # `Model | Accepted[Other]`: the route answers 200 or, for large work, 202.
+        now, later = typing.get_args(returned)
+        if typing.get_origin(later) is not Accepted or not issubclass(now, BaseModel):
+            raise TypeError(f"{handler.__name__}: a union return must be `Model | Accepted[Other]`")
+        response, accepted = now, typing.get_args(later)[0]
+    elif origin in (Created, Accepted):
         status = 201 if origin is Created else 202
         response = typing.get_args(returned)[0]
     elif returned is NoContent:
@@ -294,6 +307,7 @@ def _spec_from_hints(handler: Callable[..., Any]) -> dict[str, Any]:
         "success_status": status,
         "response": response,
         "response_media_type": media,
+        "accepted": accepted,
         "body": hints.get("body"),
         "query": hints.get("query"),
         "parameters": _parameters(handler, hints),
@@ -369,12 +383,14 @@ def endpoint(
                 # The stack trace goes to our logs under the request id; the caller gets only the id.
                 log.exception("unhandled error in %s (request %s)", handler.__name__, request_id)
                 response = problem_response(internal_error(request_id), request_id)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            _log_call(call, route, response, elapsed_ms)
             log.info(
                 "%s %s -> %d in %.1f ms",
                 req.method,
                 route,
                 response.status_code,
-                (time.perf_counter() - started) * 1000,
+                elapsed_ms,
                 extra={"request_id": request_id, "function": handler.__name__},
             )
             return response
@@ -389,6 +405,49 @@ def endpoint(
         return handler
 
     return register
+
+
+def _log_call(call: Call, route: str, response: func.HttpResponse, elapsed_ms: float) -> None:
+    """A call of a partner's person or key goes into the partner's API call log (and its session
+    events): only once the caller was known, and buffered, so the answer never waits on storage.
+    The route template, never the path: ids, queries, bodies and credentials stay out."""
+    caller = getattr(call.principal, "caller", None)
+    partner = getattr(call.principal, "partner", None)
+    if not isinstance(caller, PartnerCaller) or partner is None:
+        return
+    try:
+        from functions import deps
+
+        problem: dict[str, Any] = {}
+        if response.mimetype == PROBLEM_JSON:
+            parsed = json.loads(response.get_body() or b"{}")
+            problem = parsed if isinstance(parsed, dict) else {}
+        session = None
+        if caller.actor.type == "personnel":
+            _, _, token = (call.request.headers.get("authorization") or "").strip().partition(" ")
+            session = token_digest(token.strip()) if token.strip() else None
+        action = getattr(call.principal, "action", None)
+        deps.call_log().record(
+            CallRecord(
+                partner_id=caller.partner_id,
+                region=str(partner.region),
+                at=deps.clock().now() - timedelta(milliseconds=elapsed_ms),
+                request_id=call.request_id,
+                method=call.request.method.upper(),
+                route=route,
+                status=response.status_code,
+                duration_ms=round(elapsed_ms),
+                caller_type=caller.actor.type,
+                caller_id=caller.actor.id,
+                caller_display=caller.actor.display,
+                client_network=getattr(action, "client_ip", None),
+                problem_type=str(problem["type"]) if problem.get("type") else None,
+                problem_title=str(problem["title"]) if problem.get("title") else None,
+                session=session,
+            )
+        )
+    except Exception:  # the log is a record of the call, never a reason for it to fail
+        log.exception("the call could not be put in the API call log (request %s)", call.request_id)
 
 
 def _serve(handler: Callable[..., Any], spec: EndpointSpec, call: Call) -> func.HttpResponse:
