@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated
 
@@ -10,15 +11,22 @@ from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
 from functions import deps
 from functions.auth import PartnerContext, partner_access
-from functions.http import Call, endpoint
+from functions.http import Accepted, Call, RouteParams, endpoint
 from shared.access.principals import Scope
 from shared.access.reach import ALL_TENANTS
+from shared.audit.anchors import anchor_region
 from shared.audit.log import AuditLog, EventFilter, ScopedView
+from shared.audit.verifications import ID_PATTERN as VERIFICATION_ID
+from shared.audit.verifications import QUEUE as VERIFY_QUEUE
+from shared.audit.verifications import VerificationMessage, VerificationOut, VerificationService
+from shared.billing.invoices import partner_ids_in
 from shared.errors import ProblemError, forbidden
 from shared.models import ApiModel, PageQuery, QueryInput
+from shared.settings import get_settings, region_storage_setting
 from shared.usage import month_of
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
+log = logging.getLogger("tenantry.audit")
 
 
 class EventQuery(PageQuery):
@@ -55,6 +63,34 @@ class VerifyOut(ApiModel):
     valid: bool
     checked: int
     first_broken_event_id: str | None
+    reason: str | None = Field(
+        default=None,
+        description="Why the first broken event does not fit: event-link (its MAC or hash), link, seq, "
+        "chain-gap, no-head, link-to-earlier-month, unkeyed-after-keyed, differs-from-anchor, "
+        "anchored-event-missing.",
+    )
+
+
+class VerifyQuery(QueryInput):
+    month: str | None = Field(
+        default=None,
+        description="YYYY-MM: only that month's events; every month kept when absent.",
+        json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"},
+    )
+
+    @field_validator("month")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            raise ValueError("must be YYYY-MM")
+        return value
+
+
+class VerificationRoute(RouteParams):
+    missing = "No such verification."
+    verification_id: Annotated[str, StringConstraints(pattern=VERIFICATION_ID)] = Field(
+        alias="verificationId"
+    )
 
 
 class UsageQuery(QueryInput):
@@ -109,17 +145,76 @@ def list_events(call: Call, context: PartnerContext, query: EventQuery) -> Event
     bp,
     "partners/{partnerId}/events/verify",
     methods=["GET"],
-    summary="Recompute the audit log's hash chains; name the first broken event.",
+    summary="Check the audit log's keyed chains and their anchors; name the first event that differs. "
+    "A log (or month) of more than 2,000 events answers 202 with a Location to poll instead.",
     tag="audit",
     auth=partner_access(Scope.READ, operator=True),
 )
-def verify_events(call: Call, context: PartnerContext) -> VerifyOut:
+def verify_events(
+    call: Call, context: PartnerContext, query: VerifyQuery
+) -> VerifyOut | Accepted[VerificationOut]:
     if not context.reach.unlimited:
         raise _needs_every_tenant("Verifying the audit log reads every event of every tenant")
-    result = AuditLog(context.account, deps.clock()).verify(context.partner.id)
+    started = _verifications(context).start(context.partner.id, query.month)
+    if started.operation is not None:
+        # Bounded work per request: the large check runs as a long operation, step by step.
+        location = f"/api/partners/{context.partner.id}/events/verifications/{started.operation.id}"
+        return Accepted(started.operation, location)
+    assert started.result is not None
+    result = started.result
     return VerifyOut(
-        valid=result.valid, checked=result.checked, first_broken_event_id=result.first_broken_event_id
+        valid=result.valid,
+        checked=result.checked,
+        first_broken_event_id=result.first_broken_event_id,
+        reason=result.reason,
     )
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/events/verifications/{verificationId}",
+    methods=["GET"],
+    summary="A long verification of the audit log: its progress and, once succeeded, the result.",
+    tag="audit",
+    auth=partner_access(Scope.READ, operator=True),
+)
+def get_verification(call: Call, context: PartnerContext, route: VerificationRoute) -> VerificationOut:
+    if not context.reach.unlimited:
+        raise _needs_every_tenant("Verifying the audit log reads every event of every tenant")
+    return _verifications(context).get(context.partner.id, route.verification_id)
+
+
+def _verifications(context: PartnerContext) -> VerificationService:
+    return VerificationService(context.account, AuditLog(context.account, deps.clock()))
+
+
+def _verification_handler(region: str) -> None:
+    def run(msg: func.QueueMessage) -> None:
+        message = VerificationMessage.model_validate_json(msg.get_body())
+        account = deps.storage().region(region)
+        VerificationService(account, AuditLog(account, deps.clock())).run_step(
+            message.partner_id, message.verification_id
+        )
+
+    run.__name__ = run.__qualname__ = f"audit_verify_{region}"
+    bp.function_name(name=f"audit_verify_{region}")(
+        bp.queue_trigger(arg_name="msg", queue_name=VERIFY_QUEUE, connection=region_storage_setting(region))(
+            run
+        )
+    )
+
+
+for _region in get_settings().regions:
+    _verification_handler(_region)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */15 * * * *", run_on_startup=False)
+def audit_anchor_timer(timer: func.TimerRequest) -> None:
+    """Every 15 minutes: each partner-lane head not yet anchored goes to the region's anchor blob."""
+    for region in deps.settings().regions:
+        account = deps.storage().region(region)
+        written = anchor_region(account, deps.clock(), partner_ids_in(account))
+        log.info("audit anchors written in %s: %d", region, written)
 
 
 @endpoint(

@@ -70,6 +70,7 @@ def openapi_document() -> dict[str, Any]:
                     response_media_type=spec.response_media_type,
                     route_models=spec.route_models,
                     idempotent=spec.idempotent,
+                    accepted=spec.accepted,
                 )
             )
     return build_document(operations, title=API_TITLE, version=API_VERSION, regions=deps.settings().regions)

@@ -33,6 +33,8 @@ class Operation:
     route_models: tuple[type[BaseModel], ...] = ()
     # The route honours `Idempotency-Key` (the header parameter and its refusals are documented).
     idempotent: bool = False
+    # Large work answers 202 with this status resource and its Location instead of the result.
+    accepted: type[BaseModel] | None = None
 
 
 # draft-ietf-httpapi-idempotency-key-header, with Stripe's rules (shared/idempotency.py).
@@ -137,6 +139,31 @@ _PROBLEM_STATUSES = {
 }
 
 
+def _success_response(op: Operation, schema: dict[str, Any] | None) -> dict[str, Any]:
+    success: dict[str, Any] = {
+        "description": "Success.",
+        "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
+    }
+    if schema is not None:
+        success["content"] = {op.response_media_type: {"schema": schema}}
+    elif op.response_media_type != "application/json":
+        success["content"] = {op.response_media_type: {"schema": {"type": "string"}}}
+    return success
+
+
+def _accepted_response(schema: dict[str, Any]) -> dict[str, Any]:
+    """The other answer of a route whose large work runs as a long operation (202 + status)."""
+    return {
+        "description": "Accepted: the work is large and runs as a long operation; poll the status "
+        "resource at `Location`.",
+        "headers": {
+            "x-request-id": {"$ref": "#/components/headers/RequestId"},
+            "Location": {"description": "The status resource.", "schema": {"type": "string"}},
+        },
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
 def _state_idempotency(op: Operation, parameters: list[dict[str, Any]], responses: dict[str, Any]) -> None:
     """An idempotent operation's header and the refusals it adds (409 in use, 422 reused)."""
     if not op.idempotent:
@@ -228,6 +255,8 @@ def build_document(
             pairs.add((op.body, "validation"))
         if op.response is not None:
             pairs.add((op.response, "serialization"))
+        if op.accepted is not None:
+            pairs.add((op.accepted, "serialization"))
     refs, defs = models_json_schema(
         sorted(pairs, key=lambda p: (p[0].__module__, p[0].__qualname__, p[1])),
         by_alias=True,
@@ -257,15 +286,10 @@ def build_document(
         ]
         if op.query is not None:
             parameters.extend(_query_parameters(op.query, schemas))
-        success: dict[str, Any] = {
-            "description": "Success.",
-            "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
-        }
-        if op.response is not None:
-            success["content"] = {op.response_media_type: {"schema": ref(op.response, "serialization")}}
-        elif op.response_media_type != "application/json":
-            success["content"] = {op.response_media_type: {"schema": {"type": "string"}}}
-        responses: dict[str, Any] = {str(op.success_status): success}
+        body = ref(op.response, "serialization") if op.response is not None else None
+        responses: dict[str, Any] = {str(op.success_status): _success_response(op, body)}
+        if op.accepted is not None:
+            responses["202"] = _accepted_response(ref(op.accepted, "serialization"))
         for status, description in _PROBLEM_STATUSES.items():
             if status in ("401", "403") and not op.security:
                 continue

@@ -226,6 +226,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DEVICE_TOKEN_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=device-token-key)'
     CONSENT_TOKEN_KEYS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=consent-token-keys)'
     SUBJECT_KEY_MASTER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=subject-key-master)'
+    AUDIT_MAC_KEYS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=audit-mac-keys)'
 
     // --- Platform -----------------------------------------------------------------------------
     // Sync functions run on this many worker threads (the default would be fewer than the HTTP

@@ -15,15 +15,18 @@ the partner-level ones about themselves), see `ScopedView`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.audit.anchors import AnchorSource
+from shared.audit.chain import MacKeys, mac_link, sha256_link
 from shared.audit.seal import EventSubject
+from shared.audit.verify import GENESIS, ChainVerifier, VerifyResult, is_done, result_of, start_state
 from shared.clock import Clock, isoformat
 from shared.errors import bad_request
 from shared.ids import new_id
@@ -38,14 +41,15 @@ if TYPE_CHECKING:
 
 LANES = 8
 BUCKET_PREFIX = "events"
-GENESIS = "0" * 64
 _MAX_TIME_US = 99_999_999_999_999_999
 _HEAD = "~head-"  # '~' sorts after every event RowKey
 # Rows `~subj-<kid>-<event RowKey>` index the events naming one data subject (see audit/seal.py);
 # written with the event, in its bucket, so retention drops them with it.
 SUBJECT_INDEX = "~subj-"
-# A scoped listing reads at most this many rows per call before it answers with what it found.
-_SCAN_BUDGET = 5000
+# A listing reads at most this many rows, for at most this long, per call before it answers with
+# what it found and a continuation (a filter that keeps few rows must not make one call scan a month).
+_SCAN_BUDGET = 2000
+_TIME_BUDGET_S = 2.0
 # Comparisons a scoped view may add to a query: the base filter uses up to 7 of Table storage's 15.
 _NARROWING_MAX = 8
 
@@ -121,40 +125,9 @@ class EventFilter:
     view: ScopedView | None = None  # None: every event of the partner
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    valid: bool
-    checked: int
-    first_broken_event_id: str | None
-
-
-def _canonical(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _hashed_fields(entity: dict[str, Any]) -> dict[str, Any]:
-    fields = {
-        "id": entity["id"],
-        "at": entity["at"],
-        "lane": entity["lane"],
-        "seq": entity["seq"],
-        "prev": entity["prev"],
-        "action": entity["action"],
-        "actor": entity["actor"],
-        "target": entity["target"],
-        "changes": entity["changes"],
-        "requestId": entity.get("requestId"),
-        "clientIp": entity.get("clientIp"),
-        "details": entity["details"],
-    }
-    if entity.get("tenantId"):
-        # Only when present: events written before events named their tenant keep their hash.
-        fields["tenantId"] = entity["tenantId"]
-    return fields
-
-
 def event_hash(entity: dict[str, Any]) -> str:
-    return hashlib.sha256(_canonical(_hashed_fields(entity))).hexdigest()
+    """The bare SHA-256 link of events written before the keyed chain (see audit/chain.py)."""
+    return sha256_link(entity)
 
 
 def to_api(entity: dict[str, Any]) -> dict[str, Any]:
@@ -179,12 +152,26 @@ class ConflictRetryExhaustedError(RuntimeError):
 
 class AuditLog:
     def __init__(
-        self, account: AccountStorage, clock: Clock, *, lanes: int = LANES, master_key: str | None = None
+        self,
+        account: AccountStorage,
+        clock: Clock,
+        *,
+        lanes: int = LANES,
+        master_key: str | None = None,
+        mac_keys: MacKeys | None = None,
     ):
         self.account = account
         self.clock = clock
         self.lanes = lanes
         self._master_key = master_key
+        self._mac_keys = mac_keys
+
+    def mac_keys(self) -> MacKeys:
+        if self._mac_keys is None:
+            from shared.settings import get_settings
+
+            self._mac_keys = MacKeys(get_settings().audit_mac_keys.get_secret_value())
+        return self._mac_keys
 
     def subject_keys(self) -> SubjectKeyStore:
         from shared.audit.seal import SubjectKeyStore
@@ -236,6 +223,9 @@ class AuditLog:
                 "RowKey": f"{SUBJECT_INDEX}{kid}-{_row_key(at, event_id)}",
                 "eventRowKey": _row_key(at, event_id),
             }
+        kid = self.mac_keys().signing_kid
+        mac_key = self.mac_keys().get(kid)
+        assert mac_key is not None  # the signing key is one of the keys
         lanes = list(range(self.lanes))
         random.shuffle(lanes)
         for attempt in range(self.lanes * 4):
@@ -260,14 +250,16 @@ class AuditLog:
                 "clientIp": event.client_ip,
                 "details": json.dumps(details, sort_keys=True, default=str),
                 "tenantId": tenant_id,
+                "kid": kid,
             }
-            entity["hash"] = event_hash(entity)
+            entity["hash"] = mac_link(entity, mac_key)
             new_head = {
                 "PartitionKey": partner_id,
                 "RowKey": f"{_HEAD}{lane}",
                 "seq": entity["seq"],
                 "hash": entity["hash"],
                 "eventId": event_id,
+                "eventRowKey": entity["RowKey"],  # what the anchors name (audit/anchors.py)
             }
             operations: list[Any] = [("create", {k: v for k, v in entity.items() if v is not None})]
             if index_row is not None:
@@ -321,6 +313,7 @@ class AuditLog:
         view = filters.view
         items: list[dict[str, Any]] = []
         scanned = 0
+        began = time.monotonic()
         for index, bucket in enumerate(buckets):
             table = self.account.table_service().get_table_client(bucket)
             token = position["t"] if position is not None and position["b"] == bucket else None
@@ -332,8 +325,8 @@ class AuditLog:
                 items.extend(_opened(self, partner_id, rows))
                 if not token:
                     break
-                if scanned >= _SCAN_BUDGET:
-                    # A scoped view may skip many rows: a short page with a token beats a long wait.
+                if scanned >= _SCAN_BUDGET or time.monotonic() - began > _TIME_BUDGET_S:
+                    # A filter may skip many rows: a short page with a token beats a long wait.
                     return items, encode_token({"b": bucket, "t": token}, scope=scope)
             if len(items) >= top:
                 if token:
@@ -362,49 +355,47 @@ class AuditLog:
             clauses.append(narrowing)
         return " and ".join(clauses)
 
-    def verify(self, partner_id: str) -> VerifyResult:
-        """Recomputes every lane of every bucket; reports the first event (oldest first) that breaks."""
-        checked = 0
-        heads: dict[int, str] = {}
-        for bucket in self.bucket_names():
+    def verify(
+        self, partner_id: str, month: str | None = None, anchors: AnchorSource | None = None
+    ) -> VerifyResult:
+        """Checks every lane of every bucket (or of one month) to the end, in bounded steps; reports
+        the oldest event that differs. Callers serving a request use `verify_step` instead."""
+        state = self.verify_start(month)
+        while not is_done(state):
+            state = self.verify_step(partner_id, state, anchors)
+        return result_of(state)
+
+    def verify_start(self, month: str | None = None) -> dict[str, Any]:
+        """The starting state of a verification of every bucket, or of one month (`YYYY-MM`)."""
+        names = list(reversed(self.bucket_names()))
+        if month is not None:
+            names = [n for n in names if n == f"{BUCKET_PREFIX}{month.replace('-', '')}"]
+        return start_state(names)
+
+    def verify_step(
+        self,
+        partner_id: str,
+        state: dict[str, Any],
+        anchors: AnchorSource | None = None,
+        budget: int | None = None,
+    ) -> dict[str, Any]:
+        """One bounded step of a verification (at most `budget` rows, `verify.STEP_ROWS` unless given)."""
+        verifier = ChainVerifier(self.account, partner_id, self.mac_keys(), anchors or AnchorSource())
+        return verifier.step(state) if budget is None else verifier.step(state, budget)
+
+    def count_events(self, partner_id: str, month: str | None = None) -> int:
+        """How many events the heads say a verification would read (cheap: the head rows only)."""
+        total = 0
+        for bucket in self.verify_start(month)["buckets"]:
             table = self.account.table_service().get_table_client(bucket)
-            events: dict[int, list[dict[str, Any]]] = {}
-            bucket_heads: dict[int, dict[str, Any]] = {}
-            for row in tables.query(table, tables.partition(partner_id)):
-                if str(row["RowKey"]).startswith(_HEAD):
-                    bucket_heads[int(str(row["RowKey"])[len(_HEAD) :])] = dict(row)
-                elif str(row["RowKey"]).startswith(SUBJECT_INDEX):
-                    continue
-                else:
-                    events.setdefault(int(row["lane"]), []).append(dict(row))
-            broken: list[dict[str, Any]] = []
-            for lane in sorted(set(events) | set(bucket_heads)):
-                chain = sorted(events.get(lane, []), key=lambda e: (int(e["seq"]), _newness(e)))
-                expected_prev = heads.get(lane)
-                for position, entity in enumerate(chain, start=1):
-                    checked += 1
-                    links = expected_prev is None or entity["prev"] == expected_prev
-                    if int(entity["seq"]) != position or not links or event_hash(entity) != entity["hash"]:
-                        broken.append(entity)
-                        break
-                    expected_prev = entity["hash"]
-                else:
-                    head = bucket_heads.get(lane)
-                    if head is not None and (head["hash"] != expected_prev or int(head["seq"]) != len(chain)):
-                        broken.append({"id": head.get("eventId"), "at": "9999"})  # the newest event is gone
-                if expected_prev is not None:
-                    heads[lane] = expected_prev
-            if broken:
-                first = min(broken, key=lambda e: (str(e["at"]), _newness(e)))
-                return VerifyResult(False, checked, str(first["id"]))
-        return VerifyResult(True, checked, None)
-
-
-def _newness(entity: dict[str, Any]) -> int:
-    """Orders rows oldest first where `seq` or `at` (whole seconds) tie, whatever order the table
-    returned them in: the RowKey starts with the time counted back from the end of time."""
-    counted_back = str(entity.get("RowKey", ""))[:17]
-    return -int(counted_back) if counted_back.isdigit() else 0
+            heads = tables.query(
+                table,
+                f"{tables.partition(partner_id)} and RowKey ge {literal(_HEAD)} "
+                f"and RowKey lt {literal(_HEAD[:-1] + '.')}",
+                select=["seq"],
+            )
+            total += sum(int(h["seq"]) for h in heads)
+        return total
 
 
 def _tenant_of(event: NewEvent) -> str | None:

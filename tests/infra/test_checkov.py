@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-CUSTOM_CHECKS = {f"CKV_TNT_{n}" for n in range(1, 9)}
+CUSTOM_CHECKS = {f"CKV_TNT_{n}" for n in range(1, 10)}
 
+# The resource type of a container's immutability policy (WORM), long enough to need a name.
+_WORM = "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies"
 # Each known-bad resource and the custom checks it must fail.
 KNOWN_BAD = {
     "bad-app.bicep:Microsoft.Web/sites.keyedApp": {"CKV_TNT_1", "CKV_TNT_2"},
@@ -29,6 +31,8 @@ KNOWN_BAD = {
     "bad-data.bicep:Microsoft.KeyVault/vaults.policyVault": {"CKV_TNT_7"},
     "bad-data.bicep:Microsoft.OperationalInsights/workspaces.longLogs": {"CKV_TNT_8"},
     "bad-data.bicep:Microsoft.Insights/components.keyedInsights": {"CKV_TNT_8"},
+    f"bad-data.bicep:{_WORM}.shortWorm": {"CKV_TNT_9"},
+    f"bad-data.bicep:{_WORM}.noAppends": {"CKV_TNT_9"},
 }
 
 INFRA_PREFIX = "infra/"
@@ -73,6 +77,7 @@ CHECKED_TYPES = {
     "Microsoft.OperationalInsights/workspaces",
     "Microsoft.Insights/components",
     "Microsoft.Authorization/roleAssignments",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies",
 }
 
 

@@ -143,3 +143,16 @@ def test_every_path_parameter_states_the_ids_the_server_takes() -> None:
         "type": "string",
         "format": "uuid",
     }
+
+
+def test_a_route_that_hands_large_work_to_a_long_operation_documents_both_answers() -> None:
+    # A client generated from the document must know a 202 with a status resource can come back.
+    verify = openapi_document()["paths"]["/api/partners/{partnerId}/events/verify"]["get"]["responses"]
+    assert verify["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/VerifyOut"
+    }
+    accepted = verify["202"]
+    assert "Location" in accepted["headers"]
+    assert accepted["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/VerificationOut"
+    }

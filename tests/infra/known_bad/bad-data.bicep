@@ -65,3 +65,22 @@ resource keyedInsights 'Microsoft.Insights/components@2020-02-02' = {
     DisableLocalAuth: false
   }
 }
+
+// CKV_TNT_9: a short immutability that also lets block blobs in beside the appends.
+resource shortWorm 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  name: 'stkeyedaccount/default/auditanchors/default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: 30
+    allowProtectedAppendWrites: true
+    allowProtectedAppendWritesAll: true
+  }
+}
+
+// CKV_TNT_9: long enough, but no protected appends (the anchors could not be written).
+resource noAppends 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  name: 'stkeyedaccount/default/auditanchors2/default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: 765
+    allowProtectedAppendWrites: false
+  }
+}
