@@ -26,7 +26,7 @@ from shared.audit.context import ActionContext
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.models import ApiModel, QueryInput, UtcDateTime
 from shared.notifications.orgs import Org
-from shared.privacy import record
+from shared.privacy import complaints, record
 from shared.privacy import subject_requests as dsr
 from shared.privacy.breaches import BreachIn, BreachList, BreachOut, BreachRegister, PartnerBreachList
 from shared.privacy.retention import SweepBusyError, SweepReport
@@ -286,12 +286,15 @@ def partner_breaches(call: Call, context: PartnerContext) -> PartnerBreachList:
 
 @bp.timer_trigger(schedule="%PRIVACY_WATCH_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def privacy_deadline_watch(timer: func.TimerRequest) -> None:
-    """Raises events as deadlines near and pass: breaches (72 h) and data-subject requests (30 days)."""
+    """Raises events as deadlines near and pass: breaches (72 h), data-subject requests (30 days)
+    and complaints (4 weeks)."""
     for region in deps.settings().regions:
         for breach_id, action in _register(region).watch():
             log.warning("%s: breach %s in %s", action, breach_id, region)
         for partner_id, request_id, action in dsr.watch(deps.storage().region(region), deps.clock()):
             log.warning("%s: request %s of partner %s", action, request_id, partner_id)
+        for partner_id, complaint_id, action in complaints.watch(deps.storage().region(region), deps.clock()):
+            log.warning("%s: complaint %s of partner %s", action, complaint_id, partner_id)
 
 
 # --- data-subject requests ----------------------------------------------------------------------

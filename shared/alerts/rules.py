@@ -41,6 +41,7 @@ WATCHED_PREFIXES = (
     "privacy.request.deadline",
     "privacy.request.dueIn2Days",
     "privacy.request.forwarded",
+    "complaint.deadline",
     "notification.push-credentials-refused",
     "notification.fanout.highFailureRate",
     "notice.",
@@ -217,6 +218,23 @@ def evaluate(partner_id: str, event: dict[str, Any]) -> Evaluation:  # noqa: PLR
                     f"A {details.get('type', '')} request is due {details.get('dueAt')}.",
                     f"{base}/privacy/requests/{request}",
                     condition=f"request|{request}|{action}",
+                    dueAt=details.get("dueAt"),
+                )
+            ],
+            [],
+        )
+    if action.startswith("complaint.deadline"):
+        complaint = str(target.get("id", ""))
+        passed = action.endswith("Passed")
+        return Evaluation(
+            [
+                alert(
+                    action,
+                    Severity.CRITICAL if passed else Severity.WARNING,
+                    "Complaint unanswered after 4 weeks" if passed else "Complaint due for an answer soon",
+                    f"A complaint is due for an answer {details.get('dueAt')}.",
+                    f"{base}/complaints/{complaint}",
+                    condition=f"complaint|{complaint}|{action}",
                     dueAt=details.get("dueAt"),
                 )
             ],

@@ -80,11 +80,11 @@ ORG_KEYED = frozenset({"orgusers", "orgrules", "devices", "notifications"})
 
 # A column whose name holds one of these is a secret, a hash of one or a sealed value.
 _SECRET_MARKERS = ("keyhash", "secret", "sealed", "token", "footprint", "cipher")
-# Secrets under a plain name: a device's push token (sealed) and its keyed hash, an API key's hash
+# Secrets under a plain name: a device's push token (sealed) and its keyed hash, an API key's hashes
 # (the events' `hash` is their chain, which the partner may verify, and stays).
 _SECRET_COLUMNS: dict[str, frozenset[str]] = {
     "devices": frozenset({"target", "targetHash"}),
-    "apikeys": frozenset({"hash"}),
+    "apikeys": frozenset({"hash", "previousHash"}),  # previousHash: the rotated-out secret's
 }
 _PERSONAL_FIELDS = frozenset(
     {
@@ -104,6 +104,11 @@ _PERSONAL_FIELDS = frozenset(
         "administrators",
     }
 )
+# Free text about a person under a plain name, per table: pseudonymised whole when anonymising.
+_PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
+    "complaints": frozenset({"details", "answer", "closeReason"}),
+    "correspondence": frozenset({"body", "topic"}),
+}
 _EMAIL = re.compile(r"[^\s@\"'<>,;:()\[\]{}]+@[^\s@\"'<>,;:()\[\]{}]+")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -217,7 +222,8 @@ def package_row(row: dict[str, Any], pseudonyms: Pseudonyms | None, category: st
             continue
         value = stored
         if pseudonyms is not None and isinstance(stored, str) and not name.endswith("@odata.type"):
-            personal = _personal(column) and column not in ("PartitionKey", "RowKey")
+            free_text = column in _PERSONAL_COLUMNS.get(category, ())
+            personal = (_personal(column) or free_text) and column not in ("PartitionKey", "RowKey")
             value = pseudonyms.token(stored) if personal else pseudonyms.text(stored)
         out[name] = value
     return out

@@ -16,6 +16,7 @@ import hmac
 REQUESTS = b"tenantry data-subject requests"
 CONSENT = b"tenantry consent subject keys"
 SUBJECT_INDEX = b"tenantry subject index"
+CONTACT_RECORDS = b"tenantry contact records"  # complainants and correspondents, by e-mail
 
 
 class KeyedHash:

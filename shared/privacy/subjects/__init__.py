@@ -40,6 +40,8 @@ Category = Literal[
     "auditEvents",  # audit events naming the subject (events<yyyymm>)
     "restriction",  # the restriction/objection flag itself (subjectflags)
     "alertRecipients",  # the partner's alert e-mail subscriptions writing to the address (alertsubscriptions)
+    "complaints",  # complaints the person made to the partner (complaints), found by address
+    "correspondence",  # threads the partner held with the person, with messages (correspondence)
 ]
 
 RestrictionKind = Literal["restriction", "objection"]
@@ -146,6 +148,14 @@ class ConsentSource(Protocol):
     def withdraw_subject(self, partner_id: str, email: str, *, request_id: str) -> int: ...
 
 
+class ContactSource(Protocol):
+    """The complaint register and correspondence (shared/privacy/contact_records.py), by address."""
+
+    def records_for(self, partner_id: str, email: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    def erase_subject(self, partner_id: str, email: str) -> dict[str, int]: ...
+
+
 EVENT_RETENTION_MONTHS = 24
 _ERASURES = "erasures~"  # subjectflags partition prefix of erasure journals (one row per request)
 
@@ -162,6 +172,7 @@ class SubjectData:
         *,
         pepper: str,
         holders: SubjectHolders,
+        contacts: Callable[[str], ContactSource] | None = None,
     ) -> None:
         from shared.privacy.subjects import index
 
@@ -171,6 +182,7 @@ class SubjectData:
         self._master_key = master_key
         self._index_key = index.index_key(pepper)
         self._consents = consents  # region -> the ledger there
+        self._contacts = contacts  # region -> its complaint register and correspondence
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -201,9 +213,25 @@ class SubjectData:
             if contacts or ledger_rows:
                 found.data.setdefault("consents", []).append({"address": address, **dumped})
 
+    @staticmethod
+    def _addresses(found: Holdings, who: SubjectIdentifier) -> list[str]:
+        addresses = set(found.addresses) | ({who.email.strip().lower()} if who.email else set())
+        return sorted(addresses)
+
+    def _contact_records(self, scope: SubjectScope, found: Holdings, who: SubjectIdentifier) -> None:
+        """Complaints and correspondence the partner holds about any of the subject's addresses."""
+        if self._contacts is None:
+            return
+        source = self._contacts(scope.region)
+        for address in self._addresses(found, who):
+            for category, records in source.records_for(scope.partner_id, address).items():
+                found.rows_read += len(records)
+                found.data.setdefault(category, []).extend(records)
+
     def locate(self, scope: SubjectScope, who: SubjectIdentifier) -> SubjectMatch:
         found = self._gather(scope, who)
         self._consent_records(scope, found, who)
+        self._contact_records(scope, found, who)
         return SubjectMatch(
             found=bool(found.counts()),
             subject_key=found.subject_key,
@@ -219,6 +247,7 @@ class SubjectData:
 
         found = self._gather(scope, who)
         self._consent_records(scope, found, who)
+        self._contact_records(scope, found, who)
         now = self.clock.now()
         package = {
             "format": "tenantry.subject-export/1",
@@ -283,6 +312,8 @@ class SubjectData:
             return ErasureCertificate.model_validate_json(str(journal["certificate"]))
         account = self.storage.region(scope.region)
         found = self._gather(scope, who)
+        # Planned with the rest, so the certificate counts them however often the job reruns.
+        self._contact_records(scope, found, who)
         planned: dict[str, int] = json.loads(str(journal["planned"])) if journal is not None else {}
         if journal is None:
             planned = found.counts()
@@ -373,6 +404,10 @@ class SubjectData:
             addresses = set(found.addresses) | ({who.email.strip().lower()} if who.email else set())
             for address in sorted(addresses):
                 withdrawn += ledger.withdraw_subject(scope.partner_id, address, request_id=request_id)
+        if self._contacts is not None:
+            source = self._contacts(scope.region)
+            for address in self._addresses(found, who):
+                source.erase_subject(scope.partner_id, address)
         if found.subject_key is not None and scope.tenant_id is not None:
             from shared.privacy.subjects import index
 
@@ -410,6 +445,19 @@ class SubjectData:
                         'destroyed), so they read as "[erased]" and the chain still verifies.'
                     ),
                     until=_months_after(last, EVENT_RETENTION_MONTHS),
+                )
+            )
+        if "complaints" in planned:
+            kept.append(
+                KeptRecord(
+                    category="complaints",
+                    count=planned["complaints"],
+                    why=(
+                        "The complaint register keeps each complaint's dates, channel and outcome as "
+                        "evidence that it was handled; the person's name, address, phone and the text "
+                        "about them were erased."
+                    ),
+                    until=None,
                 )
             )
         if "consents" in planned:
