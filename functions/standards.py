@@ -1,7 +1,9 @@
-"""Standard endpoints: setting catalogue, templates (built-in and own), runs over tenants, compliance."""
+"""Standard endpoints: setting catalogue, templates (built-in and own), runs over tenants, compliance,
+saved assignments on a schedule, runs as long operations; the assignment timer and the run queue."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Annotated
 
 import azure.functions as func
@@ -9,12 +11,19 @@ from pydantic import Field, StringConstraints
 
 from functions import deps
 from functions.auth import PartnerContext, partner_access
-from functions.http import Call, Created, NoContent, RouteParams, endpoint
+from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
+from functions.tenants import MAX_DEQUEUE
 from shared.access.principals import Scope
+from shared.settings import get_settings, region_storage_setting
 from shared.standards.models import (
+    AssignmentIn,
+    AssignmentList,
+    AssignmentOut,
     CompliancePage,
     ComplianceQuery,
     RunIn,
+    RunMessage,
+    RunOperationOut,
     RunOut,
     SettingCatalogue,
     StandardIn,
@@ -26,6 +35,7 @@ if TYPE_CHECKING:
     from shared.standards.service import StandardService
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
+log = logging.getLogger("tenantry.functions.standards")
 
 _STANDARDS = "partners/{partnerId}/standards"
 
@@ -150,3 +160,156 @@ def run_standard(call: Call, context: PartnerContext, body: RunIn, route: Standa
 )
 def list_compliance(call: Call, context: PartnerContext, query: ComplianceQuery) -> CompliancePage:
     return _service(context).list_compliance(query, context.reach.allows)
+
+
+# --- saved assignments and runs as long operations ----------------------------------------------
+
+_ASSIGNMENTS = f"{_STANDARDS}/assignments"
+
+
+class AssignmentRoute(RouteParams):
+    missing = "No such standard assignment."
+    assignment_id: Ulid = Field(alias="assignmentId")
+
+
+class RunRoute(RouteParams):
+    missing = "No such standard run."
+    run_id: Ulid = Field(alias="runId")
+
+
+def _run_location(context: PartnerContext, run: RunOperationOut) -> str:
+    return f"/api/partners/{context.partner.id}/standards/runs/{run.id}"
+
+
+@endpoint(
+    bp,
+    _ASSIGNMENTS,
+    methods=["POST"],
+    summary="Assign a standard (a pinned version or `latest`) to tenants and tenant groups in a mode, on a "
+    "schedule: `daily` at an hour (UTC) or `afterSync` (each tenant after each successful sync). A scoped "
+    "caller assigns only to its tenants.",
+    tag="standards",
+    auth=partner_access(Scope.WRITE),
+    idempotent=True,
+)
+def create_assignment(call: Call, context: PartnerContext, body: AssignmentIn) -> Created[AssignmentOut]:
+    created = deps.standard_assignments(context.partner).create_assignment(
+        body, context.action, context.reach
+    )
+    return Created(created, f"/api/partners/{context.partner.id}/standards/assignments/{created.id}")
+
+
+@endpoint(
+    bp,
+    _ASSIGNMENTS,
+    methods=["GET"],
+    summary="The partner's standard assignments (a scoped caller: those wholly within its tenants).",
+    tag="standards",
+    auth=partner_access(Scope.READ),
+)
+def list_assignments(call: Call, context: PartnerContext) -> AssignmentList:
+    return deps.standard_assignments(context.partner).list_assignments(context.reach)
+
+
+@endpoint(
+    bp,
+    f"{_ASSIGNMENTS}/{{assignmentId}}",
+    methods=["GET"],
+    summary="One standard assignment, with its latest run.",
+    tag="standards",
+    auth=partner_access(Scope.READ),
+)
+def get_assignment(call: Call, context: PartnerContext, route: AssignmentRoute) -> AssignmentOut:
+    return deps.standard_assignments(context.partner).get_assignment(route.assignment_id, context.reach)
+
+
+@endpoint(
+    bp,
+    f"{_ASSIGNMENTS}/{{assignmentId}}",
+    methods=["PUT"],
+    summary="Replace a standard assignment (standard, version, tenants, mode, schedule).",
+    tag="standards",
+    auth=partner_access(Scope.WRITE),
+)
+def put_assignment(
+    call: Call, context: PartnerContext, body: AssignmentIn, route: AssignmentRoute
+) -> AssignmentOut:
+    return deps.standard_assignments(context.partner).update_assignment(
+        route.assignment_id, body, context.action, context.reach
+    )
+
+
+@endpoint(
+    bp,
+    f"{_ASSIGNMENTS}/{{assignmentId}}",
+    methods=["DELETE"],
+    summary="Delete a standard assignment (its runs stay until they age out).",
+    tag="standards",
+    auth=partner_access(Scope.WRITE, allowed_when_read_only=True),
+)
+def delete_assignment(call: Call, context: PartnerContext, route: AssignmentRoute) -> NoContent:
+    deps.standard_assignments(context.partner).delete_assignment(
+        route.assignment_id, context.action, context.reach
+    )
+    return NoContent()
+
+
+@endpoint(
+    bp,
+    f"{_ASSIGNMENTS}/{{assignmentId}}/runs",
+    methods=["POST"],
+    summary="Run an assignment now, over the caller's tenants: a long operation (202 + `Location` of its "
+    "status, one line per tenant).",
+    tag="standards",
+    auth=partner_access(Scope.WRITE),
+)
+def run_assignment(call: Call, context: PartnerContext, route: AssignmentRoute) -> Accepted[RunOperationOut]:
+    run = deps.standard_assignments(context.partner).run_now(
+        route.assignment_id, context.action, context.reach
+    )
+    return Accepted(run, _run_location(context, run))
+
+
+@endpoint(
+    bp,
+    f"{_STANDARDS}/runs/{{runId}}",
+    methods=["GET"],
+    summary="A standard run's status: queued, running, succeeded or failed, one line per tenant (pending, "
+    "checked, remediated, planned, skipped); a scoped caller sees its tenants' lines.",
+    tag="standards",
+    auth=partner_access(Scope.READ),
+)
+def get_standard_run(call: Call, context: PartnerContext, route: RunRoute) -> RunOperationOut:
+    return deps.standard_runs(context.partner).get(route.run_id, context.reach.allows)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 20 * * * *", run_on_startup=False)
+def standard_assignment_timer(timer: func.TimerRequest) -> None:
+    """Hourly: starts each daily assignment due and not yet run today (once per assignment and day)."""
+    from shared.standards.assignments import start_due_assignments
+
+    now = deps.clock().now()
+    for region in deps.settings().regions:
+        started = start_due_assignments(
+            deps.storage().region(region), deps.partners().get, deps.standard_assignments, now
+        )
+        log.info("standard assignments started in %s: %d", region, started)
+
+
+def _run_handler(region: str) -> None:
+    from shared.standards.runs import RUN_QUEUE
+
+    def run(msg: func.QueueMessage) -> None:
+        message = RunMessage.model_validate_json(msg.get_body())
+        partner = deps.partners().get(message.partner_id)
+        final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
+        deps.standard_runs(partner).run(message.run_id, final_attempt=final)
+
+    run.__name__ = run.__qualname__ = f"standard_run_{region}"
+    bp.function_name(name=f"standard_run_{region}")(
+        bp.queue_trigger(arg_name="msg", queue_name=RUN_QUEUE, connection=region_storage_setting(region))(run)
+    )
+
+
+for _region in get_settings().regions:
+    _run_handler(_region)

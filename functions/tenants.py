@@ -597,7 +597,10 @@ def _sync_handler(region: str) -> None:
         message = SyncMessage.model_validate_json(msg.get_body())
         partner = deps.partners().get(message.partner_id)
         final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
-        deps.tenants(partner).run_sync(message.tenant_id, message.sync_id, final_attempt=final)
+        synced = deps.tenants(partner).run_sync(message.tenant_id, message.sync_id, final_attempt=final)
+        if synced.state == "succeeded":
+            # Standards assigned `afterSync` check the tenant now (one run per assignment and sync).
+            deps.standard_assignments(partner).after_sync(message.tenant_id, synced.id)
 
     run.__name__ = run.__qualname__ = f"tenant_sync_{region}"
     bp.function_name(name=f"tenant_sync_{region}")(

@@ -133,3 +133,90 @@ class ComplianceRow(ApiModel):
 class CompliancePage(ApiModel):
     items: list[ComplianceRow]
     continuation_token: str | None = None
+
+
+# --- saved assignments and runs as long operations ---------------------------------------------
+
+StandardIdText = Annotated[
+    str, StringConstraints(pattern=r"^([0-9A-HJKMNP-TV-Z]{26}|tenantry-[a-z]+(-[a-z]+)*)$")
+]
+Schedule = Literal["daily", "afterSync"]
+RunState = Literal["queued", "running", "succeeded", "failed"]
+RunTrigger = Literal["manual", "schedule", "afterSync"]
+TenantProgressState = Literal["pending", "checked", "remediated", "planned", "skipped"]
+
+
+class AssignmentIn(ApiInput):
+    """A standard applied on a schedule to tenants and tenant groups (groups resolved at each run)."""
+
+    standard_id: StandardIdText
+    version: int | Literal["latest"] = Field(
+        default="latest", description="A version to pin (own standards), or `latest` at each run."
+    )
+    tenant_ids: list[TenantIdText] = Field(default_factory=list, max_length=500)
+    tenant_groups: list[GroupName] = Field(default_factory=list, max_length=20)
+    mode: Mode
+    schedule: Schedule = Field(
+        description="`daily`: once a day at `hourUtc` (a missed hour runs at the next timer that day); "
+        "`afterSync`: each named tenant after each of its successful syncs."
+    )
+    hour_utc: int = Field(default=6, ge=0, le=23, description="The hour (UTC) a daily assignment runs.")
+    dry_run: bool = Field(default=False, description="`remediate` mode plans only, changes nothing.")
+
+
+class AssignmentOut(ApiModel):
+    id: str
+    standard_id: str
+    version: int | Literal["latest"]
+    tenant_ids: list[str]
+    tenant_groups: list[str]
+    mode: Mode
+    schedule: Schedule
+    hour_utc: int
+    dry_run: bool
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    last_run_id: str | None = Field(default=None, description="The status resource of its latest run.")
+    last_run_at: UtcDateTime | None = None
+
+
+class AssignmentList(ApiModel):
+    items: list[AssignmentOut]
+
+
+class TenantProgress(ApiModel):
+    tenant_id: str
+    state: TenantProgressState = Field(description="pending: not reached yet; otherwise as a run's outcome.")
+    reason: str | None = Field(default=None, description="Why the tenant was skipped.")
+    passed: int = 0
+    failed: int = 0
+    failing: list[str] = Field(default_factory=list, description="Ids of the settings that differ.")
+    finished_at: UtcDateTime | None = None
+
+
+class RunOperationOut(ApiModel):
+    """A run over many tenants as a long operation: one line per tenant, resumed after a crash."""
+
+    id: str
+    standard_id: str
+    version: int
+    mode: Mode
+    dry_run: bool
+    trigger: RunTrigger
+    assignment_id: str | None = None
+    state: RunState
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
+    attempts: int = 0
+    total: int = Field(description="Tenants in the run (those the caller sees, for a scoped caller).")
+    completed: int = Field(description="Tenants done so far.")
+    error: str | None = None
+    tenants: list[TenantProgress]
+
+
+class RunMessage(ApiModel):
+    """The queue message: ids only."""
+
+    partner_id: str
+    run_id: str

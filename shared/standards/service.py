@@ -223,6 +223,33 @@ class StandardService:
 
     # --- runs ---
 
+    def get_standard_at(self, standard_id: str, version: int | None) -> StandardOut:
+        """The standard as a run applies it: its current version (None), or a pinned one."""
+        if version is None:
+            return self.get_standard(standard_id)
+        if standard_id in BUILT_INS:
+            if version != 1:
+                raise validation_failed([FieldError("version", "Built-in standards have version 1 only.")])
+            return self._built_in(standard_id)
+        self._row(standard_id)  # 404 for a standard deleted or never made
+        row = self.store.get_version(standard_id, version)
+        if row is None:
+            raise validation_failed([FieldError("version", "The standard has no such version.")])
+        return self._out(row)
+
+    def check_mode(self, standard: StandardOut, mode: str) -> None:
+        if mode not in standard.modes:
+            raise validation_failed(
+                [FieldError("mode", f"This standard is applied in {' or '.join(standard.modes)} mode only.")]
+            )
+
+    def run_tenant(
+        self, tenant_id: str, standard: StandardOut, mode: Any, dry_run: bool, context: ActionContext
+    ) -> TenantRun:
+        """One tenant of a long run: checked (and remediated), its compliance row written."""
+        settings = [(s.id, s.value) for s in standard.settings]
+        return self._run_tenant(tenant_id, standard, settings, RunIn(mode=mode, dry_run=dry_run), context)
+
     def run(
         self,
         standard_id: str,
@@ -236,10 +263,7 @@ class StandardService:
         resolved before the first is touched: an unknown one answers 404 with nothing done."""
         standard = self.get_standard(standard_id)
         settings = [(s.id, s.value) for s in standard.settings]
-        if body.mode not in standard.modes:
-            raise validation_failed(
-                [FieldError("mode", f"This standard is applied in {' or '.join(standard.modes)} mode only.")]
-            )
+        self.check_mode(standard, body.mode)
         targets: list[str] = []
         for tenant in body.tenant_ids:
             if not visible(tenant.lower()):

@@ -51,6 +51,10 @@ class StandardStore:
         row = tables.get(self._templates, self.partner_id, head_key(standard_id))
         return None if row is None or row.get("deleted") else row
 
+    def get_version(self, standard_id: str, version: int) -> tables.Row | None:
+        """A pinned version; kept after the standard is deleted (runs and compliance name it)."""
+        return tables.get(self._templates, self.partner_id, version_key(standard_id, version))
+
     def list_all(self) -> list[tables.Row]:
         text = f"{tables.partition(self.partner_id)} and RowKey ge '{_HEAD}' and RowKey lt '~standare'"
         return [

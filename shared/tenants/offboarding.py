@@ -26,7 +26,7 @@ from shared.clock import isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.partners import subscription as subs
-from shared.storage import tables
+from shared.storage import leases, tables
 from shared.storage.queues import enqueue
 from shared.tenants.graph_access import DEFAULT_CREDENTIAL, graph_problem
 from shared.tenants.lifecycle_models import (
@@ -82,12 +82,8 @@ CONVERT_INSTRUCTIONS = (
 )
 
 
-class OperationBusyError(Exception):
-    """Another worker holds the operation's lease: look again in `retry_in` seconds."""
-
-    def __init__(self, key: str, retry_in: int = 1):
-        super().__init__(key)
-        self.retry_in = retry_in
+# The lease's busy signal, under the name this module's callers know.
+OperationBusyError = leases.LeaseBusyError
 
 
 class _Current:
@@ -319,55 +315,14 @@ class OffboardingService:
         return None
 
     def _claim(self, row: Any) -> Any:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
-        now = self.clock.now()
-        held = row.get("leaseUntil")
-        if held and parse_iso(held) > now:
-            seconds = int((parse_iso(held) - now).total_seconds()) + 1
-            raise OperationBusyError(str(row["RowKey"]), seconds)
-        changes = {
-            "PartitionKey": row["PartitionKey"],
-            "RowKey": row["RowKey"],
-            "state": "running",
-            "leaseUntil": isoformat(now + LEASE),
-            "attempts": int(row.get("attempts", 0)) + 1,
-            "startedAt": row.get("startedAt") or isoformat(now),
-        }
-        try:
-            self._table.update_entity(
-                changes, mode=UpdateMode.MERGE, etag=row.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except ResourceModifiedError:
-            raise OperationBusyError(str(row["RowKey"])) from None
-        claimed = tables.get(self._table, str(row["PartitionKey"]), str(row["RowKey"]))
-        assert claimed is not None
-        return claimed
+        return leases.claim(self._table, row, self.clock.now(), LEASE)
 
     def _save(self, row: Any, changes: dict[str, Any]) -> Any:
         """Writes `changes` to the operation under its ETag: a worker whose lease was taken stops."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
-        entity = {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], **changes}
-        try:
-            self._table.update_entity(
-                entity, mode=UpdateMode.MERGE, etag=row.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except ResourceModifiedError:
-            raise OperationBusyError(str(row["RowKey"])) from None
-        saved = tables.get(self._table, str(row["PartitionKey"]), str(row["RowKey"]))
-        assert saved is not None
-        return saved
+        return leases.save(self._table, row, changes)
 
     def _release(self, row: Any) -> None:
-        from contextlib import suppress
-
-        with suppress(OperationBusyError):
-            self._save(row, {"leaseUntil": ""})
+        leases.release(self._table, row)
 
     def _finish(self, row: Any, context: ActionContext, *, error: str | None = None) -> OffboardingOut:
         now = isoformat(self.clock.now())

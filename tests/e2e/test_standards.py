@@ -16,6 +16,7 @@ from localdev.graph_standin import StandinControl
 from localdev.stack import wait_until
 from localdev.webhook_receiver import RunningReceiver, start_receiver
 from tests.e2e.actors import PartnerSetup, add_proven_tenant, make_partner
+from tests.web import web
 
 APPS = "tenantry-apps-and-guests"
 WRITES = ("PATCH", "POST", "PUT", "DELETE")
@@ -35,7 +36,7 @@ def receiver() -> Iterator[RunningReceiver]:
 
 
 def _run(partner: PartnerSetup, standard: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return httpx.post(
+    return web.post(
         f"{partner.url}/standards/{standard}/runs", headers=headers or partner.as_key, json=body, timeout=120
     )
 
@@ -61,7 +62,7 @@ def test_report_alert_and_remediate_a_tenant(
     found = {s["id"]: s for s in report["settings"]}
     assert found["authorization.allowedToCreateApps"]["current"] is True
     assert found["authorization.allowInvitesFrom"]["current"] == "everyone"
-    compliance = httpx.get(
+    compliance = web.get(
         f"{partner.url}/compliance", params={"tenantId": tenant_id}, headers=partner.as_key
     ).json()["items"]
     assert [(c["standardId"], c["compliant"], sorted(c["failing"])) for c in compliance] == [
@@ -69,7 +70,7 @@ def test_report_alert_and_remediate_a_tenant(
     ]
 
     hook = f"/hook-{uuid.uuid4().hex}"
-    subscribed = httpx.post(
+    subscribed = web.post(
         f"{partner.url}/alert-subscriptions",
         headers=partner.as_key,
         json={"channel": "webhook", "url": receiver.url(hook), "eventTypes": ["tenant.drift.*"]},
@@ -101,7 +102,7 @@ def test_report_alert_and_remediate_a_tenant(
     assert [r["path"] for r in _writes(control, tenant_id)] == ["policies/authorizationPolicy"] * 2
     again = _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "report"})
     assert again["failed"] == 0 and again["passed"] == 2
-    events = httpx.get(
+    events = web.get(
         f"{partner.url}/events", params={"action": "tenant.standard.remediated"}, headers=partner.as_key
     ).json()["items"]
     changes = {k: v for e in events if e.get("tenantId") == tenant_id for k, v in e["changes"].items()}
@@ -121,13 +122,13 @@ def test_an_own_standard_is_versioned_and_creates_report_only_policies(
     partner: PartnerSetup, control: StandinControl
 ) -> None:
     tenant_id = add_proven_tenant(partner, control, users=5)
-    bad = httpx.post(
+    bad = web.post(
         f"{partner.url}/standards",
         headers=partner.as_key,
         json={"name": "Bad", "settings": [{"id": "adminConsent.enabled", "value": "yes"}]},
     )
     assert bad.status_code == 422 and "settings[0].value" in bad.text
-    created = httpx.post(
+    created = web.post(
         f"{partner.url}/standards",
         headers=partner.as_key,
         json={
@@ -138,7 +139,7 @@ def test_an_own_standard_is_versioned_and_creates_report_only_policies(
     assert created.status_code == 201, created.text
     standard = created.json()
     assert standard["version"] == 1 and not standard["builtIn"]
-    edited = httpx.put(
+    edited = web.put(
         f"{partner.url}/standards/{standard['id']}",
         headers=partner.as_key,
         json={
@@ -165,7 +166,7 @@ def test_an_own_standard_is_versioned_and_creates_report_only_policies(
     assert set(states["domains.passwordValidityPeriodInDays"].values()) == {365}
     posted = [r for r in control.requests(tenant_id) if r["method"] == "POST"]
     assert [r["path"] for r in posted] == ["identity/conditionalAccess/policies"]
-    rows = httpx.get(
+    rows = web.get(
         f"{partner.url}/compliance", params={"standardId": standard["id"]}, headers=partner.as_key
     ).json()["items"]
     assert [(r["tenantId"], r["version"], r["compliant"]) for r in rows] == [(tenant_id, 2, True)]
@@ -174,7 +175,7 @@ def test_an_own_standard_is_versioned_and_creates_report_only_policies(
 def test_an_unproven_tenant_is_never_touched(partner: PartnerSetup, control: StandinControl) -> None:
     tenant_id = str(uuid.uuid4())
     control.put_tenant(tenant_id, 5)  # no GDAP relationship: the tenant stays pending proof
-    added = httpx.post(
+    added = web.post(
         f"{partner.url}/tenants",
         headers=partner.as_key,
         json={"tenantId": tenant_id, "displayName": "Pending"},
@@ -191,26 +192,26 @@ def test_another_partner_neither_sees_nor_applies(
     api: str, partner: PartnerSetup, control: StandinControl
 ) -> None:
     tenant_id = add_proven_tenant(partner, control, users=5)
-    own = httpx.post(
+    own = web.post(
         f"{partner.url}/standards",
         headers=partner.as_key,
         json={"name": "Private", "settings": [{"id": "adminConsent.enabled", "value": True}]},
     ).json()
     _one(partner, APPS, {"tenantIds": [tenant_id], "mode": "report"})
     stranger = make_partner(api, "eu", approve_push=False)
-    assert httpx.get(f"{stranger.url}/standards/{own['id']}", headers=stranger.as_key).status_code == 404
-    listed = httpx.get(f"{stranger.url}/standards", headers=stranger.as_key).json()["items"]
+    assert web.get(f"{stranger.url}/standards/{own['id']}", headers=stranger.as_key).status_code == 404
+    listed = web.get(f"{stranger.url}/standards", headers=stranger.as_key).json()["items"]
     assert own["id"] not in {s["id"] for s in listed}
     assert _run(stranger, own["id"], {"tenantIds": [tenant_id], "mode": "report"}).status_code == 404
     refused = _run(stranger, APPS, {"tenantIds": [tenant_id], "mode": "remediate"})
     assert refused.status_code == 404, refused.text
-    assert httpx.get(f"{stranger.url}/compliance", headers=stranger.as_key).json()["items"] == []
+    assert web.get(f"{stranger.url}/compliance", headers=stranger.as_key).json()["items"] == []
     # The victim's own key on the stranger's path is refused too.
-    assert httpx.get(f"{stranger.url}/compliance", headers=partner.as_key).status_code in (401, 403, 404)
+    assert web.get(f"{stranger.url}/compliance", headers=partner.as_key).status_code in (401, 403, 404)
 
 
 def _synced(partner: PartnerSetup, tenant_id: str) -> bool:
-    syncs = httpx.get(f"{partner.url}/tenants/{tenant_id}/syncs", headers=partner.as_key).json()["items"]
+    syncs = web.get(f"{partner.url}/tenants/{tenant_id}/syncs", headers=partner.as_key).json()["items"]
     assert not any(s["state"] == "failed" for s in syncs), syncs
     return any(s["state"] == "succeeded" for s in syncs)
 
@@ -222,7 +223,7 @@ def test_the_baseline_is_a_report_standard_applied_to_a_tenant_group(
     for tenant_id in tenants:
         wait_until(lambda t=tenant_id: _synced(partner, t), timeout=60, what="the first sync")
     group = f"standards-{uuid.uuid4().hex[:8]}"
-    saved = httpx.put(
+    saved = web.put(
         f"{partner.url}/tenant-groups/{group}", headers=partner.bearer(), json={"tenantIds": tenants}
     )
     assert saved.status_code == 200, saved.text
@@ -232,21 +233,19 @@ def test_the_baseline_is_a_report_standard_applied_to_a_tenant_group(
     runs = answer.json()["tenants"]
     assert [r["tenantId"] for r in runs] == tenants
     for run in runs:
-        baseline = httpx.get(
-            f"{partner.url}/tenants/{run['tenantId']}/baseline", headers=partner.as_key
-        ).json()
+        baseline = web.get(f"{partner.url}/tenants/{run['tenantId']}/baseline", headers=partner.as_key).json()
         # The same findings GET .../baseline shows, whose answer is as it always was.
         assert {c["id"]: c["state"] for c in baseline["checks"]} == {
             s["id"].removeprefix("baseline."): s["current"] for s in run["settings"]
         }
         assert run["failed"] == baseline["failed"] and run["passed"] == baseline["passed"]
-    rows = httpx.get(
+    rows = web.get(
         f"{partner.url}/compliance",
         params={"standardId": "tenantry-baseline", "top": 1},
         headers=partner.as_key,
     ).json()
     assert len(rows["items"]) == 1 and rows["continuationToken"]
-    rest = httpx.get(
+    rest = web.get(
         f"{partner.url}/compliance",
         params={"standardId": "tenantry-baseline", "top": 1, "continuationToken": rows["continuationToken"]},
         headers=partner.as_key,
@@ -257,3 +256,83 @@ def test_the_baseline_is_a_report_standard_applied_to_a_tenant_group(
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "mode", refused.text
     unknown = _run(partner, APPS, {"tenantGroups": ["no-such-group"], "mode": "report"})
     assert unknown.status_code == 404, unknown.text
+
+
+def test_an_assignment_runs_as_a_long_operation_and_a_scoped_key_assigns_only_its_tenants(
+    partner: PartnerSetup, control: StandinControl
+) -> None:
+    own, other = sorted(add_proven_tenant(partner, control, users=5) for _ in range(2))
+    assignments = f"{partner.url}/standards/assignments"
+    body = {
+        "standardId": APPS,
+        "tenantIds": [own, other],
+        "mode": "report",
+        "schedule": "daily",
+        "hourUtc": 3,
+    }
+    created = web.post(assignments, headers=partner.as_key, json=body)
+    assert created.status_code == 201, created.text
+    saved = created.json()
+    assert created.headers["location"].endswith(f"/standards/assignments/{saved['id']}")
+    assert (saved["version"], saved["schedule"], saved["hourUtc"]) == ("latest", "daily", 3)
+    edited = web.put(f"{assignments}/{saved['id']}", headers=partner.as_key, json={**body, "hourUtc": 4})
+    assert edited.status_code == 200 and edited.json()["hourUtc"] == 4, edited.text
+    pinned = web.post(assignments, headers=partner.as_key, json={**body, "version": 2})
+    assert pinned.status_code == 422 and pinned.json()["errors"][0]["field"] == "version", pinned.text
+
+    started = web.post(f"{assignments}/{saved['id']}/runs", headers=partner.as_key)
+    assert started.status_code == 202, started.text
+    status_url = started.headers["location"]
+    assert status_url.startswith("/api/") and started.json()["state"] in ("queued", "running", "succeeded")
+
+    def finished() -> dict[str, Any] | None:
+        run = web.get(partner.api + status_url, headers=partner.as_key).json()
+        return dict(run) if run["state"] in ("succeeded", "failed") else None
+
+    run = wait_until(finished, timeout=120, what="the run through the queue")
+    assert run["state"] == "succeeded" and run["completed"] == run["total"] == 2, run
+    assert [(t["tenantId"], t["state"], t["failed"]) for t in run["tenants"]] == [
+        (own, "checked", 2),
+        (other, "checked", 2),
+    ]
+    assert web.get(f"{assignments}/{saved['id']}", headers=partner.as_key).json()["lastRunId"] == run["id"]
+
+    key = web.post(
+        f"{partner.url}/api-keys",
+        headers=partner.bearer(),
+        json={"name": "own only", "scopes": ["read", "write"], "tenantScope": {"tenantIds": [own]}},
+    )
+    assert key.status_code == 201, key.text
+    scoped = {"x-api-key": key.json()["key"]}
+    refused = web.post(assignments, headers=scoped, json=body)
+    assert refused.status_code == 404, refused.text  # another tenant, as if it did not exist
+    mine = web.post(assignments, headers=scoped, json={**body, "tenantIds": [own]})
+    assert mine.status_code == 201, mine.text
+    listed = {a["id"] for a in web.get(assignments, headers=scoped).json()["items"]}
+    assert mine.json()["id"] in listed and saved["id"] not in listed
+    assert web.get(f"{assignments}/{saved['id']}", headers=scoped).status_code == 404
+    assert web.post(f"{assignments}/{saved['id']}/runs", headers=scoped).status_code == 404
+    lines = web.get(partner.api + status_url, headers=scoped).json()["tenants"]
+    assert [t["tenantId"] for t in lines] == [own]
+
+    # `afterSync`: the tenant's next successful sync runs the assignment for it, through the queue.
+    after = web.put(
+        f"{assignments}/{mine.json()['id']}",
+        headers=scoped,
+        json={**body, "tenantIds": [own], "schedule": "afterSync"},
+    )
+    assert after.status_code == 200, after.text
+    assert web.post(f"{partner.url}/tenants/{own}/sync", headers=partner.as_key).status_code == 202
+
+    def ran_after_sync() -> dict[str, Any] | None:
+        last = web.get(f"{assignments}/{mine.json()['id']}", headers=scoped).json()["lastRunId"]
+        if last is None:
+            return None
+        found = web.get(f"{partner.url}/standards/runs/{last}", headers=scoped).json()
+        return dict(found) if found["state"] == "succeeded" else None
+
+    synced_run = wait_until(ran_after_sync, timeout=120, what="the run after the sync")
+    assert synced_run["trigger"] == "afterSync" and [t["tenantId"] for t in synced_run["tenants"]] == [own]
+
+    assert web.delete(f"{assignments}/{saved['id']}", headers=partner.as_key).status_code == 204
+    assert web.get(f"{assignments}/{saved['id']}", headers=partner.as_key).status_code == 404
