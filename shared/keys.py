@@ -167,6 +167,19 @@ class KeyedHasher:
         return forms
 
 
+def verify_with_overlap(
+    hashes: KeyedHasher, text: str, current: str, previous: str | None, *, in_overlap: bool
+) -> Verified:
+    """A secret against the current hash, or against the one a rotation replaced while its
+    overlap lasts. Both are always checked (the time taken does not say which matched); only a
+    current hash is re-keyed (`rehash`): a replaced one ends by itself."""
+    now_ok = hashes.verify(text, current)
+    before = hashes.verify(text, previous or "")
+    if now_ok.ok:
+        return now_ok
+    return Verified(ok=before.ok and in_overlap)
+
+
 def stored_key_id(stored: str) -> str:
     """The key id a stored value records (`LEGACY` for one written before key ids)."""
     kid, sep, _ = stored.rpartition(":")
@@ -186,6 +199,9 @@ def legacy_hmac(text: str, pepper: str) -> str:
 
 
 API_KEY = "api-key"  # the purpose of API-key hashes (`apikeys.hash`, `previousHash`)
+WEBHOOK_KEY = "webhook-key"  # an org's Dataverse webhook key (`orgs.webhookKeyHash`, `previous...`)
+DEVICE_KEY = "device-key"  # an org's device enrolment key (`orgs.deviceKeyHash`)
+DEVICE_SECRET = "device-secret"  # noqa: S105 - a purpose's name, not a secret; a push device's own secret (`devices.secretHash`)
 PEPPER = "pepper"  # the master behind API_KEY_PEPPER
 
 

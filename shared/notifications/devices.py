@@ -1,10 +1,11 @@
 """The push device registry of an organisation (table `devices`, PartitionKey = org id).
 
-Rows: `d_<device id>` is a device (system user, the target sealed with `TokenCipher`, the
-footprint sealed too, the peppered hash of its secret, status); `t_<target hash>` points from a
-token's peppered hash to its device, so registering the same token again finds the same device
-without the token ever being stored in the clear or scanned for; `r_<device id>` holds the
-device's push send times of the last minute, written by the fan-out only when an organisation
+Rows: `d_<device id>` is a device (system user, the target sealed with `TokenCipher`, the footprint
+sealed too, the keyed hash of its secret with its key id (`shared.keys`, purpose `device-secret`;
+one without a key id is version 1 and is re-keyed when next presented), status); `t_<target hash>`
+points from a token's peppered hash to its device, so registering the same token again finds the
+same device without the token ever being stored in the clear or scanned for; `r_<device id>` holds
+the device's push send times of the last minute, written by the fan-out only when an organisation
 sends enough to approach FCM's per-device limit (see `shared.notifications.fanout`); `n_org` and
 `n_u_<system user id>` count the org's and each user's devices against their caps.
 
@@ -32,11 +33,10 @@ from typing import TYPE_CHECKING, Any
 from shared.clock import Clock, isoformat
 from shared.errors import ProblemError, not_found, unauthenticated
 from shared.ids import new_id
+from shared.keys import DEVICE_SECRET, KeyRing, dependency_report, legacy_hmac, pepper_ring
 from shared.notifications.models import DeviceCreated, DeviceIn
 from shared.notifications.secrets import (
     TokenCipher,
-    hash_key,
-    key_matches,
     new_device_secret,
     target_hash,
 )
@@ -137,11 +137,15 @@ class DeviceRegistry:
         cipher: TokenCipher,
         pepper: str,
         limits: DeviceLimits | None = None,
+        *,
+        ring: KeyRing | None = None,
     ):
         self.account = account
         self.clock = clock
         self.cipher = cipher
         self.pepper = pepper
+        # Device secrets under the pepper's current version (version 1 only unless handed the ring).
+        self.secret_hashes = (ring or pepper_ring(pepper)).hasher(DEVICE_SECRET, legacy_hmac)
         self.limits = limits or DeviceLimits()
         self.subject_index_key = index_key(pepper)
 
@@ -199,7 +203,7 @@ class DeviceRegistry:
             body,
             cipher=self.cipher,
             pepper=self.pepper,
-            secret_hash=hash_key(secret, self.pepper),
+            secret_hash=self.secret_hashes.hash(secret),
             now=isoformat(now),
         )
         guarded: dict[str, Any] = {
@@ -283,9 +287,28 @@ class DeviceRegistry:
         """The active device row if `secret` is its secret; 401 otherwise (constant-time compare)."""
         row = self.get(org_id, device_id)
         stored = str(row.get("secretHash", "")) if row is not None else ""
-        if not key_matches(secret, stored or "-", self.pepper) or row is None or row.get("status") != ACTIVE:
+        check = self.secret_hashes.verify(secret, stored or "-")
+        if not check.ok or row is None or row.get("status") != ACTIVE:
             raise unauthenticated("The device secret is not valid for this device.")
+        if check.rehash is not None:
+            self._rekey(row, check.rehash)
         return row
+
+    def _rekey(self, row: Any, new_hash: str) -> None:
+        """The presented secret's hash again under the pepper's current version (in hand only
+        now). Under the row's ETag: a re-registration or unsubscribe meanwhile wins, and a failed
+        write only leaves it for the secret's next use."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        with contextlib.suppress(AzureError):
+            self.table().update_entity(
+                {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], "secretHash": new_hash},
+                mode=UpdateMode.MERGE,
+                etag=row.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
 
     def unsubscribe(self, org_id: str, device_id: str) -> None:
         """Stops the device at once: target, footprint and secret wiped, index row gone."""
@@ -347,3 +370,18 @@ class DeviceRegistry:
         device_id = str(row["RowKey"])[len(DEVICE_PREFIX) :]
         value = self.cipher.open(str(row["target"]), f"{org_id}|{device_id}")
         return Target(device_id, str(row.get("systemUserId") or ""), str(row.get("kind") or "token"), value)
+
+
+def device_secret_dependencies(account: AccountStorage, org_id: str | None = None) -> dict[str, int]:
+    """How many active devices' secret hashes of one region's account (or one org's) depend on
+    each key id (`legacy`: version 1 of the pepper, stored before key ids): a pepper version may
+    be dropped when no region counts it. One scan of the device rows, one column."""
+    from shared.storage.tablequery import literal
+
+    scope = f"PartitionKey eq {literal(org_id)} and " if org_id is not None else ""
+    rows = account.table(TABLE).query_entities(
+        f"{scope}RowKey ge '{DEVICE_PREFIX}' and RowKey lt 'd`' and status eq '{ACTIVE}'",
+        select=["secretHash"],
+        results_per_page=1000,
+    )
+    return dependency_report(str(row["secretHash"]) for row in rows if row.get("secretHash"))

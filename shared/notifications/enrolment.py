@@ -24,7 +24,6 @@ from shared.errors import FieldError, ProblemError, unauthenticated
 from shared.notifications.devices import DeviceLimits, DeviceRegistry
 from shared.notifications.models import DeviceCreated, DeviceIn
 from shared.notifications.orgs import USERS, Org, OrgDirectory, OrgLocation, org_not_proven
-from shared.notifications.secrets import key_matches
 from shared.privacy.consent import Limit, Throttle
 from shared.usage import Unit, UsageMeter
 
@@ -72,7 +71,6 @@ class DeviceEnrolment:
         *,
         tokens: TokenCheck,
         clock: Clock,
-        pepper: str,
         limits: DeviceLimits | None = None,
         usage: Callable[[str], UsageMeter] | None = None,
     ):
@@ -83,15 +81,19 @@ class DeviceEnrolment:
         self.registry = registry
         self.tokens = tokens
         self.clock = clock
-        self.pepper = pepper
         self.limits = limits or DeviceLimits()
 
     def _fits(self, location: OrgLocation, device_key: str) -> Org | None:
         try:
-            org = self.orgs(location.partner_id, location.region).authenticating(location.org_id)
+            service = self.orgs(location.partner_id, location.region)
+            org = service.authenticating(location.org_id)
         except ProblemError:
             return None
-        return org if key_matches(device_key, org.device_key_hash, self.pepper) else None
+        check = service.device_key_hashes.verify(device_key, org.device_key_hash)
+        if not check.ok:
+            return None
+        # Under an older pepper version: stored again under the current one (once per version).
+        return org if check.rehash is None else service.rekey(org, "device", check.rehash)
 
     def authenticate(self, org_id: str, device_key: str | None) -> tuple[OrgLocation, Org]:
         """The org whose device key this is, proven: 401 for a wrong key, 409 `org-not-proven`

@@ -67,18 +67,16 @@ class DataverseWebhook:
         directory: OrgDirectory,
         orgs: Callable[[str, str], OrgService],
         notifications: Callable[[str, str], NotificationService],
-        pepper: str,
     ):
         self.directory = directory
         self.orgs = orgs
         self.notifications = notifications
-        self.pepper = pepper
 
     def authenticate(self, org_id: str, *, code: str | None, headers: Mapping[str, str]) -> WebhookDelivery:
         """The registration the delivery's key belongs to: 401 none, 409 `org-claimed` (see webhook)."""
         with storage_trouble_is_503():
             location, org = authenticate_delivery(
-                self.directory, self.orgs, org_id, code=code, headers=headers, pepper=self.pepper
+                self.directory, self.orgs, org_id, code=code, headers=headers
             )
         return WebhookDelivery(location, org)
 

@@ -24,12 +24,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.access.api_keys import matches_with_overlap
 from shared.audit.context import ActionContext, diff
 from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
+from shared.keys import (
+    DEVICE_KEY,
+    WEBHOOK_KEY,
+    KeyedHasher,
+    KeyRing,
+    Verified,
+    dependency_report,
+    legacy_hmac,
+    pepper_ring,
+    verify_with_overlap,
+)
 from shared.notifications import templates
 from shared.notifications.models import (
     Administrator,
@@ -47,7 +57,7 @@ from shared.notifications.models import (
     SystemUserOut,
     WebhookAuth,
 )
-from shared.notifications.secrets import hash_key, new_device_key, new_webhook_key
+from shared.notifications.secrets import new_device_key, new_webhook_key
 from shared.privacy.subjects.index import index_key, index_org_users
 from shared.storage import tables
 
@@ -278,17 +288,17 @@ class Org:
     def proven(self) -> bool:
         return self.access_state == PROVEN
 
-    def webhook_key_matches(self, given: str, pepper: str, now: datetime) -> bool:
+    def check_webhook_key(self, given: str, hashes: KeyedHasher, now: datetime) -> Verified:
         """The current webhook key, or the replaced one until its grace window ends: deliveries
-        Dataverse sent (or retries) while the partner updates its service endpoint still count."""
+        Dataverse sent (or retries) while the partner updates its service endpoint still count.
+        `rehash` is set when the current key's hash is under an older pepper version."""
         until = self.previous_webhook_key_until
-        return matches_with_overlap(
+        return verify_with_overlap(
+            hashes,
             given,
             self.webhook_key_hash,
-            previous_hash=self.previous_webhook_key_hash,
-            previous_until=parse_iso(until) if until else None,
-            pepper=pepper,
-            now=now,
+            self.previous_webhook_key_hash,
+            in_overlap=until is not None and now < parse_iso(until),
         )
 
     def to_entity(self) -> dict[str, Any]:
@@ -409,6 +419,7 @@ class OrgService:
         pepper: str,
         *,
         cascade: Callable[[str], None] | None = None,
+        ring: KeyRing | None = None,
     ):
         self.account = account
         self.partner_id = partner_id
@@ -417,6 +428,11 @@ class OrgService:
         self.clock = clock
         self.pepper = pepper
         self._cascade = cascade
+        # Webhook and device key hashes under the pepper's current version (version 1 only unless
+        # handed the configured ring); hashes stored before key ids are `legacy_hmac`'s.
+        ring = ring or pepper_ring(pepper)
+        self.webhook_hashes = ring.hasher(WEBHOOK_KEY, legacy_hmac)
+        self.device_key_hashes = ring.hasher(DEVICE_KEY, legacy_hmac)
 
     def audit(self) -> AuditLog:
         return AuditLog(self.account, self.clock)
@@ -443,8 +459,8 @@ class OrgService:
             ],
             webhook_auth_type=body.webhook_auth.type,
             webhook_header_name=body.webhook_auth.header_name,
-            webhook_key_hash=hash_key(webhook_key, self.pepper),
-            device_key_hash=hash_key(device_key, self.pepper),
+            webhook_key_hash=self.webhook_hashes.hash(webhook_key),
+            device_key_hash=self.device_key_hashes.hash(device_key),
             created_at=now,
             tenant_id=str(body.tenant_id).lower() if body.tenant_id else None,
             # Only a claim left behind by this partner's own earlier registration makes it proven.
@@ -550,6 +566,38 @@ class OrgService:
         self.directory.remember(org, generation)
         return org
 
+    def rekey(self, org: Org, which: str, new_hash: str) -> Org:
+        """Stores a presented webhook key's or device key's hash again under the pepper's current
+        version (its secret is in hand only now). Costs a read and a write once per key and
+        version, never per delivery. Under the row's ETag and only while the row still holds the
+        hash that was checked: a rotation meanwhile wins and this is dropped, as is a storage
+        error (the key is re-keyed at its next use; the caller's check already passed)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        column, before = (
+            ("webhookKeyHash", org.webhook_key_hash)
+            if which == "webhook"
+            else ("deviceKeyHash", org.device_key_hash)
+        )
+        try:
+            row = tables.get(self.account.table(ORGS), self.partner_id, org.id)
+            if row is None or row.get(column) != before:
+                return org
+            self.account.table(ORGS).update_entity(
+                {"PartitionKey": self.partner_id, "RowKey": org.id, column: new_hash},
+                mode=UpdateMode.MERGE,
+                etag=row.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except AzureError:
+            return org
+        self.directory.forget(org.id)
+        if which == "webhook":
+            return replace(org, webhook_key_hash=new_hash)
+        return replace(org, device_key_hash=new_hash)
+
     def list_orgs(self, top: int, continuation: str | None) -> tuple[list[Org], str | None]:
         rows, token = tables.page(
             self.account.table(ORGS), tables.partition(self.partner_id), top, continuation
@@ -632,7 +680,7 @@ class OrgService:
         entity["updatedAt"] = isoformat(now)
         until: str | None = None
         if which == "webhook":
-            entity["webhookKeyHash"] = hash_key(secret, self.pepper)
+            entity["webhookKeyHash"] = self.webhook_hashes.hash(secret)
             entity.pop("previousWebhookKeyHash", None)
             entity.pop("previousWebhookKeyUntil", None)
             if grace > timedelta(0):
@@ -640,7 +688,7 @@ class OrgService:
                 entity["previousWebhookKeyHash"] = org.webhook_key_hash
                 entity["previousWebhookKeyUntil"] = until
         else:
-            entity["deviceKeyHash"] = hash_key(secret, self.pepper)
+            entity["deviceKeyHash"] = self.device_key_hashes.hash(secret)
         try:
             self.account.table(ORGS).update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=row.etag, match_condition=MatchConditions.IfNotModified
@@ -894,3 +942,16 @@ def _already_registered() -> ProblemError:
     return ProblemError(
         409, "already-registered", "Organisation already registered.", "This organization id is registered."
     )
+
+
+def org_key_dependencies(account: AccountStorage, partner_id: str | None = None) -> dict[str, int]:
+    """How many webhook-key and device-key hashes of one region's account (or one partner's)
+    depend on each key id (`legacy`: stored before key ids, version 1 of the pepper), replaced
+    webhook keys in their grace window included: a pepper version may be dropped when no region
+    counts it. One scan, three columns."""
+    columns = ["webhookKeyHash", "previousWebhookKeyHash", "deviceKeyHash"]
+    query, parameters = "RowKey ne ''", {}
+    if partner_id is not None:
+        query, parameters = "PartitionKey eq @pk", {"pk": partner_id}
+    rows = account.table(ORGS).query_entities(query, parameters=parameters, select=columns)
+    return dependency_report(str(row[c]) for row in rows for c in columns if row.get(c))

@@ -1,7 +1,10 @@
 """Secrets of the notifications area: their formats, peppered hashes, and the device-token envelope.
 
-Webhook keys, device keys and device secrets are random; we store only their peppered HMAC
-(`shared.access.api_keys.hash_key`) and compare in constant time. A device secret carries the org
+Webhook keys, device keys and device secrets are random; we store only their keyed hash
+(`shared.keys`: a purpose each, under the pepper's current version, the key id beside it) and
+compare in constant time. `hash_key` is the old derivation (HMAC keyed with the pepper itself, no
+key id): rows stored that way verify as version 1 and are re-keyed when their secret is next
+presented; it stays exported for seeding such rows. A device secret carries the org
 and device ids (like API keys carry theirs) so that checking it is a point read, never a scan.
 
 Device tokens (FCM registration tokens, installation ids) must be sent again, so they are

@@ -18,6 +18,7 @@ from ulid import ULID
 
 from shared.errors import FieldError, ProblemError, unauthenticated, validation_failed
 from shared.jsonbody import parse_json
+from shared.keys import KeyedHasher, Verified
 from shared.notifications import templates
 from shared.notifications.dataverse import ExecutionContext
 from shared.notifications.models import RuleOut
@@ -33,23 +34,45 @@ log = logging.getLogger("tenantry.webhook")
 SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
 
 
-def webhook_secret_matches(
-    org: Org, code: str | None, headers: Mapping[str, str], pepper: str, *, now: datetime | None = None
-) -> bool:
+def webhook_key_check(
+    org: Org,
+    code: str | None,
+    headers: Mapping[str, str],
+    hashes: KeyedHasher,
+    *,
+    now: datetime | None = None,
+) -> Verified:
     """Constant-time check of the WebhookKey `code` or the configured header: the org's key, or
-    the key its last rotation replaced until that key's grace window ends (at `now`)."""
+    the key its last rotation replaced until that key's grace window ends (at `now`); `rehash`
+    when the key's hash should be stored again under the pepper's current version."""
     if org.webhook_auth_type == "HttpHeader":
         given = headers.get((org.webhook_header_name or "").lower())
     else:
         given = code
-    return org.webhook_key_matches(given or "", pepper, now or datetime.now(UTC))
+    return org.check_webhook_key(given or "", hashes, now or datetime.now(UTC))
+
+
+def webhook_secret_matches(
+    org: Org,
+    code: str | None,
+    headers: Mapping[str, str],
+    hashes: KeyedHasher,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    return webhook_key_check(org, code, headers, hashes, now=now).ok
 
 
 def check_webhook_secret(
-    org: Org, code: str | None, headers: Mapping[str, str], pepper: str, *, now: datetime | None = None
+    org: Org,
+    code: str | None,
+    headers: Mapping[str, str],
+    hashes: KeyedHasher,
+    *,
+    now: datetime | None = None,
 ) -> None:
     """`webhook_secret_matches`, or 401."""
-    if not webhook_secret_matches(org, code, headers, pepper, now=now):
+    if not webhook_secret_matches(org, code, headers, hashes, now=now):
         raise unauthenticated("The webhook key is missing or wrong.")
 
 
@@ -60,14 +83,15 @@ def authenticate_delivery(
     *,
     code: str | None,
     headers: Mapping[str, str],
-    pepper: str,
 ) -> tuple[OrgLocation, Org]:
     """The registration a delivery's key belongs to: 401 when none, 409 `org-claimed` when it is
     a pending registration of an org id another partner has proven.
 
     A claimed org costs what it always did (the claim and the org are remembered); a key that does
     not fit the claim's holder reads the claim again (this process may remember one that was
-    released since), then the pending registration of the partner the key names.
+    released since), then the pending registration of the partner the key names. A key whose
+    hash is under an older pepper version is stored again under the current one (once per key
+    and version: the org row is then remembered with the new hash).
     """
 
     def fits(location: OrgLocation) -> Org | None:
@@ -76,8 +100,10 @@ def authenticate_delivery(
             org = service.authenticating(org_id)
         except ProblemError:
             return None
-        now = service.clock.now()
-        return org if webhook_secret_matches(org, code, headers, pepper, now=now) else None
+        check = webhook_key_check(org, code, headers, service.webhook_hashes, now=service.clock.now())
+        if not check.ok:
+            return None
+        return org if check.rehash is None else service.rekey(org, "webhook", check.rehash)
 
     holder = directory.locate(org_id)
     if holder is not None:

@@ -126,7 +126,7 @@ def _webhook(router: StorageRouter, clock: MovableClock) -> tuple[OrgService, Da
             router.region(region), partner, clock, TokenCipher(STACK_ENV["DEVICE_TOKEN_KEY"])
         )
 
-    return orgs(partner_id, "eu"), DataverseWebhook(directory, orgs, notifications, PEPPER)
+    return orgs(partner_id, "eu"), DataverseWebhook(directory, orgs, notifications)
 
 
 def _register(service: OrgService) -> tuple[str, str]:

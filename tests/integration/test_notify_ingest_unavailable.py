@@ -67,7 +67,6 @@ def test_storage_failing_while_a_delivery_is_stored_answers_503_with_retry_after
         directory,
         lambda partner, region: orgs,
         lambda partner, region: NotificationService(down, partner, SystemClock(), cipher),
-        PEPPER,
     )
     delivery = webhook.authenticate(org_id, code=created.webhook_key, headers={})
     body = json.dumps({**SAMPLE, "OrganizationId": org_id, "CorrelationId": str(uuid.uuid4())}).encode()

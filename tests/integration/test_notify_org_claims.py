@@ -39,9 +39,7 @@ class Instance:
 
     def deliver(self, org_id: str, key: str) -> tuple[str, bool]:
         """Authenticates a delivery as the webhook does: (the partner it belongs to, proven)."""
-        location, org = authenticate_delivery(
-            self.directory, self.orgs, org_id, code=key, headers={}, pepper=PEPPER
-        )
+        location, org = authenticate_delivery(self.directory, self.orgs, org_id, code=key, headers={})
         return location.partner_id, org.proven
 
 

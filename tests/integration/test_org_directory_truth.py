@@ -66,7 +66,7 @@ def test_an_org_that_moved_partner_is_found_where_it_lives_on_every_instance(rou
 
     old_key = registered_and_proven(orgs_a(old_partner, "eu"), org_id)
     # Instance B serves the org's deliveries: it now remembers the claim (and the org).
-    located, org = authenticate_delivery(instance_b, orgs_b, org_id, code=old_key, headers={}, pepper=PEPPER)
+    located, org = authenticate_delivery(instance_b, orgs_b, org_id, code=old_key, headers={})
     assert (located.partner_id, located.region, org.partner_id) == (old_partner, "eu", old_partner)
 
     # Through instance A: deleted, then registered and proven under another partner, in us.
@@ -74,10 +74,10 @@ def test_an_org_that_moved_partner_is_found_where_it_lives_on_every_instance(rou
     new_key = registered_and_proven(orgs_a(new_partner, "us"), org_id)
 
     # B still remembers eu; the new partner's delivery is refused there, so B reads the claim again.
-    located, org = authenticate_delivery(instance_b, orgs_b, org_id, code=new_key, headers={}, pepper=PEPPER)
+    located, org = authenticate_delivery(instance_b, orgs_b, org_id, code=new_key, headers={})
     assert (located.partner_id, located.region, org.partner_id) == (new_partner, "us", new_partner)
     with pytest.raises(ProblemError) as refused:
-        authenticate_delivery(instance_b, orgs_b, org_id, code=old_key, headers={}, pepper=PEPPER)
+        authenticate_delivery(instance_b, orgs_b, org_id, code=old_key, headers={})
     assert refused.value.status == 401
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from shared.access.api_keys import hash_key
 from shared.errors import ProblemError
+from shared.keys import WEBHOOK_KEY, legacy_hmac, pepper_ring
 from shared.notifications.dataverse import parse_context
 from shared.notifications.models import RuleOut
 from shared.notifications.orgs import Org, OrgLocation
@@ -18,6 +19,7 @@ from shared.notifications.payload import NewNotification
 from shared.notifications.webhook import check_webhook_secret, plan, webhook_secret_matches
 
 PEPPER = "pepper-of-this-test"
+HASHES = pepper_ring(PEPPER).hasher(WEBHOOK_KEY, legacy_hmac)  # the orgs below are stored the old way
 KEY = "whk_01TESTPARTNER0000000000000_the-secret-part"
 SAMPLE: dict[str, Any] = json.loads(
     (
@@ -50,35 +52,37 @@ def org(auth_type: str = "WebhookKey", header: str | None = None, key: str = KEY
 
 def test_a_webhook_key_org_takes_its_key_as_code_and_only_there() -> None:
     keyed = org()
-    assert webhook_secret_matches(keyed, KEY, {}, PEPPER)
-    assert not webhook_secret_matches(keyed, None, {"x-tenantry-key": KEY, "code": KEY}, PEPPER)
-    assert not webhook_secret_matches(keyed, KEY + "x", {}, PEPPER)
-    assert not webhook_secret_matches(keyed, KEY, {}, "another pepper")
+    assert webhook_secret_matches(keyed, KEY, {}, HASHES)
+    assert not webhook_secret_matches(keyed, None, {"x-tenantry-key": KEY, "code": KEY}, HASHES)
+    assert not webhook_secret_matches(keyed, KEY + "x", {}, HASHES)
+    assert not webhook_secret_matches(
+        keyed, KEY, {}, pepper_ring("another pepper").hasher(WEBHOOK_KEY, legacy_hmac)
+    )
 
 
 def test_a_header_org_takes_its_key_from_its_header_named_in_any_case() -> None:
     headed = org("HttpHeader", "X-Tenantry-Key")
     # Headers arrive lower-cased (the host's mapping); the stored name keeps the partner's spelling.
-    assert webhook_secret_matches(headed, None, {"x-tenantry-key": KEY}, PEPPER)
-    assert not webhook_secret_matches(headed, KEY, {}, PEPPER)
-    assert not webhook_secret_matches(headed, None, {"x-other": KEY}, PEPPER)
-    assert not webhook_secret_matches(headed, None, {"x-tenantry-key": "wrong"}, PEPPER)
+    assert webhook_secret_matches(headed, None, {"x-tenantry-key": KEY}, HASHES)
+    assert not webhook_secret_matches(headed, KEY, {}, HASHES)
+    assert not webhook_secret_matches(headed, None, {"x-other": KEY}, HASHES)
+    assert not webhook_secret_matches(headed, None, {"x-tenantry-key": "wrong"}, HASHES)
 
 
 def test_no_key_never_matches_even_an_org_whose_key_is_empty() -> None:
     # An org whose stored hash is the hash of "" must still refuse a delivery without a key.
     empty = org(key="")
-    assert not webhook_secret_matches(empty, None, {}, PEPPER)
-    assert not webhook_secret_matches(empty, "", {}, PEPPER)
+    assert not webhook_secret_matches(empty, None, {}, HASHES)
+    assert not webhook_secret_matches(empty, "", {}, HASHES)
     headed_without_name = org("HttpHeader", None, key="")
-    assert not webhook_secret_matches(headed_without_name, None, {"": ""}, PEPPER)
+    assert not webhook_secret_matches(headed_without_name, None, {"": ""}, HASHES)
 
 
 def test_check_refuses_a_wrong_key_with_401_and_lets_the_right_one_through() -> None:
-    check_webhook_secret(org(), KEY, {}, PEPPER)
-    check_webhook_secret(org("HttpHeader", "X-Tenantry-Key"), None, {"x-tenantry-key": KEY}, PEPPER)
+    check_webhook_secret(org(), KEY, {}, HASHES)
+    check_webhook_secret(org("HttpHeader", "X-Tenantry-Key"), None, {"x-tenantry-key": KEY}, HASHES)
     with pytest.raises(ProblemError) as refused:
-        check_webhook_secret(org(), "wrong", {}, PEPPER)
+        check_webhook_secret(org(), "wrong", {}, HASHES)
     assert refused.value.status == 401
     assert refused.value.detail == "The webhook key is missing or wrong."
 
