@@ -20,7 +20,7 @@ from functions.auth import (
     operator_only,
     partner_access,
 )
-from functions.http import Accepted, Call, Created, RouteParams, Ulid, endpoint
+from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Role, Scope
 from shared.audit.context import ActionContext
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
@@ -619,6 +619,20 @@ def partner_processing_activities(call: Call, context: PartnerContext) -> Partne
 def approve_firebase_transfer(call: Call, context: PartnerContext) -> TransferOut:
     _owner(context)
     return deps.transfer_approvals(context.partner.region).approve(context.partner.id, context.action)
+
+
+@endpoint(
+    bp,
+    "partners/{partnerId}/privacy/transfers/firebase",
+    methods=["DELETE"],
+    summary="Withdraw the Firebase transfer approval (owners): pushes are refused again within 30 seconds.",
+    tag="privacy",
+    auth=partner_access(Scope.MANAGE_ACCESS, every_tenant=True),
+)
+def withdraw_firebase_transfer(call: Call, context: PartnerContext) -> NoContent:
+    _owner(context)
+    deps.transfer_approvals(context.partner.region).withdraw(context.partner.id, context.action)
+    return NoContent()
 
 
 # --- requests about data Tenantry holds as controller: the operator's own ---------------------------

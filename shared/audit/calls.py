@@ -482,3 +482,46 @@ def _session_out(row: dict[str, Any]) -> dict[str, Any]:
         "requestId": row.get("requestId"),
         "clientIp": row.get("clientIp"),
     }
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+ERASED_CALLER = "[erased]"
+
+
+def erase_caller(account: AccountStorage, partner_id: str, caller_id: str) -> dict[str, int]:
+    """Takes one person or key out of the partner's call log and session events (erasure of a
+    partner's person): their session rows go (they are about the person alone, with their name),
+    their calls stay as the partner's record of its API use with the caller and network blanked.
+
+    Reads the partner's rows of both tables (every day partition it still has, at most `LOG_DAYS`
+    plus what a missed sweep left) with a server-side filter on the caller, so only their rows come
+    back. Idempotent. A call still in an instance's buffer is written within `FLUSH_SECONDS`; the
+    erasure is run after the person can no longer sign in, so nothing new arrives after that."""
+    low, high = literal(f"{partner_id}~"), literal(f"{partner_id}~~")
+    within = f"PartitionKey gt {low} and PartitionKey lt {high}"
+    calls = account.table(CALLS_TABLE)
+    blanked = [
+        (
+            "merge",
+            {
+                "PartitionKey": row["PartitionKey"],
+                "RowKey": row["RowKey"],
+                "callerId": ERASED_CALLER,
+                "clientIp": "",
+            },
+        )
+        for row in tables.query_json(
+            calls, f"{within} and {tables.eq('callerId', caller_id)}", ["PartitionKey", "RowKey"]
+        )
+    ]
+    tables.write_each(calls, blanked, tolerate=(404,))
+    sessions = account.table(SESSIONS_TABLE)
+    gone = [
+        ("delete", row)
+        for row in tables.query_json(
+            sessions, f"{within} and {tables.eq('actorId', caller_id)}", ["PartitionKey", "RowKey"]
+        )
+    ]
+    tables.write_each(sessions, gone, tolerate=(404,))
+    return {"apiCalls": len(blanked), "sessionEvents": len(gone)}

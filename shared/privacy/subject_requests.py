@@ -740,13 +740,41 @@ class PrivacyRequestService:
         return request_out(self._row(request_id))
 
     def resolve(self, request_id: str, body: ResolveIn, context: ActionContext) -> RequestOut:
-        """Approved -> completed for a controller request, with what the operator did."""
-        return self.transition(
-            request_id,
-            "resolve",
-            context,
-            lambda row: {"outcome": json.dumps({"note": body.note})},
-        )
+        """Approved -> completed for a controller request, with what the operator did.
+
+        An approved erasure of a partner's person also takes them out of the partner's API call log
+        and session events here (shared/audit/calls.py): those rows are written by every instance's
+        call recorder, not by anything an operator could reach by hand."""
+        row = self._row(request_id)
+        erased: dict[str, int] = {}
+        if row["type"] == RequestType.ERASURE.value and row["state"] == RequestState.APPROVED.value:
+            erased = self._erase_person_logs(row)
+        outcome = {"note": body.note, **({"callLog": erased} if erased else {})}
+        return self.transition(request_id, "resolve", context, lambda row: {"outcome": json.dumps(outcome)})
+
+    def _erase_person_logs(self, row: Any) -> dict[str, int]:
+        """The partner's people the request names (by object id or e-mail), out of its call log."""
+        from shared.audit.calls import erase_caller
+        from shared.partners.access import PERSONNEL
+
+        controller = _json(row, "controller") or {}
+        subject = _json(row, "subject") or {}
+        partner_id = str(controller.get("partnerId") or "").upper()
+        if controller.get("category") != "partnerPersonnel" or not partner_id:
+            return {}
+        object_id, email = str(subject.get("objectId") or "").lower(), str(subject.get("email") or "").lower()
+        people = tables.query_json(self.account.table(PERSONNEL), tables.partition(partner_id))
+        totals: dict[str, int] = {}
+        for person in people:
+            if not str(person["RowKey"]).startswith("p-"):
+                continue
+            named = (object_id and str(person.get("objectId") or "").lower() == object_id) or (
+                email and str(person.get("email") or "").lower() == email
+            )
+            if named:
+                for name, count in erase_caller(self.account, partner_id, str(person["RowKey"])[2:]).items():
+                    totals[name] = totals.get(name, 0) + count
+        return totals
 
     def forward(
         self, body: RequestIn, context: ActionContext, *, org_tenant_id: str | None = None

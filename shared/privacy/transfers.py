@@ -2,7 +2,8 @@
 
 The approval lives on the partner's privacy-settings row (`privacysettings`, RowKey `settings`), so
 it ends with the partner's administration records (the `administration.records` rule deletes that
-row) and needs no table or retention rule of its own. Until it is given, no push leaves Tenantry:
+row) and needs no table or retention rule of its own. Until it is given, and after an owner
+withdraws it, no push leaves Tenantry:
 direct sends answer 409 and Dataverse deliveries are recorded as refused (see `require_push`).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.audit.context import ActionContext
@@ -67,10 +69,12 @@ def transfer_not_approved() -> ProblemError:
     )
 
 
-# An approval is never withdrawn (it ends with the partner), so once seen it is remembered: the
-# webhook path asks on every delivery, and a storage read each time was a sixth of its time under
-# load. Not-yet-approved is always read again, so an approval counts at once on every instance.
-_APPROVED: OrderedDict[tuple[str, str], None] = OrderedDict()
+# An approval is read on every webhook delivery, and a storage read each time was a sixth of its
+# time under load (#22), so a seen approval is remembered for `APPROVAL_CACHE_SECONDS`. An owner can
+# withdraw it (`withdraw`): every instance refuses pushes again at most that long after, when its
+# remembered approval runs out. Not-yet-approved is always read again, so an approval counts at once.
+APPROVAL_CACHE_SECONDS = 30
+_APPROVED: OrderedDict[tuple[str, str], datetime] = OrderedDict()  # -> when it was read approved
 _APPROVED_LOCK = threading.Lock()
 _APPROVED_MAX = 10_000
 
@@ -125,17 +129,40 @@ class TransferApprovals:
         )
         return self.get_firebase(partner_id)
 
-    def firebase_approved(self, partner_id: str) -> bool:
-        """Whether pushes may leave for Firebase (remembered once true, see `_APPROVED`)."""
-        key = (self.account.label, partner_id)
+    def withdraw(self, partner_id: str, context: ActionContext) -> None:
+        """Ends the approval (idempotent) and audits it; pushes are refused again on every instance
+        within `APPROVAL_CACHE_SECONDS`, at once on this one."""
+        row = self._row(partner_id)
         with _APPROVED_LOCK:
-            if key in _APPROVED:
+            _APPROVED.pop((self.account.label, partner_id), None)
+        if row is None or not row.get(_APPROVED_AT):
+            return
+        # MERGE: the partner's other settings stay; empty values read as never approved.
+        self.table.upsert_entity(
+            {"PartitionKey": partner_id, "RowKey": _ROW, _APPROVED_AT: "", _APPROVED_BY: ""}
+        )
+        context.record(
+            AuditLog(self.account, self.clock),
+            partner_id,
+            "privacy.transfer.withdrawn",
+            {"type": "transfer", "id": FIREBASE},
+            details={"service": FIREBASE, "approvedAt": str(row.get(_APPROVED_AT))},
+        )
+
+    def firebase_approved(self, partner_id: str) -> bool:
+        """Whether pushes may leave for Firebase (an approval remembered for a while, see `_APPROVED`)."""
+        key = (self.account.label, partner_id)
+        now = self.clock.now()
+        with _APPROVED_LOCK:
+            seen = _APPROVED.get(key)
+            if seen is not None and now - seen < timedelta(seconds=APPROVAL_CACHE_SECONDS):
                 _APPROVED.move_to_end(key)
                 return True
+            _APPROVED.pop(key, None)
         if not self.get_firebase(partner_id).approved:
             return False
         with _APPROVED_LOCK:
-            _APPROVED[key] = None
+            _APPROVED[key] = now
             while len(_APPROVED) > _APPROVED_MAX:
                 _APPROVED.popitem(last=False)
         return True

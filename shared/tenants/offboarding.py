@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
@@ -141,6 +142,45 @@ def offboarding_out(row: Any) -> OffboardingOut:
         error=row.get("error") or None,
         steps=steps,
     )
+
+
+def operations_naming(
+    account: Any, partner_id: str, tenant_id: str, user_id: str
+) -> tuple[list[Any], list[Any]]:
+    """(operations offboarding the user, operations handing a leaver's OneDrive to them): the rows of
+    the tenant's lifecycle partition that name the user, for the subject's access and erasure.
+
+    One partition read (the tenant's operations and its template: leavers, not users), filtered on
+    the server, as shared/privacy/subjects/holdings.py states for reads that are not per subject."""
+    user_id = user_id.lower()
+    query = (
+        f"{tables.partition(_partition(partner_id, tenant_id))} and "
+        f"({tables.eq('userId', user_id)} or {tables.eq('oneDriveTo', user_id)})"
+    )
+    rows = list(tables.query_json(account.table(LIFECYCLE), query))
+    leaver = [r for r in rows if str(r.get("userId") or "").lower() == user_id]
+    colleague = [r for r in rows if str(r.get("oneDriveTo") or "").lower() == user_id and r not in leaver]
+    return leaver, colleague
+
+
+def user_pointer(partner_id: str, tenant_id: str, user_id: str) -> tuple[str, str, str]:
+    """(table, PartitionKey, RowKey) of the row pointing at the user's latest offboarding."""
+    return LIFECYCLE, _partition(partner_id, tenant_id), _user_key(user_id)
+
+
+def forget_colleague(account: Any, partner_id: str, tenant_id: str, operation_ids: list[str]) -> None:
+    """Blanks the OneDrive colleague of operations (erasure of the colleague; the leaver's stay)."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    for operation_id in operation_ids:
+        entity = {
+            "PartitionKey": _partition(partner_id, tenant_id),
+            "RowKey": _op_key(operation_id),
+            "oneDriveTo": "",
+        }
+        with suppress(ResourceNotFoundError):
+            account.table(LIFECYCLE).update_entity(entity, mode=UpdateMode.MERGE)
 
 
 class OffboardingService:

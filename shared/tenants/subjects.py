@@ -10,6 +10,8 @@ from shared.privacy.subjects.holdings import not_applicable, read_row
 from shared.reports.kinds import ReportKind
 from shared.reports.rows import TABLE as REPORTS_TABLE
 from shared.reports.rows import ReportRows
+from shared.tenants.lifecycle_models import LIFECYCLE
+from shared.tenants.offboarding import forget_colleague, offboarding_out, operations_naming, user_pointer
 from shared.tenants.snapshots import erase_from_snapshots, snapshots_naming
 from shared.tenants.store import (
     GROUPS,
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 MEMBERSHIPS = "tenantGroupMemberships"
 SNAPSHOT_MENTIONS = "tenantConfigurationSnapshots"
 REPORT_ROWS = "reportRows"
+OFFBOARDINGS = "offboardingOperations"  # operations offboarding the subject (tenantlifecycle)
+HANDOVERS = "offboardingHandovers"  # operations handing a leaver's OneDrive to the subject
 
 
 class TenantSubjects:
@@ -68,6 +72,7 @@ class TenantSubjects:
             for entry in index.tenant_entries(gatherer.index_key, partner, tenant, key, found.addresses):
                 found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
         self._report_rows(account, partner, tenant, key, found)
+        self._offboardings(account, partner, tenant, key, found)
         # Configuration snapshots name role holders and policy members by object id: no row is
         # theirs alone, so erasure takes the subject out of them (`release`).
         for mention in snapshots_naming(account, partner, tenant, {key, *found.addresses}):
@@ -96,6 +101,22 @@ class TenantSubjects:
         found.rows_read += reports.rows_read
 
     @staticmethod
+    def _offboardings(account: AccountStorage, partner: str, tenant: str, key: str, found: Holdings) -> None:
+        """Their offboarding operations (the row names them, its instructions their UPN, its
+        automatic reply may quote them): deleted on erasure with the pointer to the latest one. An
+        operation handing someone's OneDrive to them is the leaver's: only their name leaves it."""
+        leaver, colleague = operations_naming(account, partner, tenant, key)
+        found.rows_read += len(leaver) + len(colleague)
+        for row in leaver:
+            record = offboarding_out(row).model_dump(mode="json", by_alias=True)
+            found.add(OFFBOARDINGS, record, (LIFECYCLE, str(row["PartitionKey"]), str(row["RowKey"])))
+        if leaver:
+            found.rows.setdefault(OFFBOARDINGS, []).append(user_pointer(partner, tenant, key))
+        for row in colleague:
+            operation_id = str(row["RowKey"]).removeprefix("op~")
+            found.add(HANDOVERS, {"operationId": operation_id, "createdAt": row.get("createdAt")}, None)
+
+    @staticmethod
     def _by_address(gatherer: Gatherer, address: str, found: Holdings) -> dict[str, Any]:
         account, scope = gatherer.account, gatherer.scope
         partner, tenant = scope.partner_id, str(scope.tenant_id).lower()
@@ -122,3 +143,5 @@ class TenantSubjects:
         for membership in found.data.get(MEMBERSHIPS, []):
             remove_member(account, scope.partner_id, tenant, str(membership["groupId"]), found.subject_key)
         erase_from_snapshots(account, scope.partner_id, tenant, {found.subject_key, *found.addresses})
+        handovers = [str(record["operationId"]) for record in found.data.get(HANDOVERS, [])]
+        forget_colleague(account, scope.partner_id, tenant, handovers)

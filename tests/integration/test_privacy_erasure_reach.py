@@ -158,3 +158,141 @@ def test_an_erased_system_user_is_named_nowhere_in_any_account(partner: Partner)
     # The notification itself stays, still addressed to the other recipient.
     row = account.table("notifications").get_entity(org_id, notification_id)
     assert json.loads(row["recipients"]) == ["[erased]", str(other)]
+
+
+def test_an_erased_leaver_and_colleague_are_named_in_no_offboarding_operation(
+    partner: Partner, control: StandinControl
+) -> None:
+    from shared.tenants.lifecycle_models import LIFECYCLE, OffboardingIn
+    from shared.tenants.offboarding import OffboardingService
+    from tests.integration.rigs import stored_users
+
+    service = service_for(partner)
+    tenant_id = onboard(service, control, 8)
+    assert (
+        service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False).state == "succeeded"
+    )
+    users = stored_users(service, tenant_id)
+    leaver, colleague = sorted(users)[:2]
+    work = OffboardingService(service.directory, deps.clock(), dispatch=lambda message, delay: None)
+    operation = work.start(tenant_id, leaver, OffboardingIn(one_drive_to=colleague), ACTION)
+    router = deps.storage()
+    accounts = [router.control, *(router.region(region) for region in router.regions)]
+
+    def named(user_id: str) -> list[tuple[str, str]]:
+        row = users[user_id]
+        identifiers = {user_id, str(row["userPrincipalName"]).lower()}
+        identifiers |= {str(row["mail"]).lower()} if row.get("mail") else set()
+        return [
+            (where, clear)
+            for account in accounts
+            for where, text in clear_texts(account)
+            for clear in identifiers
+            if clear in text.lower()
+        ]
+
+    # The colleague is named by the leaver's operation; erased, they leave it, and it stays the leaver's.
+    scope = SubjectScope(partner.id, partner.region, tenant_id=tenant_id)
+    assert (
+        deps.subject_data()
+        .locate(scope, SubjectIdentifier(object_id=colleague))
+        .counts.get("offboardingHandovers")
+        == 1
+    )
+    deps.subject_data().erase(
+        scope, SubjectIdentifier(object_id=colleague), request_id=f"req-{uuid.uuid4().hex[:8]}"
+    )
+    assert named(colleague) == []
+    assert work.get(tenant_id, operation.id).user_id == leaver
+
+    # The leaver: the operation and the pointer to it go; the certificate counts the operation.
+    located = deps.subject_data().locate(scope, SubjectIdentifier(object_id=leaver))
+    assert located.counts.get("offboardingOperations") == 1
+    exported = deps.subject_data().export(
+        scope, SubjectIdentifier(object_id=leaver), request_id="x-" + leaver[:8]
+    )
+    assert exported.counts.get("offboardingOperations") == 1
+    certificate = deps.subject_data().erase(
+        scope, SubjectIdentifier(object_id=leaver), request_id=f"req-{uuid.uuid4().hex[:8]}"
+    )
+    assert certificate.deleted.get("offboardingOperations") == 1
+    router.region(partner.region).container("privacyexports").delete_blob(exported.blob_name)
+    assert named(leaver) == []
+    lifecycle = router.region(partner.region).table(LIFECYCLE)
+    assert [
+        r
+        for r in lifecycle.query_entities(f"PartitionKey eq '{partner.id}~{tenant_id}'")
+        if str(r["RowKey"]).startswith(("op~", "user~"))
+    ] == []
+
+
+def test_an_erased_partner_person_is_named_in_no_api_call_or_session(partner: Partner) -> None:
+    from shared.audit.calls import CALLS_TABLE, SESSIONS_TABLE, CallLog, CallRecord
+    from shared.partners.access import PERSONNEL
+    from shared.privacy.subject_requests import (
+        CONTROLLER_PARTITION,
+        ControllerRequestIn,
+        PrivacyRequestService,
+        ResolveIn,
+        VerifyIn,
+    )
+    from tests.integration.rigs import OPERATOR, PEPPER
+
+    account = deps.storage().region(partner.region)
+    person_id, object_id = f"P{uuid.uuid4().hex[:12].upper()}", str(uuid.uuid4())
+    name, other = f"Petra {uuid.uuid4().hex[:6]}", f"Q{uuid.uuid4().hex[:12].upper()}"
+    account.table(PERSONNEL).create_entity(
+        {
+            "PartitionKey": partner.id,
+            "RowKey": f"p-{person_id}",
+            "objectId": object_id,
+            "email": "p@msp.example",
+        }
+    )
+    calls = CallLog(lambda region: deps.storage().region(region), background=False)
+    for caller, session in ((person_id, "aaaa"), (other, "bbbb")):
+        calls.record(
+            CallRecord(
+                partner_id=partner.id,
+                region=partner.region,
+                at=deps.clock().now(),
+                request_id=uuid.uuid4().hex,
+                method="GET",
+                route="partners/{partnerId}/tenants",
+                status=200,
+                duration_ms=12,
+                caller_type="personnel",
+                caller_id=caller,
+                caller_display=name if caller == person_id else "Someone Else",
+                client_network="203.0.113.0",
+                session=session,
+            )
+        )
+    calls.flush()
+
+    service = PrivacyRequestService(account, CONTROLLER_PARTITION, partner.region, deps.clock(), PEPPER)
+    filed = service.create_controller(
+        ControllerRequestIn.model_validate(
+            {
+                "type": "erasure",
+                "subject": {"objectId": object_id},
+                "category": "partnerPersonnel",
+                "partnerId": partner.id,
+            }
+        ),
+        OPERATOR,
+    )
+    service.verify(filed.id, VerifyIn(method="emailChallenge", note="code came back"), OPERATOR)
+    service.approve(filed.id, OPERATOR)
+    done = service.resolve(filed.id, ResolveIn(note="Person removed"), OPERATOR)
+    assert done.outcome == {"note": "Person removed", "callLog": {"apiCalls": 1, "sessionEvents": 1}}
+
+    texts = [
+        text
+        for where, text in clear_texts(account)
+        if where in (f"table {CALLS_TABLE}", f"table {SESSIONS_TABLE}")
+    ]
+    assert not [t for t in texts if person_id in t or name in t]
+    # The other person's call and session are untouched, and the erased person's call is still counted.
+    assert len([t for t in texts if other in t]) == 2
+    assert len([t for t in texts if "[erased]" in t]) == 1

@@ -135,3 +135,36 @@ def test_a_change_needs_30_days_notice_and_objections_close_30_days_after_it_was
 
     clock.moment = change.effective_at + DAY  # in effect: no longer pending
     assert changes.public_record().pending_subprocessor_changes == []
+
+
+def test_a_withdrawn_firebase_approval_refuses_pushes_on_every_instance_within_30_seconds(
+    private_router: StorageRouter,
+) -> None:
+    clock = MovableClock(datetime(2030, 4, 1, 9, tzinfo=UTC))
+    partner = _partner(private_router, clock)
+    account = private_router.region("eu")
+    here, elsewhere = TransferApprovals(account, clock), TransferApprovals(private_router.region("eu"), clock)
+    here.approve(partner.id, OWNER)
+    elsewhere.require_push(partner.id)  # another instance has read the approval and remembers it
+
+    here.withdraw(partner.id, OWNER)
+    here.withdraw(partner.id, OWNER)  # again: nothing more happens
+    assert not here.get_firebase(partner.id).approved
+    with pytest.raises(ProblemError) as refused:
+        here.require_push(partner.id)
+    assert refused.value.kind == "transfer-not-approved"
+    # The process-wide memory was cleared by this withdrawal; a remembered approval from before it
+    # (as another instance holds) lasts at most 30 seconds: put one back as that instance would have.
+    from shared.privacy import transfers
+
+    transfers._APPROVED[(account.label, partner.id)] = clock.now()
+    clock.moment += timedelta(seconds=29)
+    elsewhere.require_push(partner.id)
+    clock.moment += timedelta(seconds=2)
+    with pytest.raises(ProblemError):
+        elsewhere.require_push(partner.id)
+    assert _actions(private_router, clock, partner).count("privacy.transfer.withdrawn") == 1
+
+    # Approving again counts at once.
+    assert here.approve(partner.id, OWNER).approved
+    here.require_push(partner.id)

@@ -42,6 +42,9 @@ Category = Literal[
     "alertRecipients",  # the partner's alert e-mail subscriptions writing to the address (alertsubscriptions)
     "complaints",  # complaints the person made to the partner (complaints), found by address
     "correspondence",  # threads the partner held with the person, with messages (correspondence)
+    "reportRows",  # the end user's rows in reports and the end-user search (reportrows)
+    "offboardingOperations",  # operations offboarding the end user (tenantlifecycle)
+    "offboardingHandovers",  # operations handing a leaver's OneDrive to the end user (tenantlifecycle)
 ]
 
 RestrictionKind = Literal["restriction", "objection"]
