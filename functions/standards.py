@@ -164,7 +164,7 @@ def list_compliance(call: Call, context: PartnerContext, query: ComplianceQuery)
 
 # --- saved assignments and runs as long operations ----------------------------------------------
 
-_ASSIGNMENTS = f"{_STANDARDS}/assignments"
+_ASSIGNMENTS = "partners/{partnerId}/standard-assignments"
 
 
 class AssignmentRoute(RouteParams):
@@ -178,7 +178,7 @@ class RunRoute(RouteParams):
 
 
 def _run_location(context: PartnerContext, run: RunOperationOut) -> str:
-    return f"/api/partners/{context.partner.id}/standards/runs/{run.id}"
+    return f"/api/partners/{context.partner.id}/standard-runs/{run.id}"
 
 
 @endpoint(
@@ -196,7 +196,7 @@ def create_assignment(call: Call, context: PartnerContext, body: AssignmentIn) -
     created = deps.standard_assignments(context.partner).create_assignment(
         body, context.action, context.reach
     )
-    return Created(created, f"/api/partners/{context.partner.id}/standards/assignments/{created.id}")
+    return Created(created, f"/api/partners/{context.partner.id}/standard-assignments/{created.id}")
 
 
 @endpoint(
@@ -272,7 +272,7 @@ def run_assignment(call: Call, context: PartnerContext, route: AssignmentRoute) 
 
 @endpoint(
     bp,
-    f"{_STANDARDS}/runs/{{runId}}",
+    "partners/{partnerId}/standard-runs/{runId}",
     methods=["GET"],
     summary="A standard run's status: queued, running, succeeded or failed, one line per tenant (pending, "
     "checked, remediated, planned, skipped); a scoped caller sees its tenants' lines.",

@@ -123,7 +123,7 @@ _SETTINGS = (
         int,
     ),
 )
-# The baseline checks (shared/tenants/baseline.py, evaluated at each sync) as settings whose desired
+# The baseline checks (shared/standards/baseline.py, evaluated at each sync) as settings whose desired
 # value is "pass": read from the tenant's latest baseline result, never remediated.
 BASELINE = "baseline"
 BASELINE_CHECKS = {

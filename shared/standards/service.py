@@ -19,6 +19,7 @@ from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
 from shared.partners import subscription as subs
 from shared.standards import engine
+from shared.standards.baseline import baseline_section
 from shared.standards.catalogue import BASELINE, BUILT_IN_PREFIX, BUILT_INS, SETTINGS
 from shared.standards.models import (
     CatalogueSetting,
@@ -360,9 +361,9 @@ class StandardService:
         return self._tenant_run(tenant_id, outcome, final)
 
     def _baseline_states(self, tenant_id: str) -> dict[str, str]:
-        """Check id -> state in the tenant's latest baseline result, as GET .../baseline shows it."""
+        """The `baseline` section from the tenant's latest sync, whose checks (baseline.py) it stored."""
         found = baseline_out(tenant_id, tables.get(self.account.table(BASELINES), self.partner.id, tenant_id))
-        return {c.id: c.state for c in found.checks}
+        return baseline_section(found.checks)
 
     @staticmethod
     def _tenant_run(tenant_id: str, outcome: Any, results: list[SettingResult]) -> TenantRun:
@@ -407,20 +408,13 @@ class StandardService:
     def _write_compliance(
         self, tenant_id: str, standard: StandardOut, body: RunIn, results: list[SettingResult]
     ) -> None:
-        checked_at = isoformat(self.clock.now())
-        self.store.upsert_compliance(
+        self.store.upsert_results(
             tenant_id,
             standard.id,
-            {
-                "version": standard.version,
-                "mode": body.mode,
-                "passed": sum(r.state == "pass" for r in results),
-                "failed": sum(r.state == "fail" for r in results),
-                "notAvailable": sum(r.state == "notAvailable" for r in results),
-                "failing": json.dumps([r.id for r in results if r.state == "fail"]),
-                "checkedAt": checked_at,
-                "syncedAt": checked_at,
-            },
+            version=standard.version,
+            mode=body.mode,
+            results=results,
+            checked_at=isoformat(self.clock.now()),
         )
 
     # --- compliance ---

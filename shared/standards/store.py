@@ -12,6 +12,7 @@ from shared.storage import tablequery, tables
 from shared.tenants.records import BASELINES
 
 if TYPE_CHECKING:
+    from shared.standards.models import SettingResult
     from shared.storage.router import AccountStorage
 
 # Rows of `tenantbaselines` under the partner's partition with keys from `~`: the partner's own
@@ -89,6 +90,32 @@ class StandardStore:
                 "tenantId": tenant_id.lower(),
                 "standardId": standard_id,
                 **fields,
+            },
+        )
+
+    def upsert_results(
+        self,
+        tenant_id: str,
+        standard_id: str,
+        *,
+        version: int,
+        mode: str,
+        results: list[SettingResult],
+        checked_at: str,
+    ) -> None:
+        """A check's outcome as the tenant's compliance row for the standard (a run's, or a sync's)."""
+        self.upsert_compliance(
+            tenant_id,
+            standard_id,
+            {
+                "version": version,
+                "mode": mode,
+                "passed": sum(r.state == "pass" for r in results),
+                "failed": sum(r.state == "fail" for r in results),
+                "notAvailable": sum(r.state == "notAvailable" for r in results),
+                "failing": json.dumps([r.id for r in results if r.state == "fail"]),
+                "checkedAt": checked_at,
+                "syncedAt": checked_at,
             },
         )
 

@@ -1,4 +1,4 @@
-"""Baselines of one partner: its settings, and each tenant's latest results (the checks: baseline.py)."""
+"""Baselines of one partner: its settings, and each tenant's latest results (checked at each sync)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from shared.partners.service import Partner
     from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
+    from shared.tenants.baseline import BaselineChecker
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.models import (
         BaselineOut,
@@ -64,6 +65,7 @@ class TenantService:
         dispatch: Callable[[SyncMessage, int | None], None] | None = None,
         index_key: KeyedHash,
         proof: TenantProof,
+        baseline_checker: BaselineChecker,
     ):
         self.account = account
         self.partner = partner
@@ -80,6 +82,7 @@ class TenantService:
             rows=self.rows,
             proof=proof,
             baselines=self.baselines_of,
+            baseline_checker=baseline_checker,
             audit=self.audit,
             index_key=index_key,
             sync_workers=sync_workers,

@@ -36,7 +36,8 @@ from shared.audit.seal import EventSubject, tenant_scope
 from shared.clock import Clock, isoformat
 from shared.privacy.subjects.index import tenant_user_addresses
 from shared.reports.sync import ReportSync, read_or_refused
-from shared.tenants import baseline, drift
+from shared.tenants import drift
+from shared.tenants.baseline import BaselineInput, UserFacts
 from shared.tenants.models import BaselineSettings, SyncCounts
 from shared.tenants.snapshots import SNAPSHOTS, mark_referenced, metadata_for, without_erased_subjects
 from shared.tenants.store import DirectoryStore, group_fields, group_members
@@ -81,7 +82,8 @@ class SyncResult:
     users_delta_link: str | None
     groups_delta_link: str | None
     snapshot: str
-    baseline: list[Any]
+    # What the baseline check reads (the runner checks it once the sync has succeeded).
+    baseline: BaselineInput
 
 
 class SyncEngine:
@@ -125,9 +127,9 @@ class SyncEngine:
             config = without_erased_subjects(config, store.is_erased)
             snapshot = self._snapshot(job, config, counts)
             facts = self._reports(reader, reports, configuration, self._user_facts(store))
-            results = baseline.evaluate(config, facts, job.baseline_settings)
             counts.storage_writes = store.writes.entities + reports.writes
-        return SyncResult(counts, full or groups_full, users_link, groups_link, snapshot, results)
+        read = BaselineInput(config, facts, job.baseline_settings)
+        return SyncResult(counts, full or groups_full, users_link, groups_link, snapshot, read)
 
     def _check(self) -> None:
         if not self.still_there():
@@ -307,7 +309,7 @@ class SyncEngine:
         counts.drift_events = len(findings)
         return name
 
-    def _user_facts(self, store: DirectoryStore) -> tuple[baseline.UserFacts, dict[str, int]]:
+    def _user_facts(self, store: DirectoryStore) -> tuple[UserFacts, dict[str, int]]:
         """Disabled accounts holding licences, and how many of each SKU they hold."""
         # Storage filters the disabled accounts, so this reads only those, not the whole tenant.
         holders: list[str] = []
@@ -321,15 +323,15 @@ class SyncEngine:
             for licence in licences:
                 sku = str(licence.get("skuId", "")).lower()
                 by_sku[sku] = by_sku.get(sku, 0) + 1
-        return baseline.UserFacts(len(holders), holders[:20]), by_sku
+        return UserFacts(len(holders), holders[:20]), by_sku
 
     @staticmethod
     def _reports(
         reader: GraphReader,
         reports: ReportSync,
         configuration: TenantConfiguration,
-        facts: tuple[baseline.UserFacts, dict[str, int]],
-    ) -> baseline.UserFacts:
+        facts: tuple[UserFacts, dict[str, int]],
+    ) -> UserFacts:
         """The whole-tenant reports (shared/reports): a read Graph refuses is recorded per tenant,
         never a failed sync. Answers the baseline's facts with the inactive accounts counted."""
         refusals = (GraphForbiddenError, GraphNotFoundError)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shared.partners.service import Partner
     from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
+    from shared.tenants.baseline import BaselineChecker
     from shared.tenants.baselines import BaselineService
 
 log = logging.getLogger("tenantry.tenants")
@@ -59,6 +60,7 @@ class SyncRunner:
         rows: TenantStore,
         proof: TenantProof,
         baselines: BaselineService,
+        baseline_checker: BaselineChecker,
         audit: AuditLog,
         index_key: KeyedHash,
         sync_workers: int = 8,
@@ -71,6 +73,8 @@ class SyncRunner:
         self.rows = rows
         self.proof = proof
         self.baselines = baselines
+        # The built-in baseline standard (shared/standards, injected by functions/deps.py).
+        self.check_baseline = baseline_checker
         self.audit = audit
         self.index_key = index_key  # the subject index's (shared/privacy/subjects/index.py)
         self.sync_workers = sync_workers
@@ -365,7 +369,7 @@ class SyncRunner:
                     queued_at=self.clock.now(),
                 )
             raise
-        self.baselines.replace_results(tenant_id, sync_id, result.baseline)
+        self.baselines.replace_results(tenant_id, sync_id, self.check_baseline(tenant_id, result.baseline))
         self._finish(tenant_id, sync_id, "succeeded", counts, None, started, full=result.full)
         return sync_out(self._sync_entity(tenant_id, sync_id))
 

@@ -13,6 +13,8 @@ from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.partners.service import Partner
+from shared.standards.models import ComplianceQuery, ComplianceRow
+from shared.tenants.models import BaselineSettings
 from shared.tenants.service import TenantService
 from shared.tenants.store import DirectoryStore, group_members
 from tests.integration.rigs import connected_partner, onboard, queued_sync, service_for, stored_users
@@ -122,6 +124,42 @@ def test_groups_and_memberships_are_stored(partner: Partner, control: StandinCon
     rows = store.list_group_rows()
     assert len(rows) == result.counts.groups
     assert any(group_members(r) for r in rows)
+
+
+def test_each_sync_checks_the_baseline_standard_in_report_mode(control: StandinControl) -> None:
+    """The baseline is the built-in standard: a sync alone writes its compliance row, with the same
+    findings GET .../baseline shows, and a check the partner switches off stops counting."""
+    partner = connected_partner(control, "Baseline Standard IT")  # its own: the settings change below
+    service = service_for(partner)
+    standards = deps.standards(partner)
+    tenant_id = onboard(service, control, 5)
+
+    def compliance() -> ComplianceRow:
+        query = ComplianceQuery(tenant_id=tenant_id, standard_id="tenantry-baseline")
+        [row] = standards.list_compliance(query, visible=lambda t: True).items
+        return row
+
+    assert standards.list_compliance(ComplianceQuery(tenant_id=tenant_id), visible=lambda t: True).items == []
+    service.run_sync(tenant_id, queued_sync(service, tenant_id), final_attempt=False)
+    baseline = service.get_baseline(tenant_id)
+    row = compliance()
+    assert (row.mode, row.version, row.passed, row.failed) == ("report", 1, baseline.passed, baseline.failed)
+    failing = [c.id for c in baseline.checks if c.state == "fail"]
+    assert row.failing == [f"baseline.{c}" for c in failing]
+    assert (
+        baseline.evaluated_at is not None
+        and abs((row.checked_at - baseline.evaluated_at).total_seconds()) <= 5
+    )
+    assert failing, "the stand-in's tenant fails some check (its licences are on disabled accounts)"
+
+    switched_off = BaselineSettings.model_validate({"disabledChecks": failing[:1]})
+    service.update_baseline_settings(switched_off, ACTION)
+    service.run_sync(tenant_id, service.request_sync(tenant_id, "manual", None).id, final_attempt=False)
+    checks = {c.id: c.state for c in service.get_baseline(tenant_id).checks}
+    assert checks[failing[0]] == "off"
+    after = compliance()
+    assert f"baseline.{failing[0]}" not in after.failing
+    assert after.not_available == row.not_available + 1 and after.failed == row.failed - 1
 
 
 def test_configuration_drift_becomes_audit_events_and_baseline_follows(

@@ -55,3 +55,21 @@ def test_strip_prefix() -> None:
 def test_openapi_path_drops_constraints_and_markers() -> None:
     assert RouteTemplate("orgs/{orgId:guid}/items/{n:int?}").openapi_path() == "orgs/{orgId}/items/{n}"
     assert RouteTemplate("files/{*rest}").openapi_path() == "files/{rest}"
+
+
+def _could_meet(one: str, other: str) -> bool:
+    """Whether some path matches both templates: as many segments, each pair equal or a parameter."""
+    a, b = one.strip("/").split("/"), other.strip("/").split("/")
+    return len(a) == len(b) and all(
+        x == y or x.startswith("{") or y.startswith("{") for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_no_two_routes_of_the_app_answer_the_same_path() -> None:
+    """A literal beside a parameter (`standards/assignments` and `standards/{standardId}`) leaves a
+    path to both: the host picks one by precedence, and `Allow` advertises the other's methods."""
+    from functions.meta import registered_endpoints
+
+    templates = sorted({spec.route for _, spec in registered_endpoints()})
+    clashes = [(a, b) for i, a in enumerate(templates) for b in templates[i + 1 :] if _could_meet(a, b)]
+    assert clashes == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.adapters.graph import GLOBAL_ADMINISTRATOR
-from shared.tenants.baseline import UserFacts, evaluate
+from shared.standards.baseline import evaluate
+from shared.tenants.baseline import BaselineInput, UserFacts
 from shared.tenants.drift import compare
 from shared.tenants.models import BaselineSettings
 
@@ -69,7 +70,7 @@ def test_a_section_graph_refused_is_not_reported_as_removed() -> None:
 
 def test_baseline_checks_and_partner_settings() -> None:
     facts = UserFacts(disabled_with_licences=2, disabled_with_licences_sample=["u1", "u2"])
-    results = {r.id: r for r in evaluate(snapshot(), facts, BaselineSettings())}
+    results = {r.id: r for r in evaluate(BaselineInput(snapshot(), facts, BaselineSettings()))}
     assert results["mfaEnforced"].state == "pass"  # by conditional access
     assert results["globalAdminCount"].state == "pass" and results["globalAdminCount"].value == 2
     assert results["licencesOnDisabledAccounts"].state == "fail"
@@ -80,7 +81,7 @@ def test_baseline_checks_and_partner_settings() -> None:
         disabled_checks=["licencesOnDisabledAccounts"], max_global_admins=1, max_unused_licences=0
     )
     no_mfa = snapshot(conditionalAccessPolicies=[])
-    results = {r.id: r for r in evaluate(no_mfa, facts, strict)}
+    results = {r.id: r for r in evaluate(BaselineInput(no_mfa, facts, strict))}
     assert results["mfaEnforced"].state == "fail"
     assert results["globalAdminCount"].state == "fail"
     assert results["licencesOnDisabledAccounts"].state == "off"
