@@ -6,6 +6,7 @@ from functions import (
     alerts,
     audit,
     billing,
+    calls,
     consent,
     dynamics,
     lifecycle,
@@ -13,6 +14,7 @@ from functions import (
     meta,
     partners,
     privacy,
+    records,
     reports,
     standards,
     tenants,
@@ -28,7 +30,9 @@ app = TenantryApp()
 app.register_functions(meta.bp)
 app.register_functions(partners.bp)
 app.register_functions(audit.bp)
+app.register_functions(calls.bp)
 app.register_functions(privacy.bp)
+app.register_functions(records.bp)
 app.register_functions(consent.bp)
 app.register_functions(tenants.bp)
 app.register_functions(lifecycle.bp)

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from shared.access.tokens import TokenValidator
 from shared.adapters.fcm import FcmSender
+from shared.audit.calls import CallLog
 from shared.audit.log import add_watcher
 from shared.clock import Clock, SystemClock
+from shared.keys import KeyRing, pepper_ring
 from shared.notifications.devices import DeviceLimits, DeviceRegistry
 from shared.notifications.fanout import FanOut
 from shared.notifications.orgs import OrgDirectory, OrgService
@@ -44,12 +46,17 @@ if TYPE_CHECKING:
     from shared.notifications.enrolment import DeviceEnrolment
     from shared.notifications.ingest import DataverseWebhook
     from shared.notifications.sending import DirectSend
+    from shared.privacy.complaints import ComplaintRegister
+    from shared.privacy.contact_records import ContactRecords
+    from shared.privacy.correspondence import Correspondence
     from shared.privacy.data_return import DataReturns
     from shared.privacy.subject_requests import PrivacyRequestService
     from shared.privacy.subjects import SubjectData
     from shared.privacy.subprocessors import Announced, SubprocessorChanges
     from shared.privacy.transfers import TransferApprovals
     from shared.reports.service import ReportService
+    from shared.standards.assignments import StandardAssignments
+    from shared.standards.runs import StandardRuns
     from shared.standards.service import StandardService
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.offboarding import OffboardingService
@@ -68,6 +75,13 @@ def settings() -> Settings:
 _remembered: list[Settings] = []
 
 
+def _pepper_ring(config: Settings) -> KeyRing:
+    """The pepper's versions (API_KEY_PEPPER and API_KEY_PEPPER_VERSIONS) as one key ring."""
+    return pepper_ring(
+        config.api_key_pepper.get_secret_value(), config.api_key_pepper_versions.get_secret_value()
+    )
+
+
 def _remember_secrets(config: Settings) -> None:
     # The literal secrets are redacted from logs whatever shape they appear in.
     if _remembered and _remembered[0] is config:
@@ -78,6 +92,7 @@ def _remember_secrets(config: Settings) -> None:
         [
             config.operator_api_key.get_secret_value(),
             config.api_key_pepper.get_secret_value(),
+            *_pepper_ring(config).master.secrets(),
             *config.consent_token_keys.get_secret_value().split(","),
             config.subject_key_master.get_secret_value(),
         ]
@@ -139,6 +154,7 @@ def authenticator() -> Authenticator:
         operator_key=config.operator_api_key.get_secret_value(),
         pepper=config.api_key_pepper.get_secret_value(),
         operator_tenant_id=config.operator_tenant_id,
+        ring=_pepper_ring(config),
     )
 
 
@@ -148,9 +164,16 @@ def usage(region: str) -> UsageMeter:
 
 
 @cache
+def call_log() -> CallLog:
+    """The process's API call log: buffered, written by its own thread (shared/audit/calls.py)."""
+    return CallLog(lambda region: storage().region(region))
+
+
+@cache
 def retention_registry() -> RetentionRegistry:
     """Every retention rule a sweep applies. Areas add theirs here (see shared/privacy/retention.py)."""
     from shared.alerts.retention import alert_rules
+    from shared.audit.anchors import ANCHOR_DAYS
     from shared.billing.retention import InvoiceRecords
     from shared.notifications.retention import (
         DynamicsDataAtSubscriptionEnd,
@@ -158,6 +181,9 @@ def retention_registry() -> RetentionRegistry:
         UnsubscribedDevices,
     )
     from shared.privacy.breaches import breach_rules
+    from shared.privacy.call_retention import call_log_rules
+    from shared.privacy.complaints import complaint_rules
+    from shared.privacy.correspondence import EndedCorrespondence
     from shared.privacy.idempotency_retention import IdempotencyRecords
     from shared.privacy.lifetimes import (
         BlobsOlderThan,
@@ -167,6 +193,7 @@ def retention_registry() -> RetentionRegistry:
     )
     from shared.privacy.plan_retention import SupersededPlanVersions
     from shared.privacy.subject_requests import request_rules
+    from shared.standards.retention import StandardRunHistory, assignment_rows
     from shared.tenants.retention import EndUserDataAtSubscriptionEnd, ExpiredSignIns, PartnerTenantRecords
     from shared.tenants.snapshots import SnapshotHistory
 
@@ -182,6 +209,8 @@ def retention_registry() -> RetentionRegistry:
             PartnerTenantRecords(),
             ExpiredSignIns(),
             SnapshotHistory(),
+            StandardRunHistory(),
+            assignment_rows(),
             UnusedSubjectKeys(),
             BlobsOlderThan("privacyexports.age", "privacyexports", "end-user data", 7, tested_by=blobs),
             BlobsOlderThan(
@@ -194,10 +223,20 @@ def retention_registry() -> RetentionRegistry:
             BlobsOlderThan(
                 "notifypayloads.age", "notifypayloads", "notification metadata", 1, tested_by=blobs
             ),
+            BlobsOlderThan(
+                "auditanchors.age",
+                "auditanchors",
+                "event / audit log integrity",
+                ANCHOR_DAYS,
+                tested_by="tests/integration/test_audit_anchors.py::test_anchors_go_when_the_log_they_anchor_is_gone",
+            ),
             QueueMessageLifetime(),
             SweepRunState(),
             IdempotencyRecords(),
+            *call_log_rules(),
             *breach_rules(),
+            *complaint_rules(),
+            EndedCorrespondence(),
             *consent_rules(),
             *request_rules(),
             *alert_rules(),
@@ -251,16 +290,20 @@ def graph_access() -> GraphAccess:
 def tenants(partner: Partner, *, graph: GraphAccess | None = None, **options: Any) -> TenantService:
     """One partner's tenants; `graph` and `options` (sync workers, dispatch) let tests and benches tune."""
     from shared.privacy.subjects.index import index_key
+    from shared.standards.baseline import SyncBaseline
     from shared.tenants.service import TenantService
 
     access = graph or graph_access()
+    account = storage().region(partner.region)
     return TenantService(
-        storage().region(partner.region),
+        account,
         partner,
         clock(),
         access,
         index_key=index_key(settings().api_key_pepper.get_secret_value()),
         proof=tenant_proof(partner, graph=access),
+        # The sync checks the baseline through the standards engine (standards rank above tenants).
+        baseline_checker=SyncBaseline(account, partner.id, clock()),
         **options,
     )
 
@@ -287,6 +330,24 @@ def standards(partner: Partner) -> StandardService:
     return StandardService(
         storage().region(partner.region), partner, clock(), service.audit, graph_access(), rows=service.rows
     )
+
+
+def standard_runs(partner: Partner) -> StandardRuns:
+    """One partner's standard runs over many tenants (long operations: start, status, worker)."""
+    from shared.standards.runs import StandardRuns
+
+    return StandardRuns(standards(partner))
+
+
+def standard_assignments(partner: Partner) -> StandardAssignments:
+    """One partner's saved assignments; groups resolved from the partner's tenant groups at each run."""
+    from shared.partners.access import AccessService
+    from shared.standards.assignments import StandardAssignments
+
+    access = AccessService(
+        storage().region(partner.region), partner.id, clock(), settings().api_key_pepper.get_secret_value()
+    )
+    return StandardAssignments(standard_runs(partner), access.list_group_members)
 
 
 def reports(partner: Partner) -> ReportService:
@@ -384,7 +445,31 @@ def subject_data() -> SubjectData:
             tenant_users=AlertRecipients(TenantSubjects(), clock()),
             org_users=RectifyingAlertRecipients(OrgSubjects(), clock()),
         ),
+        contacts=contact_records,
     )
+
+
+def contact_records(region: str) -> ContactRecords:
+    """A region's complaints and correspondence as data-subject requests reach them (by address)."""
+    from shared.privacy.contact_records import ContactRecords
+
+    return ContactRecords(storage().region(region), settings().api_key_pepper.get_secret_value())
+
+
+def complaints(partner: Partner) -> ComplaintRegister:
+    """One partner's complaint register (4-week answer deadline), in its region."""
+    from shared.privacy.complaints import ComplaintRegister
+
+    pepper = settings().api_key_pepper.get_secret_value()
+    return ComplaintRegister(storage().region(partner.region), partner.id, clock(), pepper)
+
+
+def correspondence(partner: Partner) -> Correspondence:
+    """One partner's correspondence threads with contact persons, in its region."""
+    from shared.privacy.correspondence import Correspondence
+
+    pepper = settings().api_key_pepper.get_secret_value()
+    return Correspondence(storage().region(partner.region), partner.id, clock(), pepper)
 
 
 def controller_requests(region: str) -> PrivacyRequestService:
@@ -457,6 +542,7 @@ def orgs(partner_id: str, region: str) -> OrgService:
         clock(),
         settings().api_key_pepper.get_secret_value(),
         cascade=org_cascade(account, forget_org_subjects),
+        ring=_pepper_ring(settings()),
     )
 
 
@@ -476,6 +562,7 @@ def devices(region: str) -> DeviceRegistry:
         token_cipher(),
         settings().api_key_pepper.get_secret_value(),
         device_limits(),
+        ring=_pepper_ring(settings()),
     )
 
 
@@ -492,7 +579,6 @@ def device_enrolment() -> DeviceEnrolment:
         devices,
         tokens=TokenCheck(claims_of=access.token_claims, issued_by=access.validator.issued_by),
         clock=clock(),
-        pepper=settings().api_key_pepper.get_secret_value(),
         limits=device_limits(),
         usage=usage,
     )
@@ -506,9 +592,7 @@ def notifications(partner_id: str, region: str) -> NotificationService:
 def dataverse_webhook() -> DataverseWebhook:
     from shared.notifications.ingest import DataverseWebhook
 
-    return DataverseWebhook(
-        org_directory(), orgs, notifications, settings().api_key_pepper.get_secret_value()
-    )
+    return DataverseWebhook(org_directory(), orgs, notifications)
 
 
 def direct_send(partner: Partner) -> DirectSend:

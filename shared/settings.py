@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         alias="API_KEY_PEPPER",
         description="Secret mixed into API-key hashes, so a leaked table alone cannot test guesses.",
     )
+    api_key_pepper_versions: SecretStr = Field(
+        default=SecretStr(""),
+        alias="API_KEY_PEPPER_VERSIONS",
+        description='Later versions of the pepper, JSON {"2": "<secret>"}: the highest keys new API-key, '
+        "webhook-key, device-key and device-secret hashes, every version verifies (API_KEY_PEPPER is "
+        "version 1; shared/keys.py).",
+    )
     entra_audience: str = Field(
         alias="ENTRA_AUDIENCE",
         description="The API's App ID URI (e.g. api://tenantry): an audience tokens may carry.",
@@ -224,6 +231,13 @@ class Settings(BaseSettings):
         alias="FIREBASE_FCM_URL",
         description="Local only: base URL of the FCM stand-in; unset sends to Google.",
     )
+    webhook_key_grace_hours: int = Field(
+        default=24,
+        ge=0,
+        le=168,
+        alias="WEBHOOK_KEY_GRACE_HOURS",
+        description="Hours a replaced webhook key still authenticates, unless the rotation says otherwise.",
+    )
     device_token_key: SecretStr = Field(
         alias="DEVICE_TOKEN_KEY",
         description="AES-256 key(s), base64, comma-separated (first encrypts) for push tokens and payloads.",
@@ -249,6 +263,11 @@ class Settings(BaseSettings):
     consent_token_keys: SecretStr = Field(
         alias="CONSENT_TOKEN_KEYS",
         description="Keys signing consent links, comma-separated (first signs, all verify).",
+    )
+    audit_mac_keys: SecretStr = Field(
+        alias="AUDIT_MAC_KEYS",
+        description="Keys MACing the audit chains, `kid=base64url` (32+ bytes), comma-separated: the "
+        "first MACs new events, all verify (shared/audit/chain.py).",
     )
     subject_key_master: SecretStr = Field(
         alias="SUBJECT_KEY_MASTER",

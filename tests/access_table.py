@@ -52,7 +52,11 @@ EXPECTED_ROUTES: dict[str, str] = {
     "DELETE partners/{partnerId}/tenant-groups/{groupName}": "manageAccess",
     "GET partners/{partnerId}/events": "read+operator",
     "GET partners/{partnerId}/events/verify": "read+operator",
+    "GET partners/{partnerId}/events/verifications/{verificationId}": "read+operator",
     "GET partners/{partnerId}/usage": "read+operator",
+    # Issue 15: the partner's own call log (callers reaching every tenant); session events, owners only.
+    "GET partners/{partnerId}/api-calls": "read",
+    "GET partners/{partnerId}/sessions": "manageAccess",
     "GET privacy/processing-activities": "public",
     "GET privacy/subprocessors": "public",
     "POST privacy/sweeps": "operator",
@@ -70,6 +74,7 @@ EXPECTED_ROUTES: dict[str, str] = {
     "POST partners/{partnerId}/privacy/subprocessor-changes/{changeId}/objection": "manageAccess",
     "GET partners/{partnerId}/privacy/processing-activities": "privacy+operator",
     "PUT partners/{partnerId}/privacy/transfers/firebase": "manageAccess",
+    "DELETE partners/{partnerId}/privacy/transfers/firebase": "manageAccess",
     "POST privacy/controller-requests": "operator",
     "GET privacy/controller-requests": "operator",
     "GET privacy/controller-requests/{requestId}": "operator",
@@ -78,6 +83,17 @@ EXPECTED_ROUTES: dict[str, str] = {
     "POST privacy/controller-requests/{requestId}/reject": "operator",
     "POST privacy/controller-requests/{requestId}/extend": "operator",
     "POST privacy/controller-requests/{requestId}/resolve": "operator",
+    # The complaint register and correspondence (issue 15): the partner's as a whole (every tenant).
+    "POST partners/{partnerId}/complaints": "write",
+    "GET partners/{partnerId}/complaints": "read",
+    "GET partners/{partnerId}/complaints/{complaintId}": "read",
+    "POST partners/{partnerId}/complaints/{complaintId}/answer": "write",
+    "POST partners/{partnerId}/complaints/{complaintId}/close": "write",
+    "POST partners/{partnerId}/correspondence": "write",
+    "GET partners/{partnerId}/correspondence": "read",
+    "GET partners/{partnerId}/correspondence/{threadId}": "read",
+    "POST partners/{partnerId}/correspondence/{threadId}/messages": "write",
+    "POST partners/{partnerId}/correspondence/{threadId}/conclude": "write",
     "GET partners/{partnerId}/privacy/requests": "privacy",
     "GET partners/{partnerId}/privacy/requests/{requestId}": "privacy",
     "POST partners/{partnerId}/privacy/requests/{requestId}/verify": "privacy",
@@ -185,4 +201,14 @@ EXPECTED_ROUTES: dict[str, str] = {
     "DELETE partners/{partnerId}/standards/{standardId}": "write",
     "POST partners/{partnerId}/standards/{standardId}/runs": "write",
     "GET partners/{partnerId}/compliance": "read",
+    "POST partners/{partnerId}/standard-assignments": "write",
+    "GET partners/{partnerId}/standard-assignments": "read",
+    "GET partners/{partnerId}/standard-assignments/{assignmentId}": "read",
+    "PUT partners/{partnerId}/standard-assignments/{assignmentId}": "write",
+    "DELETE partners/{partnerId}/standard-assignments/{assignmentId}": "write",
+    "POST partners/{partnerId}/standard-assignments/{assignmentId}/runs": "write",
+    "GET partners/{partnerId}/standard-runs/{runId}": "read",
 }
+
+# Reads whose scope admins hold too but which answer only owners (403 problem `owner-only`).
+OWNER_ONLY_READS = {"GET partners/{partnerId}/sessions"}

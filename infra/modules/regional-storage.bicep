@@ -39,12 +39,16 @@ var tables = [
   'apikeys'
   'tenantgroups'
   'usage'
+  'apicalls'
+  'sessionevents'
   'idempotency'
   'invoices'
   'privacysettings'
   'privacysweeps'
   'breaches'
   'privacyrequests'
+  'complaints'
+  'correspondence'
   'tenants'
   'adminconsents'
   'tenantsyncs'
@@ -52,6 +56,8 @@ var tables = [
   'tenantdirgroups'
   'tenantbaselines'
   'tenantlifecycle'
+  'standardassignments'
+  'standardruns'
   'orgs'
   'orgusers'
   'orgrules'
@@ -73,9 +79,11 @@ var tables = [
 var queues = [
   'tenantsync'
   'tenantoffboard'
+  'standardrun'
   'notifyfanout'
   'privacyjobs'
   'partnerexport'
+  'auditverify'
   'alertevents'
   'alertsend'
   'alertretry'
@@ -85,6 +93,7 @@ var containers = [
   'notifypayloads'
   'privacyexports'
   'partnerexports'
+  'auditanchors'
 ]
 
 // Blobs that storage itself deletes, from the retention table in the design notes. One entry per
@@ -97,6 +106,10 @@ var blobRetention = [
   { container: 'privacyexports', days: 7 }
   { container: 'partnerexports', days: 30 }
 ]
+
+// The write-once container of audit anchors and how long each blob stays immutable (25 months).
+var auditAnchorsContainer = 'auditanchors'
+var auditAnchorsImmutableDays = 765
 
 // The container the Flex Consumption app package is deployed to (infrastructure, not app data).
 var deploymentContainerName = 'app-package'
@@ -198,6 +211,23 @@ resource appContainers 'Microsoft.Storage/storageAccounts/blobServices/container
   }
 }]
 
+// The audit anchors (shared/audit/anchors.py): each audit lane's head, appended per day to a blob that
+// nobody may change or delete for 25 months (the log's 24 and a month), whoever holds the events
+// table. Protected append writes let the timer keep appending to today's blob; everything else
+// (overwrite, delete) is refused by storage itself. CKV_TNT_9 holds this policy. Lock it after the
+// first deployment (`az storage container immutability-policy lock`, infra/README.md): an unlocked
+// policy can still be removed through the control plane.
+resource auditAnchorsWorm 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  name: '${account.name}/default/${auditAnchorsContainer}/default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditAnchorsImmutableDays
+    allowProtectedAppendWrites: true
+  }
+  dependsOn: [
+    appContainers
+  ]
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: account
   name: 'default'
@@ -251,6 +281,8 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
 }
 
 // The stamp identity's data roles, on this account only (never on another region's account).
+// The condition takes blob deletes in the audit anchors away from the identity: the immutability
+// policy refuses them anyway; without the right, a compromised app cannot even try after it ends.
 resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(account.id, dataPrincipalId, storageBlobDataOwner)
   scope: account
@@ -258,6 +290,8 @@ resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
     principalId: dataPrincipalId
     principalType: 'ServicePrincipal'
+    conditionVersion: '2.0'
+    condition: '((!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete\'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringNotEquals \'${auditAnchorsContainer}\'))'
   }
 }
 

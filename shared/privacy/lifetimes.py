@@ -64,11 +64,13 @@ class QueueMessageLifetime:
         "privacyjobs",
         "tenantsync",
         "tenantoffboard",
+        "standardrun",
         "notifyfanout",
         "alertevents",
         "alertsend",
         "alertretry",
         "partnerexport",
+        "auditverify",
     )
     tested_by = "tests/integration/test_retention_rules.py::test_queue_messages_end_within_seven_days"
 

@@ -102,6 +102,25 @@ CATALOGUE: tuple[StoredData, ...] = (
         bucketed=True,
     ),
     StoredData(
+        name="auditanchors",
+        kind=StorageKind.CONTAINER,
+        placement=Placement.REGIONAL,
+        categories=("event / audit log integrity (hashes of chain heads; no event content)",),
+        purpose="Each audit lane's head (partner, month, lane, seq, MAC, event id), appended per day to a "
+        "write-once blob, so an edited or cut-off log is found (shared/audit/anchors.py).",
+        legal_basis="Art. 6(1)(c) and (f) GDPR: accountability and security of processing",
+        retention="Immutable for 25 months (time-based policy, protected appends only), like the log.",
+    ),
+    StoredData(
+        name="auditverify",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("job references (ids only)",),
+        purpose="Steps of long audit-log verifications to run: partner and verification ids.",
+        legal_basis="Art. 6(1)(c) and (f) GDPR: accountability and security of processing",
+        retention="Until the step ran (queue messages live at most 7 days).",
+    ),
+    StoredData(
         name="usage",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
@@ -112,6 +131,32 @@ CATALOGUE: tuple[StoredData, ...] = (
         ),
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="7 years after the service ends (the partner may set 10).",
+    ),
+    StoredData(
+        name="apicalls",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("API call logs", "personnel data"),
+        purpose=(
+            "The partner's log of its own API calls: time, method, route template, status, fault "
+            "(problem type and title), duration, the calling key's or person's id and the anonymised "
+            "network; never a body, query, credential or the path's ids."
+        ),
+        legal_basis="Art. 6(1)(b) and (f) GDPR: performance of the partner contract; security of processing",
+        retention="90 days: a partner's day goes whole on the 91st day after it.",
+    ),
+    StoredData(
+        name="sessionevents",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("personnel data",),
+        purpose=(
+            "Session events for the partner's owners: each person's sign-in (first use of a token) and "
+            "each API key's first use of a day, with the last use seen, the first route and the "
+            "anonymised network."
+        ),
+        legal_basis="Art. 6(1)(f) GDPR: security of processing (the partner's oversight of access)",
+        retention="90 days: a partner's day goes whole on the 91st day after it.",
     ),
     StoredData(
         name="idempotency",
@@ -179,6 +224,31 @@ CATALOGUE: tuple[StoredData, ...] = (
             "Until 24 months after the subscription ends; the subject's identifier goes when an erasure"
             " of that subject completes (the keyed hash and certificate stay as evidence)."
         ),
+    ),
+    StoredData(
+        name="complaints",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=(
+            "complaint register (dates, channel, subject, answer, outcome)",
+            "contact persons (complainant's name, e-mail, phone; keyed hash of the e-mail)",
+        ),
+        purpose="The partner's register of complaints about its service, each with its 4-week answer "
+        "deadline, watched like data-subject deadlines.",
+        legal_basis="Art. 6(1)(b) and (c) GDPR: handling complaints as the partner's terms promise",
+        retention="24 months after a complaint is closed (or answered); a terminated partner's, open ones "
+        "too, 24 months after its service ended. An erasure request blanks the complainant at once.",
+    ),
+    StoredData(
+        name="correspondence",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("contact correspondence (contact person's name, e-mail, phone; message bodies)",),
+        purpose="The partner's messages with a contact person, grouped in threads, until the "
+        "correspondence is concluded.",
+        legal_basis="Art. 6(1)(b) and (f) GDPR: the correspondence the contact person started or answered",
+        retention="30 days after the thread is concluded; an open thread 12 months after its last "
+        "activity (abandoned). An erasure request deletes the person's threads at once.",
     ),
     StoredData(
         name="privacyjobs",
@@ -290,6 +360,35 @@ CATALOGUE: tuple[StoredData, ...] = (
         retention=(
             "While the tenant is managed; deleted when the partner removes it or the subscription ends."
         ),
+    ),
+    StoredData(
+        name="standardassignments",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("configuration",),
+        purpose="Standards the partner assigned to tenants or tenant groups: version, mode, schedule, "
+        "the period last run.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="Until the partner deletes it or the subscription ends, then 24 more months.",
+    ),
+    StoredData(
+        name="standardruns",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("configuration",),
+        purpose="Runs of a standard over many tenants as long operations: progress and findings per "
+        "tenant (settings, not people).",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="90 days after the run was created; the compliance rows keep the latest findings.",
+    ),
+    StoredData(
+        name="standardrun",
+        kind=StorageKind.QUEUE,
+        placement=Placement.REGIONAL,
+        categories=("configuration",),
+        purpose="One message per standard run to start or resume: partner and run ids only.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="7 days (the message's time-to-live); the run resumes from its stored progress.",
     ),
     StoredData(
         name="tenantoffboard",

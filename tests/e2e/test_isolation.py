@@ -25,6 +25,7 @@ from tests.e2e.actors import (
     make_partner,
     operator_bearer,
 )
+from tests.web import web
 
 MEANT_PUBLIC = {("get", "/api/health"), ("get", "/api/openapi.json"), ("get", "/api/docs")}
 # Transparency about Tenantry's own processing (Art. 28(2)/(4), Art. 30): no partner's data, and
@@ -48,13 +49,13 @@ MEANT_PUBLIC |= {("get", "/api/notices")}
 def world(api: str) -> dict[str, Any]:
     victim = make_partner(api, "eu")
     stranger = make_partner(api, "us")
-    revoked = httpx.post(
+    revoked = web.post(
         f"{victim.url}/api-keys",
         headers=OPERATOR,
         json={"name": "old", "scopes": ["read", "write", "notify", "privacy"]},
     ).json()
-    assert httpx.delete(f"{victim.url}/api-keys/{revoked['id']}", headers=OPERATOR).status_code == 204
-    document = httpx.get(f"{api}/api/openapi.json").json()
+    assert web.delete(f"{victim.url}/api-keys/{revoked['id']}", headers=OPERATOR).status_code == 204
+    document = web.get(f"{api}/api/openapi.json").json()
     operations = [(method, path, op) for path, ops in document["paths"].items() for method, op in ops.items()]
     return {"victim": victim, "stranger": stranger, "revoked_key": revoked["key"], "operations": operations}
 
@@ -67,7 +68,7 @@ def concrete(path: str, victim: PartnerSetup) -> str:
 
 
 def call(api: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
-    return httpx.request(method.upper(), api + path, headers=headers, json={})
+    return web.request(method.upper(), api + path, headers=headers, json={})
 
 
 def test_every_operation_declares_who_may_call_it(world: dict[str, Any]) -> None:
@@ -144,9 +145,9 @@ def test_every_protected_route_refuses_foreign_missing_and_bad_credentials(
 def test_a_foreign_partner_sees_nothing_of_the_victims_data(api: str, world: dict[str, Any]) -> None:
     victim: PartnerSetup = world["victim"]
     stranger: PartnerSetup = world["stranger"]
-    body = httpx.get(f"{stranger.url}/events?top=1000", headers=stranger.as_key).text
+    body = web.get(f"{stranger.url}/events?top=1000", headers=stranger.as_key).text
     assert victim.id not in body
-    assert httpx.get(f"{victim.url}/events", headers=stranger.as_key).status_code == 404
+    assert web.get(f"{victim.url}/events", headers=stranger.as_key).status_code == 404
 
 
 def test_the_operator_reaches_only_routes_that_declare_it(api: str, world: dict[str, Any]) -> None:
@@ -222,7 +223,7 @@ def _prove(api: str, org: dict[str, Any]) -> None:
     context = json.loads((DATAVERSE / "update-contact-webhook.json").read_text())
     context.update(OrganizationId=org["id"], CorrelationId=str(uuid.uuid4()), OperationId=str(uuid.uuid4()))
     headers = json.loads((DATAVERSE / "webhook-headers.json").read_text())["headers"]
-    delivered = httpx.post(
+    delivered = web.post(
         f"{api}/api/dynamics/{org['id']}/webhook",
         params={"code": org["webhookKey"]},
         content=json.dumps(context),
@@ -251,33 +252,33 @@ def scoped_world(api: str) -> ScopedWorld:
     owner = p.bearer()
     tenant_a, tenant_b = str(uuid.uuid4()), str(uuid.uuid4())
     for tenant in (tenant_a, tenant_b):
-        _ok(httpx.post(f"{p.url}/tenants", headers=owner, json={"tenantId": tenant, "displayName": "T"}), 201)
+        _ok(web.post(f"{p.url}/tenants", headers=owner, json={"tenantId": tenant, "displayName": "T"}), 201)
     groups = {"only-a": [tenant_a], "only-b-tenants": [tenant_b], "both-a-and-b": [tenant_a, tenant_b]}
     for name, members in groups.items():
-        _ok(httpx.put(f"{p.url}/tenant-groups/{name}", headers=owner, json={"tenantIds": members}))
+        _ok(web.put(f"{p.url}/tenant-groups/{name}", headers=owner, json={"tenantIds": members}))
     orgs = [
-        _ok(httpx.post(f"{p.url}/orgs", headers=owner, json=_org_body(t)), 201)
+        _ok(web.post(f"{p.url}/orgs", headers=owner, json=_org_body(t)), 201)
         for t in (tenant_a, tenant_b, None)
     ]
     for org in orgs:
         _prove(api, org)
     org_a, org_b, org_none = (org["id"] for org in orgs)
     rule_b = _ok(
-        httpx.post(
+        web.post(
             f"{p.url}/orgs/{org_b}/rules",
             headers=owner,
             json={"entity": "contact", "message": "Update", "title": "t", "recipients": {"type": "owner"}},
         ),
         201,
     )["id"]
-    sent = httpx.post(
+    sent = web.post(
         f"{p.url}/orgs/{org_b}/notifications", headers=owner, json={"everyone": True, "title": "t"}
     )
     notification_b = sent.json()["id"] if sent.status_code == 202 else str(uuid.uuid4())
 
     def request(**where: str) -> str:
         body = {"type": "access", "subject": {"email": f"{uuid.uuid4().hex}@scoped.example"}, **where}
-        return str(_ok(httpx.post(f"{p.url}/privacy/requests", headers=p.as_key, json=body), 201)["id"])
+        return str(_ok(web.post(f"{p.url}/privacy/requests", headers=p.as_key, json=body), 201)["id"])
 
     requests = {
         "a": request(tenantId=tenant_a),
@@ -289,11 +290,11 @@ def scoped_world(api: str) -> ScopedWorld:
     def person(role: str, scope: dict[str, Any] | None) -> tuple[str, str]:
         oid = str(uuid.uuid4())
         body = {"objectId": oid, "email": f"{oid[:8]}@scoped.example", "role": role, "tenantScope": scope}
-        return _ok(httpx.post(f"{p.url}/personnel", headers=owner, json=body), 201)["id"], oid
+        return _ok(web.post(f"{p.url}/personnel", headers=owner, json=body), 201)["id"], oid
 
     def key(scope: dict[str, Any] | None, scopes: list[str]) -> dict[str, Any]:
         body = {"name": "scoped", "scopes": scopes, "tenantScope": scope}
-        return dict(_ok(httpx.post(f"{p.url}/api-keys", headers=owner, json=body), 201))
+        return dict(_ok(web.post(f"{p.url}/api-keys", headers=owner, json=body), 201))
 
     person_a, _ = person("viewer", {"tenantIds": [tenant_a]})
     person_b, person_b_oid = person("viewer", {"tenantIds": [tenant_b]})
@@ -301,12 +302,12 @@ def scoped_world(api: str) -> ScopedWorld:
     key_a = key({"tenantIds": [tenant_a]}, ["read"])["id"]
     key_b = key({"tenantIds": [tenant_b]}, ["read"])["id"]
     scoped_key = key({"tenantIds": [tenant_a]}, ["read", "write", "notify", "privacy"])
-    syncs = _ok(httpx.get(f"{p.url}/tenants/{tenant_b}/syncs", headers=owner))["items"]
+    syncs = _ok(web.get(f"{p.url}/tenants/{tenant_b}/syncs", headers=owner))["items"]
     sync_b = syncs[0]["id"] if syncs else str(uuid.uuid4())
     # An alert subscription about B only (no receiver needs to run: nothing is sent here).
     hook = {"channel": "webhook", "url": "http://127.0.0.1:65000/b", "eventTypes": ["*"]}
     hook["tenantScope"] = {"tenantIds": [tenant_b]}
-    subscription_b = _ok(httpx.post(f"{p.url}/alert-subscriptions", headers=owner, json=hook), 201)["id"]
+    subscription_b = _ok(web.post(f"{p.url}/alert-subscriptions", headers=owner, json=hook), 201)["id"]
     return ScopedWorld(
         partner=p,
         owner=owner,
@@ -450,7 +451,7 @@ def _leaks(text: str, markers: set[str]) -> set[str]:
 def test_a_scoped_caller_gets_nothing_of_another_tenant_on_any_route(
     api: str, world: dict[str, Any], scoped_world: ScopedWorld
 ) -> None:
-    document = httpx.get(f"{api}/api/openapi.json").json()
+    document = web.get(f"{api}/api/openapi.json").json()
     sw = scoped_world
     failures: list[str] = []
     checked = 0
@@ -469,7 +470,7 @@ def test_a_scoped_caller_gets_nothing_of_another_tenant_on_any_route(
                 if method in WRITES and not (b_in_path or b_in_body):
                     continue  # a partner-level write, about no tenant
                 for who, headers in sw.callers.items():
-                    response = httpx.request(method.upper(), api + url, headers=headers, json=body)
+                    response = web.request(method.upper(), api + url, headers=headers, json=body)
                     checked += 1
                     status = response.status_code
                     label = f"{method.upper()} {url} {json.dumps(body)[:80]} as {who}: {status}"
@@ -493,7 +494,7 @@ def test_no_write_that_could_widen_reach_passes_on_the_callers_own_tenant(
     api: str, world: dict[str, Any], scoped_world: ScopedWorld
 ) -> None:
     """People, keys and groups within A, changed to reach B: 403 naming what is missing."""
-    document = httpx.get(f"{api}/api/openapi.json").json()
+    document = web.get(f"{api}/api/openapi.json").json()
     sw = scoped_world
     failures: list[str] = []
     checked = 0
@@ -505,7 +506,7 @@ def test_no_write_that_could_widen_reach_passes_on_the_callers_own_tenant(
             if op["tags"][0] != "tenant-groups" and not _leaks(json.dumps(body), sw.markers):
                 continue  # deactivating or re-keying within A widens nothing
             for who, headers in sw.callers.items():
-                response = httpx.request(method.upper(), api + url, headers=headers, json=body)
+                response = web.request(method.upper(), api + url, headers=headers, json=body)
                 checked += 1
                 if response.status_code != 403 or not _names_missing_permission(response):
                     label = f"{method.upper()} {url} {body} as {who}: {response.status_code}"
@@ -518,17 +519,17 @@ def test_a_scoped_caller_sees_its_own_tenant_and_no_other(api: str, scoped_world
     sw, url = scoped_world, scoped_world.partner.url
     ids = sw.ids
     for who, headers in sw.callers.items():
-        tenants = [t["id"] for t in _ok(httpx.get(f"{url}/tenants", headers=headers))["items"]]
+        tenants = [t["id"] for t in _ok(web.get(f"{url}/tenants", headers=headers))["items"]]
         assert tenants == [ids["tenant a"]], who
-        _ok(httpx.get(f"{url}/tenants/{ids['tenant a']}", headers=headers))
-        orgs = [o["id"] for o in _ok(httpx.get(f"{url}/orgs", headers=headers))["items"]]
+        _ok(web.get(f"{url}/tenants/{ids['tenant a']}", headers=headers))
+        orgs = [o["id"] for o in _ok(web.get(f"{url}/orgs", headers=headers))["items"]]
         assert orgs == [ids["org a"]], who
-        _ok(httpx.get(f"{url}/orgs/{ids['org a']}/rules", headers=headers))
-        groups = _ok(httpx.get(f"{url}/tenant-groups", headers=headers))["items"]
+        _ok(web.get(f"{url}/orgs/{ids['org a']}/rules", headers=headers))
+        groups = _ok(web.get(f"{url}/tenant-groups", headers=headers))["items"]
         assert groups == [{"name": "only-a", "tenantIds": [ids["tenant a"]]}], who
-        requests = {r["id"] for r in _ok(httpx.get(f"{url}/privacy/requests", headers=headers))["items"]}
+        requests = {r["id"] for r in _ok(web.get(f"{url}/privacy/requests", headers=headers))["items"]}
         assert requests == {ids["request a"], ids["request org a"]}, who
-        events = _ok(httpx.get(f"{url}/events?top=1000", headers=headers))["items"]
+        events = _ok(web.get(f"{url}/events?top=1000", headers=headers))["items"]
         assert {e.get("tenantId") for e in events} <= {ids["tenant a"], None}
         assert any(e["action"] == "tenant.created" and e["tenantId"] == ids["tenant a"] for e in events)
         # Partner-level events: only the caller's own (its key being made, its own invitation).
@@ -536,18 +537,18 @@ def test_a_scoped_caller_sees_its_own_tenant_and_no_other(api: str, scoped_world
         assert all(e["actor"]["id"] in sw.own_ids or e["target"]["id"] in sw.own_ids for e in partner_level)
         # Reports across tenants: only A's rows; B named by filter or group answers as unknown.
         for kind in NOT_IDS["kind"]:
-            rows = _ok(httpx.get(f"{url}/reports/{kind}", headers=headers))["items"]
+            rows = _ok(web.get(f"{url}/reports/{kind}", headers=headers))["items"]
             assert {r["tenantId"] for r in rows} <= {ids["tenant a"]}, (who, kind)
             for refused_filter in ({"tenantId": tenant_b_of(sw)}, {"tenantGroup": "both-a-and-b"}):
-                answer = httpx.get(f"{url}/reports/{kind}", headers=headers, params=refused_filter)
+                answer = web.get(f"{url}/reports/{kind}", headers=headers, params=refused_filter)
                 assert answer.status_code == 404, (who, kind, refused_filter)
-        for whole in ("usage", "events/verify"):
-            refused = httpx.get(f"{url}/{whole}", headers=headers)
+        for whole in ("usage", "events/verify", "events/verifications/203101" + "0" * 26):
+            refused = web.get(f"{url}/{whole}", headers=headers)
             assert refused.status_code == 403 and refused.json()["missingPermission"] == "allTenants", whole
     admin = sw.callers["scoped admin"]
-    people = {p["id"] for p in _ok(httpx.get(f"{url}/personnel", headers=admin))["items"]}
+    people = {p["id"] for p in _ok(web.get(f"{url}/personnel", headers=admin))["items"]}
     assert people == {sw.admin_id, ids["person a"]}  # not the owner, not B's viewer
-    keys = {k["id"] for k in _ok(httpx.get(f"{url}/api-keys", headers=admin))["items"]}
+    keys = {k["id"] for k in _ok(web.get(f"{url}/api-keys", headers=admin))["items"]}
     assert ids["key a"] in keys and sw.partner.key_id not in keys
 
 
@@ -560,10 +561,10 @@ def test_events_name_the_tenant_they_are_about(api: str, scoped_world: ScopedWor
     # A rule's whole life names its org's tenant, so the tenant's people see it and nobody else.
     rules = f"{url}/orgs/{sw.b['orgId'][0]}/rules"
     rule = {"entity": "contact", "message": "Create", "title": "t", "recipients": {"type": "owner"}}
-    rule_id = _ok(httpx.post(rules, headers=sw.owner, json=rule), 201)["id"]
-    _ok(httpx.put(f"{rules}/{rule_id}", headers=sw.owner, json={**rule, "title": "changed"}))
-    assert httpx.delete(f"{rules}/{rule_id}", headers=sw.owner).status_code == 204
-    about_b = _ok(httpx.get(f"{url}/events?tenantId={sw.ids['tenant b']}", headers=sw.owner))["items"]
+    rule_id = _ok(web.post(rules, headers=sw.owner, json=rule), 201)["id"]
+    _ok(web.put(f"{rules}/{rule_id}", headers=sw.owner, json={**rule, "title": "changed"}))
+    assert web.delete(f"{rules}/{rule_id}", headers=sw.owner).status_code == 204
+    about_b = _ok(web.get(f"{url}/events?tenantId={sw.ids['tenant b']}", headers=sw.owner))["items"]
     actions = {(e["action"], e["target"]["id"]) for e in about_b}
     assert ("tenant.created", sw.ids["tenant b"]) in actions
     assert {
@@ -573,7 +574,7 @@ def test_events_name_the_tenant_they_are_about(api: str, scoped_world: ScopedWor
     } <= actions
     # A request about B's org names B too, though the request names only the org.
     assert ("privacy.request.received", sw.ids["request org b"]) in actions
-    assert _ok(httpx.get(f"{url}/events/verify", headers=sw.owner))["valid"] is True
+    assert _ok(web.get(f"{url}/events/verify", headers=sw.owner))["valid"] is True
 
 
 # --- escalation: nobody grants more than it holds -------------------------------------------------
@@ -588,16 +589,16 @@ def test_nobody_changes_their_own_role_status_or_scope(api: str, scoped_world: S
     sw, url = scoped_world, scoped_world.partner.url
     me = f"{url}/personnel/{sw.admin_id}"
     admin = sw.callers["scoped admin"]
-    _problem(httpx.patch(me, headers=admin, json={"role": "owner"}), "manageOwnAccess")
-    _problem(httpx.patch(me, headers=admin, json={"tenantScope": None}), "manageOwnAccess")
-    _problem(httpx.delete(me, headers=admin), "manageOwnAccess")
+    _problem(web.patch(me, headers=admin, json={"role": "owner"}), "manageOwnAccess")
+    _problem(web.patch(me, headers=admin, json={"tenantScope": None}), "manageOwnAccess")
+    _problem(web.delete(me, headers=admin), "manageOwnAccess")
     # Not even an owner: the last-owner rule aside, a second owner must do it.
-    own_demotion = httpx.patch(
+    own_demotion = web.patch(
         f"{url}/personnel/{sw.partner.owner_id}", headers=sw.owner, json={"role": "viewer"}
     )
     _problem(own_demotion, "manageOwnAccess")
     # Their own name is theirs to fix.
-    renamed = _ok(httpx.patch(me, headers=admin, json={"displayName": "Scoped Admin"}))
+    renamed = _ok(web.patch(me, headers=admin, json={"displayName": "Scoped Admin"}))
     assert renamed["displayName"] == "Scoped Admin"
 
 
@@ -605,24 +606,24 @@ def test_a_scoped_admin_grants_only_within_its_own_reach(api: str, scoped_world:
     sw, url = scoped_world, scoped_world.partner.url
     admin = sw.callers["scoped admin"]
     unscoped_key = {"name": "wide", "scopes": ["read"]}
-    _problem(httpx.post(f"{url}/api-keys", headers=admin, json=unscoped_key), "allTenants")
+    _problem(web.post(f"{url}/api-keys", headers=admin, json=unscoped_key), "allTenants")
     wider = {"name": "wide", "scopes": ["read"], "tenantScope": {"groups": ["both-a-and-b"]}}
-    _problem(httpx.post(f"{url}/api-keys", headers=admin, json=wider), "tenantGroup:both-a-and-b")
+    _problem(web.post(f"{url}/api-keys", headers=admin, json=wider), "tenantGroup:both-a-and-b")
     not_yet = {"name": "wide", "scopes": ["read"], "tenantScope": {"groups": ["filled-later"]}}
-    _problem(httpx.post(f"{url}/api-keys", headers=admin, json=not_yet), "tenantGroup:filled-later")
+    _problem(web.post(f"{url}/api-keys", headers=admin, json=not_yet), "tenantGroup:filled-later")
     person = {"objectId": str(uuid.uuid4()), "email": "new@scoped.example", "role": "viewer"}
-    _problem(httpx.post(f"{url}/personnel", headers=admin, json=person), "allTenants")
+    _problem(web.post(f"{url}/personnel", headers=admin, json=person), "allTenants")
     an_owner = {**person, "role": "owner", "tenantScope": {"tenantIds": [sw.ids["tenant a"]]}}
-    _problem(httpx.post(f"{url}/personnel", headers=admin, json=an_owner), "owner")
+    _problem(web.post(f"{url}/personnel", headers=admin, json=an_owner), "owner")
     widen = {"tenantScope": {"tenantIds": [sw.ids["tenant a"], sw.ids["tenant b"]]}}
-    widened = httpx.patch(f"{url}/personnel/{sw.ids['person a']}", headers=admin, json=widen)
+    widened = web.patch(f"{url}/personnel/{sw.ids['person a']}", headers=admin, json=widen)
     _problem(widened, f"tenant:{sw.ids['tenant b']}")
     # Within its reach it may: a key of A, made by this admin, which it may rotate.
     mine = {"name": "mine", "scopes": ["read", "write"], "tenantScope": {"tenantIds": [sw.ids["tenant a"]]}}
-    made = _ok(httpx.post(f"{url}/api-keys", headers=admin, json=mine), 201)
-    _ok(httpx.post(f"{url}/api-keys/{made['id']}/rotate", headers=admin))
+    made = _ok(web.post(f"{url}/api-keys", headers=admin, json=mine), 201)
+    _ok(web.post(f"{url}/api-keys/{made['id']}/rotate", headers=admin))
     # The owner made key A: only an owner re-keys it.
-    _problem(httpx.post(f"{url}/api-keys/{sw.ids['key a']}/rotate", headers=admin), "owner")
+    _problem(web.post(f"{url}/api-keys/{sw.ids['key a']}/rotate", headers=admin), "owner")
 
 
 def test_tenant_groups_are_changed_only_by_callers_who_reach_every_tenant(
@@ -631,14 +632,12 @@ def test_tenant_groups_are_changed_only_by_callers_who_reach_every_tenant(
     sw, url = scoped_world, scoped_world.partner.url
     admin = sw.callers["scoped admin"]
     both = {"tenantIds": [sw.ids["tenant a"], sw.ids["tenant b"]]}
-    _problem(httpx.put(f"{url}/tenant-groups/only-a", headers=admin, json=both), "allTenants")
+    _problem(web.put(f"{url}/tenant-groups/only-a", headers=admin, json=both), "allTenants")
     same = {"tenantIds": [sw.ids["tenant a"]]}
-    _problem(httpx.put(f"{url}/tenant-groups/only-a", headers=admin, json=same), "allTenants")
-    _problem(httpx.delete(f"{url}/tenant-groups/only-a", headers=admin), "allTenants")
-    assert _ok(httpx.get(f"{url}/tenant-groups/only-a", headers=sw.owner))["tenantIds"] == [
-        sw.ids["tenant a"]
-    ]
-    assert httpx.get(f"{url}/tenant-groups/both-a-and-b", headers=admin).status_code == 404
+    _problem(web.put(f"{url}/tenant-groups/only-a", headers=admin, json=same), "allTenants")
+    _problem(web.delete(f"{url}/tenant-groups/only-a", headers=admin), "allTenants")
+    assert _ok(web.get(f"{url}/tenant-groups/only-a", headers=sw.owner))["tenantIds"] == [sw.ids["tenant a"]]
+    assert web.get(f"{url}/tenant-groups/both-a-and-b", headers=admin).status_code == 404
 
 
 def test_only_an_owner_touches_an_owner(api: str) -> None:
@@ -646,29 +645,29 @@ def test_only_an_owner_touches_an_owner(api: str) -> None:
     owner = p.bearer()
     admin_oid = str(uuid.uuid4())
     invited = {"objectId": admin_oid, "email": "admin@ladder.example", "role": "admin"}
-    _ok(httpx.post(f"{p.url}/personnel", headers=owner, json=invited), 201)
+    _ok(web.post(f"{p.url}/personnel", headers=owner, json=invited), 201)
     admin = p.bearer(admin_oid)
     owner_url = f"{p.url}/personnel/{p.owner_id}"
-    _problem(httpx.patch(owner_url, headers=admin, json={"role": "admin"}), "owner")
-    _problem(httpx.delete(owner_url, headers=admin), "owner")
-    _problem(httpx.patch(owner_url, headers=admin, json={"tenantScope": {"tenantIds": []}}), "owner")
+    _problem(web.patch(owner_url, headers=admin, json={"role": "admin"}), "owner")
+    _problem(web.delete(owner_url, headers=admin), "owner")
+    _problem(web.patch(owner_url, headers=admin, json={"tenantScope": {"tenantIds": []}}), "owner")
     promote = {"objectId": str(uuid.uuid4()), "email": "o2@ladder.example", "role": "owner"}
-    _problem(httpx.post(f"{p.url}/personnel", headers=admin, json=promote), "owner")
+    _problem(web.post(f"{p.url}/personnel", headers=admin, json=promote), "owner")
     owners_key = _ok(
-        httpx.post(f"{p.url}/api-keys", headers=owner, json={"name": "o", "scopes": ["read"]}), 201
+        web.post(f"{p.url}/api-keys", headers=owner, json={"name": "o", "scopes": ["read"]}), 201
     )
-    _problem(httpx.post(f"{p.url}/api-keys/{owners_key['id']}/rotate", headers=admin), "owner")
-    _problem(httpx.delete(f"{p.url}/api-keys/{owners_key['id']}", headers=admin), "owner")
-    assert httpx.get(p.url, headers={"x-api-key": owners_key["key"]}).status_code == 200  # untouched
+    _problem(web.post(f"{p.url}/api-keys/{owners_key['id']}/rotate", headers=admin), "owner")
+    _problem(web.delete(f"{p.url}/api-keys/{owners_key['id']}", headers=admin), "owner")
+    assert web.get(p.url, headers={"x-api-key": owners_key["key"]}).status_code == 200  # untouched
     # Admins appoint admins and manage what admins made; the owner does all of it.
     second = {"objectId": str(uuid.uuid4()), "email": "a2@ladder.example", "role": "admin"}
-    appointed = _ok(httpx.post(f"{p.url}/personnel", headers=admin, json=second), 201)
-    _ok(httpx.patch(f"{p.url}/personnel/{appointed['id']}", headers=admin, json={"role": "viewer"}))
+    appointed = _ok(web.post(f"{p.url}/personnel", headers=admin, json=second), 201)
+    _ok(web.patch(f"{p.url}/personnel/{appointed['id']}", headers=admin, json={"role": "viewer"}))
     admins_key = _ok(
-        httpx.post(f"{p.url}/api-keys", headers=admin, json={"name": "a", "scopes": ["read"]}), 201
+        web.post(f"{p.url}/api-keys", headers=admin, json={"name": "a", "scopes": ["read"]}), 201
     )
-    assert httpx.delete(f"{p.url}/api-keys/{admins_key['id']}", headers=admin).status_code == 204
-    _ok(httpx.post(f"{p.url}/api-keys/{owners_key['id']}/rotate", headers=owner))
+    assert web.delete(f"{p.url}/api-keys/{admins_key['id']}", headers=admin).status_code == 204
+    _ok(web.post(f"{p.url}/api-keys/{owners_key['id']}/rotate", headers=owner))
 
 
 def test_partner_wide_changes_need_every_tenant(api: str, scoped_world: ScopedWorld) -> None:
@@ -676,9 +675,9 @@ def test_partner_wide_changes_need_every_tenant(api: str, scoped_world: ScopedWo
     to some tenants holds the route's permission and is still refused, and nothing changes."""
     sw, url = scoped_world, scoped_world.partner.url
     before = {
-        "baseline": _ok(httpx.get(f"{url}/baseline/settings", headers=sw.owner)),
-        "privacy": _ok(httpx.get(f"{url}/privacy/settings", headers=sw.owner)),
-        "tenants": _ok(httpx.get(f"{url}/tenants", headers=sw.owner))["items"],
+        "baseline": _ok(web.get(f"{url}/baseline/settings", headers=sw.owner)),
+        "privacy": _ok(web.get(f"{url}/privacy/settings", headers=sw.owner)),
+        "tenants": _ok(web.get(f"{url}/tenants", headers=sw.owner))["items"],
     }
     changes = [
         ("PUT", "baseline/settings", {"disabledChecks": [], "minGlobalAdmins": 0, "maxGlobalAdmins": 9}),
@@ -689,12 +688,12 @@ def test_partner_wide_changes_need_every_tenant(api: str, scoped_world: ScopedWo
     for who in ("scoped admin", "scoped key"):
         # Keys never hold manageAccess, so the Entra connection is the admin's case alone.
         for method, path, body in changes if who == "scoped admin" else changes[:3]:
-            refused = httpx.request(method, f"{url}/{path}", headers=sw.callers[who], json=body)
+            refused = web.request(method, f"{url}/{path}", headers=sw.callers[who], json=body)
             assert refused.status_code == 403, (who, path, refused.text)
             assert refused.json()["missingPermission"] == "allTenants", (who, path)
-    assert _ok(httpx.get(f"{url}/baseline/settings", headers=sw.owner)) == before["baseline"]
-    assert _ok(httpx.get(f"{url}/privacy/settings", headers=sw.owner)) == before["privacy"]
-    assert _ok(httpx.get(f"{url}/tenants", headers=sw.owner))["items"] == before["tenants"]
+    assert _ok(web.get(f"{url}/baseline/settings", headers=sw.owner)) == before["baseline"]
+    assert _ok(web.get(f"{url}/privacy/settings", headers=sw.owner)) == before["privacy"]
+    assert _ok(web.get(f"{url}/tenants", headers=sw.owner))["items"] == before["tenants"]
 
 
 def test_a_continuation_token_of_another_partners_list_is_a_400(api: str) -> None:
@@ -702,19 +701,19 @@ def test_a_continuation_token_of_another_partners_list_is_a_400(api: str) -> Non
     first, second = make_partner(api, "eu"), make_partner(api, "eu")
     for name in ("one", "two"):
         _ok(
-            httpx.post(f"{first.url}/api-keys", headers=OPERATOR, json={"name": name, "scopes": ["read"]}),
+            web.post(f"{first.url}/api-keys", headers=OPERATOR, json={"name": name, "scopes": ["read"]}),
             201,
         )
     for path in ("api-keys", "events"):
-        page = _ok(httpx.get(f"{first.url}/{path}?top=1", headers=first.bearer()))
+        page = _ok(web.get(f"{first.url}/{path}?top=1", headers=first.bearer()))
         token = page["continuationToken"]
         assert token, path
         assert _ok(
-            httpx.get(
+            web.get(
                 f"{first.url}/{path}", params={"top": 1, "continuationToken": token}, headers=first.bearer()
             )
         )
-        refused = httpx.get(
+        refused = web.get(
             f"{second.url}/{path}", params={"top": 1, "continuationToken": token}, headers=second.bearer()
         )
         assert refused.status_code == 400, (path, refused.text)

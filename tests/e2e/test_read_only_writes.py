@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
 from functions.http import endpoint_spec
 from tests.e2e.actors import OPERATOR, make_partner
+from tests.web import web
 
 
 def test_the_routes_a_read_only_partner_may_still_write_are_named(api: str) -> None:
@@ -33,11 +32,16 @@ def test_the_routes_a_read_only_partner_may_still_write_are_named(api: str) -> N
         ("DELETE", "partners/{partnerId}/consent/outbox/{itemId}"),
         ("DELETE", "partners/{partnerId}/alert-subscriptions/{subscriptionId}"),
         ("DELETE", "partners/{partnerId}/standards/{standardId}"),
+        ("DELETE", "partners/{partnerId}/standard-assignments/{assignmentId}"),
         ("POST", "partners/{partnerId}/subscription/unsubscribe"),  # ending it shrinks everything
         # Not removals, and named for it: an unpaid invoice still needs the right address on it,
         # and a partner takes its data away (a data-return package) whatever it owes.
         ("PATCH", "partners/{partnerId}/administration"),
         ("POST", "partners/{partnerId}/data-returns"),
+        # A complaint's answer is owed and a concluded thread starts its deletion, whatever is owed.
+        ("POST", "partners/{partnerId}/complaints/{complaintId}/answer"),
+        ("POST", "partners/{partnerId}/complaints/{complaintId}/close"),
+        ("POST", "partners/{partnerId}/correspondence/{threadId}/conclude"),
     }
     # Data-subject requests keep the law's deadlines, not the subscription's: every one of them.
     privacy = {(m, r) for m, r in allowed if r.startswith(requests)}
@@ -47,13 +51,13 @@ def test_the_routes_a_read_only_partner_may_still_write_are_named(api: str) -> N
 
 def test_a_read_only_partner_removes_but_does_not_add(api: str) -> None:
     p = make_partner(api)
-    created = httpx.post(f"{p.url}/api-keys", json={"name": "old", "scopes": ["read"]}, headers=p.bearer())
+    created = web.post(f"{p.url}/api-keys", json={"name": "old", "scopes": ["read"]}, headers=p.bearer())
     assert created.status_code == 201
-    state = httpx.put(f"{p.url}/subscription/state", json={"state": "past_due"}, headers=OPERATOR)
+    state = web.put(f"{p.url}/subscription/state", json={"state": "past_due"}, headers=OPERATOR)
     assert state.status_code == 200
-    added = httpx.post(f"{p.url}/api-keys", json={"name": "x", "scopes": ["read"]}, headers=p.bearer())
+    added = web.post(f"{p.url}/api-keys", json={"name": "x", "scopes": ["read"]}, headers=p.bearer())
     assert added.status_code == 402
-    org = httpx.post(f"{p.url}/orgs", json={"uniqueName": "contoso"}, headers=p.bearer())
+    org = web.post(f"{p.url}/orgs", json={"uniqueName": "contoso"}, headers=p.bearer())
     assert org.status_code == 402
-    revoked = httpx.delete(f"{p.url}/api-keys/{created.json()['id']}", headers=p.bearer())
+    revoked = web.delete(f"{p.url}/api-keys/{created.json()['id']}", headers=p.bearer())
     assert revoked.status_code == 204

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.ids import new_id
-from tests.access_table import EXPECTED_ROLE_SCOPES, EXPECTED_ROUTES
+from tests.access_table import EXPECTED_ROLE_SCOPES, EXPECTED_ROUTES, OWNER_ONLY_READS
 from tests.e2e.actors import PartnerSetup
 
 http = httpx.Client(timeout=30)
@@ -77,6 +77,10 @@ def test_each_role_is_refused_exactly_the_routes_its_scopes_do_not_cover(
                 str(body.get("type", "")).endswith("/forbidden") and f"'{scope}'" in str(body.get("detail"))
             ):
                 wrong.append(f"{method} {path}: {response.status_code}, expected 403 for want of {scope}")
+        elif method == "GET" and role != "owner" and f"GET {path.removeprefix('/api/')}" in OWNER_ONLY_READS:
+            response = http.get(url, headers=people[role])
+            if response.status_code != 403 or not str(response.json().get("type")).endswith("/owner-only"):
+                wrong.append(f"{method} {path}: {response.status_code}, expected 403 owner-only")
         elif method == "GET":
             # A read the role is given: whatever the made-up ids find (404, 200), never a 401/403.
             response = http.get(url, headers=people[role])

@@ -195,6 +195,8 @@ _GRAPHS_ANSWER = {("POST", "/api/partners/{partnerId}/tenants/{tenantId}/users/{
 # Likewise whether a new user's UPN is on a domain the tenant verified, and whether the colleague
 # an offboarding hands OneDrive to is a user of the tenant: Graph's answer, a 4xx problem here.
 _GRAPHS_ANSWER |= {
+    # A template's groups must be groups of the tenant as last synced (no generated id is).
+    ("PUT", "/api/partners/{partnerId}/tenants/{tenantId}/user-template"),
     ("POST", "/api/partners/{partnerId}/tenants/{tenantId}/users"),
     ("POST", "/api/partners/{partnerId}/tenants/{tenantId}/users/{userId}/offboarding"),
 }

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Lowest first. An area may import its own modules and any area on a lower rank; areas on the same
 # rank are peers and may not import each other. ARCHITECTURE.md shows the same list.
 LAYERS: list[tuple[str, ...]] = [
-    ("kernel",),  # shared/clock, errors, ids, jsonbody, models, settings: no area of their own
+    ("kernel",),  # shared/clock, errors, ids, jsonbody, keys, models, settings: no area of their own
     ("shared.storage", "shared.adapters"),
     ("shared.usage", "shared.health", "shared.idempotency"),  # idempotency: replayable answers of creates
     ("shared.access",),
@@ -38,6 +38,7 @@ KERNEL = {
     "shared.errors",
     "shared.ids",
     "shared.jsonbody",
+    "shared.keys",
     "shared.models",
     "shared.settings",
 }
