@@ -8,6 +8,7 @@ from typing import Annotated
 
 import azure.functions as func
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic.config import JsonDict
 
 from functions import deps
 from functions.auth import PartnerContext, partner_access
@@ -71,12 +72,13 @@ class VerifyOut(ApiModel):
     )
 
 
-class VerifyQuery(QueryInput):
-    month: str | None = Field(
-        default=None,
-        description="YYYY-MM: only that month's events; every month kept when absent.",
-        json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"},
-    )
+_MONTH: JsonDict = {"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"}
+
+
+class _MonthQuery(QueryInput):
+    """A query naming one month (`month=YYYY-MM`), checked the same wherever one is taken."""
+
+    month: str | None = None
 
     @field_validator("month")
     @classmethod
@@ -84,6 +86,14 @@ class VerifyQuery(QueryInput):
         if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
             raise ValueError("must be YYYY-MM")
         return value
+
+
+class VerifyQuery(_MonthQuery):
+    month: str | None = Field(
+        default=None,
+        description="YYYY-MM: only that month's events; every month kept when absent.",
+        json_schema_extra=_MONTH,
+    )
 
 
 class VerificationRoute(RouteParams):
@@ -93,19 +103,10 @@ class VerificationRoute(RouteParams):
     )
 
 
-class UsageQuery(QueryInput):
+class UsageQuery(_MonthQuery):
     month: str | None = Field(
-        default=None,
-        description="YYYY-MM; the current month when absent.",
-        json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"},
+        default=None, description="YYYY-MM; the current month when absent.", json_schema_extra=_MONTH
     )
-
-    @field_validator("month")
-    @classmethod
-    def _month(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-            raise ValueError("must be YYYY-MM")
-        return value
 
 
 class UsageOut(ApiModel):

@@ -15,7 +15,6 @@ from shared.access.reach import ALL_TENANTS, TenantReach
 from shared.audit.context import ActionContext
 from shared.audit.ip import anonymise_ip, client_address
 from shared.errors import ProblemError, forbidden
-from shared.keys import pepper_ring
 from shared.partners import subscription as subs
 from shared.partners.access import AccessService
 from shared.partners.authenticate import Credentials
@@ -80,8 +79,7 @@ class PartnerContext:
     def access(self) -> AccessService:
         config = deps.settings()
         pepper = config.api_key_pepper.get_secret_value()
-        ring = pepper_ring(pepper, config.api_key_pepper_versions.get_secret_value())
-        return AccessService(self.account, self.partner.id, deps.clock(), pepper, ring=ring)
+        return AccessService(self.account, self.partner.id, deps.clock(), pepper, ring=deps.key_ring(config))
 
     @cached_property
     def reach(self) -> TenantReach:

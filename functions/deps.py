@@ -75,7 +75,7 @@ def settings() -> Settings:
 _remembered: list[Settings] = []
 
 
-def _pepper_ring(config: Settings) -> KeyRing:
+def key_ring(config: Settings) -> KeyRing:
     """The pepper's versions (API_KEY_PEPPER and API_KEY_PEPPER_VERSIONS) as one key ring."""
     return pepper_ring(
         config.api_key_pepper.get_secret_value(), config.api_key_pepper_versions.get_secret_value()
@@ -92,7 +92,7 @@ def _remember_secrets(config: Settings) -> None:
         [
             config.operator_api_key.get_secret_value(),
             config.api_key_pepper.get_secret_value(),
-            *_pepper_ring(config).master.secrets(),
+            *key_ring(config).master.secrets(),
             *config.consent_token_keys.get_secret_value().split(","),
             config.subject_key_master.get_secret_value(),
         ]
@@ -154,7 +154,7 @@ def authenticator() -> Authenticator:
         operator_key=config.operator_api_key.get_secret_value(),
         pepper=config.api_key_pepper.get_secret_value(),
         operator_tenant_id=config.operator_tenant_id,
-        ring=_pepper_ring(config),
+        ring=key_ring(config),
     )
 
 
@@ -542,7 +542,7 @@ def orgs(partner_id: str, region: str) -> OrgService:
         clock(),
         settings().api_key_pepper.get_secret_value(),
         cascade=org_cascade(account, forget_org_subjects),
-        ring=_pepper_ring(settings()),
+        ring=key_ring(settings()),
     )
 
 
@@ -562,7 +562,7 @@ def devices(region: str) -> DeviceRegistry:
         token_cipher(),
         settings().api_key_pepper.get_secret_value(),
         device_limits(),
-        ring=_pepper_ring(settings()),
+        ring=key_ring(settings()),
     )
 
 
