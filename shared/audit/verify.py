@@ -160,8 +160,10 @@ class ChainVerifier:
         st = lanes[lane]
         if not own_link_ok:
             _broken(state, event_id, bucket, row_key, "event-link")
-            if seq == st["s"]:
-                # Content edited in place: go on from what it claims, so the rest of the lane is checked.
+            if seq == st["s"] and str(row.get("hash")) == st["h"]:
+                # Content edited in place (its link still the one its lane expects): go on from what
+                # it claims, so the rest of the lane is checked. An event whose lane or link was
+                # edited is not taken for another event's place, which would break an innocent one.
                 self._advance(
                     state, bucket, st, [str(row.get("hash")), str(row.get("prev")), event_id, row_key, False]
                 )

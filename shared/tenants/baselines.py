@@ -12,12 +12,38 @@ from shared.clock import Clock, isoformat
 from shared.storage import tables
 from shared.tenants.models import BaselineOut, BaselineSettings, CheckResult
 from shared.tenants.records import BASELINES, TenantStore
+from shared.tenants.snapshots import without_mentions
 
 if TYPE_CHECKING:
     from shared.audit.log import AuditLog
     from shared.storage.router import AccountStorage
 
 _SETTINGS = "~settings"
+
+
+def baseline_naming(account: AccountStorage, partner_id: str, tenant_id: str, identifiers: set[str]) -> int:
+    """How often the tenant's stored check results name the end user (a check's sample of
+    disabled accounts holding licences lists object ids)."""
+    row = tables.get(account.table(BASELINES), partner_id, tenant_id)
+    if row is None:
+        return 0
+    return without_mentions(json.loads(row["checks"]), frozenset(i.lower() for i in identifiers if i))[1]
+
+
+def erase_from_baseline(
+    account: AccountStorage, partner_id: str, tenant_id: str, identifiers: set[str]
+) -> int:
+    """Rewrites the tenant's check results with the end user read as `[erased]` (erasure; idempotent)."""
+    table = account.table(BASELINES)
+    row = tables.get(table, partner_id, tenant_id)
+    if row is None:
+        return 0
+    erased, mentions = without_mentions(
+        json.loads(row["checks"]), frozenset(i.lower() for i in identifiers if i)
+    )
+    if mentions:
+        table.upsert_entity({**row, "checks": json.dumps(erased)})
+    return int(mentions)
 
 
 def baseline_out(tenant_id: str, row: Any | None) -> BaselineOut:

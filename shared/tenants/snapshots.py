@@ -153,7 +153,7 @@ class SnapshotReader:
 ERASED = "[erased]"
 
 
-def _without(value: Any, identifiers: frozenset[str]) -> tuple[Any, int]:
+def without_mentions(value: Any, identifiers: frozenset[str]) -> tuple[Any, int]:
     """`value` with every string naming one of `identifiers` (lowercase) erased; how many were."""
     return _erasing(value, lambda text: text.lower() in identifiers)
 
@@ -191,7 +191,7 @@ def snapshots_naming(
     found = []
     for blob in container.list_blobs(name_starts_with=f"{partner_id}/{tenant_id}/"):
         document = json.loads(container.download_blob(blob.name).readall())
-        _, mentions = _without(document.get("configuration"), wanted)
+        _, mentions = without_mentions(document.get("configuration"), wanted)
         if mentions:
             found.append(
                 {"syncId": document.get("syncId"), "takenAt": document.get("takenAt"), "mentions": mentions}
@@ -209,7 +209,7 @@ def erase_from_snapshots(account: Any, partner_id: str, tenant_id: str, identifi
     changed = 0
     for blob in container.list_blobs(name_starts_with=f"{partner_id}/{tenant_id}/", include=["metadata"]):
         document = json.loads(container.download_blob(blob.name).readall())
-        erased, mentions = _without(document, wanted)
+        erased, mentions = without_mentions(document, wanted)
         if mentions:
             data = json.dumps(erased).encode()
             container.upload_blob(blob.name, data, overwrite=True, metadata=dict(blob.metadata or {}))

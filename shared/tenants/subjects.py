@@ -10,6 +10,7 @@ from shared.privacy.subjects.holdings import not_applicable, read_row
 from shared.reports.kinds import ReportKind
 from shared.reports.rows import TABLE as REPORTS_TABLE
 from shared.reports.rows import ReportRows
+from shared.tenants.baselines import baseline_naming, erase_from_baseline
 from shared.tenants.lifecycle_models import LIFECYCLE
 from shared.tenants.offboarding import forget_colleague, offboarding_out, operations_naming, user_pointer
 from shared.tenants.snapshots import erase_from_snapshots, snapshots_naming
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 MEMBERSHIPS = "tenantGroupMemberships"
 SNAPSHOT_MENTIONS = "tenantConfigurationSnapshots"
+BASELINE_MENTIONS = "tenantBaselineMentions"  # check results naming the end user (tenantbaselines)
 REPORT_ROWS = "reportRows"
 OFFBOARDINGS = "offboardingOperations"  # operations offboarding the subject (tenantlifecycle)
 HANDOVERS = "offboardingHandovers"  # operations handing a leaver's OneDrive to the subject
@@ -77,6 +79,11 @@ class TenantSubjects:
         # theirs alone, so erasure takes the subject out of them (`release`).
         for mention in snapshots_naming(account, partner, tenant, {key, *found.addresses}):
             found.add(SNAPSHOT_MENTIONS, mention, None)
+        # So do the stored baseline results (a sample of disabled accounts holding licences).
+        mentions = baseline_naming(account, partner, tenant, {key, *found.addresses})
+        found.rows_read += 1
+        if mentions:
+            found.add(BASELINE_MENTIONS, {"tenantId": tenant, "mentions": mentions}, None)
         select = ["RowKey", "displayName"] + [f"m{n:02d}" for n in range(14)]
         groups = list(
             account.table(GROUPS).query_entities(
@@ -143,5 +150,6 @@ class TenantSubjects:
         for membership in found.data.get(MEMBERSHIPS, []):
             remove_member(account, scope.partner_id, tenant, str(membership["groupId"]), found.subject_key)
         erase_from_snapshots(account, scope.partner_id, tenant, {found.subject_key, *found.addresses})
+        erase_from_baseline(account, scope.partner_id, tenant, {found.subject_key, *found.addresses})
         handovers = [str(record["operationId"]) for record in found.data.get(HANDOVERS, [])]
         forget_colleague(account, scope.partner_id, tenant, handovers)

@@ -40,6 +40,11 @@ def account(router: StorageRouter) -> AccountStorage:
     return router.region("eu")
 
 
+@pytest.fixture(scope="module")
+def private_account(private_router: StorageRouter) -> AccountStorage:
+    return private_router.region("eu")
+
+
 @pytest.fixture
 def clock() -> MovableClock:
     # Its own month, far from the other modules' buckets, so anchors and counts are this test's.
@@ -189,8 +194,10 @@ MONTH_EVENTS = 50_000
 
 
 def test_a_month_of_50000_events_verifies_in_bounded_steps_as_a_long_operation(
-    account: AccountStorage,
+    private_account: AccountStorage,
 ) -> None:
+    # An Azurite of its own: a local host of the session would take the steps off the queue.
+    account = private_account
     clock = MovableClock(datetime(2031, 7, 31, 12, tzinfo=UTC))
     partner = new_id()
     fill_month(account, partner, clock.now(), KEYS, count=MONTH_EVENTS, lanes=8)

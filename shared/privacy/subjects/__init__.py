@@ -32,6 +32,7 @@ Category = Literal[
     "tenantUser",  # the end user's row synced from Microsoft 365 (tenantusers)
     "tenantGroupMemberships",  # groups listing the end user as a member (tenantdirgroups)
     "tenantConfigurationSnapshots",  # snapshots naming the end user as a role holder (tenantsnapshots)
+    "tenantBaselineMentions",  # baseline check results naming the end user in a sample (tenantbaselines)
     "orgUser",  # the Dynamics system user (orgusers)
     "devices",  # push devices registered by the system user (devices)
     "notificationDeliveries",  # per-device delivery metadata (notifydeliveries)

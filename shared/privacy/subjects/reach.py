@@ -48,6 +48,7 @@ REACH: dict[str, Reach] = {
     "tenantdirgroups": Reach(categories=("tenantGroupMemberships",)),
     "reportrows": Reach(categories=("reportRows",)),
     "tenantsnapshots": Reach(categories=("tenantConfigurationSnapshots",)),
+    "tenantbaselines": Reach(categories=("tenantBaselineMentions",)),
     "tenantlifecycle": Reach(categories=("offboardingOperations", "offboardingHandovers")),
     "subjectindex": Reach(path="Index entries: read to find the subject, deleted with the subject's rows."),
     "subjectkeys": Reach(path="The subject's sealing key: destroyed on erasure (crypto-shredding)."),
