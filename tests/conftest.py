@@ -72,9 +72,13 @@ def control(stack_env: dict[str, str]) -> Iterator[StandinControl]:
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api(stack_env: dict[str, str]) -> Iterator[str]:
-    """Base URL of the product app served by the local host against the test Azurite."""
+    """Base URL of the product app served by the local host against the test Azurite.
+
+    One per module: a host outliving its module would go on syncing, sweeping and taking queue
+    messages in the stack the next module uses (with xdist, an integration module of the same
+    worker, whose tests drive that work themselves)."""
     from localdev.stack import local_host
 
     with local_host(stack_env) as base:

@@ -8,6 +8,10 @@ from tests.e2e.actors import OPERATOR, make_partner
 from tests.stack import STACK_ENV
 from tests.web import web
 
+# A sweep reads every partition of every table of the stack (a preview included): more than
+# httpx's 5 s default once the suite has filled it.
+SWEEP = 60.0
+
 
 def test_the_record_of_processing_lists_every_catalogue_entry(api: str) -> None:
     response = web.get(f"{api}/api/privacy/processing-activities")
@@ -35,14 +39,14 @@ def test_subprocessors_are_listed_per_configured_region(api: str) -> None:
 
 def test_the_operator_previews_a_sweep_and_partners_cannot(api: str) -> None:
     partner = make_partner(api)
-    response = web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR)
+    response = web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR, timeout=SWEEP)
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert {i["region"] for i in items} == {"eu", "us"}
     assert all(i["dryRun"] and i["complete"] for i in items)
     # Nothing made today is due, so a preview lists nothing of the partner.
     assert not any(partner.id in sample for i in items for sample in i["samples"])
-    one = web.post(f"{api}/api/privacy/sweeps?dryRun=true&region=us", headers=OPERATOR).json()
+    one = web.post(f"{api}/api/privacy/sweeps?dryRun=true&region=us", headers=OPERATOR, timeout=SWEEP).json()
     assert [i["region"] for i in one["items"]] == ["us"]
     assert web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=partner.as_key).status_code == 401
 
@@ -88,7 +92,7 @@ def test_nothing_is_stored_that_the_catalogue_does_not_declare(api: str) -> None
     web.put(
         f"{partner.url}/privacy/settings", headers=partner.as_key, json={"administrationRetentionYears": 10}
     )
-    web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR)
+    web.post(f"{api}/api/privacy/sweeps?dryRun=true", headers=OPERATOR, timeout=SWEEP)
     found: list[str] = []
     for account in deps.storage().accounts():
         tables = [t.name for t in account.table_service().list_tables()]
