@@ -21,7 +21,7 @@ from shared.alerts.delivery import Dispatch, queue_dispatch
 from shared.alerts.models import DELIVERY_QUEUE, RETRY_QUEUE, DeliveryMessage, DeliveryState, EventMessage
 from shared.alerts.rules import UNASSIGNED_LICENCES, Alert, evaluate, matches
 from shared.alerts.subscriptions import Subscription, SubscriptionStore
-from shared.audit.log import to_api
+from shared.audit.log import AuditLog, opened
 from shared.clock import Clock, isoformat, parse_iso
 from shared.storage import tables
 
@@ -81,7 +81,9 @@ class AlertRouter:
         entity = tables.get(self.account.table(message.bucket), message.partner_id, message.row_key)
         if entity is None:
             return 0
-        return self.route(message.partner_id, to_api(entity))
+        # A role holder's id is sealed under their key (erasure shreds it); the rules need it open.
+        [event] = opened(AuditLog(self.account, self.clock), message.partner_id, [entity])
+        return self.route(message.partner_id, event)
 
     def route(self, partner_id: str, event: dict[str, Any]) -> int:
         evaluation = evaluate(partner_id, event)

@@ -361,7 +361,7 @@ def _drift(
         after = (change or {}).get("after")
         if action == "tenant.drift.roleAssigned":
             template = setting.removeprefix("roles/")
-            principal = (after or {}).get("principalId")
+            principal = _holder(after)
             if template == GLOBAL_ADMINISTRATOR:
                 kind, severity, title = (
                     "tenant.drift.globalAdministratorAdded",
@@ -437,11 +437,16 @@ def _drift(
     return found
 
 
+def _holder(side: Any) -> str | None:
+    """The principal of a role assignment's side of a change; None once erasure shredded it."""
+    return str(side["principalId"]) if isinstance(side, dict) and side.get("principalId") else None
+
+
 def _drift_clears(action: str, tenant: str, changes: dict[str, Any]) -> list[str]:
     cleared: list[str] = []
     for setting, change in changes.items():
         if action == "tenant.drift.roleRemoved":
-            cleared.append(f"{tenant}|{setting}|{((change or {}).get('before') or {}).get('principalId')}")
+            cleared.append(f"{tenant}|{setting}|{_holder((change or {}).get('before'))}")
         elif action == "tenant.drift.securityDefaults" and (change or {}).get("after") is True:
             cleared.append(f"{tenant}|securityDefaults")
     return cleared

@@ -322,7 +322,7 @@ class AuditLog:
                 scanned += len(rows)
                 if view is not None:
                     rows = [r for r in rows if view.shows(r)]
-                items.extend(_opened(self, partner_id, rows))
+                items.extend(opened(self, partner_id, rows))
                 if not token:
                     break
                 if scanned >= _SCAN_BUDGET or time.monotonic() - began > _TIME_BUDGET_S:
@@ -405,7 +405,7 @@ def _tenant_of(event: NewEvent) -> str | None:
     return str(tenant).lower() if tenant else None
 
 
-def _opened(log: AuditLog, partner_id: str, entities: list[Any]) -> list[dict[str, Any]]:
+def opened(log: AuditLog, partner_id: str, entities: list[Any]) -> list[dict[str, Any]]:
     """Events for the API, sealed personal fields opened (`"[erased]"` where the key is gone)."""
     from shared.audit.seal import PREFIX
 

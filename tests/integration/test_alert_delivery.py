@@ -2,12 +2,13 @@
 a moved clock: the retry schedule, disabling with the owners told by e-mail, dedup until cleared,
 tenant scope, and SSRF refused at delivery time.
 
-Events are handed to the router directly (not written to the audit log), so no queue message of
-these tests reaches a local host another test module may be serving.
+Events are handed to the router directly, bar one test that records them as the sync does and routes
+them by their place in the audit table (the alertevents queue's path).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,12 +26,20 @@ from shared.adapters.graph import GLOBAL_ADMINISTRATOR
 from shared.alerts.delivery import SCHEDULE, Channels, DeliveryRunner
 from shared.alerts.destinations import OutboundPolicy, parse_ports, resolve
 from shared.alerts.digest import DigestRunner
-from shared.alerts.models import DELIVERY_QUEUE, RETRY_QUEUE, DeliveryMessage, DeliveryState, SubscriptionIn
+from shared.alerts.models import (
+    DELIVERY_QUEUE,
+    RETRY_QUEUE,
+    DeliveryMessage,
+    DeliveryState,
+    EventMessage,
+    SubscriptionIn,
+)
 from shared.alerts.outbound import HttpSender
 from shared.alerts.routing import AlertRouter
 from shared.alerts.service import OwnerMail, owner_addresses
 from shared.alerts.subscriptions import AlertSubscriptions, SubscriptionStore
-from shared.audit.log import AuditLog
+from shared.audit.log import AuditLog, NewEvent, bucket_name
+from shared.audit.seal import EventSubject, tenant_scope
 from shared.partners.access import AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn
@@ -233,6 +242,44 @@ def test_a_condition_alerts_once_until_it_clears(rig: Rig, receiver: RunningRece
     assert rig.router.route(rig.partner.id, drift_event(tenant)) == 0  # still the same administrator
     rig.router.route(rig.partner.id, drift_event(tenant, added=False))
     assert rig.router.route(rig.partner.id, drift_event(tenant)) == 1  # added again after removal
+
+
+def test_a_recorded_role_drift_is_read_with_its_sealed_holder_opened(
+    rig: Rig, receiver: RunningReceiver
+) -> None:
+    """The path the alertevents queue takes: the event as the sync records it, the holder's id
+    sealed under their key, read back from the audit table by its place."""
+    path = f"/sealed-{uuid.uuid4().hex}"
+    rig.subscribe(receiver.url(path))
+    tenant, holder = str(uuid.uuid4()), str(uuid.uuid4())
+    log = AuditLog(rig.router.account, rig.clock)
+
+    def record(added: bool) -> EventMessage:
+        event = drift_event(tenant, added=added, principal=holder)
+        entity = log.append(
+            rig.partner.id,
+            NewEvent(
+                action=event["action"],
+                actor={"type": "system", "id": "sync"},
+                target=event["target"],
+                changes=event["changes"],
+                details=event["details"],
+                subject=EventSubject(tenant_scope(tenant), holder, ("changes",)),
+            ),
+        )
+        assert holder not in str(entity["changes"])  # stored sealed
+        return EventMessage(
+            partner_id=rig.partner.id, bucket=bucket_name(rig.clock.now()), row_key=str(entity["RowKey"])
+        )
+
+    assert rig.router.route_event(record(added=True)) == 1
+    [(_, message, _)] = rig.take()
+    rig.runner.deliver(message)
+    [got] = receiver.state.at(path)
+    assert json.loads(got.body)["data"]["details"]["principalId"] == holder
+    assert rig.router.route_event(record(added=True)) == 0  # the same holder: alerted already
+    rig.router.route_event(record(added=False))  # the removal clears the holder's condition
+    assert rig.router.route_event(record(added=True)) == 1
 
 
 def test_a_scoped_subscription_never_hears_of_another_tenant(rig: Rig, receiver: RunningReceiver) -> None:
