@@ -23,8 +23,11 @@ PROBE_TABLE = StoredData("isolationprobe", StorageKind.TABLE, Placement.REGIONAL
 
 
 @pytest.fixture
-def probe_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+def probe_declared(monkeypatch: pytest.MonkeyPatch, router: StorageRouter) -> Iterator[None]:
     monkeypatch.setattr(catalogue, "CATALOGUE", (*catalogue.CATALOGUE, PROBE_TABLE))
+    yield
+    # The stack is the worker's: a later module walks every table against the real catalogue.
+    router.region("eu").table_service().delete_table(PROBE_TABLE.name)
 
 
 def test_a_partners_rows_exist_only_in_its_region(router: StorageRouter, stack_env, probe_declared) -> None:  # type: ignore[no-untyped-def]
