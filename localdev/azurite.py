@@ -119,6 +119,11 @@ class Azurite:
             "127.0.0.1",
             "--tablePort",
             str(self.ports["table"]),
+            # Idle connections kept as Azure keeps them (azurite_patches.cjs, 3.).
+            "--blobKeepAliveTimeout",
+            "120",
+            "--queueKeepAliveTimeout",
+            "120",
         ]
         if self.data_dir is None:
             args.append("--inMemoryPersistence")

@@ -11,7 +11,23 @@
 //    for one partition slows down as other partitions grow (fan-out's shard and delivery rows).
 //    A filter that is `PartitionKey eq '<v>'` and-ed with the rest (no `or`) now starts from the
 //    collection's PartitionKey index; the filter and Azurite's sort and paging still run as before.
+// 3. Idle connections. The table server never applies its keep-alive setting, so Node closes an
+//    idle connection after 5 s; a client sending on it at that instant gets ECONNRESET, and the
+//    SDKs do not retry a reset MERGE or POST (not idempotent). Azure's front ends keep idle
+//    connections for minutes; so do these servers now (the blob and queue servers are told so by
+//    their `--*KeepAliveTimeout` flags, localdev/azurite.py).
 "use strict";
+
+const http = require("http");
+
+const KEEP_ALIVE_MS = 120000;
+const createServer = http.createServer;
+http.createServer = function () {
+  const server = createServer.apply(this, arguments);
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 1000; // Node wants it above the keep-alive timeout
+  return server;
+};
 
 const path = require("path");
 
