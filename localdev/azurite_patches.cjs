@@ -81,14 +81,13 @@ Loki.Collection.prototype.findOne = function (query) {
   this.ensureIndex("RowKey");
   const byPartition = this.calculateRange("$eq", "PartitionKey", query.PartitionKey);
   const byRow = this.calculateRange("$eq", "RowKey", query.RowKey);
-  const [walked, other, [start, end]] =
-    byPartition[1] - byPartition[0] <= byRow[1] - byRow[0]
-      ? ["PartitionKey", "RowKey", byPartition]
-      : ["RowKey", "PartitionKey", byRow];
+  const [walked, [start, end]] =
+    byPartition[1] - byPartition[0] <= byRow[1] - byRow[0] ? ["PartitionKey", byPartition] : ["RowKey", byRow];
   const positions = indices[walked].values;
   for (let i = start; i <= end; i++) {
     const doc = this.data[positions[i]];
-    if (doc[other] === query[other]) {
+    // Both compared strictly: LokiJS ranges compare numeric strings as numbers ("010" == "10").
+    if (doc.PartitionKey === query.PartitionKey && doc.RowKey === query.RowKey) {
       return doc;
     }
   }
