@@ -66,7 +66,7 @@ def seed(partner_id: str, users: int, groups: int) -> tuple[str, list[str]]:
     started = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
         store = DirectoryStore(
-            account, partner_id, tenant_id, pool, index_key(deps.settings().api_key_pepper.get_secret_value())
+            account, partner_id, tenant_id, pool, index_key(deps.key_ring(deps.settings()))
         )
         for start in range(0, users, 5000):
             batch = [

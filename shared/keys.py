@@ -12,10 +12,16 @@ version 1): it still verifies, and reads as version 1 in the report. When a one-
 under any version but the current one, `Verified.stale` tells the caller to store `rehash` (the
 secret is in hand only now). A master version may be dropped once `dependency_report` counts
 nothing under it. `cryptography`'s HKDF is imported at first use (cold start).
+
+The same helper keys lookups (`lookup_hasher`: device tokens, the subject index, consent subject
+keys, data-subject requests, complaint and correspondence contacts): a row is written under
+`hash(text)` and found by trying `lookups(text)` in order, the current version first, so a row
+already there costs one read; one found under an older form is moved by its caller.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -166,6 +172,15 @@ class KeyedHasher:
             forms.append(self._legacy(text, self.ring.master.versions[1].decode()))
         return forms
 
+    def is_current(self, stored: str) -> bool:
+        """Whether a stored value is under the current version (a row keyed by it needs no re-indexing)."""
+        return ":" in stored and self.version_of(stored) == self.ring.current
+
+
+def digest_part(stored: str) -> str:
+    """The hash itself without its key id (what a shard is chosen by)."""
+    return stored.rpartition(":")[2]
+
 
 def verify_with_overlap(
     hashes: KeyedHasher, text: str, current: str, previous: str | None, *, in_overlap: bool
@@ -203,6 +218,42 @@ WEBHOOK_KEY = "webhook-key"  # an org's Dataverse webhook key (`orgs.webhookKeyH
 DEVICE_KEY = "device-key"  # an org's device enrolment key (`orgs.deviceKeyHash`)
 DEVICE_SECRET = "device-secret"  # noqa: S105 - a purpose's name, not a secret; a push device's own secret (`devices.secretHash`)
 PEPPER = "pepper"  # the master behind API_KEY_PEPPER
+
+# Lookup (index) hashes: a row is found by the hash of what the caller holds, so a reader tries
+# `lookups(text)` in order (current version first: a row already there costs one read) and moves a
+# row found under another form to `hash(text)`. Their `legacy` forms below are exactly what was
+# stored before key ids (one derivation per purpose, over version 1), so those rows are still found.
+DEVICE_TARGET = "device-target"  # a push device's token or installation id (`devices` index rows `i<hash>`)
+SUBJECT_INDEX = "subject-index"  # the subject index's values and pointers, erasure markers (`subjectindex`)
+CONSENT_SUBJECT = "consent-subject"  # consent subject and throttle keys (`consentcontacts`, `consentledger`)
+SUBJECT_REQUEST = "subject-request"  # a data-subject request's `subjectHash` and its `~open~` claim
+CONTACT_RECORD = "contact-record"  # complainants and correspondents by e-mail (`contactHash`)
+
+
+def _labelled_hmac(label: bytes, *, b64: bool = False) -> Callable[[str, str], str]:
+    """The old derivation of the privacy hashes: HMAC-SHA256 under `HMAC(pepper, label)`, hex or
+    URL-safe base64 without padding."""
+
+    def legacy(text: str, pepper: str) -> str:
+        key = hmac.digest(pepper.encode(), label, hashlib.sha256)
+        digest = hmac.digest(key, text.encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=") if b64 else digest.hex()
+
+    return legacy
+
+
+LOOKUP_LEGACY: Mapping[str, Callable[[str, str], str]] = {
+    DEVICE_TARGET: legacy_hmac,  # the old `target_hash`: HMAC keyed with the pepper itself
+    SUBJECT_INDEX: _labelled_hmac(b"tenantry subject index"),
+    CONSENT_SUBJECT: _labelled_hmac(b"tenantry consent subject keys", b64=True),
+    SUBJECT_REQUEST: _labelled_hmac(b"tenantry data-subject requests"),
+    CONTACT_RECORD: _labelled_hmac(b"tenantry contact records"),
+}
+
+
+def lookup_hasher(ring: KeyRing, purpose: str) -> KeyedHasher:
+    """The keyed hash of one lookup purpose, finding rows stored before key ids too."""
+    return ring.hasher(purpose, LOOKUP_LEGACY[purpose])
 
 
 @cache

@@ -27,7 +27,7 @@ from shared.storage import tables
 
 if TYPE_CHECKING:
     from shared.clock import Clock
-    from shared.privacy.keyed import KeyedHash
+    from shared.keys import KeyedHasher
     from shared.privacy.subjects import SubjectIdentifier, SubjectScope
     from shared.privacy.subjects.holdings import Gatherer, Holdings, RectifyingHolder, SubjectHolder
     from shared.storage.router import AccountStorage
@@ -125,6 +125,6 @@ class RectifyingAlertRecipients(AlertRecipients):
         scope: SubjectScope,
         subject_key: str,
         changes: dict[str, str],
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
     ) -> dict[str, Any]:
         return self.rectifying.rectify(account, scope, subject_key, changes, index_key)

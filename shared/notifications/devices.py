@@ -33,13 +33,18 @@ from typing import TYPE_CHECKING, Any
 from shared.clock import Clock, isoformat
 from shared.errors import ProblemError, not_found, unauthenticated
 from shared.ids import new_id
-from shared.keys import DEVICE_SECRET, KeyRing, dependency_report, legacy_hmac, pepper_ring
-from shared.notifications.models import DeviceCreated, DeviceIn
-from shared.notifications.secrets import (
-    TokenCipher,
-    new_device_secret,
-    target_hash,
+from shared.keys import (
+    DEVICE_SECRET,
+    DEVICE_TARGET,
+    KeyedHasher,
+    KeyRing,
+    dependency_report,
+    legacy_hmac,
+    lookup_hasher,
+    pepper_ring,
 )
+from shared.notifications.models import DeviceCreated, DeviceIn
+from shared.notifications.secrets import TokenCipher, new_device_secret
 from shared.privacy.subjects.index import TABLE as SUBJECT_INDEX
 from shared.privacy.subjects.index import device_entry, index_device, index_key
 from shared.storage import tables
@@ -100,6 +105,17 @@ def _read(table: Any, partition: str, row: str) -> tables.Row | None:
     return tables.get(table, partition, row)
 
 
+def target_text(org_id: str, body: DeviceIn) -> str:
+    """What a device's target is found by (its `DEVICE_TARGET` hash): the same token or fid again
+    in the same org is the same device."""
+    kind, value = ("token", body.token) if body.token is not None else ("fid", body.fid or "")
+    return f"{org_id}|{kind}|{value}"
+
+
+def target_hasher(ring: KeyRing) -> KeyedHasher:
+    return lookup_hasher(ring, DEVICE_TARGET)
+
+
 def device_entity(
     org_id: str,
     device_id: str,
@@ -109,6 +125,7 @@ def device_entity(
     pepper: str,
     secret_hash: str,
     now: str,
+    ring: KeyRing | None = None,
 ) -> dict[str, Any]:
     """The stored device (also used by the bench to seed many devices in transactions)."""
     kind, value = ("token", body.token) if body.token is not None else ("fid", body.fid or "")
@@ -119,7 +136,7 @@ def device_entity(
         "systemUserId": str(body.system_user_id).lower(),
         "kind": kind,
         "target": cipher.seal(value, context),
-        "targetHash": target_hash(org_id, kind, value, pepper),
+        "targetHash": target_hasher(ring or pepper_ring(pepper)).hash(target_text(org_id, body)),
         "secretHash": secret_hash,
         "status": ACTIVE,
         "createdAt": now,
@@ -144,10 +161,12 @@ class DeviceRegistry:
         self.clock = clock
         self.cipher = cipher
         self.pepper = pepper
-        # Device secrets under the pepper's current version (version 1 only unless handed the ring).
-        self.secret_hashes = (ring or pepper_ring(pepper)).hasher(DEVICE_SECRET, legacy_hmac)
+        # Hashes under the pepper's current version (version 1 only unless handed the ring).
+        self.ring = ring or pepper_ring(pepper)
+        self.secret_hashes = self.ring.hasher(DEVICE_SECRET, legacy_hmac)
+        self.target_hashes = target_hasher(self.ring)
         self.limits = limits or DeviceLimits()
-        self.subject_index_key = index_key(pepper)
+        self.subject_index_key = index_key(self.ring)
 
     def table(self) -> Any:
         return self.account.table(TABLE)
@@ -157,16 +176,17 @@ class DeviceRegistry:
         for the same user is the same device and counts nothing; over a cap, 429 and nothing written."""
         from azure.core.exceptions import HttpResponseError
 
-        kind, value = ("token", body.token) if body.token is not None else ("fid", body.fid or "")
-        index_row = INDEX_PREFIX + target_hash(org_id, kind, value, self.pepper)
+        # The index row under each form the token may be stored under, the current one first.
+        index_rows = [INDEX_PREFIX + form for form in self.target_hashes.lookups(target_text(org_id, body))]
         user = str(body.system_user_id).lower()
         written: list[str] = []  # new device ids given a subject-index entry, to take back if unused
         for _ in range(_ATTEMPTS):
             try:
-                created, fresh = self._register_once(org_id, body, index_row, user, written)
+                created, fresh = self._register_once(org_id, body, index_rows, user, written)
             except (HttpResponseError, tables.BatchRefusedError) as error:
-                # 409 / 412: another registration or an unsubscribe got there first; look again.
-                if getattr(error, "status_code", None) in (409, 412):
+                # 409 / 412 / 404: another registration, an unsubscribe or a re-index got there
+                # first; look again.
+                if getattr(error, "status_code", None) in (404, 409, 412):
                     continue
                 self._take_back(org_id, user, written)
                 raise
@@ -185,13 +205,25 @@ class DeviceRegistry:
         )
 
     def _register_once(
-        self, org_id: str, body: DeviceIn, index_row: str, user: str, written: list[str]
+        self, org_id: str, body: DeviceIn, index_rows: list[str], user: str, written: list[str]
     ) -> tuple[DeviceCreated, bool]:
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
         table = self.table()
-        index = _read(table, org_id, index_row)
+        index_row, index, found_at = index_rows[0], None, ""
+        for candidate in index_rows:  # one read when the row is under the current version
+            index, found_at = _read(table, org_id, candidate), candidate
+            if index is not None:
+                break
+        # Found under an older form: the same transaction moves it to the current one (create,
+        # then delete: a racing mover makes one of them fail and the attempt is made again).
+        moved: list[Any] = []
+        if index is not None and found_at != index_row:
+            moved = [
+                ("create", {"PartitionKey": org_id, "RowKey": index_row, "deviceId": str(index["deviceId"])}),
+                ("delete", {"PartitionKey": org_id, "RowKey": found_at}),
+            ]
         device_id = str(index["deviceId"]) if index is not None else new_id()
         existing: Any = _read(table, org_id, device_key(device_id)) if index is not None else None
         active = existing is not None and existing.get("status") == ACTIVE
@@ -205,6 +237,7 @@ class DeviceRegistry:
             pepper=self.pepper,
             secret_hash=self.secret_hashes.hash(secret),
             now=isoformat(now),
+            ring=self.ring,
         )
         guarded: dict[str, Any] = {
             "mode": UpdateMode.REPLACE,
@@ -217,7 +250,7 @@ class DeviceRegistry:
             # The same device again: a new secret, nothing counted. Under its ETag, so an unsubscribe
             # in between is not undone.
             index_device(self.account, self.subject_index_key, org_id, user, device_id)
-            table.update_entity(entity, etag=existing.etag, **guarded)
+            tables.write(table, [("update", entity, {**guarded, "etag": existing.etag}), *moved])
             return DeviceCreated(id=device_id, device_secret=secret, created_at=now), False
 
         # New to this user: its slot, and (unless it moves from another user) the org's.
@@ -229,6 +262,7 @@ class DeviceRegistry:
         if index is None:
             index_entity = {"PartitionKey": org_id, "RowKey": index_row, "deviceId": device_id}
             operations.append(("create", index_entity))
+        operations.extend(moved)
         if existing is None:
             operations.append(("create", entity))
         else:
@@ -385,3 +419,44 @@ def device_secret_dependencies(account: AccountStorage, org_id: str | None = Non
         results_per_page=1000,
     )
     return dependency_report(str(row["secretHash"]) for row in rows if row.get("secretHash"))
+
+
+def device_target_dependencies(
+    account: AccountStorage, org_id: str | None = None, *, limit: int = 100_000
+) -> dict[str, int]:
+    """How many token index rows (`t_<hash>`) of one region's account (or one org's) depend on each
+    key id (`legacy`: written before key ids, version 1 of the pepper); a row moves to the current
+    version when its token is next registered. A scan of the index rows' keys, at most `limit`."""
+    from itertools import islice
+
+    from shared.storage.tablequery import literal
+
+    scope = f"PartitionKey eq {literal(org_id)} and " if org_id is not None else ""
+    rows = account.table(TABLE).query_entities(
+        f"{scope}RowKey ge '{INDEX_PREFIX}' and RowKey lt 't`'", select=["RowKey"], results_per_page=1000
+    )
+    return dependency_report(str(row["RowKey"])[len(INDEX_PREFIX) :] for row in islice(rows, limit))
+
+
+class DeviceTokenRekey:
+    """Device rows' sealed token and footprint as the background re-keying sees them
+    (`shared/storage/rekeying.py`): sealed again under the first DEVICE_TOKEN_KEY."""
+
+    master = "tokencipher"
+    table = TABLE
+    columns: tuple[str, ...] = ("target", "footprint")
+    where = f"RowKey ge '{DEVICE_PREFIX}' and RowKey lt 'd`'"
+
+    def __init__(self, cipher: TokenCipher):
+        self.cipher = cipher
+
+    def key_ids(self, row: Any) -> list[str]:
+        return [self.cipher.key_id_of(str(row[c])) for c in self.columns if row.get(c)]
+
+    def rekey(self, row: Any) -> dict[str, Any] | None:
+        context = f"{row['PartitionKey']}|{str(row['RowKey'])[len(DEVICE_PREFIX) :]}"
+        changes = {}
+        for column, bound_to in (("target", context), ("footprint", context + "|footprint")):
+            if row.get(column) and (sealed := self.cipher.reseal(str(row[column]), bound_to)) is not None:
+                changes[column] = sealed
+        return changes or None

@@ -430,7 +430,7 @@ class OrgService:
         self._cascade = cascade
         # Webhook and device key hashes under the pepper's current version (version 1 only unless
         # handed the configured ring); hashes stored before key ids are `legacy_hmac`'s.
-        ring = ring or pepper_ring(pepper)
+        ring = self.ring = ring or pepper_ring(pepper)
         self.webhook_hashes = ring.hasher(WEBHOOK_KEY, legacy_hmac)
         self.device_key_hashes = ring.hasher(DEVICE_KEY, legacy_hmac)
 
@@ -747,7 +747,7 @@ class OrgService:
             entity = {"PartitionKey": org.id, "RowKey": user_id, **fields}
             entities.append({k: v for k, v in entity.items() if v is not None})
         tables.write(table, [("replace", e) for e in entities])
-        index_org_users(self.account, index_key(self.pepper), org.id, entities)
+        index_org_users(self.account, index_key(self.ring), org.id, entities)
         action.record(
             self.audit(),
             self.partner_id,

@@ -11,7 +11,8 @@ Device tokens (FCM registration tokens, installation ids) must be sent again, so
 encrypted: AES-256-GCM with a key from settings (Key Vault in Azure). The envelope is
 `v1.<key id>.<base64url(nonce | ciphertext+tag)>`; the associated data binds it to its org and
 device, so a ciphertext copied to another row does not decrypt. Several keys may be configured
-(comma-separated, the first encrypts): rotation adds a key in front, old rows still decrypt.
+(comma-separated, the first encrypts): rotation adds a key in front, old rows still decrypt, and
+the re-keying job seals stored ones again under the first (`reseal`; `shared/storage/rekeying.py`).
 `cryptography` is imported at first use (cold start).
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -73,11 +73,6 @@ def parse_device_secret(text: str) -> ParsedDeviceSecret | None:
     return ParsedDeviceSecret(org, match["device"])
 
 
-def target_hash(org_id: str, kind: str, value: str, pepper: str) -> str:
-    """Finds a device by its token without storing the token in the clear (idempotent re-register)."""
-    return hmac.new(pepper.encode(), f"{org_id}|{kind}|{value}".encode(), hashlib.sha256).hexdigest()
-
-
 def idempotency_hash(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -121,6 +116,26 @@ class TokenCipher:
         raw = base64.urlsafe_b64decode(data)
         plain: bytes = self._cipher(key_id).decrypt(raw[:12], raw[12:], context.encode())
         return plain.decode()
+
+    @property
+    def current_key_id(self) -> str:
+        """The id of the key that seals (the first configured)."""
+        return self._current
+
+    def key_ids(self) -> list[str]:
+        """Every configured key's id, the sealing one first."""
+        return list(self._keys)
+
+    @staticmethod
+    def key_id_of(envelope: str) -> str:
+        """The id of the key an envelope was sealed with."""
+        return envelope.split(".", 2)[1] if envelope.count(".") >= 2 else ""
+
+    def reseal(self, envelope: str, context: str) -> str | None:
+        """The envelope sealed again under the current key, or None when it already is."""
+        if self.key_id_of(envelope) == self._current:
+            return None
+        return self.seal(self.open(envelope, context), context)
 
 
 def new_encryption_key() -> str:

@@ -4,9 +4,10 @@ weeks, and a deadline watch raises events as that date nears (7 days left) and p
 Storage: table `complaints` in the partner's region, PartitionKey = partner id, RowKey = the
 complaint's ULID (oldest first). The complainant's name, e-mail and phone are personal data: kept
 in clear while the complaint is handled, found again by `contactHash` (a keyed hash of the
-normalised e-mail, never the address itself), so a data-subject export reads them and an erasure
-blanks them (and the free text that may name the person) while the register keeps the dates, the
-channel and the outcome as evidence. The watch is the one of breaches and data-subject requests
+normalised e-mail, `shared.keys` purpose `contact-record`, never the address itself; a row under an
+older pepper version moves to the current one when found), so a data-subject export reads them and
+an erasure blanks them (and the free text that may name the person) while the register keeps the
+dates, the channel and the outcome as evidence. The watch is the one of breaches and data-subject requests
 (`shared/privacy/deadlines.py`): each move of a deadline is claimed once, by ETag.
 
 Retention: a complaint goes 24 months after it was closed (or answered, when never closed), as
@@ -16,6 +17,7 @@ data (24 months after the service ended).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,10 +30,10 @@ from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
+from shared.keys import CONTACT_RECORD, KeyedHasher, KeyRing, dependency_report, lookup_hasher, pepper_ring
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
 from shared.partners.subscription import add_months
-from shared.privacy import deadlines, keyed
-from shared.privacy.keyed import KeyedHash
+from shared.privacy import deadlines
 from shared.privacy.retention import (
     EVENT_LOG_MONTHS,
     Candidate,
@@ -131,12 +133,58 @@ class ComplaintQuery(PageQuery):
     status: ComplaintStatus | None = None
 
 
-def contact_hash(hasher: KeyedHash, partner_id: str, email: str | None) -> str:
+def contact_hasher(pepper: str, ring: KeyRing | None = None) -> KeyedHasher:
+    """The keyed hash of complainants and correspondents (version 1 only unless handed the ring)."""
+    return lookup_hasher(ring or pepper_ring(pepper), CONTACT_RECORD)
+
+
+def _contact_text(partner_id: str, email: str) -> str:
+    return f"{partner_id}|{email.strip().lower()}"
+
+
+def contact_hash(hasher: KeyedHasher, partner_id: str, email: str | None) -> str:
     """Finds a person's records again without storing whom: per partner, e-mail case-insensitive."""
-    return hasher.hex(f"{partner_id}|{email.strip().lower()}") if email else ""
+    return hasher.hash(_contact_text(partner_id, email)) if email else ""
 
 
-def contact_columns(hasher: KeyedHash, partner_id: str, contact: Contact) -> dict[str, str]:
+def contact_rows(table: Any, hasher: KeyedHasher, partner_id: str, email: str) -> list[tables.Row]:
+    """A person's rows of one table, by `contactHash` under any form it may be stored in (one
+    query, as before versions); a row under an older form gets the current one, under its ETag (a
+    change meanwhile, an erasure say, wins: the next lookup moves it)."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import HttpResponseError
+    from azure.data.tables import UpdateMode
+
+    forms = hasher.lookups(_contact_text(partner_id, email))
+    matches = " or ".join(tables.eq("contactHash", form) for form in forms)
+    rows = list(tables.query(table, f"{tables.partition(partner_id)} and ({matches})"))
+    for row in rows:
+        if row.get("contactHash") != forms[0]:
+            with contextlib.suppress(HttpResponseError):
+                table.update_entity(
+                    {"PartitionKey": partner_id, "RowKey": row["RowKey"], "contactHash": forms[0]},
+                    mode=UpdateMode.MERGE,
+                    etag=row.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+    return rows
+
+
+def contact_dependencies(
+    table: Any, partner_id: str | None = None, *, limit: int = 100_000
+) -> dict[str, int]:
+    """How many rows of one table (complaints or correspondence threads) of a region (or of one
+    partner) depend on each key id through `contactHash` (`legacy`: version 1 of the pepper, before
+    key ids); a row moves when its person is next looked up. A scan of one column, at most `limit`
+    rows."""
+    from itertools import islice
+
+    query = "contactHash ne ''" + (f" and {tables.partition(partner_id)}" if partner_id is not None else "")
+    rows = table.query_entities(query, select=["contactHash"], results_per_page=1000)
+    return dependency_report(str(row["contactHash"]) for row in islice(rows, limit) if row.get("contactHash"))
+
+
+def contact_columns(hasher: KeyedHasher, partner_id: str, contact: Contact) -> dict[str, str]:
     return {
         "contactName": contact.name,
         "contactEmail": contact.email or "",
@@ -196,11 +244,19 @@ def _target(complaint_id: str) -> dict[str, str]:
 class ComplaintRegister:
     """One partner's complaint register, in its region."""
 
-    def __init__(self, account: AccountStorage, partner_id: str, clock: Clock, pepper: str):
+    def __init__(
+        self,
+        account: AccountStorage,
+        partner_id: str,
+        clock: Clock,
+        pepper: str,
+        *,
+        ring: KeyRing | None = None,
+    ):
         self.account = account
         self.partner_id = partner_id
         self.clock = clock
-        self.hasher = KeyedHash(pepper, keyed.CONTACT_RECORDS)
+        self.hasher = contact_hasher(pepper, ring)
         self.log = AuditLog(account, clock)
 
     @property
@@ -382,14 +438,12 @@ def watch(account: AccountStorage, clock: Clock) -> list[tuple[str, str, str]]:
 
 
 def complaints_of(
-    account: AccountStorage, hasher: KeyedHash, partner_id: str, email: str
+    account: AccountStorage, hasher: KeyedHasher, partner_id: str, email: str
 ) -> list[ComplaintOut]:
-    hashed = contact_hash(hasher, partner_id, email)
-    query = f"{tables.partition(partner_id)} and {tables.eq('contactHash', hashed)}"
-    return [complaint_out(row) for row in tables.query(account.table(TABLE), query)]
+    return [complaint_out(row) for row in contact_rows(account.table(TABLE), hasher, partner_id, email)]
 
 
-def erase_complainant(account: AccountStorage, hasher: KeyedHash, partner_id: str, email: str) -> int:
+def erase_complainant(account: AccountStorage, hasher: KeyedHasher, partner_id: str, email: str) -> int:
     """Blanks the person and the free text about them in each of their complaints; the register keeps
     dates, channel and outcome. Returns how many complaints still named them (0 on a rerun)."""
     from azure.data.tables import UpdateMode

@@ -14,6 +14,12 @@ Tables (all in the partner's region, PartitionKey = partner id unless said other
   id>|g` (granted) or `...|w` (withdrawn); holds the keyed hash of the address, never the address.
   Deterministic keys make every write an idempotent upsert. A withdrawal stamps `purgeAt`
   (withdrawal + 3 years) on every record of that consent; the retention sweep removes them then.
+
+A subject key is the keyed hash of partner and address (`shared.keys`, purpose `consent-subject`)
+under the pepper's current version. A lookup by address tries every form it may be stored under
+(each configured version, then the base64 written before key ids) and moves a contact and its
+records found under an older one to the current key; the contact's old key keeps a pointer
+(`state` `moved`, `movedTo`) while links mailed before may name it, swept when they have expired.
 - `consentoutbox`: what the partner's mailer must send (confirmation or "already subscribed"),
   RowKey a ULID. It holds a reference and a nonce, never a token: tokens are minted when the
   partner's mailer reads the outbox, so no token is ever stored or logged.
@@ -43,10 +49,9 @@ from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError
 from shared.ids import new_id
+from shared.keys import CONSENT_SUBJECT, KeyRing, dependency_report, digest_part, lookup_hasher, pepper_ring
 from shared.models import ApiInput, ApiModel, UtcDateTime
 from shared.partners.subscription import add_months
-from shared.privacy import keyed
-from shared.privacy.keyed import KeyedHash
 from shared.privacy.retention import Candidate, PartitionRows, RetentionRule, SweepScope, end_user_data_at
 from shared.storage import tables
 
@@ -62,6 +67,8 @@ MARKETING_CONTACTS = "marketing contacts"
 CONSENT_REVOCATIONS = "consent revocations"
 RATE_LIMIT_COUNTERS = "rate-limit counters"
 CONSENT_RECORDS = "consent records"
+
+MOVED = "moved"  # a contact's old key after a pepper rotation moved it: only `movedTo` and `expiresAt`
 
 CONFIRM_TTL = timedelta(hours=48)
 UNSUBSCRIBE_TTL = timedelta(days=400)  # a newsletter's link must work long after it was mailed
@@ -194,21 +201,29 @@ class ConsentKeys:
     CONFIRM = "tenantry.consent.confirm"
     UNSUBSCRIBE = "tenantry.consent.unsubscribe"
 
-    def __init__(self, token_keys: str, hash_key: str):
+    def __init__(self, token_keys: str, hash_key: str, *, ring: KeyRing | None = None):
         keys = [k.strip() for k in token_keys.split(",") if k.strip()]
         if not keys or any(len(k) < 16 for k in keys):
             raise ValueError("CONSENT_TOKEN_KEYS needs at least one key of 16 characters or more")
         self._signing = keys
-        # A subject key must stay the same for years (revocations are looked up by it), so it is
-        # made with the never-rotated pepper, domain-separated from the API-key hashes.
-        self._hash_key = KeyedHash(hash_key, keyed.CONSENT)
+        # Revocations are looked up by the subject key for years: it is written under the pepper's
+        # current version and looked up under every form (`subject_keys`); `hash_key` is the
+        # pepper's version 1 (only that one unless handed the ring).
+        self._hash_key = lookup_hasher(ring or pepper_ring(hash_key), CONSENT_SUBJECT)
+
+    @staticmethod
+    def _subject_text(partner_id: str, email: str) -> str:
+        return f"subject\n{partner_id}\n{email.strip().lower()}"
 
     def subject_key(self, partner_id: str, email: str) -> str:
-        text = f"subject\n{partner_id}\n{email.strip().lower()}"
-        return self._hash_key.b64(text)
+        return self._hash_key.hash(self._subject_text(partner_id, email))
+
+    def subject_keys(self, partner_id: str, email: str) -> list[str]:
+        """Every form the address's key may be stored under, the current one first."""
+        return self._hash_key.lookups(self._subject_text(partner_id, email))
 
     def network_key(self, network: str) -> str:
-        return self._hash_key.b64(f"network\n{network}")
+        return self._hash_key.hash(f"network\n{network}")  # a counter's: it lives two days
 
     def _serializer(self, salt: str) -> Any:
         from itsdangerous import URLSafeSerializer
@@ -315,7 +330,7 @@ class Throttle:
         end = start + limit.window
         retry_after = max(1, math.ceil((end - now).total_seconds()))
         # Partitions are named by the window's end, so the sweep finds ended windows by key range.
-        partition, row = f"{end:%Y%m%d%H%M}-{key[:1]}", f"{limit.name}:{key}"
+        partition, row = f"{end:%Y%m%d%H%M}-{digest_part(key)[:1]}", f"{limit.name}:{key}"
         table = self.account.table(THROTTLE)
         for _ in range(self.ATTEMPTS):
             current = tables.get(table, partition, row)
@@ -369,17 +384,26 @@ class ConsentLedger:
 
     def subscribe(self, request: SubscribeIn, network: str | None) -> SubscribeAccepted:
         """Double opt-in, step one. Known, pending and new addresses do the same storage work
-        (one read, one contact write, one outbox row), so neither the answer nor its timing tells."""
+        (a read per form the key may be stored under, one contact write, one outbox row), so
+        neither the answer nor its timing tells (a move after a pepper rotation happens once)."""
         from azure.data.tables import UpdateMode
 
         partner_id = request.partner_id
         self.throttle.hit(self.limits.subscribe_per_network, self.keys.network_key(network or "unknown"))
         self.throttle.hit(self.limits.public_per_partner, self.keys.network_key(f"partner {partner_id}"))
-        subject = self.keys.subject_key(partner_id, request.email)
+        subjects = self.keys.subject_keys(partner_id, request.email)
+        subject = subjects[0]
         self.throttle.hit(self.limits.subscribe_per_address, subject)
         row_key = f"{subject}|{request.purpose}"
         now = self.clock.now()
-        current = self._contact(partner_id, row_key)
+        # Every form is read, found or not, so a known address costs what an unknown one does; one
+        # found under an older form moves to the current one first.
+        found = [self._contact(partner_id, f"{form}|{request.purpose}", follow=False) for form in subjects]
+        current = found[0]
+        for old in found[1:]:
+            if old is not None and old.get("state") != MOVED:
+                self._move_contact(partner_id, old, subject)
+                current = self._contact(partner_id, row_key)
         contacts = self.account.table(CONTACTS)
         if current is not None and current.get("state") == "granted":
             # Never overwrite a subscriber's details from an unauthenticated call; tell the owner.
@@ -434,6 +458,7 @@ class ConsentLedger:
         current = self._contact(partner_id, row_key)
         if current is None or current.get("state") != "pending" or current.get("nonce") != payload.get("n"):
             raise token_used()
+        row_key = str(current["RowKey"])  # where it is now (it may have moved since the token was made)
         consent_id = str(current["consentId"])
         subject, purpose = row_key.split("|", 1)
         self.account.table(LEDGER).upsert_entity(
@@ -484,9 +509,9 @@ class ConsentLedger:
     def withdraw_subject(self, partner_id: str, email: str, *, request_id: str) -> int:
         """Withdraws every consent of the address (a data-subject request); returns how many
         consents this request withdrew, the same number however often it runs."""
-        subject = self.keys.subject_key(partner_id, email)
+        subject = self._subject(partner_id, email)
         rows = self.account.table(CONTACTS).query_entities(
-            _prefix_filter(partner_id, f"{subject}|"), select=["RowKey"]
+            _prefix_filter(partner_id, f"{subject}|") + f" and state ne '{MOVED}'", select=["RowKey"]
         )
         for row in list(rows):
             self._withdraw(partner_id, str(row["RowKey"]), method="dataSubjectRequest", request_id=request_id)
@@ -497,9 +522,12 @@ class ConsentLedger:
         return sum(1 for _ in withdrawn)
 
     def records_for(self, partner_id: str, email: str) -> SubjectConsents:
-        subject = self.keys.subject_key(partner_id, email)
+        subject = self._subject(partner_id, email)
         query = _prefix_filter(partner_id, f"{subject}|")
-        contacts = [self._contact_out(row) for row in self.account.table(CONTACTS).query_entities(query)]
+        contacts = [
+            self._contact_out(row)
+            for row in self.account.table(CONTACTS).query_entities(query + f" and state ne '{MOVED}'")
+        ]
         ledger = [_entry(row) for row in self.account.table(LEDGER).query_entities(query)]
         return SubjectConsents(subject_key=subject, contacts=contacts, ledger=ledger)
 
@@ -570,7 +598,7 @@ class ConsentLedger:
 
     def ledger(self, partner_id: str, email: str | None, top: int, continuation: str | None) -> LedgerList:
         if email is not None:
-            query = _prefix_filter(partner_id, f"{self.keys.subject_key(partner_id, email)}|")
+            query = _prefix_filter(partner_id, f"{self._subject(partner_id, email)}|")
         else:
             query = tables.partition(partner_id)
         rows, token = tables.page(self.account.table(LEDGER), query, top, continuation)
@@ -586,8 +614,66 @@ class ConsentLedger:
     def _confirm_token(self, partner_id: str, row_key: str, nonce: str, expires: datetime) -> str:
         return self.keys.sign(ConsentKeys.CONFIRM, {"p": partner_id, "r": row_key, "n": nonce}, expires)
 
-    def _contact(self, partner_id: str, row_key: str) -> tables.Row | None:
-        return tables.get(self.account.table(CONTACTS), partner_id, row_key)
+    def _contact(self, partner_id: str, row_key: str, *, follow: bool = True) -> tables.Row | None:
+        """The contact at `row_key`, or (`follow`) where it moved: a token made before a pepper
+        rotation names the key it had then."""
+        row = tables.get(self.account.table(CONTACTS), partner_id, row_key)
+        if follow and row is not None and row.get("state") == MOVED:
+            return tables.get(self.account.table(CONTACTS), partner_id, str(row["movedTo"]))
+        return row
+
+    # --- keys across pepper versions ----------------------------------------------------------------
+
+    def _subject(self, partner_id: str, email: str) -> str:
+        """The address's subject key now; its contacts and records still under an older form move
+        to it first (a query of each table per older form: these are data-subject requests)."""
+        subjects = self.keys.subject_keys(partner_id, email)
+        for old in subjects[1:]:
+            query = _prefix_filter(partner_id, f"{old}|")
+            for row in self.account.table(CONTACTS).query_entities(query + f" and state ne '{MOVED}'"):
+                self._move_contact(partner_id, row, subjects[0])
+            for record in self.account.table(LEDGER).query_entities(query):
+                self._move_record(partner_id, record, subjects[0])
+        return subjects[0]
+
+    def _move_contact(self, partner_id: str, row: Any, subject: str) -> None:
+        """A contact to its key under `subject`, with its consent's records. The old key keeps a
+        pointer (no personal data) while links mailed before may still name it; the sweep removes
+        it when they have expired. Each step is an upsert of the same rows: a repeat or a racing
+        mover ends the same."""
+        from azure.data.tables import UpdateMode
+
+        old_key = str(row["RowKey"])
+        new_key = f"{subject}|{old_key.split('|', 1)[1]}"
+        contacts = self.account.table(CONTACTS)
+        contacts.upsert_entity(
+            {**dict(row), "PartitionKey": partner_id, "RowKey": new_key, "movedFrom": old_key},
+            mode=UpdateMode.REPLACE,
+        )
+        for record in self.account.table(LEDGER).query_entities(_prefix_filter(partner_id, f"{old_key}|")):
+            self._move_record(partner_id, record, subject)
+        expires = isoformat(self.clock.now() + UNSUBSCRIBE_TTL)
+        contacts.upsert_entity(
+            {
+                "PartitionKey": partner_id,
+                "RowKey": old_key,
+                "state": MOVED,
+                "movedTo": new_key,
+                "expiresAt": expires,
+            },
+            mode=UpdateMode.REPLACE,
+        )
+
+    def _move_record(self, partner_id: str, record: Any, subject: str) -> None:
+        """A consent record to its key under `subject` (written, then the old one deleted)."""
+        from azure.data.tables import UpdateMode
+
+        old_key = str(record["RowKey"])
+        new_key = f"{subject}|{old_key.split('|', 1)[1]}"
+        ledger = self.account.table(LEDGER)
+        moved = {**dict(record), "PartitionKey": partner_id, "RowKey": new_key, "subjectKey": subject}
+        ledger.upsert_entity(moved, mode=UpdateMode.REPLACE)
+        tables.delete(ledger, partner_id, old_key)
 
     @staticmethod
     def _contact_out(row: Any) -> ContactOut:
@@ -610,6 +696,7 @@ class ConsentLedger:
         contact = self._contact(partner_id, row_key)
         if contact is None:
             return
+        row_key = str(contact["RowKey"])  # where it is now (a token may name the key before a move)
         subject, purpose = row_key.split("|", 1)
         consent_id = str(contact["consentId"])
         if contact.get("state") == "granted":
@@ -638,6 +725,8 @@ class ConsentLedger:
             self._audit(partner_id, "consent.withdrawn", consent_id, purpose, method)
         with suppress(ResourceNotFoundError):
             self.account.table(CONTACTS).delete_entity(partner_id, row_key)
+        if contact.get("movedFrom"):  # the pointer left where it was before a rotation
+            tables.delete(self.account.table(CONTACTS), partner_id, str(contact["movedFrom"]))
 
     def _audit(self, partner_id: str, action: str, consent_id: str, purpose: str, method: str) -> None:
         self.log.append(
@@ -723,8 +812,10 @@ class UnconfirmedContacts:
     tested_by = _TESTS + "test_unconfirmed_addresses_go_when_their_link_expires"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
+        # With them, the pointers a contact left where it was before a pepper rotation, once every
+        # link that may name that key has expired.
         rows = scope.account.table(CONTACTS).query_entities(
-            f"state eq 'pending' and expiresAt le '{isoformat(scope.as_of)}'",
+            f"(state eq 'pending' or state eq '{MOVED}') and expiresAt le '{isoformat(scope.as_of)}'",
             select=["PartitionKey", "RowKey"],
         )
         return _sorted_candidates(rows, MARKETING_CONTACTS, after)
@@ -733,7 +824,7 @@ class UnconfirmedContacts:
         pk, rk = candidate.ref
 
         def due(row: Any) -> bool:
-            return row.get("state") == "pending" and parse_iso(row["expiresAt"]) <= scope.as_of
+            return row.get("state") in ("pending", MOVED) and parse_iso(row["expiresAt"]) <= scope.as_of
 
         return _delete_if(scope.account.table(CONTACTS), pk, rk, due)
 
@@ -794,3 +885,20 @@ def consent_rules() -> list[RetentionRule]:
             for table, category in ((CONTACTS, MARKETING_CONTACTS), (LEDGER, CONSENT_RECORDS))
         ),
     ]
+
+
+def consent_dependencies(
+    account: AccountStorage, partner_id: str | None = None, *, limit: int = 100_000
+) -> dict[str, int]:
+    """How many consent contacts and records of one region's account (or one partner's) depend on
+    each pepper key id through their subject key (`legacy`: version 1, before key ids); they move
+    to the current version when their address is next looked up. A scan of keys, at most `limit`
+    rows a table."""
+    from itertools import islice
+
+    scope = f"{tables.partition(partner_id)} and " if partner_id is not None else ""
+    keys: list[str] = []
+    for table, query in ((CONTACTS, f"{scope}state ne '{MOVED}'"), (LEDGER, f"{scope}RowKey ne ''")):
+        rows = account.table(table).query_entities(query, select=["RowKey"], results_per_page=1000)
+        keys.extend(str(row["RowKey"]).split("|", 1)[0] for row in islice(rows, limit))
+    return dependency_report(keys)

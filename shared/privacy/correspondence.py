@@ -27,11 +27,10 @@ from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError, not_found
 from shared.ids import new_id
+from shared.keys import KeyedHasher, KeyRing
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime
 from shared.partners.subscription import add_months
-from shared.privacy import keyed
-from shared.privacy.complaints import Contact, contact_columns, contact_hash, contact_of
-from shared.privacy.keyed import KeyedHash
+from shared.privacy.complaints import Contact, contact_columns, contact_hasher, contact_of, contact_rows
 from shared.privacy.retention import Candidate, SweepScope
 from shared.storage import tables
 
@@ -152,11 +151,19 @@ def _target(thread_id: str) -> dict[str, str]:
 class Correspondence:
     """One partner's correspondence threads, in its region."""
 
-    def __init__(self, account: AccountStorage, partner_id: str, clock: Clock, pepper: str):
+    def __init__(
+        self,
+        account: AccountStorage,
+        partner_id: str,
+        clock: Clock,
+        pepper: str,
+        *,
+        ring: KeyRing | None = None,
+    ):
         self.account = account
         self.partner_id = partner_id
         self.clock = clock
-        self.hasher = KeyedHash(pepper, keyed.CONTACT_RECORDS)
+        self.hasher = contact_hasher(pepper, ring)
         self.log = AuditLog(account, clock)
 
     @property
@@ -292,14 +299,14 @@ class Correspondence:
 # --- the data subject's side ----------------------------------------------------------------------
 
 
-def _threads_of(account: AccountStorage, hasher: KeyedHash, partner_id: str, email: str) -> list[tables.Row]:
-    hashed = contact_hash(hasher, partner_id, email)
-    query = f"{tables.partition(partner_id)} and {tables.eq('contactHash', hashed)}"
-    return list(tables.query(account.table(TABLE), query))
+def _threads_of(
+    account: AccountStorage, hasher: KeyedHasher, partner_id: str, email: str
+) -> list[tables.Row]:
+    return contact_rows(account.table(TABLE), hasher, partner_id, email)
 
 
 def threads_of(
-    account: AccountStorage, hasher: KeyedHash, partner_id: str, email: str
+    account: AccountStorage, hasher: KeyedHasher, partner_id: str, email: str
 ) -> list[ThreadWithMessages]:
     """Every thread held with the address, with its messages (an access or portability export)."""
     table = account.table(TABLE)
@@ -321,7 +328,7 @@ def delete_thread(account: AccountStorage, partner_id: str, thread_id: str) -> b
     return delete_row(table, partner_id, thread_id)
 
 
-def erase_correspondent(account: AccountStorage, hasher: KeyedHash, partner_id: str, email: str) -> int:
+def erase_correspondent(account: AccountStorage, hasher: KeyedHasher, partner_id: str, email: str) -> int:
     """Deletes every thread held with the address, messages and all: correspondence is about the
     person alone, nothing of it needs to stay. Returns the threads deleted now (0 on a rerun)."""
     return sum(

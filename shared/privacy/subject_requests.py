@@ -36,9 +36,9 @@ from shared.audit.log import AuditLog, NewEvent
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
 from shared.ids import new_id
+from shared.keys import SUBJECT_REQUEST, KeyedHasher, KeyRing, dependency_report, lookup_hasher, pepper_ring
 from shared.models import ApiInput, ApiModel, PageQuery, UtcDateTime, exactly_one_of
-from shared.privacy import deadlines, keyed
-from shared.privacy.keyed import KeyedHash
+from shared.privacy import deadlines
 from shared.privacy.retention import (
     Candidate,
     PartitionRows,
@@ -495,9 +495,47 @@ def normalised(who: SubjectIdentifier) -> str:
     return "phone:" + ("+" if phone.strip().startswith("+") else "") + re.sub(r"\D", "", phone)
 
 
-def subject_hash(key: KeyedHash, tenant_id: str | None, org_id: str | None, who: SubjectIdentifier) -> str:
+def subject_text(tenant_id: str | None, org_id: str | None, who: SubjectIdentifier) -> str:
+    """What a processor request's `subjectHash` is the keyed hash of: the scope and the identifier."""
     scope = f"tenant:{tenant_id.lower()}" if tenant_id else f"org:{(org_id or '').lower()}"
-    return key.hex(f"{scope}|{normalised(who)}")
+    return f"{scope}|{normalised(who)}"
+
+
+def controller_text(partner_id: str | None, who: SubjectIdentifier) -> str:
+    """The same for a controller request: whose data (a partner's, or the site's) and the identifier."""
+    owner = f"partner:{partner_id.upper()}" if partner_id else "site"
+    return f"{CONTROLLER}:{owner}|{normalised(who)}"
+
+
+def subject_hash(key: KeyedHasher, tenant_id: str | None, org_id: str | None, who: SubjectIdentifier) -> str:
+    return key.hash(subject_text(tenant_id, org_id, who))
+
+
+def request_hasher(pepper: str, ring: KeyRing | None = None) -> KeyedHasher:
+    """The keyed hash of request subjects (version 1 of the pepper only unless handed the ring)."""
+    return lookup_hasher(ring or pepper_ring(pepper), SUBJECT_REQUEST)
+
+
+def request_dependencies(
+    account: AccountStorage, partner_id: str | None = None, *, limit: int = 100_000
+) -> dict[str, int]:
+    """How many data-subject requests and open-request slots of one region's account (or one
+    partner's, `CONTROLLER_PARTITION` for the operator's) depend on
+    each key id (`legacy`: version 1 of the pepper, before key ids). A request's hash moves to the
+    current version when an erasure of its subject completes; a slot ends with its request. A scan
+    of one column and the slots' keys, at most `limit` rows."""
+    from itertools import islice
+
+    query = tables.partition(partner_id) if partner_id is not None else "RowKey ne ''"
+    rows = account.table(TABLE).query_entities(query, select=["RowKey", "subjectHash"], results_per_page=1000)
+
+    def hashed(row: Any) -> str:
+        key = str(row["RowKey"])
+        if key.startswith(_OPEN_PREFIX):
+            return key[len(_OPEN_PREFIX) :].split("~", 1)[0]
+        return str(row.get("subjectHash") or "")
+
+    return dependency_report(hashed(row) for row in islice(rows, limit))
 
 
 def _open_key(hashed: str, request_type: str, lift: bool) -> str:
@@ -602,14 +640,15 @@ class PrivacyRequestService:
         scope_exists: Callable[[str | None, str | None], bool] | None = None,
         executors: Executors | None = None,
         dispatch: Callable[[JobMessage], None] | None = None,
+        ring: KeyRing | None = None,
     ):
         self.account = account
         self.partner_id = partner_id
         self.region = region
         self.clock = clock
-        # Stable for years (duplicates and erased subjects are found by it): the never-rotated
-        # pepper, domain-separated from the API-key hashes made with it.
-        self.hash_key = KeyedHash(pepper, keyed.REQUESTS)
+        # Duplicates and erased subjects are found by it: written under the pepper's current
+        # version, looked up under every form a request may have been stored with.
+        self.hash_key = request_hasher(pepper, ring)
         self.scope_exists = scope_exists  # (tenant_id, org_id) -> may this caller file for it?
         self.executors = executors
         self.dispatch = dispatch or self._enqueue
@@ -654,8 +693,11 @@ class PrivacyRequestService:
         if received > now + _CLOCK_SKEW or received < now - _RECEIVED_AT_MOST:
             raise validation_failed([FieldError("receivedAt", "must be within the last 90 days, not ahead")])
         request_id = new_id()
-        hashed = subject_hash(self.hash_key, body.tenant_id, body.org_id, body.subject)
-        duplicate_of = self._claim_open(_open_key(hashed, body.type.value, body.lift), request_id)
+        text = subject_text(body.tenant_id, body.org_id, body.subject)
+        hashed = self.hash_key.hash(text)
+        duplicate_of = self._open_before(text, body.type.value, body.lift) or self._claim_open(
+            _open_key(hashed, body.type.value, body.lift), request_id
+        )
         state = RequestState.LINKED if duplicate_of else RequestState.RECEIVED
         row: dict[str, Any] = {
             "PartitionKey": self.partner_id,
@@ -705,9 +747,11 @@ class PrivacyRequestService:
         if received > now + _CLOCK_SKEW or received < now - _RECEIVED_AT_MOST:
             raise validation_failed([FieldError("receivedAt", "must be within the last 90 days, not ahead")])
         request_id = new_id()
-        owner = f"partner:{body.partner_id.upper()}" if body.partner_id else "site"
-        hashed = self.hash_key.hex(f"{CONTROLLER}:{owner}|{normalised(body.subject)}")
-        duplicate_of = self._claim_open(_open_key(hashed, body.type.value, False), request_id)
+        text = controller_text(body.partner_id, body.subject)
+        hashed = self.hash_key.hash(text)
+        duplicate_of = self._open_before(text, body.type.value, False) or self._claim_open(
+            _open_key(hashed, body.type.value, False), request_id
+        )
         state = RequestState.LINKED if duplicate_of else RequestState.RECEIVED
         scope = Controller(category=body.category, partner_id=body.partner_id)
         row: dict[str, Any] = {
@@ -783,6 +827,19 @@ class PrivacyRequestService:
         event `privacy.request.forwarded` reaches its log and alert subscriptions). Tenantry keeps
         who forwarded it, to whom and when, and never answers the subject itself."""
         return self.create(body, context, org_tenant_id=org_tenant_id, forwarded=True)
+
+    def _open_before(self, text: str, request_type: str, lift: bool) -> str | None:
+        """An open request about the subject whose slot is under an older form of its hash (filed
+        before the pepper's current version): a point read per older form. Such a slot is not
+        moved; it ends with its request, which releases it under the hash it stores."""
+        for form in self.hash_key.lookups(text)[1:]:
+            held = tables.get(self.table, self.partner_id, _open_key(form, request_type, lift))
+            if held is None:
+                continue
+            holder = tables.get(self.table, self.partner_id, str(held["requestId"]))
+            if holder is not None and RequestState(str(holder["state"])) in OPEN_STATES:
+                return str(held["requestId"])
+        return None
 
     def _claim_open(self, open_key: str, request_id: str) -> str | None:
         """Takes the subject+type's open slot for `request_id`; else the open request holding it."""
@@ -962,7 +1019,7 @@ class PrivacyRequestService:
             updates.update(state=target.value, updatedAt=isoformat(now))
             closing = target not in OPEN_STATES
             erasing = target is RequestState.COMPLETED and row["type"] == RequestType.ERASURE
-            if closing and (erasing or self._erased(str(row["subjectHash"]))):
+            if closing and (erasing or self._erased(row)):
                 # In the same write: nobody may read the request closed with the identifier still on it.
                 updates.update(subject="", changes="")
             if closing:
@@ -994,7 +1051,7 @@ class PrivacyRequestService:
             if closing:
                 self._release_open(merged)
             if erasing:
-                self._forget_closed(str(row["subjectHash"]))
+                self._forget_closed(row)
             return request_out(self._row(request_id))
         raise _busy()
 
@@ -1212,25 +1269,47 @@ class PrivacyRequestService:
             )
         return ErasureCertificate.model_validate_json(str(row["certificate"]))
 
-    def _subject_query(self, hashed: str) -> str:
-        return f"{tables.partition(self.partner_id)} and RowKey lt '~' and {tables.eq('subjectHash', hashed)}"
+    def _hash_forms(self, row: Any) -> list[str]:
+        """Every form the subject of `row` may be stored under (the current one first), while the
+        row still holds the identifier; only the hash it stores once it does not."""
+        stored = str(row["subjectHash"])
+        if not row.get("subject"):
+            return [stored]
+        who = SubjectIdentifier.model_validate_json(str(row["subject"]))
+        if _is_controller(row):
+            text = controller_text(Controller.model_validate_json(str(row["controller"])).partner_id, who)
+        else:
+            text = subject_text(row.get("tenantId") or None, row.get("orgId") or None, who)
+        forms = self.hash_key.lookups(text)
+        return forms if stored in forms else [*forms, stored]
 
-    def _erased(self, hashed: str) -> bool:
+    def _subject_query(self, forms: list[str]) -> str:
+        matches = " or ".join(tables.eq("subjectHash", form) for form in forms)
+        return f"{tables.partition(self.partner_id)} and RowKey lt '~' and ({matches})"
+
+    def _erased(self, row: Any) -> bool:
         """Has an erasure of this subject completed? Then what closes keeps only the hash."""
-        query = f"{self._subject_query(hashed)} and type eq 'erasure' and state eq 'completed'"
+        query = f"{self._subject_query(self._hash_forms(row))} and type eq 'erasure' and state eq 'completed'"
         return next(iter(self.table.query_entities(query, select=["RowKey"])), None) is not None
 
-    def _forget_closed(self, hashed: str) -> None:
-        """Once an erasure of the subject completed, closed requests about it keep only the hash."""
+    def _forget_closed(self, row: Any) -> None:
+        """Once an erasure of the subject completed, closed requests about it keep only the hash,
+        under the pepper's current version (an open one keeps its own: it releases its slot by it)."""
         from azure.data.tables import UpdateMode
 
+        forms = self._hash_forms(row)
         for other in self.table.query_entities(
-            self._subject_query(hashed), select=["RowKey", "state", "subject"]
+            self._subject_query(forms), select=["RowKey", "state", "subject", "subjectHash"]
         ):
-            if RequestState(str(other["state"])) in OPEN_STATES or not other.get("subject"):
+            if RequestState(str(other["state"])) in OPEN_STATES:
+                continue
+            updates: dict[str, Any] = {"subject": "", "changes": ""} if other.get("subject") else {}
+            if other.get("subjectHash") != forms[0]:
+                updates["subjectHash"] = forms[0]  # found under an older form: moves to the current one
+            if not updates:
                 continue
             self.table.update_entity(
-                {"PartitionKey": self.partner_id, "RowKey": other["RowKey"], "subject": "", "changes": ""},
+                {"PartitionKey": self.partner_id, "RowKey": other["RowKey"], **updates},
                 mode=UpdateMode.MERGE,
             )
 

@@ -47,8 +47,8 @@ from shared.tenants.store import (
 
 if TYPE_CHECKING:
     from shared.audit.log import AuditLog
+    from shared.keys import KeyedHasher
     from shared.partners.service import Partner
-    from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
 
 
@@ -75,7 +75,7 @@ class DirectoryService:
         *,
         rows: TenantStore,
         audit: AuditLog,
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
     ):
         self.account = account
         self.partner = partner

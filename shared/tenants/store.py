@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from shared.adapters.graph import GraphGroup, GraphUser
 from shared.privacy.subjects import index
 from shared.privacy.subjects.index import tenant_user_addresses
-from shared.storage.tables import decode_token, encode_token
+from shared.storage.tables import decode_token, delete, encode_token
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-    from shared.privacy.keyed import KeyedHash
+    from shared.keys import KeyedHasher
     from shared.storage.router import AccountStorage
 
 USERS = "tenantusers"
@@ -113,7 +113,7 @@ class DirectoryStore:
         partner_id: str,
         tenant_id: str,
         pool: ThreadPoolExecutor,
-        index_key: KeyedHash | None = None,
+        index_key: KeyedHasher | None = None,
     ):
         self.account = account
         # The subject index's key (shared/privacy/subjects/index.py); a store built without it can
@@ -196,7 +196,7 @@ class DirectoryStore:
 
     # --- the subject index (shared/privacy/subjects/index.py): end users by UPN and mail ---
 
-    def _key(self) -> KeyedHash:
+    def _key(self) -> KeyedHasher:
         if self.index_key is None:
             raise RuntimeError("this DirectoryStore was built without the subject index key")
         return self.index_key
@@ -212,20 +212,23 @@ class DirectoryStore:
             self._erased = frozenset(str(r["RowKey"]) for r in rows)
         if not self._erased:
             return users
-        key = self._key()
-        return [
-            u
-            for u in users
-            if index.erased_key(key, self.partner_id, self.tenant_id, u.id) not in self._erased
-        ]
+        return [u for u in users if not self.is_erased(u.id)]
 
     def is_erased(self, user_id: str) -> bool:
-        """Was this end user erased on a data-subject request? (Their data must not come back.)"""
+        """Was this end user erased on a data-subject request? (Their data must not come back.) A
+        mark found under an older form of the pepper is moved to the current one."""
         if self._erased is None:
             self.without_erased([])
-        return bool(self._erased) and (
-            index.erased_key(self._key(), self.partner_id, self.tenant_id, user_id) in (self._erased or ())
-        )
+        if not self._erased:
+            return False
+        forms = index.erased_forms(self._key(), self.partner_id, self.tenant_id, user_id)
+        found = next((form for form in forms if form in self._erased), None)
+        if found is not None and found != forms[0]:
+            partition = index.erased_partition(self.partner_id, self.tenant_id)
+            table = self.account.table(index.TABLE)
+            table.upsert_entity({"PartitionKey": partition, "RowKey": forms[0]})
+            delete(table, partition, found)
+        return found is not None
 
     def index_users(self, users: list[GraphUser]) -> None:
         """Index entries for the addresses users have now (old ones: `unindex` or found stale on read)."""
@@ -249,7 +252,7 @@ class DirectoryStore:
         entries = [
             e
             for u, a in addresses.items()
-            for e in index.tenant_entries(self._key(), self.partner_id, self.tenant_id, u, a)
+            for e in index.tenant_entries(self._key(), self.partner_id, self.tenant_id, u, a, every_form=True)
         ]
         if entries:
             self.write_batches(self.account.table(index.TABLE), (("delete", e) for e in entries))

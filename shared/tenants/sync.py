@@ -43,7 +43,7 @@ from shared.tenants.snapshots import SNAPSHOTS, mark_referenced, metadata_for, w
 from shared.tenants.store import DirectoryStore, group_fields, group_members
 
 if TYPE_CHECKING:
-    from shared.privacy.keyed import KeyedHash
+    from shared.keys import KeyedHasher
     from shared.storage.router import AccountStorage
 
 log = logging.getLogger("tenantry.tenants.sync")
@@ -97,7 +97,7 @@ class SyncEngine:
         workers: int = 8,
         still_there: Callable[[], bool] = lambda: True,
         on_page: Callable[[int], None] | None = None,
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
     ):
         self.account = account
         self.index_key = index_key

@@ -54,7 +54,7 @@ def index_entries(service: TenantService, tenant_id: str) -> list[Any]:
 
 
 def index_key() -> Any:
-    return index.index_key(deps.settings().api_key_pepper.get_secret_value())
+    return index.index_key(deps.key_ring(deps.settings()))
 
 
 def assert_index_names_no_one(service: TenantService, tenant_id: str, users: dict[str, Any]) -> None:

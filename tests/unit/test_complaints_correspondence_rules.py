@@ -8,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.privacy import keyed
-from shared.privacy.complaints import ComplaintIn, contact_hash
+from shared.privacy.complaints import ComplaintIn, contact_hash, contact_hasher
 from shared.privacy.correspondence import delete_after
 from shared.privacy.data_return import Pseudonyms, package_row
-from shared.privacy.keyed import KeyedHash
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -25,7 +23,7 @@ def test_a_concluded_thread_ends_30_days_on_and_an_untouched_one_after_12_months
 
 
 def test_a_person_is_found_by_address_whatever_its_case_and_only_within_the_partner() -> None:
-    hasher = KeyedHash("pepper", keyed.CONTACT_RECORDS)
+    hasher = contact_hasher("pepper")
     assert contact_hash(hasher, "p1", "Cleo@Fabrikam.example ") == contact_hash(
         hasher, "p1", "cleo@fabrikam.example"
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.keys import pepper_ring
+from shared.notifications.devices import target_hasher, target_text
+from shared.notifications.models import DeviceIn
 from shared.notifications.secrets import (
     TokenCipher,
     hash_key,
@@ -12,7 +15,6 @@ from shared.notifications.secrets import (
     new_encryption_key,
     new_webhook_key,
     parse_device_secret,
-    target_hash,
     webhook_key_partner,
 )
 
@@ -43,7 +45,9 @@ def test_device_secrets_name_their_org_and_device_and_are_stored_as_peppered_has
     stored = hash_key(secret, "pepper")
     assert secret not in stored and key_matches(secret, stored, "pepper")
     assert not key_matches(secret, stored, "other pepper")
-    assert target_hash(ORG, "token", "t", "p") != target_hash(ORG, "fid", "t", "p")
+    targets = target_hasher(pepper_ring("p"))
+    token, fid = DeviceIn(systemUserId=ORG, token="t"), DeviceIn(systemUserId=ORG, fid="t")
+    assert targets.hash(target_text(ORG, token)) != targets.hash(target_text(ORG, fid))
 
 
 def test_a_webhook_key_names_its_partner_only_as_a_candidate_for_a_point_read() -> None:

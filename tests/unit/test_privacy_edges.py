@@ -10,9 +10,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from shared.audit.ip import anonymise_ip
-from shared.privacy import deadlines, keyed
+from shared.keys import CONSENT_SUBJECT, lookup_hasher, pepper_ring
+from shared.privacy import deadlines
 from shared.privacy.consent import ConsentKeys
-from shared.privacy.keyed import KeyedHash
 from shared.privacy.record import catalogue_version, processing_record
 from shared.privacy.subjects import index
 from shared.privacy.subjects.links import sign
@@ -46,11 +46,11 @@ def test_only_the_network_prefix_of_an_ip_is_stored(given: str, stored: str) -> 
     assert anonymise_ip(given) == stored
 
 
-def test_a_keyed_hash_needs_a_pepper_and_prints_without_padding() -> None:
-    with pytest.raises(ValueError, match="non-empty pepper"):
-        KeyedHash("", keyed.CONSENT)
-    text = KeyedHash("pepper", keyed.CONSENT).b64("someone@fabrikam.example")
-    assert len(text) == 43 and "=" not in text
+def test_a_keyed_hash_needs_a_pepper_and_names_its_key() -> None:
+    with pytest.raises(ValueError, match="non-empty version"):
+        lookup_hasher(pepper_ring(""), CONSENT_SUBJECT)
+    text = lookup_hasher(pepper_ring("pepper"), CONSENT_SUBJECT).hash("someone@fabrikam.example")
+    assert text.startswith("pepper.v1:") and len(text.split(":")[1]) == 64
 
 
 def test_the_record_names_each_store_as_a_partner_finds_it() -> None:
@@ -94,8 +94,12 @@ def test_index_partitions_keep_the_form_stored_rows_were_written_under() -> None
     assert (
         index.tenant_partition("P1", "ABC-Tenant", hashed) == f"t~P1~abc-tenant~m{0x0123 % index.SHARDS:02d}"
     )
+    # A hash with its key id is sharded by the hash alone, as one without is.
+    assert index.tenant_partition("P1", "ABC-Tenant", "pepper.v2:" + hashed) == index.tenant_partition(
+        "P1", "ABC-Tenant", hashed
+    )
     assert index.org_devices_partition("ORG-1") == "o~org-1~d"
-    device = index.device_entry(index.index_key("pepper"), "ORG-1", "SYSTEM-USER", "01DEVICE")
+    device = index.device_entry(index.index_key(pepper_ring("pepper")), "ORG-1", "SYSTEM-USER", "01DEVICE")
     assert (device["PartitionKey"], device["deviceId"]) == ("o~org-1~d", "01DEVICE")
 
 

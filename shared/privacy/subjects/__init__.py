@@ -24,6 +24,7 @@ from shared.privacy.flags import FLAGS, org_partition, restricted_in_org, restri
 
 if TYPE_CHECKING:
     from shared.clock import Clock
+    from shared.keys import KeyRing, MasterKey
     from shared.privacy.subjects.holdings import Holdings, SubjectHolders
     from shared.storage.router import AccountStorage, StorageRouter
 
@@ -171,20 +172,23 @@ class SubjectData:
         self,
         storage: StorageRouter,
         clock: Clock,
-        master_key: str,
+        master_key: str | MasterKey,
         consents: Callable[[str], ConsentSource] | None = None,
         *,
         pepper: str,
         holders: SubjectHolders,
         contacts: Callable[[str], ContactSource] | None = None,
+        ring: KeyRing | None = None,
     ) -> None:
+        from shared.keys import pepper_ring
         from shared.privacy.subjects import index
 
         self.storage = storage
         self.holders = holders
         self.clock = clock
         self._master_key = master_key
-        self._index_key = index.index_key(pepper)
+        # The subject index under the pepper's versions (version 1 only unless handed the ring).
+        self._index_key = index.index_key(ring or pepper_ring(pepper))
         self._consents = consents  # region -> the ledger there
         self._contacts = contacts  # region -> its complaint register and correspondence
 

@@ -25,7 +25,7 @@ from shared.privacy.flags import FLAGS, org_partition, tenant_partition
 from shared.privacy.subjects import index
 
 if TYPE_CHECKING:
-    from shared.privacy.keyed import KeyedHash
+    from shared.keys import KeyedHasher
     from shared.privacy.subjects import SubjectIdentifier, SubjectScope
     from shared.storage.router import AccountStorage
 
@@ -98,7 +98,7 @@ class RectifyingHolder(SubjectHolder, Protocol):
         scope: SubjectScope,
         subject_key: str,
         changes: dict[str, str],
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
     ) -> dict[str, Any]:
         """Writes `changes` to the subject's row and its subject-index entries; returns the row before."""
 
@@ -123,7 +123,7 @@ class Gatherer:
         account: AccountStorage,
         keys: SubjectKeyStore,
         scope: SubjectScope,
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
         holder: SubjectHolder,
     ):
         self.account = account
