@@ -190,6 +190,7 @@ EXPECTED_ROUTES: dict[str, str] = {
     "GET partners/{partnerId}/invoices/{invoiceId}/pdf": "manageAccess+operator",
     "POST partners/{partnerId}/invoices": "operator",
     "POST operator/invoices/close": "operator",
+    "GET operator/key-versions": "operator",
     "PUT partners/{partnerId}/invoices/{invoiceId}/status": "operator",
     "POST partners/{partnerId}/invoices/{invoiceId}/credit-note": "operator",
     "GET notices": "public",

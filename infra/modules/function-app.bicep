@@ -226,6 +226,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DEVICE_TOKEN_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=device-token-key)'
     CONSENT_TOKEN_KEYS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=consent-token-keys)'
     SUBJECT_KEY_MASTER: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=subject-key-master)'
+    SUBJECT_KEY_MASTER_VERSIONS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=subject-key-master-versions)'
     AUDIT_MAC_KEYS: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=audit-mac-keys)'
 
     // --- Platform -----------------------------------------------------------------------------

@@ -327,3 +327,37 @@ class AlertSubscriptions:
 
 def _whole_seconds(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
+
+
+class SubscriptionSecretRekey:
+    """A subscription's sealed URL and signing secrets as the background re-keying sees them
+    (`shared/storage/rekeying.py`): sealed again under the first DEVICE_TOKEN_KEY."""
+
+    master = "tokencipher"
+    table = TABLE
+    columns: tuple[str, ...] = ("url", "secrets")
+    where = "RowKey ne ''"
+
+    def __init__(self, cipher: TokenCipher):
+        self.cipher = cipher
+
+    def key_ids(self, row: Any) -> list[str]:
+        sealed = [str(row["url"])] if row.get("url") else []
+        sealed += [str(entry["s"]) for entry in json.loads(row.get("secrets") or "[]") if entry.get("s")]
+        return [self.cipher.key_id_of(value) for value in sealed]
+
+    def rekey(self, row: Any) -> dict[str, Any] | None:
+        context = f"alerts:{row['PartitionKey']}:{row['RowKey']}"
+        changes: dict[str, Any] = {}
+        if row.get("url") and (url := self.cipher.reseal(str(row["url"]), context)) is not None:
+            changes["url"] = url
+        entries = json.loads(row.get("secrets") or "[]")
+        resealed = [
+            {**entry, "s": self.cipher.reseal(str(entry["s"]), context) or entry["s"]}
+            if entry.get("s")
+            else entry
+            for entry in entries
+        ]
+        if resealed != entries:
+            changes["secrets"] = json.dumps(resealed)
+        return changes or None

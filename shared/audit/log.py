@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
     from shared.audit.seal import SubjectKeyStore
+    from shared.keys import MasterKey
     from shared.storage.router import AccountStorage
 
 LANES = 8
@@ -157,7 +158,7 @@ class AuditLog:
         clock: Clock,
         *,
         lanes: int = LANES,
-        master_key: str | None = None,
+        master_key: str | MasterKey | None = None,
         mac_keys: MacKeys | None = None,
     ):
         self.account = account
@@ -174,12 +175,10 @@ class AuditLog:
         return self._mac_keys
 
     def subject_keys(self) -> SubjectKeyStore:
-        from shared.audit.seal import SubjectKeyStore
+        from shared.audit.seal import SubjectKeyStore, configured_master
 
         if self._master_key is None:
-            from shared.settings import get_settings
-
-            self._master_key = get_settings().subject_key_master.get_secret_value()
+            self._master_key = configured_master()
         return SubjectKeyStore(self.account, self._master_key)
 
     def _bucket(self, name: str) -> TableClient:
@@ -442,3 +441,19 @@ def iter_all(log: AuditLog, partner_id: str) -> Iterator[dict[str, Any]]:
         yield from items
         if not token:
             return
+
+
+def mac_key_dependencies(log: AuditLog, *, limit: int = 100_000) -> tuple[dict[str, int], bool]:
+    """How many stored events each AUDIT_MAC_KEYS key id MACed (newest months first), reading at
+    most `limit` rows, and whether every row was read. A MAC key is kept while events it MACed
+    are (the chain is never re-MACed: that is what the MAC stops an insider from doing)."""
+    found: dict[str, int] = {}
+    read = 0
+    for name in reversed(log.bucket_names()):
+        for row in tables.query_json(log.account.table(name), "RowKey ne ''", ["kid"]):
+            if read >= limit:
+                return found, False
+            read += 1
+            if row.get("kid"):
+                found[str(row["kid"])] = found.get(str(row["kid"]), 0) + 1
+    return found, True

@@ -9,6 +9,12 @@ Both rows are written in one transaction. Erasure deletes them: the stored event
 (so their hash chain still verifies) but their sealed fields can no longer be read and render as
 `"[erased]"`. The kid is random, so once the `s~` row is gone nothing links it to the subject.
 `cryptography` is imported at first use (cold start).
+
+The master has versions like the pepper (`shared/keys.py`): SUBJECT_KEY_MASTER is version 1,
+SUBJECT_KEY_MASTER_VERSIONS adds `{"2": "<key>"}`. Each row records the version that wrapped it
+(`masterVersion`; a row without one was wrapped by version 1), is unwrapped under that version,
+and new keys are wrapped under the highest. `SubjectKeyRewrap` moves the rest to the highest in
+the background (`shared/storage/rekeying.py`); then an old version can be dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.keys import MasterKey, key_id
 from shared.storage import tables
 
 if TYPE_CHECKING:
@@ -34,6 +41,8 @@ KEY_ROW = "k~"
 # The pointer row's month of last sealing (yyyymm): the retention sweep drops a key once no event
 # it sealed can remain (shared/privacy/lifetimes.py).
 USED_MONTH = "usedMonth"
+MASTER_VERSION = "masterVersion"  # the master version that wrapped the row's key (absent: 1)
+SUBJECT_MASTER = "subjectkey"  # the master's name in key ids (`subjectkey.v2`)
 
 
 @dataclass(frozen=True)
@@ -82,12 +91,37 @@ def new_master_key() -> str:
     return _b64(os.urandom(32))
 
 
+def subject_master(first: str, more: str = "") -> MasterKey:
+    """The master's versions from SUBJECT_KEY_MASTER (version 1, empty once dropped) and
+    SUBJECT_KEY_MASTER_VERSIONS (`{"2": "<key>"}`), each checked to be a 32-byte key."""
+    master = MasterKey.from_settings(SUBJECT_MASTER, first.strip(), more)
+    for secret in master.versions.values():
+        master_key_bytes(secret.decode())
+    return master
+
+
+def configured_master() -> MasterKey:
+    """The master as the process's settings give it."""
+    from shared.settings import get_settings
+
+    config = get_settings()
+    return subject_master(
+        config.subject_key_master.get_secret_value(), config.subject_key_master_versions.get_secret_value()
+    )
+
+
+class UnknownMasterVersionError(Exception):
+    """A row was wrapped by a master version the settings no longer hold: put it back."""
+
+
 class SubjectKeyStore:
     """The per-subject keys of one region's account."""
 
-    def __init__(self, account: AccountStorage, master_key: str):
+    def __init__(self, account: AccountStorage, master_key: str | MasterKey):
         self.account = account
-        self._master = master_key_bytes(master_key)
+        master = master_key if isinstance(master_key, MasterKey) else subject_master(master_key)
+        self.master = master
+        self._keys = {v: master_key_bytes(secret.decode()) for v, secret in master.versions.items()}
         self.rows_read = 0
 
     def _table(self) -> Any:
@@ -103,7 +137,7 @@ class SubjectKeyStore:
             return None
         self.rows_read += 1
         kid = str(row["kid"])
-        return kid, self._unwrap(partner_id, kid, str(row["wrapped"]))
+        return kid, self._unwrap(partner_id, kid, row)
 
     def get_or_create(
         self, partner_id: str, scope: str, key: str, *, used_at: datetime | None = None
@@ -123,7 +157,7 @@ class SubjectKeyStore:
         if row is not None:
             self.rows_read += 1
             kid = str(row["kid"])
-            return kid, self._unwrap(partner_id, kid, str(row["wrapped"]))
+            return kid, self._unwrap(partner_id, kid, row)
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         from shared.ids import new_id
@@ -142,10 +176,19 @@ class SubjectKeyStore:
                             "RowKey": subject_row_key(scope, key),
                             "kid": kid,
                             "wrapped": wrapped,
+                            MASTER_VERSION: self.master.current,
                             **({USED_MONTH: month} if month is not None else {}),
                         },
                     ),
-                    ("create", {"PartitionKey": partner_id, "RowKey": KEY_ROW + kid, "wrapped": wrapped}),
+                    (
+                        "create",
+                        {
+                            "PartitionKey": partner_id,
+                            "RowKey": KEY_ROW + kid,
+                            "wrapped": wrapped,
+                            MASTER_VERSION: self.master.current,
+                        },
+                    ),
                 ],
             )
         except tables.BatchRefusedError:
@@ -160,7 +203,7 @@ class SubjectKeyStore:
         if row is None:
             return None
         self.rows_read += 1
-        return self._unwrap(partner_id, kid, str(row["wrapped"]))
+        return self._unwrap(partner_id, kid, row)
 
     def delete(self, partner_id: str, scope: str, key: str) -> str | None:
         """Deletes the subject's key (both rows); returns its kid, or None if there was none."""
@@ -177,13 +220,54 @@ class SubjectKeyStore:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         nonce = os.urandom(12)
-        return _b64(nonce + AESGCM(self._master).encrypt(nonce, raw, self._aad(partner_id, kid)))
+        master = self._keys[self.master.current]
+        return _b64(nonce + AESGCM(master).encrypt(nonce, raw, self._aad(partner_id, kid)))
 
-    def _unwrap(self, partner_id: str, kid: str, wrapped: str) -> bytes:
+    def _unwrap(self, partner_id: str, kid: str, row: Any) -> bytes:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        data = _unb64(wrapped)
-        return AESGCM(self._master).decrypt(data[:12], data[12:], self._aad(partner_id, kid))
+        version = version_of(row)
+        master = self._keys.get(version)
+        if master is None:
+            raise UnknownMasterVersionError(
+                f"subject key {kid} is wrapped by {key_id(SUBJECT_MASTER, version)}, which is not configured"
+            )
+        data = _unb64(str(row["wrapped"]))
+        return AESGCM(master).decrypt(data[:12], data[12:], self._aad(partner_id, kid))
+
+    def rewrap(self, row: Any) -> dict[str, Any] | None:
+        """The row's key wrapped again under the current version (the columns to write), or None
+        when it is wrapped by the current version already."""
+        if version_of(row) == self.master.current:
+            return None
+        partner_id, row_key = str(row["PartitionKey"]), str(row["RowKey"])
+        kid = row_key[len(KEY_ROW) :] if row_key.startswith(KEY_ROW) else str(row["kid"])
+        raw = self._unwrap(partner_id, kid, row)
+        return {"wrapped": self._wrap(partner_id, kid, raw), MASTER_VERSION: self.master.current}
+
+
+def version_of(row: Any) -> int:
+    """The master version that wrapped a row's key (rows from before versions: 1)."""
+    return int(row.get(MASTER_VERSION) or 1)
+
+
+class SubjectKeyRewrap:
+    """Both rows of every subject key (`s~` and `k~`, each holds the wrapped key) as the
+    background re-keying sees them (`shared/storage/rekeying.py`)."""
+
+    table = TABLE
+    columns: tuple[str, ...] = ("kid", "wrapped", MASTER_VERSION)
+    where = "RowKey ne ''"
+
+    def __init__(self, keys: SubjectKeyStore):
+        self.keys = keys
+        self.master = SUBJECT_MASTER
+
+    def key_ids(self, row: Any) -> list[str]:
+        return [key_id(SUBJECT_MASTER, version_of(row))] if row.get("wrapped") else []
+
+    def rekey(self, row: Any) -> dict[str, Any] | None:
+        return self.keys.rewrap(row) if row.get("wrapped") else None
 
 
 def seal_value(partner_id: str, kid: str, key: bytes, value: Any) -> str:

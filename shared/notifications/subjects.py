@@ -15,7 +15,7 @@ from shared.privacy.subjects import index
 from shared.privacy.subjects.holdings import not_applicable, parallel, read_row
 
 if TYPE_CHECKING:
-    from shared.privacy.keyed import KeyedHash
+    from shared.keys import KeyedHasher
     from shared.privacy.subjects import SubjectIdentifier, SubjectScope
     from shared.privacy.subjects.holdings import Gatherer, Holdings
     from shared.storage.router import AccountStorage
@@ -60,7 +60,8 @@ class OrgSubjects:
             record = {k: v for k, v in dict(row).items() if k not in ("PartitionKey", "RowKey")}
             found.add("orgUser", {"systemUserId": key, **record}, (USERS, org, key))
             found.addresses = {v for v in index.org_user_values(row) if "@" in v}
-            for entry in index.org_user_entries(gatherer.index_key, org, key, index.org_user_values(row)):
+            values = index.org_user_values(row)
+            for entry in index.org_user_entries(gatherer.index_key, org, key, values, every_form=True):
                 found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
         self._devices(gatherer, org, key, found)
 
@@ -71,11 +72,10 @@ class OrgSubjects:
         if value is None:
             raise not_applicable("That phone number has too few digits.")
         partition = index.org_people_partition(org)
-        hashed = index.value_hash(gatherer.index_key, value)
-        entries = index.read_value(account.table(index.TABLE), partition, hashed)
+        entries = index.value_entries(account, gatherer.index_key, value, lambda _: partition)
         found.rows_read += len(entries)
         matches = set()
-        for entry in entries:
+        for _, entry in entries:
             row = read_row(account, USERS, org, str(entry["subject"]))
             if row is not None:
                 found.rows_read += 1
@@ -98,12 +98,10 @@ class OrgSubjects:
         # The user's device counter is keyed by their id: it goes with them (nothing to export).
         found.index_rows.append((DEVICES, org, user_counter_key(key)))
         partition = index.org_devices_partition(org)
-        entries = index.read_value(
-            account.table(index.TABLE), partition, index.value_hash(gatherer.index_key, key)
-        )
+        entries = index.value_entries(account, gatherer.index_key, key, lambda _: partition)
         found.rows_read += len(entries)
         device_ids: list[str] = []
-        for entry in entries:
+        for _, entry in entries:
             device_id = str(entry["deviceId"])
             row = read_row(account, DEVICES, org, DEVICE_PREFIX + device_id)
             if row is not None:
@@ -144,6 +142,19 @@ class OrgSubjects:
                 (DELIVERIES, notification_id, device_id),
             )
 
+    @staticmethod
+    def indexed_by(account: AccountStorage, org: str, user_id: str) -> set[str] | None:
+        """What a stored system user is found by now, or None when there is no row (the subject
+        index's background re-keying, shared/privacy/subjects/reindex.py)."""
+        row = read_row(account, USERS, org.lower(), user_id.lower())
+        return None if row is None else index.org_user_values(row)
+
+    @staticmethod
+    def device_user(account: AccountStorage, org: str, device_id: str) -> str | None:
+        """The system user a stored device is registered to, or None when there is no device row."""
+        row = read_row(account, DEVICES, org.lower(), DEVICE_PREFIX + device_id)
+        return None if row is None else str(row.get("systemUserId") or "").lower() or None
+
     def release(self, account: AccountStorage, scope: SubjectScope, found: Holdings) -> None:
         """Takes the system user out of the recipient lists of the org's notifications (idempotent);
         every other row found is theirs alone (and goes)."""
@@ -166,7 +177,7 @@ class OrgSubjects:
         scope: SubjectScope,
         subject_key: str,
         changes: dict[str, str],
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
     ) -> dict[str, Any]:
         from azure.core.exceptions import ResourceNotFoundError
         from azure.data.tables import UpdateMode
@@ -179,7 +190,7 @@ class OrgSubjects:
         after_row = {**row, **changes}
         index.index_org_users(account, index_key, org, [after_row])
         gone = index.org_user_values(row) - index.org_user_values(after_row)
-        for entry in index.org_user_entries(index_key, org, subject_key, gone):
+        for entry in index.org_user_entries(index_key, org, subject_key, gone, every_form=True):
             with contextlib.suppress(ResourceNotFoundError):
                 account.table(index.TABLE).delete_entity(entry["PartitionKey"], entry["RowKey"])
         return row

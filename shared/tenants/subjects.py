@@ -71,7 +71,10 @@ class TenantSubjects:
         if row is not None:  # counted where it was read
             found.add("tenantUser", user_from_entity(row), (USERS, str(row["PartitionKey"]), key))
             found.addresses = index.tenant_user_addresses(row)
-            for entry in index.tenant_entries(gatherer.index_key, partner, tenant, key, found.addresses):
+            entries = index.tenant_entries(
+                gatherer.index_key, partner, tenant, key, found.addresses, every_form=True
+            )
+            for entry in entries:
                 found.index_rows.append((index.TABLE, entry["PartitionKey"], entry["RowKey"]))
         self._report_rows(account, partner, tenant, key, found)
         self._offboardings(account, partner, tenant, key, found)
@@ -127,12 +130,12 @@ class TenantSubjects:
     def _by_address(gatherer: Gatherer, address: str, found: Holdings) -> dict[str, Any]:
         account, scope = gatherer.account, gatherer.scope
         partner, tenant = scope.partner_id, str(scope.tenant_id).lower()
-        hashed = index.value_hash(gatherer.index_key, address)
-        partition = index.tenant_partition(partner, tenant, hashed)
-        entries = index.read_value(account.table(index.TABLE), partition, hashed)
+        entries = index.value_entries(
+            account, gatherer.index_key, address, lambda form: index.tenant_partition(partner, tenant, form)
+        )
         found.rows_read += len(entries)
         candidates: dict[str, Any] = {}
-        for entry in entries:
+        for partition, entry in entries:
             user_id = str(entry["subject"])
             row = read_row(account, USERS, user_partition(partner, tenant, user_id), user_id)
             if row is not None:
@@ -142,6 +145,14 @@ class TenantSubjects:
             else:
                 candidates[user_id] = row
         return candidates
+
+    @staticmethod
+    def indexed_by(account: AccountStorage, partner: str, tenant: str, user_id: str) -> set[str] | None:
+        """The addresses a stored end user is found by now, or None when there is no row (the
+        subject index's background re-keying, shared/privacy/subjects/reindex.py)."""
+        key = user_id.lower()
+        row = read_row(account, USERS, user_partition(partner, tenant.lower(), key), key)
+        return None if row is None else index.tenant_user_addresses(row)
 
     def release(self, account: AccountStorage, scope: SubjectScope, found: Holdings) -> None:
         if found.subject_key is None:

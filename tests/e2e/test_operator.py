@@ -107,6 +107,26 @@ def test_the_operator_is_refused_on_end_user_data_by_token_and_by_key(
         assert web.get(f"{partner.url}/events/verify", headers=headers).json()["valid"] is True
 
 
+def test_the_operator_reads_which_key_versions_are_current_and_what_depends_on_each(
+    api: str, partner: PartnerSetup
+) -> None:
+    for headers in (OPERATOR, operator_bearer(api)):
+        answer = web.get(f"{api}/api/operator/key-versions", headers=headers)
+        assert answer.status_code == 200, answer.text
+        masters = {m["name"]: m for m in answer.json()["items"]}
+        assert set(masters) == {"pepper", "subjectkey", "tokencipher", "auditmac", "consenttoken"}
+        # One version of each here, current; the partner's own API key is a hash under the pepper.
+        (pepper,) = masters["pepper"]["versions"]
+        assert pepper["keyId"] == "pepper.v1" and pepper["current"] and pepper["dependents"] >= 1
+        (subject,) = masters["subjectkey"]["versions"]
+        assert subject["keyId"] == "subjectkey.v1" and subject["current"] and subject["configured"]
+        assert masters["consenttoken"]["versions"][0]["dependents"] is None  # nothing stored
+    # Nobody else: a partner's key is no operator credential, a token without the role is refused.
+    assert web.get(f"{api}/api/operator/key-versions", headers=partner.as_key).status_code == 401
+    no_role = operator_bearer(api, roles=())
+    assert web.get(f"{api}/api/operator/key-versions", headers=no_role).status_code == 403
+
+
 def test_the_document_says_which_routes_take_the_operator(api: str) -> None:
     paths = web.get(f"{api}/api/openapi.json").json()["paths"]
 
