@@ -4,6 +4,7 @@ alerts. Thin: each calls one method of shared/alerts."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import azure.functions as func
 from pydantic import Field
@@ -11,6 +12,7 @@ from pydantic import Field
 from functions import deps
 from functions.auth import PartnerContext, operator_only, partner_access
 from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
+from functions.queues import queue_function
 from shared.access.principals import Scope
 from shared.alerts.models import (
     DELIVERY_QUEUE,
@@ -31,7 +33,7 @@ from shared.alerts.models import (
 from shared.alerts.notices import NoticeIn, NoticeList, NoticeOut
 from shared.audit.context import ActionContext
 from shared.models import PageQuery
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 
 log = logging.getLogger("tenantry.alerts")
 
@@ -255,10 +257,8 @@ def _deliver(region: str, queue: str, name: str) -> None:
     _register(run, name, queue, region)
 
 
-def _register(run: object, name: str, queue: str, region: str) -> None:
-    run.__name__ = run.__qualname__ = name  # type: ignore[attr-defined]
-    trigger = bp.queue_trigger(arg_name="msg", queue_name=queue, connection=region_storage_setting(region))
-    bp.function_name(name=name)(trigger(run))
+def _register(run: Callable[[func.QueueMessage], None], name: str, queue: str, region: str) -> None:
+    queue_function(bp, name, queue, region)(run)
 
 
 for _region in get_settings().regions:

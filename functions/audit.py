@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 from functions import deps
 from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, RouteParams, endpoint
+from functions.queues import queue_function
 from shared.access.principals import Scope
 from shared.access.reach import ALL_TENANTS
 from shared.audit.anchors import anchor_region
@@ -23,7 +24,7 @@ from shared.audit.verifications import VerificationMessage, VerificationOut, Ver
 from shared.billing.invoices import partner_ids_in
 from shared.errors import ProblemError, forbidden
 from shared.models import ApiModel, PageQuery, QueryInput
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 from shared.usage import month_of
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -197,12 +198,7 @@ def _verification_handler(region: str) -> None:
             message.partner_id, message.verification_id
         )
 
-    run.__name__ = run.__qualname__ = f"audit_verify_{region}"
-    bp.function_name(name=f"audit_verify_{region}")(
-        bp.queue_trigger(arg_name="msg", queue_name=VERIFY_QUEUE, connection=region_storage_setting(region))(
-            run
-        )
-    )
+    queue_function(bp, f"audit_verify_{region}", VERIFY_QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

@@ -23,6 +23,7 @@ from functions.auth import (
     partner_access,
 )
 from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
+from functions.queues import queue_function
 from shared.access.principals import Actor, OperatorCaller, PartnerCaller, Scope
 from shared.access.reach import ALL_TENANTS, TenantReach, tenant_permission
 from shared.audit.context import ActionContext
@@ -56,7 +57,7 @@ from shared.notifications.models import (
 from shared.notifications.orgs import Org, OrgLocation
 from shared.notifications.records import QUEUE
 from shared.notifications.webhook import SIZE_EXCEEDED_HEADER
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 
 log = logging.getLogger("tenantry.dynamics")
 
@@ -529,10 +530,7 @@ def _fanout_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
         deps.fanout(region).handle_message(msg.get_body())
 
-    run.__name__ = run.__qualname__ = f"notify_fanout_{region}"
-    bp.function_name(name=f"notify_fanout_{region}")(
-        bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=region_storage_setting(region))(run)
-    )
+    queue_function(bp, f"notify_fanout_{region}", QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

@@ -10,10 +10,11 @@ from pydantic import Field
 from functions import deps
 from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, Created, Ulid, endpoint
-from functions.tenants import MAX_DEQUEUE, TenantRoute, UserRoute
+from functions.queues import final_attempt, queue_function
+from functions.tenants import TenantRoute, UserRoute
 from shared.access.principals import Scope
 from shared.errors import not_found
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 from shared.tenants.lifecycle_models import (
     OFFBOARD_QUEUE,
     OffboardingIn,
@@ -133,15 +134,10 @@ def _offboarding_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
         message = OffboardingMessage.model_validate_json(msg.get_body())
         partner = deps.partners().get(message.partner_id)
-        final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
+        final = final_attempt(msg)
         deps.offboarding(partner).run(message.tenant_id, message.operation_id, final_attempt=final)
 
-    run.__name__ = run.__qualname__ = f"tenant_offboard_{region}"
-    bp.function_name(name=f"tenant_offboard_{region}")(
-        bp.queue_trigger(
-            arg_name="msg", queue_name=OFFBOARD_QUEUE, connection=region_storage_setting(region)
-        )(run)
-    )
+    queue_function(bp, f"tenant_offboard_{region}", OFFBOARD_QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

@@ -3,11 +3,9 @@ the breach register and data-subject requests. Thin: each calls one service in s
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import azure.functions as func
 from pydantic import ConfigDict, Field
@@ -21,6 +19,7 @@ from functions.auth import (
     partner_access,
 )
 from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
+from functions.queues import final_attempt, queue_function
 from shared.access.principals import Role, Scope
 from shared.audit.context import ActionContext
 from shared.errors import FieldError, ProblemError, not_found, validation_failed
@@ -56,7 +55,7 @@ from shared.privacy.subprocessors import (
     SubprocessorChangeOut,
 )
 from shared.privacy.transfers import TransferOut
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger("tenantry.privacy")
@@ -312,16 +311,6 @@ class RequestRoute(RouteParams):
     request_id: Ulid = Field(alias="requestId")
 
 
-# The queue trigger's last attempt is host.json's maxDequeueCount: then a request is marked
-# failed (retryable, deadline kept) instead of being left in progress when the message goes to poison.
-_MAX_DEQUEUE = int(
-    json.loads((Path(__file__).resolve().parent.parent / "host.json").read_text())
-    .get("extensions", {})
-    .get("queues", {})
-    .get("maxDequeueCount", 5)
-)
-
-
 def _org(context: PartnerContext, org_id: str) -> Org | None:
     try:
         org: Org = deps.orgs(context.partner.id, context.partner.region).get(org_id)
@@ -497,16 +486,12 @@ def _job_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
         message = JobMessage.model_validate_json(msg.get_body())
         partner = deps.partners().get(message.partner_id)
-        final = (msg.dequeue_count or 1) >= _MAX_DEQUEUE
+        # On the last attempt a request is marked failed (retryable, deadline kept), not left in progress.
+        final = final_attempt(msg)
         done = deps.privacy_requests(partner).run(message.request_id, final_attempt=final)
         log.info("privacy request %s: %s", done.id, done.state.value)
 
-    run.__name__ = run.__qualname__ = f"privacy_jobs_{region}"
-    bp.function_name(name=f"privacy_jobs_{region}")(
-        bp.queue_trigger(arg_name="msg", queue_name=JOBS_QUEUE, connection=region_storage_setting(region))(
-            run
-        )
-    )
+    queue_function(bp, f"privacy_jobs_{region}", JOBS_QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

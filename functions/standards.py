@@ -12,9 +12,9 @@ from pydantic import Field, StringConstraints
 from functions import deps
 from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, Created, NoContent, RouteParams, Ulid, endpoint
-from functions.tenants import MAX_DEQUEUE
+from functions.queues import final_attempt, queue_function
 from shared.access.principals import Scope
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 from shared.standards.models import (
     AssignmentIn,
     AssignmentList,
@@ -302,13 +302,10 @@ def _run_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
         message = RunMessage.model_validate_json(msg.get_body())
         partner = deps.partners().get(message.partner_id)
-        final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
+        final = final_attempt(msg)
         deps.standard_runs(partner).run(message.run_id, final_attempt=final)
 
-    run.__name__ = run.__qualname__ = f"standard_run_{region}"
-    bp.function_name(name=f"standard_run_{region}")(
-        bp.queue_trigger(arg_name="msg", queue_name=RUN_QUEUE, connection=region_storage_setting(region))(run)
-    )
+    queue_function(bp, f"standard_run_{region}", RUN_QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

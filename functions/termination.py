@@ -8,15 +8,13 @@ from pydantic import Field
 from functions import deps
 from functions.auth import PartnerContext, partner_access
 from functions.http import Accepted, Call, RouteParams, Ulid, endpoint
+from functions.queues import final_attempt, queue_function
 from shared.access.principals import Scope
 from shared.partners.models import Administration, AdministrationPatch
 from shared.privacy.data_return import QUEUE, DataReturnIn, DataReturnMessage, DataReturnOut
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-
-# A package that failed this many times is marked failed (the message then goes to poison).
-MAX_DEQUEUE = 5
 
 
 class DataReturnRoute(RouteParams):
@@ -85,13 +83,11 @@ def get_data_return(call: Call, context: PartnerContext, route: DataReturnRoute)
 def _data_return_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
         message = DataReturnMessage.model_validate_json(msg.get_body())
-        final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
+        # A package failing its last attempt is marked failed (the message then goes to poison).
+        final = final_attempt(msg)
         deps.data_returns().run(message.partner_id, message.job_id, final_attempt=final)
 
-    run.__name__ = run.__qualname__ = f"partner_export_{region}"
-    bp.function_name(name=f"partner_export_{region}")(
-        bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=region_storage_setting(region))(run)
-    )
+    queue_function(bp, f"partner_export_{region}", QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

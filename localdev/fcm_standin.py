@@ -26,12 +26,17 @@ Switches (JSON bodies) and records
   POST /_standin/throttle       {"count": n | "seconds": s, "retry_after": 30, "error_code": ...}
                                 the next n sends (or all sends for s seconds) get 429 with Retry-After;
                                 error_code defaults to QUOTA_EXCEEDED, null sends a bare 429
+  POST /_standin/outage         {"count": n | "seconds": s, "error_code": "UNAVAILABLE", "retry_after": 5}
+                                the next n sends (or all for s seconds) after the throttle's get that
+                                error (its HTTP status, as FCM answers it), with Retry-After if given
   POST /_standin/latency        {"ms": 20, "jitter_ms": 5}  added before every send is answered
   POST /_standin/service-accounts   a service-account JSON (or {private_key_id, client_email,
                                 public_key_pem}) whose assertions /token then accepts
   POST /_standin/revoke-tokens  every access token issued so far stops working (401 on send)
   POST /_standin/reset          clears records and switches (trusted keys and tokens stay)
   GET  /_standin/deliveries?token=... | ?fid=...   what was delivered to that target, message included
+  GET  /_standin/attempts?token=... | ?fid=...   every send to that target, answered or refused:
+                                wall-clock time, HTTP status, errorCode, Retry-After sent
   GET  /_standin/token-requests  the assertions /token accepted (issuer, scope, key id)
   GET  /_standin/stats          counters: requests, delivered, failures per code, in-flight peak, CPU
 
@@ -290,9 +295,12 @@ class AccessToken:
 
 @dataclass
 class Throttle:
+    """A stretch of refused sends: by count, by time, or both (429 for the throttle switch, any
+    FCM error for the outage switch)."""
+
     remaining: int | None  # None: by time only
     until: float | None  # monotonic deadline; None: by count only
-    retry_after: int
+    retry_after: int | None  # None: no Retry-After header
     error_code: str | None
 
     def applies(self, now: float) -> bool:
@@ -319,6 +327,11 @@ class StandinState:
     error_rates: dict[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     throttle: Throttle | None = None
+    outage: Throttle | None = None
+    # Every send per target as the stand-in answered it: at (wall clock), status, errorCode, retryAfter.
+    attempt_log: dict[tuple[str, str], list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     requests: int = 0
@@ -336,6 +349,8 @@ class StandinState:
             self.token_requests.clear()
             self.error_rates = {}
             self.throttle = None
+            self.outage = None
+            self.attempt_log.clear()
             self.latency_ms = self.jitter_ms = 0.0
             self.requests = self.delivered = self.validated = self.max_in_flight = 0
 
@@ -525,9 +540,30 @@ class FcmStandin:
         try:
             if state.latency_ms or state.jitter_ms:
                 await asyncio.sleep((state.latency_ms + state.rng.uniform(0, state.jitter_ms)) / 1000)
-            return self._answer_send(project, scope, body)
+            answer = self._answer_send(project, scope, body)
         finally:
             state.in_flight -= 1
+        self._log_attempt(body, answer)
+        return answer
+
+    def _log_attempt(self, body: bytes, answer: Response) -> None:
+        try:
+            message = json.loads(body).get("message", {})
+        except (ValueError, AttributeError):
+            return
+        if not isinstance(message, dict):
+            return
+        for target_field in ("token", "fid"):
+            target = message.get(target_field)
+            if isinstance(target, str):
+                status, payload, headers = answer
+                details = payload.get("error", {}).get("details", []) if status != 200 else []
+                code = next((d.get("errorCode") for d in details if d.get("errorCode")), None)
+                entry = {"at": time.time(), "status": status, "errorCode": code}
+                entry["retryAfter"] = headers.get("Retry-After")
+                with self.state.lock:
+                    self.state.attempt_log[(target_field, target)].append(entry)
+                return
 
     def _fail(self, code: str, headers: dict[str, str] | None = None) -> Response:
         self.state.failures[code] += 1
@@ -586,8 +622,12 @@ class FcmStandin:
             return (
                 429,
                 error_body(429, "RESOURCE_EXHAUSTED", quota_text, details),
-                {"Retry-After": str(throttle.retry_after)},
+                {} if throttle.retry_after is None else {"Retry-After": str(throttle.retry_after)},
             )
+        outage = state.outage
+        if outage is not None and outage.applies(time.monotonic()):
+            headers = {} if outage.retry_after is None else {"Retry-After": str(outage.retry_after)}
+            return self._fail(outage.error_code or "UNAVAILABLE", headers)
         return request
 
     def _target_failure(self, target_field: str, target: str) -> Response | None:
@@ -637,6 +677,11 @@ class FcmStandin:
         if name == "token-requests":
             with state.lock:
                 return 200, {"tokenRequests": list(state.token_requests)}, {}
+        if name == "attempts":
+            named = [(f, query[f]) for f in _TARGETS if f in query][:1]
+            with state.lock:
+                found = [a for key in named for a in state.attempt_log.get(key, [])]
+            return 200, {"attempts": found}, {}
         if name == "stats":
             return 200, state.stats(), {}
         return 404, {"error": f"no such record: {name}"}, {}
@@ -654,20 +699,10 @@ class FcmStandin:
             if "seed" in options:
                 state.rng.seed(options["seed"])
         elif name == "throttle":
-            count = options.get("count")
-            seconds = options.get("seconds")
-            if count is None and seconds is None:
-                state.throttle = None
-            else:
-                error_code = options.get("error_code", "QUOTA_EXCEEDED")
-                if error_code is not None and error_code not in FCM_ERRORS:
-                    raise ValueError(f"unknown error_code {error_code}")
-                state.throttle = Throttle(
-                    remaining=None if count is None else int(count),
-                    until=None if seconds is None else time.monotonic() + float(seconds),
-                    retry_after=int(options.get("retry_after", 30)),
-                    error_code=error_code,
-                )
+            # A bare 429 (error_code null) is allowed here: Google's front end sends those too.
+            state.throttle = _stretch(options, default_code="QUOTA_EXCEEDED", default_retry_after=30)
+        elif name == "outage":
+            state.outage = _stretch(options, default_code="UNAVAILABLE", default_retry_after=None)
         elif name == "latency":
             state.latency_ms = float(options.get("ms", 0))
             state.jitter_ms = float(options.get("jitter_ms", 0))
@@ -681,6 +716,25 @@ class FcmStandin:
         else:
             return 404, {"error": f"no such switch: {name}"}, {}
         return 200, {"ok": True}, {}
+
+
+def _stretch(
+    options: dict[str, Any], *, default_code: str, default_retry_after: int | None
+) -> Throttle | None:
+    """A stretch of refused sends from a switch's options; None (switched off) without count or seconds."""
+    count, seconds = options.get("count"), options.get("seconds")
+    if count is None and seconds is None:
+        return None
+    error_code = options.get("error_code", default_code)
+    if error_code is not None and error_code not in FCM_ERRORS:
+        raise ValueError(f"unknown error_code {error_code}")
+    retry_after = options.get("retry_after", default_retry_after)
+    return Throttle(
+        remaining=None if count is None else int(count),
+        until=None if seconds is None else time.monotonic() + float(seconds),
+        retry_after=None if retry_after is None else int(retry_after),
+        error_code=error_code,
+    )
 
 
 # --- running it ---------------------------------------------------------------------------

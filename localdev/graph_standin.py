@@ -1205,6 +1205,9 @@ class GraphStandin:
                 "priority": request.headers.get("x-ms-throttle-priority"),
                 "prefer": request.headers.get("prefer"),
                 "retryAfter": extra.get("Retry-After"),
+                # How long the answer took (a slow fault's delay included): a client that gave up
+                # sooner and retried shows as a request starting before this one ended.
+                "took": time.monotonic() - started,
             }
         )
         headers = {"request-id": request_id, "client-request-id": client_request_id, **extra}

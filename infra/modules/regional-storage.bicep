@@ -45,6 +45,7 @@ var tables = [
   'invoices'
   'privacysettings'
   'privacysweeps'
+  'keyrewraps'
   'breaches'
   'privacyrequests'
   'complaints'
@@ -75,6 +76,7 @@ var tables = [
   'alertsubscriptions'
   'alertdeliveries'
   'alertconditions'
+  'poisonmessages'
 ]
 var queues = [
   'tenantsync'

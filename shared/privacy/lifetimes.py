@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.audit.poison import TABLE as POISON_MESSAGES
 from shared.audit.seal import KEY_ROW, SUBJECT_ROW, USED_MONTH
 from shared.audit.seal import TABLE as SUBJECT_KEYS
+from shared.clock import isoformat
 from shared.partners.subscription import add_months
-from shared.privacy.retention import EVENT_LOG_MONTHS, Candidate, SweepScope
+from shared.privacy.retention import EVENT_LOG_MONTHS, Candidate, SweepScope, delete_row
 from shared.storage import tables
 
 # Azure drops a queue message at its time-to-live: 7 days unless a sender sets another, and
@@ -81,6 +83,33 @@ class QueueMessageLifetime:
         return False
 
 
+POISON_RECORD_DAYS = 30
+
+
+class PoisonRecords:
+    """Why a queue message was given up on is kept 30 days after it was recorded: long enough to
+    look into and replay, whichever partition (partner or system) holds the row."""
+
+    name = "poisonmessages.age"
+    covers = (POISON_MESSAGES,)
+    tested_by = (
+        "tests/integration/test_poison_retention.py::test_poison_records_go_30_days_after_they_were_made"
+    )
+
+    def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
+        cutoff = isoformat(scope.as_of - timedelta(days=POISON_RECORD_DAYS))
+        rows = scope.account.table(POISON_MESSAGES).query_entities(
+            f"recordedAt lt {tables.literal(cutoff)}", select=["PartitionKey", "RowKey"]
+        )
+        for key in sorted(f"{r['PartitionKey']}|{r['RowKey']}" for r in rows):
+            if after is None or key > after:
+                yield Candidate(key, "queue failure records", tuple(key.split("|", 1)))
+
+    def delete(self, scope: SweepScope, candidate: Candidate) -> bool:
+        partition, row = candidate.ref
+        return delete_row(scope.account.table(POISON_MESSAGES), partition, row)
+
+
 class SweepRunState:
     """The sweep's own rows: the run state goes when a run completes, the lease when it stops.
 
@@ -90,6 +119,21 @@ class SweepRunState:
     name = "privacysweeps.run-state"
     covers = ("privacysweeps",)
     tested_by = "tests/integration/test_retention_rules.py::test_a_completed_sweep_leaves_no_run_state"
+
+    def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
+        return iter(())
+
+    def delete(self, scope: SweepScope, candidate: Candidate) -> bool:
+        return False
+
+
+class RekeyRunState:
+    """The re-keying job's cursors (`shared/storage/rekeying.py`): one row per table being walked,
+    removed by the job itself when its pass reaches the end; nothing else is ever due."""
+
+    name = "keyrewraps.run-state"
+    covers = ("keyrewraps",)
+    tested_by = "tests/integration/test_key_rotation.py::test_a_job_cut_short_resumes_where_it_stood"
 
     def candidates(self, scope: SweepScope, after: str | None) -> Iterator[Candidate]:
         return iter(())
