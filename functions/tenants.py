@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -15,10 +13,11 @@ from pydantic import Field
 from functions import deps
 from functions.auth import PartnerContext, client_network, partner_access
 from functions.http import Accepted, Call, Created, Guid, NoContent, RouteParams, Ulid, endpoint
+from functions.queues import final_attempt, queue_function
 from shared.access.principals import Role, Scope
 from shared.errors import ProblemError, forbidden, not_found
 from shared.models import PageQuery
-from shared.settings import get_settings, region_storage_setting
+from shared.settings import get_settings
 from shared.tenants.models import (
     QUEUE,
     AdminConsentCallbackQuery,
@@ -61,12 +60,6 @@ log = logging.getLogger("tenantry.tenants")
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
-# The queue trigger's last attempt is host.json's maxDequeueCount: then a sync is marked failed
-# instead of being left "running" when the message moves to the poison queue.
-_HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
-MAX_DEQUEUE = int(
-    json.loads(_HOST_JSON.read_text()).get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5)
-)
 _TENANT = "partners/{partnerId}/tenants/{tenantId}"
 
 
@@ -596,16 +589,14 @@ def _sync_handler(region: str) -> None:
     def run(msg: func.QueueMessage) -> None:
         message = SyncMessage.model_validate_json(msg.get_body())
         partner = deps.partners().get(message.partner_id)
-        final = (msg.dequeue_count or 1) >= MAX_DEQUEUE
+        # On the last attempt a sync is marked failed rather than left "running" as the message is poisoned.
+        final = final_attempt(msg)
         synced = deps.tenants(partner).run_sync(message.tenant_id, message.sync_id, final_attempt=final)
         if synced.state == "succeeded":
             # Standards assigned `afterSync` check the tenant now (one run per assignment and sync).
             deps.standard_assignments(partner).after_sync(message.tenant_id, synced.id)
 
-    run.__name__ = run.__qualname__ = f"tenant_sync_{region}"
-    bp.function_name(name=f"tenant_sync_{region}")(
-        bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=region_storage_setting(region))(run)
-    )
+    queue_function(bp, f"tenant_sync_{region}", QUEUE, region)(run)
 
 
 for _region in get_settings().regions:

@@ -19,13 +19,14 @@ from localdev.settings import load_local_settings
 T = TypeVar("T")
 
 
-def start_test_azurite() -> tuple[Azurite, dict[str, str]]:
-    """Azurite in memory on free ports with the example settings' accounts; returns the settings to use."""
+def start_test_azurite(data_dir: Path | None = None) -> tuple[Azurite, dict[str, str]]:
+    """Azurite on free ports with the example settings' accounts, in memory unless `data_dir` is
+    given (then it can be stopped and started again with its data); returns the settings to use."""
     settings = load_local_settings(REPO)
     azurite = Azurite(
         accounts_in(settings),
         {"blob": free_port(), "queue": free_port(), "table": free_port()},
-        data_dir=None,
+        data_dir=data_dir,
     )
     azurite.start()
     env = dict(settings)
@@ -53,18 +54,19 @@ def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, what: st
         time.sleep(0.05)
 
 
-@contextmanager
-def local_host(
+def start_host(
     env: dict[str, str],
+    port: int,
     *,
     script_root: Path = REPO,
     app: str = "function_app:app",
     output: IO[bytes] | None = None,
-) -> Iterator[str]:
-    """Runs `python -m localdev host` for `script_root` and yields its base URL once it serves.
+    own_session: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Starts `python -m localdev host` on `port` and returns once it serves.
 
-    `output` (a file) receives the host's stdout and stderr, e.g. to search its log."""
-    port = free_port()
+    `own_session`: the host and its worker processes form a process group of their own, so a
+    test can kill them all at once (`os.killpg`), as an instance taken away loses every process."""
     base = f"http://127.0.0.1:{port}"
     # The host serves the development token issuer itself, so its address follows the port.
     env = {
@@ -91,6 +93,7 @@ def local_host(
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT if output is not None else None,
+        start_new_session=own_session,
     )
 
     def serving() -> bool:
@@ -104,10 +107,35 @@ def local_host(
 
     try:
         wait_until(serving, timeout=30, what="the local host to serve")
-        yield base
+    except BaseException:
+        stop_host(process)
+        raise
+    return process
+
+
+def stop_host(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def local_host(
+    env: dict[str, str],
+    *,
+    script_root: Path = REPO,
+    app: str = "function_app:app",
+    output: IO[bytes] | None = None,
+) -> Iterator[str]:
+    """Runs `python -m localdev host` for `script_root` and yields its base URL once it serves.
+
+    `output` (a file) receives the host's stdout and stderr, e.g. to search its log."""
+    port = free_port()
+    process = start_host(env, port, script_root=script_root, app=app, output=output)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_host(process)

@@ -77,9 +77,12 @@ class TimerRunner:
             log.exception("timer function %s raised", self.indexed.name)
         upcoming = next_occurrence(self.schedule, scheduled)
         if self.monitor is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                self.host.background_executor, self.monitor.write, scheduled, upcoming
-            )
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self.host.background_executor, self.monitor.write, scheduled, upcoming
+                )
+            except Exception:  # storage away: the schedule goes on; the next write records it
+                log.warning("timer %s: could not record its schedule status", self.indexed.name)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

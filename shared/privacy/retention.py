@@ -461,8 +461,11 @@ class RetentionSweeper:
         budget_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
         max_items: int | None = None,
+        lease_margin_seconds: float = 120.0,
     ):
         self.registry = registry
+        # How long past its budget a crashed invocation's lease still holds the region's sweep.
+        self.lease_margin_seconds = lease_margin_seconds
         self.router = router
         self.clock = clock
         self.budget_seconds = budget_seconds
@@ -499,7 +502,7 @@ class RetentionSweeper:
             "PartitionKey": "sweep",
             "RowKey": "lease",
             "holder": holder,
-            "until": time.time() + self.budget_seconds + 120,
+            "until": time.time() + self.budget_seconds + self.lease_margin_seconds,
         }
         try:
             table.create_entity(lease)

@@ -9,6 +9,7 @@ so a function in functions/ still calls one service.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.audit.log import AuditLog
@@ -17,13 +18,13 @@ from shared.tenants.directory import DirectoryService
 from shared.tenants.records import TenantStore
 from shared.tenants.registry import TenantRegistry
 from shared.tenants.snapshots import SnapshotReader
-from shared.tenants.sync_runner import SyncRunner
+from shared.tenants.sync_runner import SYNC_LEASE, SyncRunner
 
 if TYPE_CHECKING:
     from shared.audit.context import ActionContext
     from shared.clock import Clock
+    from shared.keys import KeyedHasher
     from shared.partners.service import Partner
-    from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
     from shared.tenants.baseline import BaselineChecker
     from shared.tenants.graph_access import GraphAccess
@@ -63,9 +64,10 @@ class TenantService:
         *,
         sync_workers: int = 8,
         dispatch: Callable[[SyncMessage, int | None], None] | None = None,
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
         proof: TenantProof,
         baseline_checker: BaselineChecker,
+        sync_lease: timedelta = SYNC_LEASE,
     ):
         self.account = account
         self.partner = partner
@@ -87,6 +89,7 @@ class TenantService:
             index_key=index_key,
             sync_workers=sync_workers,
             dispatch=dispatch,
+            lease=sync_lease,
         )
         self.registry = TenantRegistry(
             account,

@@ -35,8 +35,8 @@ from shared.tenants.sync import SyncEngine, SyncInput, TenantGoneError, elapsed_
 
 if TYPE_CHECKING:
     from shared.audit.log import AuditLog
+    from shared.keys import KeyedHasher
     from shared.partners.service import Partner
-    from shared.privacy.keyed import KeyedHash
     from shared.storage.router import AccountStorage
     from shared.tenants.baseline import BaselineChecker
     from shared.tenants.baselines import BaselineService
@@ -45,6 +45,7 @@ log = logging.getLogger("tenantry.tenants")
 
 STALE_SYNC = timedelta(minutes=30)  # a queued/running sync older than this is presumed lost
 SYNC_LEASE = timedelta(seconds=120)  # renewed after every page; a killed run frees it this soon
+# (TENANTRY_WORK_LEASE_SECONDS sets it for the app)
 
 
 class SyncRunner:
@@ -62,11 +63,13 @@ class SyncRunner:
         baselines: BaselineService,
         baseline_checker: BaselineChecker,
         audit: AuditLog,
-        index_key: KeyedHash,
+        index_key: KeyedHasher,
         sync_workers: int = 8,
         dispatch: Callable[[SyncMessage, int | None], None] | None = None,
+        lease: timedelta = SYNC_LEASE,
     ):
         self.account = account
+        self.lease = lease
         self.partner = partner
         self.clock = clock
         self.graph = graph
@@ -181,7 +184,7 @@ class SyncRunner:
                     "PartitionKey": self.partner.id,
                     "RowKey": tenant["RowKey"],
                     "leaseOwner": runner,
-                    "leaseUntil": isoformat(now + SYNC_LEASE),
+                    "leaseUntil": isoformat(now + self.lease),
                 },
                 mode=UpdateMode.MERGE,
                 etag=tenant.etag,
@@ -190,7 +193,7 @@ class SyncRunner:
         except HttpResponseError as error:
             if error.status_code != 412:
                 raise
-            return int(SYNC_LEASE.total_seconds())
+            return int(self.lease.total_seconds())
         return None
 
     def _release_lease(self, tenant_id: str, runner: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -189,6 +190,29 @@ def test_worker_process_count_runs_queue_triggers_in_another_process(  # type: i
     assert started["pid"] != http_pid
     # The host stops the worker processes it started.
     wait_until(lambda: not Path(f"/proc/{started['pid']}").exists(), timeout=20, what="the worker to stop")
+
+
+def test_a_message_held_past_its_lease_is_renewed_not_delivered_again(  # type: ignore[no-untyped-def]
+    stack_env: dict[str, str], records, tmp_path: Path
+) -> None:
+    # As the host's queue listener renews a message's invisibility while its function runs, so a
+    # fan-out job longer than the lease is not taken by a second instance meanwhile.
+    queue = "sample-blocking-lease"
+    env = _blocking_host_env(stack_env, queue, TENANTRY_LOCAL_QUEUE_LEASE_SECONDS="2")
+    gate = tmp_path / "open"
+    with local_host(env, script_root=SAMPLE, app="sample_functions:app"):
+        _hold(stack_env, queue, ["lease-1"], gate)
+        wait_until(lambda: record(records, "blocking", "lease-1-started"), timeout=30, what="the function")
+        time.sleep(6)  # the function runs three leases long: that is what is under test
+        gate.touch()
+        wait_until(lambda: record(records, "blocking", "lease-1-done"), what="the held function to end")
+        client = QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], queue)
+        wait_until(
+            lambda: client.get_queue_properties().approximate_message_count == 0,
+            what="the message to be deleted",
+        )
+    started = record(records, "blocking", "lease-1-started")
+    assert started is not None and started["dequeue_count"] == 1
 
 
 def test_timer_runs_on_startup(sample: str, records) -> None:  # type: ignore[no-untyped-def]

@@ -113,7 +113,7 @@ def pid(req: func.HttpRequest) -> func.HttpResponse:
 def blocking(msg: func.QueueMessage) -> None:
     # Holds its thread until the test creates the gate file the message names (a stuck fan-out).
     payload = json.loads(msg.get_body())
-    record("blocking", f"{payload['key']}-started", pid=os.getpid())
+    record("blocking", f"{payload['key']}-started", pid=os.getpid(), dequeue_count=msg.dequeue_count)
     gate = Path(payload["gate"])
     deadline = time.monotonic() + 60
     while not gate.exists() and time.monotonic() < deadline:
