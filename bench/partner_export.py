@@ -1,13 +1,16 @@
 """A whole partner's data-return package: rows per second and the memory it takes while it runs.
 
-Starts a private Azurite, creates a partner and seeds it straight into tables
-(`localdev/partner_seed.py`): --tenants tenants of --users users each (with two audit events per
-tenant), --orgs organisations of --devices devices each. Then builds the package as the queue
-worker does (`DataReturns.run`) and reports the rows written, the wall time, the resident memory
-before the export and its peak during the export (sampled every 20 ms from /proc: streamed, the
-peak stays near the start whatever the partner's size). Defaults are the issue's partner
-(50 x 2,000 users, 3 x 20,000 devices); run small with e.g.
-`--tenants 2 --users 100 --orgs 1 --devices 500`. Last line: `partner_export_rows_per_s: <n>`.
+Starts a private Azurite, creates a partner and seeds it straight into storage
+(`localdev/partner_seed.py`): --tenants tenants of --users users each (with two audit events and
+--snapshots configuration snapshots per tenant), --orgs organisations of --devices devices each,
+with --notifications notifications per organisation delivered to every device (a delivery outcome
+row per device). Then builds the package as the queue worker does (`DataReturns.run`) and reports
+the rows and blobs written, the wall time, the resident memory before the export and its peak
+during the export (sampled every 20 ms from /proc: streamed, the peak stays near the start
+whatever the partner's size). Defaults are the issue's partner (50 x 2,000 users, 3 x 20,000
+devices) with 2 notifications per organisation and a snapshot per tenant; run small with e.g.
+`--tenants 2 --users 100 --orgs 1 --devices 500`. Last line: `partner_export_rows_per_s: <n>`
+(rows of tables and blobs of containers, each a line of the package).
 """
 
 from __future__ import annotations
@@ -34,6 +37,15 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=3, help="Dynamics organisations (default 3)")
     parser.add_argument(
         "--devices", type=int, default=20_000, help="devices per organisation (default 20000)"
+    )
+    parser.add_argument(
+        "--notifications",
+        type=int,
+        default=2,
+        help="notifications per organisation, each to every device (default 2)",
+    )
+    parser.add_argument(
+        "--snapshots", type=int, default=1, help="configuration snapshots per tenant (default 1)"
     )
     parser.add_argument("--page", type=int, default=1000, help="rows per page and block (default 1000)")
     args = parser.parse_args()
@@ -106,8 +118,10 @@ def run(args: argparse.Namespace) -> None:
         users=args.users,
         orgs=args.orgs,
         devices=args.devices,
+        notifications=args.notifications,
+        snapshots=args.snapshots,
     )
-    print(f"seeded: {seeded.rows} rows in {time.perf_counter() - started:.1f} s")
+    print(f"seeded: {seeded.rows} rows, {seeded.blobs} blobs in {time.perf_counter() - started:.1f} s")
     service = DataReturns(
         deps.storage(), deps.clock(), deps.partners(), page_rows=args.page, dispatch=lambda r, m: None
     )
@@ -119,7 +133,8 @@ def run(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - started
     status = service.get(partner, job.id)
     assert status.state.value == "succeeded", status
-    print(f"files: {len(status.files)}, rows exported: {status.rows}, in {elapsed:.1f} s")
+    blobs = sum(f.rows for f in status.files if f.file.startswith("blobs/"))
+    print(f"files: {len(status.files)}, rows exported: {status.rows} ({blobs} blobs), in {elapsed:.1f} s")
     print(f"rss_before_export_mb: {before:.0f}")
     print(f"export_peak_rss_mb: {rss.peak:.0f}")
     print(f"partner_export_rows_per_s: {status.rows / elapsed:.0f}")

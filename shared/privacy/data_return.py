@@ -3,24 +3,34 @@
 What goes in: every regional table of the storage catalogue (`returned_categories`) except those
 in `NOT_RETURNED`, read from every region's account, one JSON Lines file per catalogue entry:
 rows whose PartitionKey starts with the partner id, or (`ORG_KEYED`) whose PartitionKey is one of
-the partner's organisations. Rows come as the Table service's JSON has them (typed values keep
-their `<name>@odata.type` annotation, so a restore can write them back as they were); columns
-that hold secrets or sealed values (`_SECRET_MARKERS`) are left out. `manifest.json` lists each
-file with its row count, byte count and SHA-256.
+the partner's organisations, or (`NOTIFICATION_KEYED`, the delivery outcomes) one of the
+notifications of those organisations. Rows come as the Table service's JSON has them (typed values
+keep their `<name>@odata.type` annotation, so a restore can write them back as they were);
+columns that hold secrets or sealed values (`_SECRET_MARKERS`) are left out. Then every regional
+blob container in `RETURNED_CONTAINERS` (those in `NOT_RETURNED_CONTAINERS` say why not): the
+partner's blobs (named `<partner id>/...`), one JSON Lines file per container,
+`blobs/<container>.jsonl`, a blob per line with its name, metadata, size and SHA-256 and its
+content as text (`_BlobCopy`). One file per container rather than a file per blob: a package is
+JSON Lines per category with one signed link per file, whatever the number of blobs, and the job's
+state stays small. `manifest.json` lists each file with its row (or blob) count, byte count and
+SHA-256.
 
 How it is built: the job's state is one blob (`<partner>/<job>/job.json`, ETag-guarded) holding
-the category it is at, the source (table, filter) within it, the table's continuation and the
-blocks staged so far. A page of rows becomes one block with an id derived from its position, so a
-worker that dies after staging and before saving stages the same block again under the same id on
-retry (replacing it, never adding rows twice); a category's file is committed from its block
-list once every source is read. Only one page is held in memory at a time.
+the category it is at, the source (table, filter; container, prefix) within it, the position in
+it and the blocks staged so far. A page of rows, or of blobs, or a chunk of a large blob, becomes
+one block with an id derived from its position, so a worker that dies after staging and before
+saving stages the same block again under the same id on retry (replacing it, never adding rows
+twice); a category's file is committed from its block list once every source is read. Only one
+page, or one chunk of a blob, is held in memory at a time.
 
 `anonymise` builds the same package with personal data replaced: fields that name a person
 (`_PERSONAL_FIELDS`, anything holding "mail", "phone" or "principalname") become keyed pseudonyms,
-e-mail addresses and GUIDs inside any other value become pseudonyms of the same shape, numbers,
-dates, states and counts stay. The key is random per job, lives only in the job's state while the
-job runs and is dropped when it completes, so a pseudonym can be matched within the package (a
-user's rows still join up) and never back to a person.
+e-mail addresses and GUIDs inside any other value, and in blob names, metadata and content,
+become pseudonyms of the same shape, numbers, dates, states and counts stay. Containers whose
+content names people by more than addresses and ids (`LEFT_OUT_WHEN_ANONYMISED`) are left out. The
+key is random per job, lives only in the job's state while the job runs and is dropped when it
+completes, so a pseudonym can be matched within the package (a user's rows still join up, a
+snapshot's role holder with the user) and never back to a person.
 
 Packages and their state go after `PACKAGE_DAYS` (the `partnerexports` lifecycle rule and the
 retention sweep); the download link is a short-lived SAS (`shared/privacy/subjects/links.py`:
@@ -36,6 +46,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -65,18 +76,41 @@ PACKAGE_DAYS = 30
 LINK_TTL = timedelta(minutes=15)
 PAGE_ROWS = 1000
 MANIFEST = "manifest.json"
+BLOB_CHUNK = 4 * 1024 * 1024  # bytes of a blob read (and staged) at a time
 
 # Tables whose rows are not the partner's data to take away, and why.
 NOT_RETURNED: dict[str, str] = {
     "idempotency": "the sealed first answers of retried creates, kept 24 hours: no data of their own",
     "privacysweeps": "the retention sweep's own run state, per region",
+    "keyrewraps": "the re-keying job's own cursors, per region",
     "subjectkeys": "per-subject encryption keys: they never leave the service",
     "subjectindex": "a keyed index of the subjects in the other tables, derived from them",
     "consentthrottle": "rate-limit counters of the consent forms",
-    "notifydeliveries": "one row per device and notification, keyed by notification: not yet returned",
 }
 # Tables keyed by organisation id, whose rows belong to the partner that holds the organisation.
 ORG_KEYED = frozenset({"orgusers", "orgrules", "devices", "notifications"})
+# Tables keyed by notification id: the partner's through its organisations' `notifications` rows.
+NOTIFICATION_KEYED = frozenset({"notifydeliveries"})
+
+# Blob containers whose blobs named `<partner id>/...` are the partner's data, and what they hold.
+RETURNED_CONTAINERS: dict[str, str] = {
+    "tenantsnapshots": "configuration snapshots of the partner's tenants (one JSON document per sync)",
+    "privacyexports": "access packages of the partner's data subjects still kept (7 days)",
+}
+# Blob containers that are not the partner's data to take away, and why.
+NOT_RETURNED_CONTAINERS: dict[str, str] = {
+    "partnerexports": "the data-return packages themselves and their job state",
+    "auditanchors": "region-wide: a day's blob holds every partner's audit lane heads; the partner's "
+    "own chain (with its hashes) is in the events file",
+    "notifypayloads": "a notification's title and body, sealed under the service's key while it is "
+    "sent and deleted within a day: sealed content never leaves, and opening it would keep a body "
+    "the service promises not to keep",
+}
+# Returned containers left out of an `anonymise` package: their content is about one named person.
+LEFT_OUT_WHEN_ANONYMISED: dict[str, str] = {
+    "privacyexports": "each is one data subject's data through and through, named; its rows are in "
+    "the package, pseudonymised",
+}
 
 # A column whose name holds one of these is a secret, a hash of one or a sealed value.
 _SECRET_MARKERS = ("keyhash", "secret", "sealed", "token", "footprint", "cipher")
@@ -121,9 +155,9 @@ class JobState(StrEnum):
 
 
 class PackageFile(ApiModel):
-    category: str
-    file: str
-    rows: int
+    category: str = Field(description="The catalogue's table or blob container the file holds.")
+    file: str = Field(description="`<table>.jsonl`, or `blobs/<container>.jsonl` (a blob per line).")
+    rows: int = Field(description="Lines of the file: a table's rows, a container's blobs.")
     bytes: int
     sha256: str
 
@@ -167,6 +201,24 @@ def returned_categories() -> list[str]:
         and entry.placement is Placement.REGIONAL
         and entry.name not in NOT_RETURNED
     ]
+
+
+def returned_containers(kind: TerminationChoice = TerminationChoice.RETURN) -> list[str]:
+    """The blob containers a package of `kind` holds, in catalogue order."""
+    left_out = LEFT_OUT_WHEN_ANONYMISED if kind is TerminationChoice.ANONYMISE else {}
+    return [
+        entry.name
+        for entry in CATALOGUE
+        if entry.kind is StorageKind.CONTAINER
+        and entry.placement is Placement.REGIONAL
+        and entry.name in RETURNED_CONTAINERS
+        and entry.name not in left_out
+    ]
+
+
+def package_file(category: str) -> str:
+    """The package's file of a table (`<table>.jsonl`) or of a container (`blobs/<container>.jsonl`)."""
+    return f"blobs/{category}.jsonl" if category in RETURNED_CONTAINERS else f"{category}.jsonl"
 
 
 def _bucketed(name: str) -> bool:
@@ -244,6 +296,7 @@ class DataReturns:
         partners: PartnerService,
         *,
         page_rows: int = PAGE_ROWS,
+        blob_chunk: int = BLOB_CHUNK,
         hook: Hook | None = None,
         dispatch: Callable[[str, DataReturnMessage], None] | None = None,
     ):
@@ -251,6 +304,7 @@ class DataReturns:
         self.clock = clock
         self.partners = partners
         self.page_rows = page_rows
+        self.blob_chunk = blob_chunk
         # Called after each saved step (`page`, `category`) with the category: tests crash from it.
         self.hook = hook
         self.dispatch = dispatch
@@ -281,7 +335,7 @@ class DataReturns:
             "state": JobState.QUEUED.value,
             "createdAt": now,
             "updatedAt": now,
-            "categories": returned_categories(),
+            "categories": [*returned_categories(), *returned_containers(kind)],
             "index": 0,
             "sources": None,
             "source": 0,
@@ -339,31 +393,27 @@ class DataReturns:
         categories: list[str] = state["categories"]
         while state["index"] < len(categories):
             category = categories[state["index"]]
-            blob = self._blob(account, state["partnerId"], state["id"], f"{category}.jsonl")
+            blob = self._blob(account, state["partnerId"], state["id"], package_file(category))
             if state["sources"] is None:
                 state["sources"] = self._sources(state["partnerId"], category)
                 state["source"], state["position"], state["blocks"], state["rows"] = 0, None, [], 0
                 etag = self._save(account, state, etag)
             while state["source"] < len(state["sources"]):
-                region, table_name, filter_text = state["sources"][state["source"]]
-                table = self.router.region(region).table(table_name)
-                rows, position = tablequery.page(table, filter_text, self.page_rows, state["position"])
-                if rows:
+                step = self._read(state, category, pseudonyms)
+                if step.restart_at is not None:
+                    # A blob changed or went while it was copied: its blocks are staged again (or not).
+                    del state["blocks"][step.restart_at :]
+                if step.data:
                     block_id = _block_id(len(state["blocks"]))
-                    data = b"".join(
-                        json.dumps(package_row(row, pseudonyms, category), separators=(",", ":")).encode()
-                        + b"\n"
-                        for row in rows
-                    )
                     # Same position, same id: a retry replaces the block it staged before the crash.
-                    blob.stage_block(block_id, data)
+                    blob.stage_block(block_id, step.data)
                     self._step("staged", category)
                     state["blocks"].append(block_id)
-                    state["rows"] += len(rows)
-                if position is None:
+                    state["rows"] += step.rows
+                if step.position is None:
                     state["source"], state["position"] = state["source"] + 1, None
                 else:
-                    state["position"] = position
+                    state["position"] = step.position
                 etag = self._save(account, state, etag)
                 self._step("page", category)
             etag = self._commit(account, state, etag, category, blob)
@@ -372,6 +422,67 @@ class DataReturns:
         state["state"] = JobState.SUCCEEDED.value
         state.pop("key", None)  # the pseudonyms' key ends with the job
         self._save(account, state, etag)
+
+    def _read(self, state: dict[str, Any], category: str, pseudonyms: Pseudonyms | None) -> _Step:
+        """The next block of the current source from the saved position; changes no state."""
+        region, name, where = state["sources"][state["source"]]
+        account = self.router.region(region)
+        position = state["position"]
+        if category in RETURNED_CONTAINERS:
+            return _BlobCopy(account.container(name), where, pseudonyms, self.blob_chunk).block(
+                position, self.page_rows, len(state["blocks"])
+            )
+        if category in NOTIFICATION_KEYED:
+            rows, position = self._deliveries_page(account, name, where, position)
+        else:
+            rows, position = tablequery.page(account.table(name), where, self.page_rows, position)
+        data = b"".join(
+            json.dumps(package_row(row, pseudonyms, category), separators=(",", ":")).encode() + b"\n"
+            for row in rows
+        )
+        return _Step(data, len(rows), position)
+
+    def _deliveries_page(
+        self, account: AccountStorage, table_name: str, org_id: str, position: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Up to a page of the delivery rows of an organisation's notifications, in notification order.
+
+        The org's `notifications` partition names its notifications (RowKey = notification id) and is
+        read from the last finished one on (`after`), ids only, so the job's state stays three values
+        however many notifications there are; each notification's delivery partition is read whole.
+        """
+        at = position or {"after": None, "current": None, "continuation": None}
+        after, current, continuation = at["after"], at["current"], at["continuation"]
+        deliveries = account.table(table_name)
+        rows: list[dict[str, Any]] = []
+        upcoming: list[str] = []
+        while len(rows) < self.page_rows:
+            if current is None:
+                if not upcoming:
+                    upcoming = self._notification_ids(account, org_id, after)
+                    if not upcoming:
+                        return rows, None
+                current, continuation = upcoming.pop(0), None
+            found, continuation = tablequery.page(
+                deliveries, tables.partition(current), self.page_rows - len(rows), continuation
+            )
+            rows += found
+            if continuation is None:
+                after, current = current, None
+        return rows, {"after": after, "current": current, "continuation": continuation}
+
+    def _notification_ids(self, account: AccountStorage, org_id: str, after: str | None) -> list[str]:
+        """The next notification ids of an organisation after `after` (at most a page)."""
+        filter_text = tables.partition(org_id)
+        if after is not None:
+            filter_text += f" and RowKey gt {tablequery.literal(after)}"
+        continuation: dict[str, str | None] | None = None
+        while True:
+            rows, continuation = tablequery.page(
+                account.table("notifications"), filter_text, self.page_rows, continuation, select=["RowKey"]
+            )
+            if rows or continuation is None:  # the service may answer an empty page with more to come
+                return [str(row["RowKey"]) for row in rows]
 
     def _commit(
         self, account: AccountStorage, state: dict[str, Any], etag: str, category: str, blob: Any
@@ -389,7 +500,7 @@ class DataReturns:
         state["done"].append(
             {
                 "category": category,
-                "file": f"{category}.jsonl",
+                "file": package_file(category),
                 "rows": state["rows"],
                 "bytes": size,
                 "sha256": digest.hexdigest(),
@@ -411,8 +522,12 @@ class DataReturns:
             "package": state["id"],
             "kind": state["kind"],
             "createdAt": state["createdAt"],
-            "format": "JSON Lines, one Table service row per line (typed values with @odata.type)",
+            "format": "JSON Lines: a table's file holds one Table service row per line (typed values "
+            "with @odata.type); a container's file (blobs/<container>.jsonl) one blob per line: name, "
+            "metadata, bytes and sha256 of its content, and the content as text",
             "notReturned": NOT_RETURNED,
+            "notReturnedContainers": NOT_RETURNED_CONTAINERS,
+            "leftOut": LEFT_OUT_WHEN_ANONYMISED if state["kind"] == TerminationChoice.ANONYMISE.value else {},
             "files": state["done"],
         }
         self._blob(account, state["partnerId"], state["id"], MANIFEST).upload_blob(
@@ -420,13 +535,20 @@ class DataReturns:
         )
 
     def _sources(self, partner_id: str, category: str) -> list[list[str]]:
-        """Where a category's rows are, in every region: [region, table, filter], in a fixed order."""
+        """Where a category's rows are, in every region, in a fixed order: [region, table, filter],
+        [region, table, org id] for the tables keyed by notification, [region, container, prefix]."""
         found: list[list[str]] = []
         for region in self.router.regions:
             account = self.router.region(region)
-            if category in ORG_KEYED:
+            if category in RETURNED_CONTAINERS:
+                found.append([region, category, f"{partner_id}/"])
+            elif category in ORG_KEYED or category in NOTIFICATION_KEYED:
                 orgs = tablequery.query(account.table("orgs"), tables.partition(partner_id), ["RowKey"])
-                found += [[region, category, tables.partition(str(org["RowKey"]))] for org in orgs]
+                keyed = category in ORG_KEYED
+                found += [
+                    [region, category, tables.partition(str(org["RowKey"])) if keyed else str(org["RowKey"])]
+                    for org in orgs
+                ]
             elif _bucketed(category):
                 buckets = AuditLog(account, self.clock).bucket_names()
                 found += [[region, bucket, tables.partition(partner_id)] for bucket in buckets]
@@ -500,6 +622,185 @@ class DataReturns:
             expires_at=_plus_days(created, PACKAGE_DAYS),
             error=state["error"],
         )
+
+
+# --- blobs as they go into the package ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One block of a category's file and where the next one starts (None: the source is done)."""
+
+    data: bytes
+    rows: int
+    position: Any
+    # Staged blocks from this index on are dropped first: a blob changed or went while copied.
+    restart_at: int | None = None
+
+
+# Bytes no e-mail address or GUID can hold: a blob's text cut just after one cuts neither in two
+# (nor a UTF-8 character), so pseudonymising it a chunk at a time finds every one.
+_CUTS = b" \t\r\n\"'<>,;:()[]{}"
+
+
+def _cut(raw: bytes, anonymise: bool) -> int:
+    """How much of a chunk read to take now (the rest starts the next chunk)."""
+    if anonymise:
+        at = max(raw.rfind(byte) for byte in (bytes([b]) for b in _CUTS))
+        if at >= 0:
+            return at + 1
+    for i in range(len(raw) - 1, -1, -1):
+        if raw[i] < 0x80:
+            return i + 1
+        if raw[i] >= 0xC0:  # the first byte of a character: cut before it
+            return i or len(raw)
+    return len(raw)
+
+
+class _BlobGoneError(Exception):
+    pass
+
+
+class _BlobChangedError(Exception):
+    pass
+
+
+class _BlobCopy:
+    """Copies one source's blobs (container, name prefix) into a package file, a block at a time.
+
+    Each blob becomes one JSON line, `{"name", "metadata", "bytes", "sha256", "content"}`: `content`
+    is the blob's text (pseudonymised when anonymising) and `bytes`/`sha256` are those of that text
+    in UTF-8, so a reader checks each blob as it checks each file. A small blob (at most a chunk)
+    is read whole, and several share a block. A larger one is read a chunk at a time, every read
+    guarded by the ETag it was listed with: once to measure it (its line states size and checksum
+    before the content), then into blocks of its own, one chunk each; changed meanwhile, it is
+    copied again from its first block, deleted, it is left out. The position is
+    `{page, index, offset, blob}`: the listing page's continuation, the blob within the page, the
+    byte it is copied up to, and the larger blob's measure (with the block it started at).
+    """
+
+    def __init__(self, container: Any, prefix: str, pseudonyms: Pseudonyms | None, chunk: int):
+        self.container = container
+        self.prefix = prefix
+        self.pseudonyms = pseudonyms
+        self.chunk = chunk
+
+    def block(self, position: dict[str, Any] | None, page_size: int, blocks: int) -> _Step:
+        at = position or {"page": None, "index": 0, "offset": 0, "blob": None}
+        page, index, offset, measured = at["page"], at["index"], at["offset"], at["blob"]
+        items, next_page = self._listing(page, page_size)
+        data, lines = bytearray(), 0
+        while index < len(items):
+            item = items[index]
+            if measured is None and item.size <= self.chunk:
+                if data and len(data) + item.size > self.chunk:
+                    break
+                index += 1
+                line = self._whole(item)
+                if line is not None:
+                    data += line
+                    lines += 1
+                continue
+            if data:
+                break  # a larger blob starts a block of its own
+            try:
+                if measured is None:
+                    measured = self._measure(item, blocks)
+                    data += self._head(item, measured)
+                text, offset = self._window(item.name, measured["etag"], offset, measured["size"])
+            except (_BlobGoneError, _BlobChangedError) as error:
+                first = blocks if measured is None else measured["firstBlock"]
+                skip = 1 if isinstance(error, _BlobGoneError) else 0  # changed: listed again, measured again
+                restart = {"page": page, "index": index + skip, "offset": 0, "blob": None}
+                return _Step(b"", 0, restart, restart_at=first)
+            data += _escaped(text)
+            if offset >= measured["size"]:
+                data += b'"}\n'
+                index, offset, measured, lines = index + 1, 0, None, lines + 1
+            break
+        if index >= len(items):
+            if next_page is None:
+                return _Step(bytes(data), lines, None)
+            page, index = next_page, 0
+        return _Step(bytes(data), lines, {"page": page, "index": index, "offset": offset, "blob": measured})
+
+    def _listing(self, page: str | None, page_size: int) -> tuple[list[Any], str | None]:
+        pages = self.container.list_blobs(
+            name_starts_with=self.prefix, include=["metadata"], results_per_page=page_size
+        ).by_page(continuation_token=page)
+        try:
+            items = list(next(pages))
+        except StopIteration:
+            return [], None
+        return items, pages.continuation_token or None
+
+    def _text(self, value: str) -> str:
+        return self.pseudonyms.text(value) if self.pseudonyms is not None else value
+
+    def _whole(self, item: Any) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            raw = self.container.download_blob(item.name).readall()
+        except ResourceNotFoundError:
+            return None  # deleted since it was listed
+        text = self._text(raw.decode("utf-8"))
+        encoded = text.encode()
+        measured = {"bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+        return self._head(item, measured) + _escaped(text) + b'"}\n'
+
+    def _measure(self, item: Any, blocks: int) -> dict[str, Any]:
+        digest, size, offset = hashlib.sha256(), 0, 0
+        etag = str(item.etag)
+        while offset < item.size:
+            text, offset = self._window(item.name, etag, offset, item.size)
+            encoded = text.encode()
+            digest.update(encoded)
+            size += len(encoded)
+        return {
+            "etag": etag,
+            "size": item.size,
+            "bytes": size,
+            "sha256": digest.hexdigest(),
+            "firstBlock": blocks,
+        }
+
+    def _window(self, name: str, etag: str, offset: int, size: int) -> tuple[str, int]:
+        """The text of the chunk from `offset` (cut where `_cut` says) and where the next one starts."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            raw = self.container.download_blob(
+                name,
+                offset=offset,
+                length=self.chunk,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            ).readall()
+        except ResourceNotFoundError:
+            raise _BlobGoneError from None
+        except ResourceModifiedError:
+            raise _BlobChangedError from None
+        if not raw:  # short of its measured size under the same ETag: never loop on it
+            raise RuntimeError(f"blob {name} ended at {offset} of its {size} bytes")
+        take = len(raw) if offset + len(raw) >= size else _cut(raw, self.pseudonyms is not None)
+        return self._text(raw[:take].decode("utf-8")), offset + take
+
+    def _head(self, item: Any, measured: dict[str, Any]) -> bytes:
+        """The line up to the content's opening quote."""
+        line = {
+            "name": self._text(item.name),
+            "metadata": {key: self._text(value) for key, value in (item.metadata or {}).items()},
+            "bytes": measured["bytes"],
+            "sha256": measured["sha256"],
+            "content": "",
+        }
+        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))[:-2].encode()
+
+
+def _escaped(text: str) -> bytes:
+    return json.dumps(text, ensure_ascii=False)[1:-1].encode()
 
 
 def _block_id(index: int) -> str:

@@ -6,7 +6,17 @@ import pytest
 from pydantic import ValidationError
 
 from shared.partners.models import AdministrationPatch
-from shared.privacy.data_return import NOT_RETURNED, Pseudonyms, package_row, returned_categories
+from shared.partners.subscription import TerminationChoice
+from shared.privacy.data_return import (
+    LEFT_OUT_WHEN_ANONYMISED,
+    NOT_RETURNED,
+    NOT_RETURNED_CONTAINERS,
+    RETURNED_CONTAINERS,
+    Pseudonyms,
+    package_row,
+    returned_categories,
+    returned_containers,
+)
 from shared.storage.catalogue import CATALOGUE, Placement, StorageKind
 
 
@@ -19,6 +29,20 @@ def test_every_regional_table_is_returned_or_says_why_not() -> None:
     assert {"partners", "tenants", "tenantusers", "orgs", "devices", "notifications", "events"} <= returned
     assert {"privacyrequests", "consentledger"} <= returned
     assert all(reason for reason in NOT_RETURNED.values())
+    assert "notifydeliveries" in returned
+
+
+def test_every_regional_container_is_returned_or_says_why_not() -> None:
+    regional = {
+        e.name for e in CATALOGUE if e.kind is StorageKind.CONTAINER and e.placement is Placement.REGIONAL
+    }
+    assert set(returned_containers()) | set(NOT_RETURNED_CONTAINERS) == regional
+    assert not set(RETURNED_CONTAINERS) & set(NOT_RETURNED_CONTAINERS)
+    assert set(RETURNED_CONTAINERS) <= regional  # nothing returned the catalogue does not know
+    assert all(reason for reason in [*NOT_RETURNED_CONTAINERS.values(), *LEFT_OUT_WHEN_ANONYMISED.values()])
+    assert {"tenantsnapshots", "privacyexports"} <= set(returned_containers())
+    anonymised = set(returned_containers(TerminationChoice.ANONYMISE))
+    assert anonymised == set(returned_containers()) - set(LEFT_OUT_WHEN_ANONYMISED)
 
 
 def test_secrets_never_go_into_a_package() -> None:
