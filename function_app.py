@@ -9,6 +9,7 @@ from functions import (
     calls,
     consent,
     dynamics,
+    keys,
     lifecycle,
     logsafe,
     meta,
@@ -42,6 +43,7 @@ app.register_functions(alerts.bp)
 app.register_functions(billing.bp)
 app.register_functions(standards.bp)
 app.register_functions(termination.bp)
+app.register_functions(keys.bp)
 
 # Everything imported so far lives as long as the process: the permanent generation keeps full
 # collections from walking it again and again, which under load showed as the latency tail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,9 @@ from shared.adapters.fcm import FcmSender
 from shared.audit.calls import CallLog
 from shared.audit.log import add_watcher
 from shared.clock import Clock, SystemClock
-from shared.keys import KeyRing, pepper_ring
+from shared.keys import KeyRing, MasterKey, pepper_ring
 from shared.notifications.devices import DeviceLimits, DeviceRegistry
-from shared.notifications.fanout import FanOut
+from shared.notifications.fanout import FanOut, FanoutSettings
 from shared.notifications.orgs import OrgDirectory, OrgService
 from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import NotificationService
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from shared.alerts.service import AlertService
     from shared.alerts.subscriptions import SubscriptionStore
     from shared.alerts.sync_watch import RequestDueWatch, SyncWatch
+    from shared.audit.poison import PoisonMessages
     from shared.billing.invoices import InvoiceService
     from shared.idempotency import IdempotencyStore
     from shared.notifications.enrolment import DeviceEnrolment
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from shared.standards.assignments import StandardAssignments
     from shared.standards.runs import StandardRuns
     from shared.standards.service import StandardService
+    from shared.storage.rekeying import MasterInUse, Rekeying
     from shared.tenants.graph_access import GraphAccess
     from shared.tenants.offboarding import OffboardingService
     from shared.tenants.proof import TenantProof
@@ -94,10 +97,24 @@ def _remember_secrets(config: Settings) -> None:
             config.api_key_pepper.get_secret_value(),
             *key_ring(config).master.secrets(),
             *config.consent_token_keys.get_secret_value().split(","),
-            config.subject_key_master.get_secret_value(),
+            *_subject_master(config).secrets(),
         ]
     )
     _remembered[:] = [config]
+
+
+def _subject_master(config: Settings) -> MasterKey:
+    from shared.audit.seal import subject_master as from_settings
+
+    return from_settings(
+        config.subject_key_master.get_secret_value(), config.subject_key_master_versions.get_secret_value()
+    )
+
+
+@cache
+def subject_master() -> MasterKey:
+    """SUBJECT_KEY_MASTER (version 1) and SUBJECT_KEY_MASTER_VERSIONS as one versioned master."""
+    return _subject_master(settings())
 
 
 @cache
@@ -129,8 +146,6 @@ def _tenants_held(partner: Partner) -> int:
 
 def invoices(partner: Partner) -> InvoiceService:
     """One partner's invoices, in its region; the past-due grace from the settings."""
-    from datetime import timedelta
-
     from shared.billing.invoices import InvoiceService
 
     grace = timedelta(days=settings().invoice_grace_days)
@@ -187,7 +202,9 @@ def retention_registry() -> RetentionRegistry:
     from shared.privacy.idempotency_retention import IdempotencyRecords
     from shared.privacy.lifetimes import (
         BlobsOlderThan,
+        PoisonRecords,
         QueueMessageLifetime,
+        RekeyRunState,
         SweepRunState,
         UnusedSubjectKeys,
     )
@@ -231,7 +248,9 @@ def retention_registry() -> RetentionRegistry:
                 tested_by="tests/integration/test_audit_anchors.py::test_anchors_go_when_the_log_they_anchor_is_gone",
             ),
             QueueMessageLifetime(),
+            PoisonRecords(),
             SweepRunState(),
+            RekeyRunState(),
             IdempotencyRecords(),
             *call_log_rules(),
             *breach_rules(),
@@ -253,6 +272,7 @@ def retention_sweeper() -> RetentionSweeper:
         storage(),
         clock(),
         budget_seconds=settings().privacy_sweep_budget_seconds,
+        lease_margin_seconds=settings().work_lease_seconds,
     )
 
 
@@ -300,11 +320,11 @@ def tenants(partner: Partner, *, graph: GraphAccess | None = None, **options: An
         partner,
         clock(),
         access,
-        index_key=index_key(settings().api_key_pepper.get_secret_value()),
+        index_key=index_key(key_ring(settings())),
         proof=tenant_proof(partner, graph=access),
         # The sync checks the baseline through the standards engine (standards rank above tenants).
         baseline_checker=SyncBaseline(account, partner.id, clock()),
-        **options,
+        **{"sync_lease": timedelta(seconds=settings().work_lease_seconds), **options},
     )
 
 
@@ -400,7 +420,11 @@ def tenant_proof(partner: Partner, *, graph: GraphAccess | None = None) -> Tenan
 @cache
 def consent_keys() -> ConsentKeys:
     config = settings()
-    return ConsentKeys(config.consent_token_keys.get_secret_value(), config.api_key_pepper.get_secret_value())
+    return ConsentKeys(
+        config.consent_token_keys.get_secret_value(),
+        config.api_key_pepper.get_secret_value(),
+        ring=key_ring(config),
+    )
 
 
 def consent_ledger(region: str) -> ConsentLedger:
@@ -422,6 +446,7 @@ def privacy_requests(
         settings().api_key_pepper.get_secret_value(),
         scope_exists=scope_exists,
         executors=Executors(subjects=subject_data, consent=lambda: consent_ledger(partner.region)),
+        ring=key_ring(settings()),
     )
 
 
@@ -437,9 +462,10 @@ def subject_data() -> SubjectData:
     return SubjectData(
         storage(),
         clock(),
-        settings().subject_key_master.get_secret_value(),
+        subject_master(),
         consents=consent_ledger,
         pepper=settings().api_key_pepper.get_secret_value(),
+        ring=key_ring(settings()),
         # Both scopes: a request naming an address also reaches the partner's alert e-mail recipients.
         holders=SubjectHolders(
             tenant_users=AlertRecipients(TenantSubjects(), clock()),
@@ -453,7 +479,10 @@ def contact_records(region: str) -> ContactRecords:
     """A region's complaints and correspondence as data-subject requests reach them (by address)."""
     from shared.privacy.contact_records import ContactRecords
 
-    return ContactRecords(storage().region(region), settings().api_key_pepper.get_secret_value())
+    config = settings()
+    return ContactRecords(
+        storage().region(region), config.api_key_pepper.get_secret_value(), ring=key_ring(config)
+    )
 
 
 def complaints(partner: Partner) -> ComplaintRegister:
@@ -461,7 +490,9 @@ def complaints(partner: Partner) -> ComplaintRegister:
     from shared.privacy.complaints import ComplaintRegister
 
     pepper = settings().api_key_pepper.get_secret_value()
-    return ComplaintRegister(storage().region(partner.region), partner.id, clock(), pepper)
+    return ComplaintRegister(
+        storage().region(partner.region), partner.id, clock(), pepper, ring=key_ring(settings())
+    )
 
 
 def correspondence(partner: Partner) -> Correspondence:
@@ -469,7 +500,9 @@ def correspondence(partner: Partner) -> Correspondence:
     from shared.privacy.correspondence import Correspondence
 
     pepper = settings().api_key_pepper.get_secret_value()
-    return Correspondence(storage().region(partner.region), partner.id, clock(), pepper)
+    return Correspondence(
+        storage().region(partner.region), partner.id, clock(), pepper, ring=key_ring(settings())
+    )
 
 
 def controller_requests(region: str) -> PrivacyRequestService:
@@ -482,6 +515,7 @@ def controller_requests(region: str) -> PrivacyRequestService:
         region,
         clock(),
         settings().api_key_pepper.get_secret_value(),
+        ring=key_ring(settings()),
     )
 
 
@@ -626,8 +660,24 @@ def fanout(region: str) -> FanOut:
         devices(region),
         fcm_sender(),
         usage(region),
+        FanoutSettings(claim_lease_seconds=settings().work_lease_seconds),
         restricted=restricted_in_org,
     )
+
+
+# --- queues ------------------------------------------------------------------------------------
+
+
+def poison_messages(region: str) -> PoisonMessages:
+    """Why the region's queue messages were given up on; the partner a message names sees an event
+    when it is held in this region."""
+    from shared.audit.poison import PoisonMessages
+    from shared.privacy.redact import redact
+
+    def partner_here(partner_id: str) -> bool:
+        return partners().directory.region_of(partner_id) == region
+
+    return PoisonMessages(storage().region(region), clock(), redact=redact, partner_here=partner_here)
 
 
 # --- alerts (shared/alerts/) -------------------------------------------------------------------
@@ -809,3 +859,121 @@ def request_due_watch(region: str) -> RequestDueWatch:
     from shared.alerts.sync_watch import RequestDueWatch
 
     return RequestDueWatch(storage().region(region), clock())
+
+
+# --- keys: re-keying and the report of key versions (shared/storage/rekeying.py) ---------------
+
+
+def rekeyings(region: str) -> list[tuple[str, Rekeying]]:
+    """What the re-keying job of one region walks, by name (the name keys its saved cursor)."""
+    from shared.alerts.subscriptions import SubscriptionSecretRekey
+    from shared.audit.seal import SubjectKeyRewrap, SubjectKeyStore
+    from shared.notifications.devices import DeviceTokenRekey
+    from shared.notifications.subjects import OrgSubjects
+    from shared.privacy.subjects.index import index_key
+    from shared.privacy.subjects.reindex import IndexedRows, SubjectIndexRekey
+    from shared.tenants.subjects import TenantSubjects
+
+    account = storage().region(region)
+    # The subject index last: the largest table, so it does not hold the others back a day.
+    pointed = IndexedRows(TenantSubjects.indexed_by, OrgSubjects.indexed_by, OrgSubjects.device_user)
+    return [
+        ("subjectkeys", SubjectKeyRewrap(SubjectKeyStore(account, subject_master()))),
+        ("devices", DeviceTokenRekey(token_cipher())),
+        ("alertsubscriptions", SubscriptionSecretRekey(token_cipher())),
+        ("subjectindex", SubjectIndexRekey(index_key(key_ring(settings())), account, pointed)),
+    ]
+
+
+def key_masters() -> list[MasterInUse]:
+    """Every configured master, its versions and the counters of what depends on each."""
+    import hashlib
+
+    from shared.audit.log import AuditLog, mac_key_dependencies
+    from shared.keys import LEGACY, PEPPER, key_id
+    from shared.notifications.devices import device_secret_dependencies, device_target_dependencies
+    from shared.notifications.orgs import org_key_dependencies
+    from shared.partners.access import api_key_dependencies
+    from shared.privacy.complaints import contact_dependencies
+    from shared.privacy.consent import consent_dependencies
+    from shared.privacy.subject_requests import request_dependencies
+    from shared.privacy.subjects.index import index_dependencies
+    from shared.storage.rekeying import KeyIdCounts, MasterInUse, count_key_ids
+
+    config = settings()
+
+    def whole(count: Callable[[AccountStorage], dict[str, int]]) -> Callable[[AccountStorage], KeyIdCounts]:
+        return lambda account: KeyIdCounts(count(account))
+
+    def bounded(count: Callable[[AccountStorage], dict[str, int]]) -> Callable[[AccountStorage], KeyIdCounts]:
+        # These read at most 100,000 rows (a table), one value each: as many means the scan stopped.
+        def counts(account: AccountStorage) -> KeyIdCounts:
+            found = count(account)
+            return KeyIdCounts(found, complete=sum(found.values()) < 100_000)
+
+        return counts
+
+    def contacts(table: str) -> Callable[[AccountStorage], dict[str, int]]:
+        return lambda account: contact_dependencies(account.table(table))
+
+    def walked(name: str) -> Callable[[AccountStorage], KeyIdCounts]:
+        return lambda account: count_key_ids(account, dict(rekeyings(account.label))[name])
+
+    def macs(account: AccountStorage) -> KeyIdCounts:
+        found, complete = mac_key_dependencies(AuditLog(account, clock()))
+        return KeyIdCounts(found, complete)
+
+    pepper = key_ring(config).master
+    subject = subject_master()
+    mac_spec = config.audit_mac_keys.get_secret_value()
+    consent = [k.strip() for k in config.consent_token_keys.get_secret_value().split(",") if k.strip()]
+    return [
+        MasterInUse(
+            PEPPER,
+            "API_KEY_PEPPER, API_KEY_PEPPER_VERSIONS",
+            [key_id(PEPPER, v) for v in sorted(pepper.versions, reverse=True)],
+            "one-way hashes: re-keyed when their secret is next presented, or when it expires; "
+            "subject-index entries by the daily re-keying job (erasure marks when a sync presents the user)",
+            [
+                whole(api_key_dependencies),
+                whole(org_key_dependencies),
+                whole(device_secret_dependencies),
+                bounded(device_target_dependencies),
+                bounded(index_dependencies),
+                bounded(consent_dependencies),
+                bounded(request_dependencies),
+                bounded(contacts("complaints")),
+                bounded(contacts("correspondence")),
+            ],
+            aliases={LEGACY: key_id(PEPPER, 1)},
+        ),
+        MasterInUse(
+            subject.name,
+            "SUBJECT_KEY_MASTER, SUBJECT_KEY_MASTER_VERSIONS",
+            [key_id(subject.name, v) for v in sorted(subject.versions, reverse=True)],
+            "wrapped subject keys: wrapped again by the daily re-keying job",
+            [walked("subjectkeys")],
+        ),
+        MasterInUse(
+            "tokencipher",
+            "DEVICE_TOKEN_KEY",
+            token_cipher().key_ids(),
+            "device tokens and alert receivers' URLs and secrets: sealed again by the daily re-keying "
+            "job; idempotency answers and notification payloads (not counted) end within a day",
+            [walked("devices"), walked("alertsubscriptions")],
+        ),
+        MasterInUse(
+            "auditmac",
+            "AUDIT_MAC_KEYS",
+            [part.partition("=")[0].strip() for part in mac_spec.split(",") if part.strip()],
+            "never: a key stays while events it MACed are kept (24 months)",
+            [macs],
+        ),
+        MasterInUse(
+            "consenttoken",
+            "CONSENT_TOKEN_KEYS",
+            [hashlib.sha256(key.encode()).hexdigest()[:8] for key in consent],
+            "nothing stored: links in sent mails verify under every listed key (drop one 400 days "
+            "after it stopped signing)",
+        ),
+    ]

@@ -174,6 +174,15 @@ class Settings(BaseSettings):
         alias="PRIVACY_SWEEP_BUDGET_SECONDS",
         description="How long one sweep invocation may work per region before it saves its cursor.",
     )
+    work_lease_seconds: float = Field(
+        default=120.0,
+        ge=5,
+        alias="TENANTRY_WORK_LEASE_SECONDS",
+        description=(
+            "How long a claim on work (a fan-out shard's devices, a tenant's sync, a region's sweep "
+            "beyond its budget) outlives a worker that died holding it."
+        ),
+    )
     invoice_grace_days: int = Field(
         default=14,
         ge=0,
@@ -271,7 +280,14 @@ class Settings(BaseSettings):
     )
     subject_key_master: SecretStr = Field(
         alias="SUBJECT_KEY_MASTER",
-        description="AES-256 key, base64url, wrapping the per-subject keys that seal audit events.",
+        description="AES-256 key, base64url, wrapping the per-subject keys that seal audit events: "
+        "version 1 of that master (empty once dropped; shared/audit/seal.py).",
+    )
+    subject_key_master_versions: SecretStr = Field(
+        default=SecretStr(""),
+        alias="SUBJECT_KEY_MASTER_VERSIONS",
+        description='Later versions of SUBJECT_KEY_MASTER, JSON {"2": "<key>"}: the highest wraps new '
+        "subject keys and the re-keying job moves older ones to it; every version unwraps.",
     )
     subprocessors: tuple[Subprocessor, ...] = Field(
         default=DEFAULT_SUBPROCESSORS,

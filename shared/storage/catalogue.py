@@ -192,6 +192,16 @@ CATALOGUE: tuple[StoredData, ...] = (
         retention="With the partner's administration records: 7 years after the service ends (or 10).",
     ),
     StoredData(
+        name="keyrewraps",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("operational records (no personal data)",),
+        purpose="Where the region's re-keying job stands (a table's cursor), so a run cut short resumes "
+        "(shared/storage/rekeying.py).",
+        legal_basis="Art. 32 GDPR: security of processing (keys that rotate)",
+        retention="One row per table being re-keyed, removed when its pass completes.",
+    ),
+    StoredData(
         name="privacysweeps",
         kind=StorageKind.TABLE,
         placement=Placement.REGIONAL,
@@ -644,6 +654,16 @@ CATALOGUE: tuple[StoredData, ...] = (
         purpose="Maintenance windows and policy or price changes the operator announced to partners.",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
         retention="90 days after the window ends or the change takes effect.",
+    ),
+    StoredData(
+        name="poisonmessages",
+        kind=StorageKind.TABLE,
+        placement=Placement.REGIONAL,
+        categories=("queue failure records (ids only, and error types; no message content)",),
+        purpose="Why a queue message was given up on after its last attempt (queue, message id, error "
+        "type, a short redacted reason), per partner the message named, else a system partition.",
+        legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
+        retention="30 days after the message was given up on.",
     ),
     StoredData(
         name="alertevents",
