@@ -51,8 +51,8 @@ test: lint typecheck
 	$(PY) -m pytest $(SCHEMATHESIS) $(PYTEST_ARGS)
 
 # The same suite with coverage measured and printed (shared/, functions/, localdev/; the local host
-# subprocesses included), never a gate. Apart from `make test`: tracing every host subprocess made
-# the suite about N % slower. `make unit` needs neither Node nor Azurite.
+# subprocesses included), never a gate. Apart from `make test`, which it made much slower: every
+# host subprocess was traced. `make unit` needs neither Node nor Azurite.
 coverage: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --cov --cov-report= --deselect $(SCHEMATHESIS) $(PYTEST_ARGS)
 	$(PY) -m pytest --cov --cov-append --cov-report=term:skip-covered $(SCHEMATHESIS) $(PYTEST_ARGS)
