@@ -43,6 +43,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, run, check, re
         from shared.billing.invoices import TABLE, InvoiceService
         from shared.billing.models import InvoiceOut, LineKind
         from shared.billing.numbering import series_partition
+        from shared.keys import pepper_ring
         from shared.partners.directory import PartnerDirectory
         from shared.partners.models import PartnerIn, PlanChangeIn
         from shared.partners.plans import PlanIn
@@ -63,7 +64,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, run, check, re
         account = router.region("eu")
         operator = ActionContext(Actor("operator", "bench"))
         setup_clock = Clock(START)
-        service = PartnerService(router, PartnerDirectory(router), setup_clock, "bench-pepper")
+        service = PartnerService(router, PartnerDirectory(router), setup_clock, pepper_ring("bench-pepper"))
         for plan_id, name, euros in (("basic", "Basic", 100), ("pro", "Pro", 300)):
             body = {"displayName": name, "tenantLimit": 50, "monthlyPriceCents": euros * 100}
             service.plans.create_version(
@@ -101,7 +102,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, run, check, re
         print(f"set up {len(partner_ids)} partners with usage in {time.perf_counter() - started:.1f} s")
 
         close_clock = Clock(START + timedelta(days=31, hours=2))
-        fresh = PartnerService(router, PartnerDirectory(router), close_clock, "bench-pepper")
+        fresh = PartnerService(router, PartnerDirectory(router), close_clock, pepper_ring("bench-pepper"))
 
         def close(partner_id: str) -> InvoiceOut:
             return _again_on_reset(lambda: _close(partner_id))  # closing is idempotent

@@ -77,9 +77,7 @@ class PartnerContext:
     action: ActionContext
 
     def access(self) -> AccessService:
-        config = deps.settings()
-        pepper = config.api_key_pepper.get_secret_value()
-        return AccessService(self.account, self.partner.id, deps.clock(), pepper, ring=deps.key_ring(config))
+        return AccessService(self.account, self.partner.id, deps.clock(), deps.key_ring(deps.settings()))
 
     @cached_property
     def reach(self) -> TenantReach:

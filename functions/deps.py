@@ -133,7 +133,7 @@ def partners() -> PartnerService:
         storage(),
         PartnerDirectory(storage()),
         clock(),
-        settings().api_key_pepper.get_secret_value(),
+        key_ring(settings()),
         tenant_count=_tenants_held,
     )
 
@@ -167,9 +167,8 @@ def authenticator() -> Authenticator:
         validator,
         clock(),
         operator_key=config.operator_api_key.get_secret_value(),
-        pepper=config.api_key_pepper.get_secret_value(),
-        operator_tenant_id=config.operator_tenant_id,
         ring=key_ring(config),
+        operator_tenant_id=config.operator_tenant_id,
     )
 
 
@@ -364,9 +363,7 @@ def standard_assignments(partner: Partner) -> StandardAssignments:
     from shared.partners.access import AccessService
     from shared.standards.assignments import StandardAssignments
 
-    access = AccessService(
-        storage().region(partner.region), partner.id, clock(), settings().api_key_pepper.get_secret_value()
-    )
+    access = AccessService(storage().region(partner.region), partner.id, clock(), key_ring(settings()))
     return StandardAssignments(standard_runs(partner), access.list_group_members)
 
 
@@ -388,9 +385,9 @@ def identity_platform() -> IdentityPlatform:
 
 @cache
 def sign_in_states() -> StateSigner:
-    from shared.tenants.signin import StateSigner, state_key
+    from shared.tenants.signin import StateSigner, state_keys
 
-    return StateSigner(state_key(settings().api_key_pepper.get_secret_value()))
+    return StateSigner(state_keys(key_ring(settings())))
 
 
 def tenant_proof(partner: Partner, *, graph: GraphAccess | None = None) -> TenantProof:
@@ -733,8 +730,8 @@ def _owner_addresses(partner_id: str) -> list[str]:
     from shared.partners.access import AccessService
 
     partner = partners().get(partner_id)
-    pepper = settings().api_key_pepper.get_secret_value()
-    return owner_addresses(AccessService(storage().region(partner.region), partner.id, clock(), pepper))
+    access = AccessService(storage().region(partner.region), partner.id, clock(), key_ring(settings()))
+    return owner_addresses(access)
 
 
 def alert_runner(region: str) -> DeliveryRunner:
@@ -757,9 +754,7 @@ def alert_router(region: str) -> AlertRouter:
     def group_members(partner_id: str) -> dict[str, frozenset[str]]:
         from shared.partners.access import AccessService
 
-        access = AccessService(
-            storage().region(region), partner_id, clock(), settings().api_key_pepper.get_secret_value()
-        )
+        access = AccessService(storage().region(region), partner_id, clock(), key_ring(settings()))
         return access.list_group_members()
 
     return AlertRouter(

@@ -152,9 +152,9 @@ def _orgs(context: PartnerContext) -> Any:
 def _group_members(location: OrgLocation) -> dict[str, frozenset[str]]:
     from shared.partners.access import AccessService
 
-    pepper = deps.settings().api_key_pepper.get_secret_value()
     account = deps.storage().region(location.region)
-    return AccessService(account, location.partner_id, deps.clock(), pepper).list_group_members()
+    ring = deps.key_ring(deps.settings())
+    return AccessService(account, location.partner_id, deps.clock(), ring).list_group_members()
 
 
 # --- organisations ------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def mint_for_personnel(partner_id: str, personnel_id: str, lifetime_seconds: int
         deps.storage().region(partner.region),
         partner.id,
         deps.clock(),
-        config.api_key_pepper.get_secret_value(),
+        deps.key_ring(config),
     )
     person = access.get_person(personnel_id, TenantReach())
     return dev_issuer.mint(

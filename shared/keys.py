@@ -218,6 +218,7 @@ WEBHOOK_KEY = "webhook-key"  # an org's Dataverse webhook key (`orgs.webhookKeyH
 DEVICE_KEY = "device-key"  # an org's device enrolment key (`orgs.deviceKeyHash`)
 DEVICE_SECRET = "device-secret"  # noqa: S105 - a purpose's name, not a secret; a push device's own secret (`devices.secretHash`)
 PEPPER = "pepper"  # the master behind API_KEY_PEPPER
+SIGN_IN_STATE = "sign-in-state"  # the admin-consent sign-in state's signing keys (`tenants.signin`)
 
 # Lookup (index) hashes: a row is found by the hash of what the caller holds, so a reader tries
 # `lookups(text)` in order (current version first: a row already there costs one read) and moves a

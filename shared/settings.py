@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     )
     api_key_pepper: SecretStr = Field(
         alias="API_KEY_PEPPER",
-        description="Secret mixed into API-key hashes, so a leaked table alone cannot test guesses.",
+        description="Secret mixed into API-key hashes, so a leaked table alone cannot test guesses "
+        "(version 1 of the pepper; empty once dropped, when API_KEY_PEPPER_VERSIONS holds a later one).",
     )
     api_key_pepper_versions: SecretStr = Field(
         default=SecretStr(""),
@@ -335,6 +336,25 @@ class Settings(BaseSettings):
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
             if isinstance(text, str) and text.startswith("@Microsoft.KeyVault("):
                 raise ValueError(f"{field.alias} is an unresolved Key Vault reference")
+        return self
+
+    @model_validator(mode="after")
+    def _pepper_has_a_version(self) -> Settings:
+        # API_KEY_PEPPER (version 1) is emptied once it is dropped; some version must still key
+        # the hashes, or every API key, webhook key and lookup would fail (or use an empty key).
+        from shared.keys import MasterKey
+
+        try:
+            MasterKey.from_settings(
+                "pepper",
+                self.api_key_pepper.get_secret_value(),
+                self.api_key_pepper_versions.get_secret_value(),
+            )
+        except ValueError as wrong:  # json.JSONDecodeError is one
+            raise ValueError(
+                "API_KEY_PEPPER may be empty only when API_KEY_PEPPER_VERSIONS holds a version "
+                f'(JSON {{"2": "<secret>"}}): {wrong}'
+            ) from None
         return self
 
     @field_validator("regions", mode="before")

@@ -16,7 +16,7 @@ from shared.audit.log import AuditLog
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError, forbidden, not_found
 from shared.ids import new_id
-from shared.keys import KeyRing, dependency_report, pepper_ring
+from shared.keys import KeyRing, dependency_report
 from shared.partners.models import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -169,16 +169,14 @@ class AccessService:
         account: AccountStorage,
         partner_id: str,
         clock: Clock,
-        pepper: str,
-        *,
-        ring: KeyRing | None = None,
+        ring: KeyRing,
     ):
         self.account = account
         self.partner_id = partner_id
         self.clock = clock
-        self.pepper = pepper
-        # API-key hashes under the pepper's current version (only version 1 unless handed a ring).
-        self.key_hashes = api_keys.hasher(ring or pepper_ring(pepper))
+        self.ring = ring
+        # API-key hashes under the pepper's current version; every configured version verifies.
+        self.key_hashes = api_keys.hasher(ring)
         self.audit = AuditLog(account, clock)
 
     # --- who grants ---------------------------------------------------------------------------

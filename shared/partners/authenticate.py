@@ -34,7 +34,7 @@ from shared.access.tokens import (
 )
 from shared.clock import Clock
 from shared.errors import ProblemError, not_found, unauthenticated
-from shared.keys import KeyRing, pepper_ring
+from shared.keys import KeyRing
 from shared.partners.access import AccessService, key_is_live, scope_from_json
 from shared.partners.models import PersonnelStatus
 from shared.partners.service import Partner, PartnerService
@@ -80,17 +80,15 @@ class Authenticator:
         clock: Clock,
         *,
         operator_key: str,
-        pepper: str,
+        ring: KeyRing,
         operator_tenant_id: str = "",
-        ring: KeyRing | None = None,
     ):
         self.partners = partners
         self.validator = validator
         self.clock = clock
         # Empty: the break-glass key is off, and no x-api-key value opens an operator route.
         self.operator_key = operator_key
-        self.pepper = pepper
-        self.ring = ring or pepper_ring(pepper)
+        self.ring = ring
         self.operator_tenant_id = operator_tenant_id.lower()
 
     # --- tokens, for anyone who checks an Entra ID token (personnel, operator, device users) ---
@@ -163,9 +161,7 @@ class Authenticator:
     # --- a partner's people and keys (and the operator, where the route allows it) --------------
 
     def _access(self, partner: Partner) -> AccessService:
-        return AccessService(
-            self.partners.router.region(partner.region), partner.id, self.clock, self.pepper, ring=self.ring
-        )
+        return AccessService(self.partners.router.region(partner.region), partner.id, self.clock, self.ring)
 
     def _live_key(self, key: str) -> tuple[Partner, api_keys.ParsedKey, dict[str, object]] | None:
         parsed = api_keys.parse_key(key)

@@ -36,6 +36,7 @@ from shared.storage.tables import raise_if_conflict
 from shared.usage import UsageMeter
 
 if TYPE_CHECKING:
+    from shared.keys import KeyRing
     from shared.storage.router import AccountStorage
 
 TABLE = "partners"
@@ -99,14 +100,14 @@ class PartnerService:
         router: StorageRouter,
         directory: PartnerDirectory,
         clock: Clock,
-        pepper: str,
+        ring: KeyRing,
         *,
         tenant_count: Callable[[Partner], int] | None = None,
     ):
         self.router = router
         self.directory = directory
         self.clock = clock
-        self.pepper = pepper
+        self.ring = ring  # the pepper's versions, for the owner's API-key hashes
         # Tenants live in an area above this one; the composition root hands their count in.
         self.tenant_count = tenant_count
         self.plans = PlanCatalogue(router, clock)
@@ -180,7 +181,7 @@ class PartnerService:
                 display_name=request.owner.display_name,
                 role=Role.OWNER,
             )
-            access = AccessService(account, partner.id, self.clock, self.pepper)
+            access = AccessService(account, partner.id, self.clock, self.ring)
             if access.get_person_by_object_id(str(owner.object_id)) is None:  # not by an earlier attempt
                 access.invite(owner, context, PLATFORM)
         from azure.core.exceptions import ResourceExistsError

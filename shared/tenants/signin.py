@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,9 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from shared.clock import Clock, isoformat, parse_iso
 from shared.errors import ProblemError
 from shared.ids import new_id
+from shared.keys import SIGN_IN_STATE
 from shared.storage import tables
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shared.keys import KeyRing
     from shared.storage.router import AccountStorage
 
 SIGN_INS = "adminconsents"
@@ -31,9 +34,11 @@ _STATE_SALT = "tenantry.admin-consent.state"
 Purpose = Literal["partnerTenant", "customerTenant"]
 
 
-def state_key(pepper: str) -> bytes:
-    """A key for sign-in states only, derived from the pepper so no other signature can pass as one."""
-    return hmac.new(pepper.encode(), b"tenantry/admin-consent-state/v1", hashlib.sha256).digest()
+def state_keys(ring: KeyRing) -> list[bytes]:
+    """Keys for sign-in states only, one per pepper version (oldest first, the newest signs): a
+    purpose of its own so no other signature passes as one; every configured version still reads,
+    so a link issued just before a rotation still works for its minutes."""
+    return [ring.secret(SIGN_IN_STATE, version) for version in sorted(ring.master.versions)]
 
 
 def sign_in_refused(detail: str) -> ProblemError:
@@ -43,10 +48,13 @@ def sign_in_refused(detail: str) -> ProblemError:
 class StateSigner:
     """Signs `(partner id, sign-in id)` into the OAuth `state`, and reads it back within its lifetime."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, keys: Sequence[bytes]):
         from itsdangerous import URLSafeTimedSerializer
 
-        self._serializer = URLSafeTimedSerializer(key, salt=_STATE_SALT)
+        if not keys or not all(keys):
+            raise ValueError("sign-in states need at least one non-empty key")
+        # itsdangerous signs with the last key and reads with any of them.
+        self._serializer = URLSafeTimedSerializer(list(keys), salt=_STATE_SALT)
 
     def sign(self, partner_id: str, sign_in_id: str) -> str:
         return str(self._serializer.dumps({"p": partner_id, "s": sign_in_id}))

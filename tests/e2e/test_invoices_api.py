@@ -36,7 +36,7 @@ def _partner_begun_40_days_ago(api: str, router: StorageRouter, days: int = 40) 
         router,
         PartnerDirectory(router),
         MovableClock(started),
-        deps.settings().api_key_pepper.get_secret_value(),
+        deps.key_ring(deps.settings()),
     )
     owner = str(uuid.uuid4())
     body = PartnerIn.model_validate(

@@ -16,6 +16,7 @@ from localdev.graph_standin import StandinControl
 from localdev.proving import grant_gdap
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
+from shared.keys import pepper_ring
 from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import ApiKeyIn, PartnerIn
@@ -58,7 +59,7 @@ def key_set_server(key_set: Callable[[], dict[str, Any]]) -> Iterator[str]:
 
 def terminated_partner(router: StorageRouter, clock: MovableClock) -> Partner:
     """A partner with an owner, an API key, a tenant group and usage, whose subscription then ends."""
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     body = PartnerIn.model_validate(
         {
             "displayName": "Old IT",
@@ -71,7 +72,7 @@ def terminated_partner(router: StorageRouter, clock: MovableClock) -> Partner:
     )
     partner = service.create(body, OPERATOR)
     account = router.region("eu")
-    access = AccessService(account, partner.id, clock, PEPPER)
+    access = AccessService(account, partner.id, clock, pepper_ring(PEPPER))
     access.create_key(ApiKeyIn.model_validate({"name": "k", "scopes": ["read"]}), OPERATOR, PLATFORM)
     access.create_or_update_group("g1", [str(uuid.uuid4())], OPERATOR, PLATFORM)
     UsageMeter(account, clock).add(partner.id, Unit.API_CALLS, 3)

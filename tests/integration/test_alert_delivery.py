@@ -40,6 +40,7 @@ from shared.alerts.service import OwnerMail, owner_addresses
 from shared.alerts.subscriptions import AlertSubscriptions, SubscriptionStore
 from shared.audit.log import AuditLog, NewEvent, bucket_name
 from shared.audit.seal import EventSubject, tenant_scope
+from shared.keys import pepper_ring
 from shared.partners.access import AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn
@@ -105,7 +106,7 @@ def receiver() -> Iterator[RunningReceiver]:
 def rig(router: StorageRouter) -> Rig:
     clock = MovableClock(datetime.now(UTC))
     owner_email = f"owner-{uuid.uuid4().hex[:8]}@contoso.example"
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     partner = service.create(
         PartnerIn.model_validate(
             {
@@ -137,7 +138,7 @@ def rig(router: StorageRouter) -> Rig:
         sent.append((queue, message, delay))
 
     def owners_of(partner_id: str) -> list[str]:
-        return owner_addresses(AccessService(account, partner_id, clock, PEPPER))
+        return owner_addresses(AccessService(account, partner_id, clock, pepper_ring(PEPPER)))
 
     runner = DeliveryRunner(
         account,

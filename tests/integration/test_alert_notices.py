@@ -14,6 +14,7 @@ from shared.alerts.notices import NoticeBoard, NoticeIn
 from shared.alerts.rules import evaluate
 from shared.audit.log import AuditLog, iter_all
 from shared.errors import ProblemError
+from shared.keys import pepper_ring
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn
 from shared.partners.service import Partner, PartnerService
@@ -26,7 +27,7 @@ HOUR = timedelta(hours=1)
 
 
 def _partner(router: StorageRouter, clock: MovableClock, region: str) -> Partner:
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     body = {
         "displayName": "Notified IT",
         "region": region,

@@ -34,13 +34,13 @@ def test_a_key_past_its_expiry_is_refused_and_one_before_it_works() -> None:
         action,
     )
     clock = MovableClock(START)
-    pepper = deps.settings().api_key_pepper.get_secret_value()
-    access = AccessService(deps.storage().region("eu"), partner.id, clock, pepper)
+    ring = deps.key_ring(deps.settings())
+    access = AccessService(deps.storage().region("eu"), partner.id, clock, ring)
     created = access.create_key(
         ApiKeyIn(name="psa", scopes=[Scope.READ], expires_at=START + timedelta(hours=1)), action, PLATFORM
     )
     authenticator = Authenticator(
-        deps.partners(), deps.authenticator().validator, clock, operator_key="", pepper=pepper
+        deps.partners(), deps.authenticator().validator, clock, operator_key="", ring=ring
     )
     credentials = Credentials(api_key=created.key, bearer=None)
 

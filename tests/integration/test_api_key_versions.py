@@ -45,7 +45,7 @@ def _partner() -> str:
 def _works(ring: KeyRing, pepper: str, partner_id: str, key: str) -> bool:
     clock = MovableClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
     authenticator = Authenticator(
-        deps.partners(), deps.authenticator().validator, clock, operator_key="", pepper=pepper, ring=ring
+        deps.partners(), deps.authenticator().validator, clock, operator_key="", ring=ring
     )
     try:
         caller, _ = authenticator.partner_caller(partner_id, Credentials(api_key=key, bearer=None))
@@ -64,9 +64,7 @@ def test_an_old_key_keeps_working_and_every_key_moves_to_the_new_pepper_before_t
     account = deps.storage().region("eu")
     partner_id = _partner()
     v1, v2 = pepper_ring(pepper), pepper_ring(pepper, V2)
-    access = AccessService(
-        account, partner_id, MovableClock(datetime(2026, 11, 20, tzinfo=UTC)), pepper, ring=v1
-    )
+    access = AccessService(account, partner_id, MovableClock(datetime(2026, 11, 20, tzinfo=UTC)), v1)
 
     # Two keys written the old way: the hash is HMAC(pepper, key), with no key id.
     old_keys = []
@@ -85,7 +83,7 @@ def test_an_old_key_keeps_working_and_every_key_moves_to_the_new_pepper_before_t
     assert api_key_dependencies(account, partner_id) == {LEGACY: 1, "pepper.v1": 1}
 
     # Pepper version 2: new keys are hashed under it, old ones still work and move when used.
-    newer = AccessService(account, partner_id, access.clock, pepper, ring=v2)
+    newer = AccessService(account, partner_id, access.clock, v2)
     fresh = newer.create_key(ApiKeyIn(name="new", scopes=[Scope.READ]), ACTION, PLATFORM)
     assert _stored_hash(partner_id, fresh.id).startswith("pepper.v2:")
     assert api_key_dependencies(account, partner_id) == {LEGACY: 1, "pepper.v1": 1, "pepper.v2": 1}
@@ -104,7 +102,8 @@ def test_a_key_still_under_a_dropped_version_is_refused_which_is_why_the_report_
     pepper = deps.settings().api_key_pepper.get_secret_value()
     account = deps.storage().region("eu")
     partner_id = _partner()
-    access = AccessService(account, partner_id, MovableClock(datetime(2026, 11, 20, tzinfo=UTC)), pepper)
+    clock = MovableClock(datetime(2026, 11, 20, tzinfo=UTC))
+    access = AccessService(account, partner_id, clock, pepper_ring(pepper))
     made = access.create_key(ApiKeyIn(name="idle", scopes=[Scope.READ]), ACTION, PLATFORM)
     assert api_key_dependencies(account, partner_id) == {"pepper.v1": 1}
     assert not _works(pepper_ring("", V2), pepper, partner_id, made.key)

@@ -22,6 +22,7 @@ from shared.audit.calls import (
     token_digest,
 )
 from shared.errors import ProblemError
+from shared.keys import pepper_ring
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn
 from shared.privacy.call_retention import DailyLogPartitions
@@ -52,7 +53,8 @@ def make_partner(router: StorageRouter, clock: MovableClock) -> str:
             "owner": {"objectId": str(uuid.uuid4()), "email": "owner@log.example"},
         }
     )
-    return PartnerService(router, PartnerDirectory(router), clock, PEPPER).create(body, OPERATOR).id
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
+    return service.create(body, OPERATOR).id
 
 
 def call(partner_id: str, at: datetime, **changes: object) -> CallRecord:

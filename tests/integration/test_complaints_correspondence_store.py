@@ -22,6 +22,7 @@ from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
 from shared.errors import ProblemError
 from shared.ids import new_id
+from shared.keys import pepper_ring
 from shared.notifications.subjects import OrgSubjects
 from shared.partners.directory import PartnerDirectory
 from shared.partners.service import PartnerService
@@ -225,7 +226,7 @@ def test_a_terminated_partners_complaints_and_threads_go(router: StorageRouter) 
     assert rows(account, "complaints", partner.id) == []
     assert sweep(router, schedule.personnel_data_at + 2 * DAY, rule) == {}
     # The partner record is still there for the rules that run after this one.
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     assert service.get(partner.id).id == partner.id
 
 

@@ -17,6 +17,7 @@ from localdev.partner_seed import Seeded, seed_partner
 from shared.adapters.fcm import FcmSender
 from shared.audit.log import AuditLog
 from shared.errors import ProblemError
+from shared.keys import pepper_ring
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn
 from shared.partners.service import Partner, PartnerService
@@ -50,7 +51,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture(scope="module")
 def partners(router: StorageRouter, clock: MovableClock) -> PartnerService:
-    return PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    return PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
 
 
 def new_partner(partners: PartnerService, name: str) -> Partner:

@@ -17,6 +17,7 @@ from shared.access.reach import TenantReach
 from shared.errors import ProblemError
 from shared.idempotency import TABLE, Answer, IdempotencyStore, Reservation, fingerprint
 from shared.ids import new_id
+from shared.keys import pepper_ring
 from shared.notifications.secrets import TokenCipher, new_encryption_key
 from shared.partners.access import AccessService
 from shared.partners.directory import PartnerDirectory
@@ -170,11 +171,11 @@ def partner_in() -> PartnerIn:
 def test_a_partner_is_whole_or_invisible_and_a_retry_finishes_it(router: StorageRouter) -> None:
     clock = MovableClock(START)
     request, partner_id = partner_in(), new_id()
-    crashing = PartnerService(router, CrashAfterRegister(router), clock, PEPPER)
+    crashing = PartnerService(router, CrashAfterRegister(router), clock, pepper_ring(PEPPER))
     with pytest.raises(SystemExit):
         crashing.create(request, OPERATOR, partner_id=partner_id)
 
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     with pytest.raises(ProblemError) as missing:
         service.get(partner_id)
     assert missing.value.status == 404
@@ -183,7 +184,7 @@ def test_a_partner_is_whole_or_invisible_and_a_retry_finishes_it(router: Storage
 
     done = service.create(request, OPERATOR, partner_id=partner_id)  # the retry, same work id
     assert done.id == partner_id and service.get(partner_id).display_name == "Half IT"
-    people, _ = AccessService(router.region("eu"), partner_id, clock, PEPPER).list_personnel(
+    people, _ = AccessService(router.region("eu"), partner_id, clock, pepper_ring(PEPPER)).list_personnel(
         10, None, TenantReach()
     )
     assert [p.role for p in people] == ["owner"]

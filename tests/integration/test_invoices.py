@@ -24,6 +24,7 @@ from shared.billing.pdf import money
 from shared.billing.retention import InvoiceRecords
 from shared.billing.vat import ISSUERS, VatTreatment, decide_vat
 from shared.errors import ProblemError
+from shared.keys import pepper_ring
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import AdministrationPatch, PartnerIn, PlanChangeIn
 from shared.partners.plans import PlanIn
@@ -59,7 +60,7 @@ class World:
         self.router = router
         self.clock = MovableClock(start)
         self.service = PartnerService(
-            router, PartnerDirectory(router), self.clock, PEPPER, tenant_count=lambda p: 0
+            router, PartnerDirectory(router), self.clock, pepper_ring(PEPPER), tenant_count=lambda p: 0
         )
         suffix = uuid.uuid4().hex[:8]
         self.basic, self.pro = f"basic-{suffix}", f"pro-{suffix}"

@@ -48,10 +48,10 @@ def _partner_keys(clock: MovableClock) -> tuple[str, AccessService, Authenticato
         ),
         ACTION,
     )
-    pepper = deps.settings().api_key_pepper.get_secret_value()
-    access = AccessService(deps.storage().region("eu"), partner.id, clock, pepper)
+    ring = deps.key_ring(deps.settings())
+    access = AccessService(deps.storage().region("eu"), partner.id, clock, ring)
     authenticator = Authenticator(
-        deps.partners(), deps.authenticator().validator, clock, operator_key="", pepper=pepper
+        deps.partners(), deps.authenticator().validator, clock, operator_key="", ring=ring
     )
     return partner.id, access, authenticator
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.errors import ProblemError
+from shared.keys import pepper_ring
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn, PlanChangeIn
 from shared.partners.plans import PlanCatalogue, PlanIn
@@ -43,7 +44,7 @@ class World:
             router,
             PartnerDirectory(router),
             self.clock,
-            PEPPER,
+            pepper_ring(PEPPER),
             tenant_count=lambda p: count_partner_tenants(router.region(p.region), p.id),
         )
         suffix = uuid.uuid4().hex[:8]

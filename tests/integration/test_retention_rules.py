@@ -21,6 +21,7 @@ from shared.audit.log import AuditLog, NewEvent
 from shared.audit.seal import TABLE as SUBJECT_KEYS
 from shared.audit.seal import EventSubject
 from shared.clock import isoformat
+from shared.keys import pepper_ring
 from shared.notifications.cascade import org_cascade
 from shared.notifications.devices import DeviceRegistry
 from shared.notifications.models import Business, DeviceIn, OrgIn, RuleIn, SystemUserIn
@@ -310,7 +311,7 @@ def test_a_terminated_partners_dynamics_data_goes_at_end_user_data_at(router: St
 
 
 def live_partner(router: StorageRouter, clock: MovableClock) -> Partner:
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     body = PartnerIn.model_validate(
         {
             "displayName": "Live IT",
@@ -404,7 +405,7 @@ def test_a_terminated_partners_contacts_breaches_and_requests_go_even_after_miss
     account.table("adminconsents").create_entity(
         {"PartitionKey": partner.id, "RowKey": "~connection", "tenantId": partner.entra_tenant_id}
     )
-    service = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    service = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     ended = service.terminate(service.get(partner.id), OPERATOR)
     schedule = ended.subscription.deletion_schedule
     assert schedule is not None

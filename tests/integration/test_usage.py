@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from shared.ids import new_id
+from shared.keys import pepper_ring
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import PartnerIn
 from shared.partners.service import PartnerService
@@ -87,7 +88,7 @@ def test_a_billing_period_counts_only_the_work_inside_it(router: StorageRouter) 
 
 def test_tenants_are_a_daily_figure_from_the_registry_not_from_onboarding(router: StorageRouter) -> None:
     clock = MovableClock(datetime.now(UTC).replace(day=3, hour=8))
-    partners = PartnerService(router, PartnerDirectory(router), clock, PEPPER)
+    partners = PartnerService(router, PartnerDirectory(router), clock, pepper_ring(PEPPER))
     body = PartnerIn.model_validate(
         {
             "displayName": "Metered IT",

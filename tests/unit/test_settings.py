@@ -46,3 +46,12 @@ def test_the_break_glass_key_is_off_unless_set(monkeypatch: pytest.MonkeyPatch) 
     assert "OPERATOR_API_KEY" not in required_setting_names(("eu",))
     monkeypatch.delenv("OPERATOR_API_KEY", raising=False)
     assert Settings(TENANTRY_REGIONS="eu").operator_api_key.get_secret_value() == ""
+
+
+def test_the_pepper_may_be_emptied_only_once_a_later_version_is_configured() -> None:
+    with pytest.raises(ValidationError, match="API_KEY_PEPPER may be empty only when"):
+        Settings(TENANTRY_REGIONS="eu", API_KEY_PEPPER="", API_KEY_PEPPER_VERSIONS="")
+    with pytest.raises(ValidationError, match="API_KEY_PEPPER may be empty only when"):
+        Settings(TENANTRY_REGIONS="eu", API_KEY_PEPPER="", API_KEY_PEPPER_VERSIONS='{"2": ""}')
+    dropped = Settings(TENANTRY_REGIONS="eu", API_KEY_PEPPER="", API_KEY_PEPPER_VERSIONS='{"2": "second"}')
+    assert dropped.api_key_pepper.get_secret_value() == ""
