@@ -7,7 +7,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,7 +16,7 @@ from localdev.graph_standin import StandinControl
 from localdev.proving import grant_gdap
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
-from shared.keys import pepper_ring
+from shared.keys import KeyRing, pepper_ring
 from shared.partners.access import PLATFORM, AccessService
 from shared.partners.directory import PartnerDirectory
 from shared.partners.models import ApiKeyIn, PartnerIn
@@ -30,6 +30,26 @@ from shared.usage import Unit, UsageMeter
 from tests.clocks import MovableClock
 
 PEPPER = "pepper-for-tests"
+
+
+@dataclass(frozen=True)
+class PepperRotation:
+    """A pepper's rotation at its three moments: v1 only, v1 and v2, v2 only (v1 dropped)."""
+
+    first: str
+    later: str  # the later versions' JSON, as API_KEY_PEPPER_VERSIONS holds it
+
+    def v1(self) -> KeyRing:
+        return pepper_ring(self.first)
+
+    def v2(self) -> KeyRing:
+        return pepper_ring(self.first, self.later)
+
+    def dropped(self) -> KeyRing:
+        """Version 1 removed from the settings (API_KEY_PEPPER emptied), the later ones kept."""
+        return pepper_ring("", self.later)
+
+
 OPERATOR = ActionContext(Actor("operator", "operator"))
 ACTION = ActionContext(Actor("personnel", "tester"))
 

@@ -18,7 +18,7 @@ from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.clock import SystemClock
 from shared.ids import new_id
-from shared.keys import LEGACY, KeyRing, pepper_ring
+from shared.keys import LEGACY, KeyRing
 from shared.notifications.devices import INDEX_PREFIX, DeviceRegistry, device_key, device_target_dependencies
 from shared.notifications.devices import TABLE as DEVICES
 from shared.notifications.models import Business, DeviceIn, OrgIn, SystemUserIn
@@ -49,6 +49,7 @@ from shared.privacy.subjects.holdings import SubjectHolders
 from shared.storage.router import AccountStorage, StorageRouter
 from shared.tenants.store import DirectoryStore
 from shared.tenants.subjects import TenantSubjects
+from tests.integration.rigs import PepperRotation
 from tests.stack import STACK_ENV
 
 ACTION = ActionContext(Actor("personnel", "tester"))
@@ -58,18 +59,8 @@ V2 = '{"2": "pepper-version-2-for-the-lookup-test"}'
 CIPHER = TokenCipher(STACK_ENV["DEVICE_TOKEN_KEY"])
 CONSENT_TOKEN_KEY = "consent-key-for-the-lookup-test"
 
-
-def v1() -> KeyRing:
-    return pepper_ring(PEPPER)
-
-
-def v2() -> KeyRing:
-    return pepper_ring(PEPPER, V2)
-
-
-def dropped() -> KeyRing:
-    """Version 1 removed from settings (API_KEY_PEPPER emptied), version 2 kept."""
-    return pepper_ring("", V2)
+ROTATION = PepperRotation(PEPPER, V2)
+v1, v2, dropped = ROTATION.v1, ROTATION.v2, ROTATION.dropped
 
 
 def old_hmac(text: str) -> str:

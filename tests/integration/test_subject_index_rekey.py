@@ -18,7 +18,7 @@ from shared.adapters.graph import GraphUser
 from shared.audit.context import ActionContext
 from shared.clock import SystemClock
 from shared.ids import new_id
-from shared.keys import KeyRing, pepper_ring
+from shared.keys import KeyRing
 from shared.notifications.devices import DeviceRegistry
 from shared.notifications.models import Business, DeviceIn, OrgIn, SystemUserIn
 from shared.notifications.orgs import OrgDirectory, OrgService
@@ -32,6 +32,7 @@ from shared.storage.rekeying import STATE_TABLE, RekeyJob
 from shared.storage.router import AccountStorage, StorageRouter
 from shared.tenants.store import DirectoryStore
 from shared.tenants.subjects import TenantSubjects
+from tests.integration.rigs import PepperRotation
 from tests.stack import STACK_ENV
 
 ACTION = ActionContext(Actor("personnel", "tester"))
@@ -39,18 +40,8 @@ PEPPER = STACK_ENV["API_KEY_PEPPER"]
 V2 = '{"2": "pepper-version-2-for-the-reindex-test"}'
 POINTED = IndexedRows(TenantSubjects.indexed_by, OrgSubjects.indexed_by, OrgSubjects.device_user)
 
-
-def v1() -> KeyRing:
-    return pepper_ring(PEPPER)
-
-
-def v2() -> KeyRing:
-    return pepper_ring(PEPPER, V2)
-
-
-def dropped() -> KeyRing:
-    """Version 1 removed from the settings (API_KEY_PEPPER emptied), version 2 kept."""
-    return pepper_ring("", V2)
+ROTATION = PepperRotation(PEPPER, V2)
+v1, v2, dropped = ROTATION.v1, ROTATION.v2, ROTATION.dropped
 
 
 def legacy(text: str) -> str:
