@@ -161,3 +161,22 @@ def user_rows(account: AccountStorage, partner_id: str, tenant_id: str) -> Itera
 
     with ThreadPoolExecutor(1) as pool:
         yield from DirectoryStore(account, partner_id, tenant_id, pool).list_user_rows(select=["RowKey"])
+
+
+def sync_against_source(
+    partner: PartnerSetup, tenant_id: str
+) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+    """The tenant as the API shows it, and its users by id (name, UPN, enabled) as the API lists
+    them and as the Graph stand-in holds them."""
+    from tests.stack import GRAPH
+
+    tenant = httpx.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key, timeout=30).json()
+    synced = {
+        u["id"]: (u["displayName"], u["userPrincipalName"], u["accountEnabled"])
+        for u in page_all(f"{partner.url}/tenants/{tenant_id}/users", partner.as_key)
+    }
+    source = {
+        u["id"]: (u["displayName"], u["userPrincipalName"], u["accountEnabled"])
+        for u in GRAPH.app.tenant(tenant_id).data.users.values()
+    }
+    return tenant, synced, source

@@ -33,12 +33,12 @@ from tests.faults.rig import (
     FaultStack,
     kill_during,
     notification_outcomes,
-    page_all,
     seeded_random,
+    sync_against_source,
     user_rows,
 )
 from tests.faults.seeding import seed_devices
-from tests.stack import FCM, GRAPH
+from tests.stack import FCM
 
 # Each invocation of a sweep works this long, so a kill lands inside one of many invocations.
 FAULT_SETTINGS = {"PRIVACY_SWEEP_BUDGET_SECONDS": "2"}
@@ -133,15 +133,7 @@ def test_a_sync_survives_kills_and_ends_equal_to_the_tenant(
     )
     wait_until(finished, timeout=PATIENCE, what=f"the sync to finish (seed {seed})")
 
-    tenant = httpx.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key, timeout=30).json()
-    synced = {
-        u["id"]: (u["displayName"], u["userPrincipalName"], u["accountEnabled"])
-        for u in page_all(f"{partner.url}/tenants/{tenant_id}/users", partner.as_key)
-    }
-    source = {
-        u["id"]: (u["displayName"], u["userPrincipalName"], u["accountEnabled"])
-        for u in GRAPH.app.tenant(tenant_id).data.users.values()
-    }
+    tenant, synced, source = sync_against_source(partner, tenant_id)
     survived = cut > 0 and tenant["lastSync"]["state"] == "succeeded" and synced == source
     record("host-killed-during-sync", injected=KILLS, survived=survived)
     context = f"seed {seed}, {cut} of {KILLS} kills cut the sync off"

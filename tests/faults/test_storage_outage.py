@@ -23,9 +23,15 @@ from shared.tenants.records import TENANTS
 from tests.e2e.actors import add_proven_tenant, make_partner
 from tests.e2e.dataverse import register_org
 from tests.faults.report import record, scale
-from tests.faults.rig import FaultStack, notification_outcomes, page_all, seeded_random, user_rows
+from tests.faults.rig import (
+    FaultStack,
+    notification_outcomes,
+    seeded_random,
+    sync_against_source,
+    user_rows,
+)
 from tests.faults.seeding import seed_devices
-from tests.stack import FCM, GRAPH
+from tests.stack import FCM
 
 OUTAGE_SECONDS = 10.0
 DEVICES = scale(1_500, 10_000)
@@ -99,16 +105,8 @@ def test_storage_stopped_mid_work_is_reported_by_health_and_the_work_resumes_wit
         d for d, o in outcomes.items() if o["state"] in ("sent", "delivered") and received.get(d) != 1
     ]
     failed = Counter(str(o.get("errorCode")) for o in outcomes.values() if o["state"] == "failed")
-    tenant = httpx.get(f"{partner.url}/tenants/{tenant_id}", headers=partner.as_key, timeout=30).json()
-    synced = {
-        u["id"]: (u["displayName"], u["userPrincipalName"], u["accountEnabled"])
-        for u in page_all(f"{partner.url}/tenants/{tenant_id}/users", partner.as_key)
-    }
-    source = {
-        u["id"]: (u["displayName"], u["userPrincipalName"], u["accountEnabled"])
-        for u in GRAPH.app.tenant(tenant_id).data.users.values()
-    }
     fan_out_right = not (twice or missing or reported_unsent) and set(failed) <= {"OUTCOME_UNKNOWN"}
+    tenant, synced, source = sync_against_source(partner, tenant_id)
     sync_right = tenant["lastSync"]["state"] == "succeeded" and synced == source
     outage_reported = during["health"]["control"]["reachable"] is False
     survived = all(in_flight.values()) and fan_out_right and sync_right and outage_reported
