@@ -18,6 +18,7 @@ from shared.errors import ProblemError, forbidden
 from shared.partners import subscription as subs
 from shared.partners.access import AccessService
 from shared.partners.authenticate import Credentials
+from shared.partners.me import SignedIn
 from shared.partners.service import Partner
 from shared.storage.router import AccountStorage
 from shared.usage import Unit
@@ -65,6 +66,15 @@ def client_network(call: Call) -> str | None:
 
 def action_context(call: Call, caller: Caller) -> ActionContext:
     return ActionContext(caller.actor, call.request_id, client_network(call))
+
+
+def _signed_in(call: Call) -> SignedIn:
+    return deps.authenticator().signed_in(credentials_of(call))
+
+
+# Routes about the caller itself (`GET /api/me`): any person's genuine token, of any partner or of
+# none, and the operator's token (a bearer token too, so it shares the scheme); never an API key.
+signed_in_person = Declared(_signed_in, ("bearer",))
 
 
 @dataclass(frozen=True)

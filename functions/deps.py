@@ -20,6 +20,7 @@ from shared.notifications.secrets import TokenCipher
 from shared.notifications.service import NotificationService
 from shared.partners.authenticate import Authenticator
 from shared.partners.directory import PartnerDirectory
+from shared.partners.me import MeService
 from shared.partners.service import Partner, PartnerService
 from shared.privacy.breaches import BreachRegister
 from shared.privacy.consent import ConsentKeys, ConsentLedger, consent_rules
@@ -136,6 +137,11 @@ def partners() -> PartnerService:
         key_ring(settings()),
         tenant_count=_tenants_held,
     )
+
+
+@cache
+def me() -> MeService:
+    return MeService(partners(), partners().directory, clock(), key_ring(settings()))
 
 
 def _tenants_held(partner: Partner) -> int:

@@ -14,17 +14,20 @@ from functions.auth import (
     operator_on_partner,
     operator_only,
     partner_access,
+    signed_in_person,
 )
 from functions.http import Call, Created, NoContent, RouteParams, Ulid, endpoint
 from shared.access.principals import Scope
 from shared.audit.context import ActionContext
 from shared.errors import FieldError, ProblemError, validation_failed
 from shared.models import PageQuery
+from shared.partners.me import SignedIn
 from shared.partners.models import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyList,
     ApiKeyRotateIn,
+    MeOut,
     PartnerIn,
     PartnerOut,
     PersonnelIn,
@@ -212,6 +215,21 @@ def unsubscribe_subscription(call: Call, context: PartnerContext, body: Unsubscr
     # The choice for the data (delete, anonymise, return) is recorded; the last two start a package.
     partner = deps.data_returns().unsubscribe(context.partner, body.choice, context.action)
     return deps.partners().view(partner)
+
+
+# --- the signed-in person ---------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    "me",
+    methods=["GET"],
+    summary="The signed-in person and the partners of their Entra tenant they belong to.",
+    tag="me",
+    auth=signed_in_person,
+)
+def get_me(call: Call, signed_in: SignedIn) -> MeOut:
+    return deps.me().get_me(signed_in)
 
 
 # --- personnel -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from shared.clock import Clock
 from shared.errors import ProblemError, not_found, unauthenticated
 from shared.keys import KeyRing
 from shared.partners.access import AccessService, key_is_live, scope_from_json
+from shared.partners.me import SignedIn
 from shared.partners.models import PersonnelStatus
 from shared.partners.service import Partner, PartnerService
 
@@ -121,6 +122,25 @@ class Authenticator:
         if not self.validator.issued_by(claims, self.operator_tenant_id):
             return None
         return OperatorCaller(Actor("operator", claims.object_id, claims.display))
+
+    def signed_in(self, credentials: Credentials) -> SignedIn:
+        """Whoever a person's (or the operator's) own token names, for routes about the caller itself.
+
+        Checked as on partner routes: signature, audience, expiry, the issuer of the token's own
+        tenant and the delegated scope access_as_user (401 / 403 as there); the operator's token
+        (app role, operator's tenant) needs no scope. An API key names no person: 401.
+        """
+        _one_credential(credentials)
+        if credentials.bearer is None:
+            raise unauthenticated("This needs a person's Entra ID token (Authorization: Bearer).")
+        claims = self._validated(credentials.bearer)
+        if self._operator_of(claims) is not None:
+            return SignedIn(claims, operator=True)
+        if ACCESS_AS_USER not in claims.scopes:
+            raise insufficient_scope(f"The token lacks the delegated scope '{ACCESS_AS_USER}' of this API.")
+        if not self.validator.issued_by(claims, claims.tenant_id):
+            raise unauthenticated("The access token was not issued by its own tenant's Entra ID.")
+        return SignedIn(claims, operator=False)
 
     # --- the operator ---------------------------------------------------------------------------
 

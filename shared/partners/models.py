@@ -323,3 +323,23 @@ class TenantGroupOut(ApiModel):
 class TenantGroupList(ApiModel):
     items: list[TenantGroupOut]
     continuation_token: str | None = None
+
+
+class MembershipOut(ApiModel):
+    """One partner the signed-in person works for, and what they may do there."""
+
+    partner_id: str
+    partner_display_name: str
+    region: str
+    personnel_id: str
+    role: Role
+    tenant_scope: TenantScopeOut | None
+
+
+class MeOut(ApiModel):
+    """Who the token names, and every partner of its Entra tenant that has them as active personnel."""
+
+    object_id: str
+    tenant_id: str
+    display_name: str | None
+    memberships: list[MembershipOut]

@@ -174,6 +174,8 @@ class PartnerService:
                 details={"region": partner.region, "plan": sub.plan, "tenantLimit": sub.tenant_limit},
             )
             self.directory.register(partner.id, partner.region)
+        # Before the commit, as the region row: a signed-in person finds the partner once it exists.
+        self.directory.register_tenant(partner.id, partner.entra_tenant_id)
         if request.owner is not None:
             owner = PersonnelIn(
                 object_id=request.owner.object_id,

@@ -30,6 +30,7 @@ from shared.audit.log import BUCKET_PREFIX, AuditLog, NewEvent
 from shared.clock import Clock, isoformat, parse_iso
 from shared.ids import new_id
 from shared.partners import subscription as subs
+from shared.partners.directory import tenant_entry
 from shared.partners.subscription import Subscription, add_months
 from shared.storage import tables
 
@@ -339,6 +340,12 @@ class AdministrationRecords(PartnerDataRule):
             yield "2settings", ADMINISTRATION, (SETTINGS_TABLE, partner_id, "settings")
         if _exists(scope.router.control.table("partnerdirectory"), partner_id, "region"):
             yield "3directory", ADMINISTRATION, ("partnerdirectory", partner_id, "region")
+        # Its row in the Entra tenant index goes with it (the partner row, read here, goes last).
+        partner = tables.get(scope.account.table("partners"), partner_id, "partner", select=["entraTenantId"])
+        if partner is not None and partner.get("entraTenantId"):
+            pk, rk = tenant_entry(str(partner["entraTenantId"]), partner_id)
+            if _exists(scope.router.control.table("partnerdirectory"), pk, rk):
+                yield "3tenant", ADMINISTRATION, ("partnerdirectory", pk, rk)
         yield "4partner", ADMINISTRATION, ("partners", partner_id, "partner")
 
     def remove(self, scope: SweepScope, partner_id: str, ref: Any) -> bool:

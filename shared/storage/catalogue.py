@@ -38,9 +38,11 @@ CATALOGUE: tuple[StoredData, ...] = (
         kind=StorageKind.TABLE,
         placement=Placement.CONTROL,
         categories=("partner routing",),
-        purpose="Route each partner's requests to the storage of the region it chose.",
+        purpose="Route each partner's requests to the storage of the region it chose, and find the "
+        "partners of a signed-in person's Entra tenant (a row per partner under `tenant-<tid>`).",
         legal_basis="Art. 6(1)(b) GDPR: performance of the partner contract",
-        retention="While the partner exists; holds no personal data.",
+        retention="While the partner exists (both rows go with its administration records); holds no "
+        "personal data.",
     ),
     StoredData(
         name="plans",

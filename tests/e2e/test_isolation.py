@@ -45,6 +45,11 @@ MEANT_PUBLIC |= {("get", "/api/admin-consent/callback")}
 MEANT_PUBLIC |= {("get", "/api/notices")}
 
 
+# About the caller itself: any genuine person's token is answered with that person's own identity
+# and partners (a foreign token included: it learns only its own), the operator's with none.
+ABOUT_THE_CALLER = {("get", "/api/me")}
+
+
 @pytest.fixture(scope="module")
 def world(api: str) -> dict[str, Any]:
     victim = make_partner(api, "eu")
@@ -88,6 +93,9 @@ def test_routes_outside_partner_paths_use_device_or_webhook_credentials(world: d
     for method, path, op in world["operations"]:
         if not op["security"] or "{partnerId}" in path or (method, path) in MEANT_PUBLIC:
             continue
+        if (method, path) in ABOUT_THE_CALLER:
+            assert {name for requirement in op["security"] for name in requirement} == {"bearer"}
+            continue
         schemes = {name for requirement in op["security"] for name in requirement}
         if path.startswith(("/api/partners", "/api/privacy", "/api/operator")):
             continue
@@ -128,6 +136,10 @@ def test_every_protected_route_refuses_foreign_missing_and_bad_credentials(
         for name, headers in credentials(world).items():
             response = call(api, method, url, headers)
             checked += 1
+            if (method, path) in ABOUT_THE_CALLER and name == "foreign token":
+                if response.status_code != 200 or victim.id in response.text:
+                    failures.append(f"{method.upper()} {path} with {name}: {response.status_code}")
+                continue
             # A valid credential of another partner gets 404 on partner paths: no existence leak.
             foreign = name.startswith("foreign") and partner_scoped and not operator_only
             # A person's genuine token on an operator route lacks the operator's app role: 403.

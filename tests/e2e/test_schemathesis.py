@@ -43,8 +43,9 @@ def _stop_host():  # type: ignore[no-untyped-def]
     _HOST.__exit__(None, None, None)
 
 
-def _seed() -> tuple[dict[str, str], dict[str, str]]:
-    """A partner with one of everything; returns its key header and path parameter -> real id."""
+def _seed() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """A partner with one of everything; returns its key header, path parameter -> real id and its
+    owner's token header (for routes only a person may call)."""
     partner = make_partner(BASE, "eu")
     key = {"x-api-key": partner.key}
     http = httpx.Client(base_url=partner.url, headers=key, timeout=60)
@@ -94,11 +95,19 @@ def _seed() -> tuple[dict[str, str], dict[str, str]]:
         "requestId": request["id"],
     }
     http.close()
-    return key, ids
+    # Spelled as the ignored-auth check spells the header it takes away to call without credentials.
+    return key, ids, {"Authorization": partner.bearer()["authorization"]}
 
 
-_PARTNER_KEY, _IDS = _seed()
+_PARTNER_KEY, _IDS, _OWNER_TOKEN = _seed()
 _OPERATOR = OPERATOR
+
+
+def _credentials(schemes: set[str]) -> dict[str, str]:
+    if "bearer" not in schemes:
+        return _OPERATOR
+    # A person's own route (GET /api/me) takes no key: a key names no person.
+    return _PARTNER_KEY if "apiKey" in schemes else _OWNER_TOKEN
 
 
 def _prepare(case: schemathesis.Case) -> dict[str, str]:
@@ -114,7 +123,7 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
     partner_route = "bearer" in schemes
     if partner_route and "partnerId" in params:
         params["partnerId"] = _IDS["partnerId"]
-    credentials = _PARTNER_KEY if partner_route else _OPERATOR
+    credentials = _credentials(schemes)
     if not case.meta or case.meta.generation.mode.is_negative:
         return credentials
     # A continuation token is an identifier the server issued (as the document says): a positive

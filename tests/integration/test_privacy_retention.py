@@ -144,6 +144,7 @@ def test_administration_records_go_7_years_after_the_service_ends_or_10(
     sweep_to_end(router, ended.replace(year=ended.year + years) - DAY)
     assert rows(router, "partners", partner.id) and usage_rows(router, partner.id)
     assert directory.region_of(partner.id) == "eu"
+    assert directory.list_partner_ids_of_tenant(partner.entra_tenant_id) == [partner.id]
 
     reports = sweep_to_end(router, ended.replace(year=ended.year + years) + DAY)
     assert any(report.per_rule.get("administration.records") for report in reports)
@@ -151,6 +152,8 @@ def test_administration_records_go_7_years_after_the_service_ends_or_10(
     assert usage_rows(router, partner.id) == []
     assert rows(router, "privacysettings", partner.id) == []
     assert PartnerDirectory(router).region_of(partner.id) is None
+    # Nobody signing in under its Entra tenant is led to it any more.
+    assert directory.list_partner_ids_of_tenant(partner.entra_tenant_id) == []
 
 
 def test_an_area_plugs_in_end_user_data_due_at_the_end_of_the_subscription(router: StorageRouter) -> None:
