@@ -14,6 +14,7 @@ from functions import (
     logsafe,
     meta,
     partners,
+    portal,
     privacy,
     records,
     reports,
@@ -44,6 +45,8 @@ app.register_functions(billing.bp)
 app.register_functions(standards.bp)
 app.register_functions(termination.bp)
 app.register_functions(keys.bp)
+# The portal: every path outside /api/ (a catch-all, so the lowest precedence of all).
+app.register_functions(portal.bp)
 
 # Everything imported so far lives as long as the process: the permanent generation keeps full
 # collections from walking it again and again, which under load showed as the latency tail

@@ -36,6 +36,8 @@ log = logging.getLogger("tenantry.http")
 
 M = TypeVar("M", bound=BaseModel)
 PROBLEM_JSON = "application/problem+json"
+# Every API route is below /api/ (the rest of the site is the portal); see `api_route`.
+API_PREFIX = "api"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 # Microsoft's ids (Entra tenants, users, groups) as Microsoft writes them, and ours (`shared.ids`).
@@ -401,10 +403,19 @@ def endpoint(
         http_function.__doc__ = handler.__doc__
         http_function.__tenantry_endpoint__ = spec  # type: ignore[attr-defined]
         http_function.__tenantry_auth__ = auth  # type: ignore[attr-defined]
-        bp.route(route=route, methods=list(spec.methods), auth_level=func.AuthLevel.ANONYMOUS)(http_function)
+        api_route(bp, route, list(spec.methods))(http_function)
         return handler
 
     return register
+
+
+def api_route(
+    bp: func.Blueprint, route: str, methods: list[str] | None
+) -> Callable[[Callable[..., Any]], Any]:
+    """Registers a function at `route` under /api/: the one place the API's prefix is added, since
+    host.json's routePrefix is empty (the portal is served at `/`). `route` stays relative, as
+    EndpointSpec, the OpenAPI document and the call log name it."""
+    return bp.route(route=f"{API_PREFIX}/{route}", methods=methods, auth_level=func.AuthLevel.ANONYMOUS)
 
 
 def _log_call(call: Call, route: str, response: func.HttpResponse, elapsed_ms: float) -> None:

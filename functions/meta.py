@@ -11,8 +11,10 @@ import azure.functions as func
 
 from functions import deps
 from functions.http import (
+    API_PREFIX,
     Call,
     EndpointSpec,
+    api_route,
     endpoint,
     endpoint_spec,
     problem_response,
@@ -29,13 +31,6 @@ API_VERSION = "0.1.0"
 _SCRIPT_ROOT = Path(__file__).resolve().parent.parent
 
 
-@cache
-def route_prefix() -> str:
-    """host.json's extensions.http.routePrefix, `api` when unset (as the Functions host does)."""
-    host = json.loads((_SCRIPT_ROOT / "host.json").read_text())
-    return str(host.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
-
-
 def registered_endpoints() -> list[tuple[str, EndpointSpec]]:
     """Every endpoint the app registered, read from the app itself as the host indexes it."""
     from function_app import app
@@ -50,7 +45,7 @@ def registered_endpoints() -> list[tuple[str, EndpointSpec]]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    prefix = "/" + route_prefix().strip("/") if route_prefix() else ""
+    prefix = f"/{API_PREFIX}"
     operations = []
     for name, spec in registered_endpoints():
         for method in spec.methods:
@@ -137,7 +132,7 @@ def _docs_asset(name: str) -> tuple[bytes, str] | None:
 
 # Static files of the docs page, not API operations: registered beside the endpoints, kept out of
 # the OpenAPI document.
-@bp.route(route="docs/{asset}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_route(bp, "docs/{asset}", ["GET"])
 def docs_asset(req: func.HttpRequest) -> func.HttpResponse:
     request_id = request_id_of(req)
     asset = _docs_asset(req.route_params.get("asset", ""))
@@ -149,9 +144,10 @@ def docs_asset(req: func.HttpRequest) -> func.HttpResponse:
 
 
 # The Functions host gives a catch-all route the lowest precedence, so this runs only when no
-# other function matched the path, or none accepted the method: it turns the host's bare 404
-# into problem details, and tells 404 (no such path) from 405 (path exists, method does not).
-@bp.route(route="{*path}", methods=None, auth_level=func.AuthLevel.ANONYMOUS)
+# other function under /api/ matched the path, or none accepted the method: it turns the host's
+# bare 404 into problem details, and tells 404 (no such path) from 405 (path exists, method does
+# not). Its literal `api` segment puts it before the portal's catch-all (functions/portal.py).
+@api_route(bp, "{*path}", None)
 def fallback(req: func.HttpRequest) -> func.HttpResponse:
     request_id = request_id_of(req)
     path = req.route_params.get("path", "")
@@ -163,5 +159,5 @@ def fallback(req: func.HttpRequest) -> func.HttpResponse:
             for method in spec.methods
         }
     )
-    error = method_not_allowed(allowed) if allowed else not_found(f"No endpoint at /{route_prefix()}/{path}.")
+    error = method_not_allowed(allowed) if allowed else not_found(f"No endpoint at /{API_PREFIX}/{path}.")
     return problem_response(error, request_id)

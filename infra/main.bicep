@@ -29,6 +29,9 @@ param entraAudience string
 @description('Client id of the API\'s app registration (ENTRA_CLIENT_ID): v2 tokens carry it as audience.')
 param entraClientId string
 
+@description('Client id of the partner portal\'s own (SPA) app registration (PORTAL_CLIENT_ID): the portal at / signs personnel in with it (MSAL, auth code + PKCE; its redirect URI is https://<the stamp\'s host>/).')
+param portalClientId string
+
 @description('The operator\'s own Entra tenant id (OPERATOR_TENANT_ID), where Tenantry.Operator is assigned.')
 param operatorTenantId string
 
@@ -214,6 +217,7 @@ module functionApp 'modules/function-app.bicep' = {
     keyVaultName: keyVault.outputs.name
     entraAudience: entraAudience
     entraClientId: entraClientId
+    portalClientId: portalClientId
     operatorTenantId: operatorTenantId
     firebaseProjectId: firebaseProjectId
     graphClientId: graphClientId

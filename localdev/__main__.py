@@ -1,4 +1,4 @@
-"""`python -m localdev run|host|azurite`: the local stack that `make run` starts."""
+"""`python -m localdev run|host|azurite|token|openapi`: the local stack `make run` starts, and its tools."""
 
 from __future__ import annotations
 
@@ -127,8 +127,19 @@ def mint_for_operator(name: str, lifetime_seconds: int, version: str) -> str:
     )
 
 
+def use_local_issuer(port: int) -> None:
+    """`run` (and `token`, which must name the same issuer): the host serves the development
+    issuer, its sign-in site over TLS on DEV_ISSUER_PORT (7443), so its settings follow the ports,
+    whatever an older local.settings.json says."""
+    from localdev import dev_issuer
+
+    tls_port = int(os.environ.get(dev_issuer.TLS_PORT_SETTING, "").strip() or "7443")
+    os.environ.update(dev_issuer.local_settings(f"http://127.0.0.1:{port}", tls_port))
+
+
 def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path | None) -> NoReturn:
     """`run`: the stand-ins and the host on Azurite until Ctrl-C, then everything stopped in order."""
+    use_local_issuer(args.port)
     # Firebase is the local FCM stand-in; its throwaway service account is kept in .localdev/.
     from localdev.fcm_local import start_fcm_standin
 
@@ -146,7 +157,9 @@ def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path 
         from localdev.demo import graph_standin, register_in_background
 
         print(
-            f"Tenantry is serving on http://127.0.0.1:{args.port}/api (docs: /api/docs). Ctrl-C stops.",
+            f"Tenantry is serving on http://127.0.0.1:{args.port}/api (docs: /api/docs). Ctrl-C stops.\n"
+            f"Sign-in (development issuer): {os.environ['ENTRA_AUTHORITY_HOST']}; accept its local "
+            "certificate once in the browser.",
             flush=True,
         )
         # Graph is the local stand-in; a demo partner with a demo tenant is there to try at once.
@@ -167,9 +180,28 @@ def run_stack(args: argparse.Namespace, azurite: Azurite | None, data_dir: Path 
     os._exit(0)
 
 
+def apply_host_options(args: argparse.Namespace) -> None:
+    """Read by LocalHost from the environment, like the app settings they stand for."""
+    if args.http_concurrency is not None:
+        os.environ["TENANTRY_LOCAL_HTTP_CONCURRENCY"] = str(args.http_concurrency)
+    if args.threads is not None:
+        os.environ["PYTHON_THREADPOOL_THREAD_COUNT"] = str(args.threads)
+
+
+def print_openapi() -> int:
+    """`openapi`: the document the app serves at /api/openapi.json (`make portal` types the portal's
+    API calls from it)."""
+    import json
+
+    from functions.meta import openapi_document
+
+    print(json.dumps(openapi_document(), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev")
-    parser.add_argument("command", choices=["run", "host", "azurite", "token", "worker"])
+    parser.add_argument("command", choices=["run", "host", "azurite", "token", "worker", "openapi"])
     parser.add_argument("--script-root", type=Path, default=REPO)
     parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")))
@@ -190,11 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, help="host/run: PYTHON_THREADPOOL_THREAD_COUNT")
     args = parser.parse_args(argv)
-    # Read by LocalHost from the environment, like the app settings they stand for.
-    if args.http_concurrency is not None:
-        os.environ["TENANTRY_LOCAL_HTTP_CONCURRENCY"] = str(args.http_concurrency)
-    if args.threads is not None:
-        os.environ["PYTHON_THREADPOOL_THREAD_COUNT"] = str(args.threads)
+    apply_host_options(args)
     # The app's log hygiene applies to the host's own lines too (shared/privacy/redact.py).
     from shared.privacy.redact import install as install_log_hygiene
 
@@ -207,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = apply_local_settings(args.script_root)
     if args.command == "token":
+        use_local_issuer(args.port)
         version = "1.0" if args.v1 else "2.0"
         if args.operator:
             print(mint_for_operator(args.name, args.minutes * 60, version))
@@ -215,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.error("token needs --operator, or --partner and --personnel")
         return 0
+    if args.command == "openapi":
+        return print_openapi()
     data_dir = None if args.in_memory else args.data_dir
     if args.command in {"host", "worker"}:
         serve_host(args.script_root, args.app, args.port, worker=args.command == "worker")

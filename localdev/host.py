@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 import azure.functions as func
@@ -34,6 +34,9 @@ from croniter import croniter
 
 from functions.routing import RouteTemplate, strip_prefix
 from localdev import dev_issuer
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("localdev.host")
 
@@ -153,6 +156,21 @@ def index(app: func.FunctionApp) -> list[Indexed]:
     return found
 
 
+# How many leading literal segments of a route template key the routes (see LocalHost.select_route).
+_HEAD_SEGMENTS = 2
+
+
+def _literal_head(template: str) -> tuple[str, ...]:
+    """The template's leading literal segments, at most _HEAD_SEGMENTS, lowercased (routes match
+    case-insensitively)."""
+    head: list[str] = []
+    for segment in template.strip("/").split("/")[:_HEAD_SEGMENTS]:
+        if not segment or "{" in segment:
+            break
+        head.append(segment.lower())
+    return tuple(head)
+
+
 def _problem(
     status: int, title: str, detail: str, headers: dict[str, str] | None = None
 ) -> func.HttpResponse:
@@ -200,16 +218,16 @@ class LocalHost:
             for f in self.functions
             if f.trigger["type"] == "httpTrigger"
         ]
-        # Routes by their first segment when it is a plain literal (the rest under ""): a request is
-        # matched against a handful of patterns, not all of them (a tenth of a webhook's CPU).
-        self._routes_by_first: dict[str, list[HttpRoute]] = {}
+        # Routes by their leading literal segments, up to two (`api/partners`; with the portal at `/`,
+        # every API route starts with `api`): a request is matched against a handful of patterns,
+        # not all of them (a tenth of a webhook's CPU).
+        self._routes_by_head: dict[tuple[str, ...], list[HttpRoute]] = {}
         for route in self.routes:
-            first = route.template.template.strip("/").split("/", 1)[0].lower()
-            literal = first if first and "{" not in first else ""
-            self._routes_by_first.setdefault(literal, []).append(route)
+            self._routes_by_head.setdefault(_literal_head(route.template.template), []).append(route)
         self.timers = [f for f in self.functions if f.trigger["type"] == "timerTrigger"]
         self.queues = [f for f in self.functions if f.trigger["type"] == "queueTrigger"]
         self._tasks: list[asyncio.Task[None]] = []
+        self._sign_in: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
 
     @staticmethod
     def _methods(f: Indexed) -> frozenset[str] | None:
@@ -228,12 +246,12 @@ class LocalHost:
 
     def select_route(self, path: str, method: str) -> tuple[HttpRoute, dict[str, str]] | func.HttpResponse:
         """The most specific route accepting the method; 405 if only other methods match; 404 if none."""
-        first = path.strip("/").split("/", 1)[0].lower()
-        candidates = (
-            [*self._routes_by_first.get(first, ()), *self._routes_by_first.get("", ())]
-            if first
-            else self.routes
-        )
+        segments = path.strip("/").lower().split("/", 2)[:_HEAD_SEGMENTS] if path.strip("/") else []
+        candidates = [
+            route
+            for length in range(len(segments), -1, -1)
+            for route in self._routes_by_head.get(tuple(segments[:length]), ())
+        ]
         matched = [(r, p) for r in candidates if (p := r.template.match(path)) is not None]
         accepting = [(r, p) for r, p in matched if r.methods is None or method in r.methods]
         if accepting:
@@ -310,12 +328,33 @@ class LocalHost:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._start_sign_in()
                 await self.start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop_background()
+                await self._stop_sign_in()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _start_sign_in(self) -> None:
+        """The dev issuer's sign-in site over TLS on DEV_ISSUER_PORT, when that is set: MSAL takes
+        only an https authority. Its socket is bound before the host serves, so a host that answers
+        has its issuer listening too (and a port in use stops the host at once)."""
+        port = os.environ.get(dev_issuer.TLS_PORT_SETTING, "").strip()
+        if not port:
+            return
+        server, sockets = dev_issuer.tls_server(int(port))
+        self._sign_in = (server, asyncio.create_task(server.serve(sockets)))
+        log.info("development issuer signing in at https://127.0.0.1:%s%s", port, dev_issuer.ROUTE_PREFIX)
+
+    async def _stop_sign_in(self) -> None:
+        if self._sign_in is None:
+            return
+        server, serving = self._sign_in
+        server.should_exit = True
+        await serving
+        self._sign_in = None
 
     # --- background triggers -------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import IO, TypeVar
 
 import httpx
 
+from localdev import dev_issuer
 from localdev.azurite import REPO, Azurite, accounts_in, create_control_tables, free_port
 from localdev.settings import load_local_settings
 
@@ -54,6 +55,17 @@ def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, what: st
         time.sleep(0.05)
 
 
+# The issuer host (ENTRA_AUTHORITY_HOST) of each host this process started, by its base URL.
+AUTHORITY_HOSTS: dict[str, str] = {}
+
+
+def authority_host(api: str) -> str:
+    """What tokens for the host at `api` name as their issuer's host: its dev issuer's TLS address
+    when `start_host` started it, else the plain address (hosts started elsewhere, as the benches do)."""
+    base = api.rstrip("/")
+    return AUTHORITY_HOSTS.get(base, f"{base}{dev_issuer.ROUTE_PREFIX}")
+
+
 def start_host(
     env: dict[str, str],
     port: int,
@@ -68,13 +80,10 @@ def start_host(
     `own_session`: the host and its worker processes form a process group of their own, so a
     test can kill them all at once (`os.killpg`), as an instance taken away loses every process."""
     base = f"http://127.0.0.1:{port}"
-    # The host serves the development token issuer itself, so its address follows the port.
-    env = {
-        **env,
-        "ENTRA_AUTHORITY_HOST": f"{base}/_dev/entra",
-        "ENTRA_V1_ISSUER_HOST": f"{base}/_dev/entra/sts",
-        "ENTRA_JWKS_URL": f"{base}/_dev/entra/discovery/v2.0/keys",
-    }
+    # The host serves the development token issuer itself (its sign-in site over TLS on a port of
+    # its own), so the issuer's address follows the ports.
+    env = {**env, **dev_issuer.local_settings(base, free_port())}
+    AUTHORITY_HOSTS[base] = env["ENTRA_AUTHORITY_HOST"]
     process = subprocess.Popen(
         [
             sys.executable,

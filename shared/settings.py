@@ -146,6 +146,18 @@ class Settings(BaseSettings):
         alias="ENTRA_JWKS_URL",
         description="Where the issuer's signing keys are published.",
     )
+    portal_client_id: str = Field(
+        default="",
+        alias="PORTAL_CLIENT_ID",
+        description="Client id of the portal's own (SPA) app registration, which signs people in with "
+        "MSAL; the portal reads it from /config.json.",
+    )
+    portal_dist: str = Field(
+        default="",
+        alias="PORTAL_DIST",
+        description="Folder of the built portal (`make portal`) served at `/`; empty: portal/dist of "
+        "the app's own folder (the deployment package's).",
+    )
     request_timeout_seconds: float = Field(
         default=5.0,
         alias="TENANTRY_STORAGE_TIMEOUT_SECONDS",

@@ -36,6 +36,9 @@ param entraAudience string
 @description('The API app registration\'s client id: the other audience tokens may carry (v2 tokens always do).')
 param entraClientId string
 
+@description('The partner portal\'s own (SPA) app registration\'s client id, served to the portal in /config.json.')
+param portalClientId string
+
 @description('The operator\'s own Entra tenant id: operator tokens (app role Tenantry.Operator) come from it.')
 param operatorTenantId string
 
@@ -200,6 +203,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // OPERATOR_API_KEY (break-glass) is absent on purpose: off unless set by hand (infra/README.md).
     ENTRA_AUDIENCE: entraAudience
     ENTRA_CLIENT_ID: entraClientId
+    // The partner portal at / (portal/dist in the package): its own SPA app registration.
+    PORTAL_CLIENT_ID: portalClientId
     OPERATOR_TENANT_ID: operatorTenantId
     // Timer schedules (NCRONTAB, UTC), read by the triggers as %PRIVACY_..._SCHEDULE%.
     PRIVACY_SWEEP_SCHEDULE: '0 30 2 * * *'

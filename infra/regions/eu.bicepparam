@@ -10,6 +10,8 @@ param controlStorageAccountName = readEnvironmentVariable('TENANTRY_CONTROL_STOR
 // The API's app registration tokens are issued for: its App ID URI and its client id.
 param entraAudience = readEnvironmentVariable('TENANTRY_ENTRA_AUDIENCE')
 param entraClientId = readEnvironmentVariable('TENANTRY_ENTRA_CLIENT_ID')
+// The partner portal's own (SPA) app registration, which signs personnel in at /.
+param portalClientId = readEnvironmentVariable('TENANTRY_PORTAL_CLIENT_ID')
 // The operator's own Entra tenant (operator tokens with the app role Tenantry.Operator).
 param operatorTenantId = readEnvironmentVariable('TENANTRY_OPERATOR_TENANT_ID')
 // The Firebase project push notifications go through (its key is the Key Vault secret firebase-service-account).

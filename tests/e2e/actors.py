@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from localdev import dev_issuer
 from localdev.graph_standin import StandinControl
 from localdev.proving import connect_partner_tenant, grant_gdap
-from localdev.stack import wait_until
+from localdev.stack import authority_host, wait_until
 from tests.stack import STACK_ENV
 from tests.web import web
 
@@ -43,7 +43,7 @@ class PartnerSetup:
             "tenant_id": self.entra_tenant_id,
             "object_id": object_id or self.owner_object_id,
             "audience": AUDIENCE,
-            "authority_host": f"{self.api}/_dev/entra",
+            "authority_host": authority_host(self.api),
         }
         return dev_issuer.mint(**{**claims, **options})
 
@@ -61,7 +61,7 @@ def operator_token(api: str, object_id: str = "7a6b5c4d-3e2f-4a1b-9c8d-0e1f2a3b4
         "tenant_id": OPERATOR_TENANT,
         "object_id": object_id,
         "audience": AUDIENCE,
-        "authority_host": f"{api}/_dev/entra",
+        "authority_host": authority_host(api),
         "name": "Olga Operator",
         "roles": [dev_issuer.OPERATOR_ROLE],
     }

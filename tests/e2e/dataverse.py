@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from localdev import dev_issuer
-from localdev.stack import wait_until
+from localdev.stack import authority_host, wait_until
 from tests.e2e.actors import AUDIENCE, PartnerSetup
 from tests.web import web
 
@@ -102,7 +102,7 @@ def add_user(partner: PartnerSetup, org: dict[str, Any], user: str, **fields: An
 def user_token(api: str, tenant_id: str, object_id: str, **options: Any) -> str:
     """What MSAL.js gets silently for the signed-in Dynamics user: a token for Tenantry's API."""
     claims = {"tenant_id": tenant_id, "object_id": object_id, "audience": AUDIENCE}
-    return dev_issuer.mint(**{**claims, "authority_host": f"{api}/_dev/entra", **options})
+    return dev_issuer.mint(**{**claims, "authority_host": authority_host(api), **options})
 
 
 def device_call(

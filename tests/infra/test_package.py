@@ -1,7 +1,8 @@
 """The app package `func azure functionapp publish` builds: what .funcignore lets through.
 
-A stamp runs only what the package carries, so the app's own files and the Swagger UI files that
-/api/docs serves must be in it, and local-only code, tests, virtualenvs and Azurite must not.
+A stamp runs only what the package carries, so the app's own files, the Swagger UI files that
+/api/docs serves and the built portal `/` serves must be in it, and local-only code, tests,
+virtualenvs, Azurite and the portal's sources and npm packages must not.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def test_the_package_carries_the_app_and_the_api_reference() -> None:
         assert _packaged(f"node_modules/swagger-ui-dist/{name}"), name
 
 
+def test_the_package_carries_the_built_portal() -> None:
+    # `make portal` builds it before publishing (infra/README.md, step 6).
+    for path in ["portal/dist/index.html", "portal/dist/assets/index-abc123.js"]:
+        assert _packaged(path), path
+
+
 def test_the_package_leaves_out_local_code_tests_and_tools() -> None:
     for path in [
         "localdev/host.py",
@@ -47,5 +54,9 @@ def test_the_package_leaves_out_local_code_tests_and_tools() -> None:
         ".localdev/settings.json",
         "local.settings.json",
         "shared/__pycache__/clock.cpython-311.pyc",
+        "portal/src/main.tsx",
+        "portal/node_modules/react/package.json",
+        "portal/package.json",
+        "portal/openapi.json",
     ]:
         assert not _packaged(path), path

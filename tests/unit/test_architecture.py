@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 LAYERS: list[tuple[str, ...]] = [
     ("kernel",),  # shared/clock, errors, ids, jsonbody, keys, models, settings: no area of their own
     ("shared.storage", "shared.adapters"),
-    ("shared.usage", "shared.health", "shared.idempotency"),  # idempotency: replayable answers of creates
+    # idempotency: replayable answers of creates; portal: the built SPA's files and config served at /
+    ("shared.usage", "shared.health", "shared.idempotency", "shared.portal"),
     ("shared.access",),
     ("shared.audit",),
     ("shared.partners",),
