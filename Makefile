@@ -12,10 +12,12 @@ PYTEST_ARGS ?=
 # spent waiting on a subprocess, so a worker more than the cores still pays.
 TEST_WORKERS ?= 3
 # Schemathesis gives every operation's test one node id, and xdist's loadfile keys tests by node
-# id (it ran one operation of 182): that module runs on its own, after the rest.
+# id (it ran one operation of 182): that module runs in a pytest process of its own, beside the rest.
 SCHEMATHESIS := tests/e2e/test_schemathesis.py
+# apt-get needs root: sudo only for a person who is not.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup run test coverage lint typecheck unit bench clean
+.PHONY: setup portal run test test-suite test-schemathesis chromium coverage lint typecheck unit bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -36,7 +38,27 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: setup
+# The partner portal (portal/, served by the stamp at /): its npm packages, the API's types from
+# the OpenAPI document the app serves, then Vite's build into portal/dist. Rebuilt only when the
+# portal's sources or packages, or the Python that makes the API, changed (schema.d.ts is made by
+# the build itself).
+PORTAL_SOURCES := $(shell find portal/src -type f -not -name schema.d.ts) portal/index.html \
+	portal/package.json portal/vite.config.ts portal/tsconfig.json
+API_SOURCES := $(shell find functions shared -name '*.py')
+
+portal: portal/dist/index.html
+
+portal/node_modules/.installed: portal/package.json portal/package-lock.json
+	npm ci --prefix portal --no-audit --no-fund --loglevel=error
+	touch $@
+
+portal/dist/index.html: portal/node_modules/.installed $(PORTAL_SOURCES) $(API_SOURCES) | $(VENV)/.installed
+	$(PY) -m localdev openapi > portal/openapi.json.tmp
+	mv portal/openapi.json.tmp portal/openapi.json
+	npm run --prefix portal build
+	touch $@
+
+run: setup portal
 	$(PY) -m localdev run
 
 lint: setup
@@ -46,9 +68,23 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
-test: lint typecheck
+# Four jobs at once: lint, typecheck, the suite in xdist workers and the schemathesis module in a
+# pytest process of its own (each process starts its own stacks). A job's output is printed whole
+# when it ends (-O), so logs don't interleave; -k lets the others finish, so one run shows every
+# failure, and make exits non-zero if any job failed. On 2 cores this takes about the longest job
+# (the xdist run) instead of the sum of all four.
+test: setup chromium portal
+	@$(MAKE) --no-print-directory -k -j4 -O lint typecheck test-suite test-schemathesis
+
+test-suite: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --deselect $(SCHEMATHESIS) $(PYTEST_ARGS)
+
+test-schemathesis: setup
 	$(PY) -m pytest $(SCHEMATHESIS) $(PYTEST_ARGS)
+
+# tests/browser drive Debian's Chromium (never a browser download of Playwright's own).
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
 # The same suite with coverage measured and printed (shared/, functions/, localdev/; the local host
 # subprocesses included), never a gate. Apart from `make test`, which it made much slower: every
@@ -65,3 +101,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .azurite .mypy_cache .ruff_cache .pytest_cache
+	rm -rf portal/node_modules portal/dist portal/openapi.json portal/src/api/schema.d.ts

@@ -106,6 +106,32 @@ _ROLES: dict[str, list[str]] = {
     "dynamicsUser": [ACCESS_AS_USER],
 }
 
+# Who each security scheme stands for: an operation's `x-tenantry-audience` lists the audiences of
+# the schemes it accepts, so a reader (and the portal's coverage test) sees which are the personnel's.
+AUDIENCE_EXTENSION = "x-tenantry-audience"
+_AUDIENCES: dict[str, str] = {
+    "bearer": "personnel",
+    "apiKey": "partner-app",
+    "operatorToken": "operator",
+    "breakGlassKey": "operator",
+    "deviceKey": "device",
+    "deviceSecret": "device",
+    "dynamicsUser": "device",
+    "webhookKey": "dynamics",
+}
+
+
+def audiences(security: tuple[str, ...]) -> list[str]:
+    """The audiences of an operation's security requirements, in the order they are declared."""
+    found: list[str] = []
+    for requirement in security:
+        for scheme in requirement.split("+"):
+            audience = _AUDIENCES[scheme]
+            if audience not in found:
+                found.append(audience)
+    return found
+
+
 _PARAM_SCHEMAS: dict[str | None, dict[str, Any]] = {
     None: {"type": "string", "minLength": 1},
     "int": {"type": "integer"},
@@ -307,6 +333,8 @@ def build_document(
             if op.security
             else [],
         }
+        if op.security:
+            operation[AUDIENCE_EXTENSION] = audiences(op.security)
         if op.body is not None:
             operation["requestBody"] = {
                 "required": not getattr(op.body, "body_optional", False),

@@ -1,9 +1,9 @@
 """Shared fixtures and markers; the stack (Azurite, stand-ins) starts only when a test needs it.
 
-Each directory is a marker (`-m unit`, `-m integration`, `-m e2e`, `-m infra`, `-m faults`). Unit
-tests never import tests.stack, so they run without Node, Azurite or stand-ins; the first
-integration, e2e or faults test module (or fixture) that imports it starts one stack for the whole
-session.
+Each directory is a marker (`-m unit`, `-m integration`, `-m e2e`, `-m infra`, `-m faults`,
+`-m browser`). Unit tests never import tests.stack, so they run without Node, Azurite or stand-ins;
+the first integration, e2e, faults or browser test module (or fixture) that imports it starts one
+stack for the whole session.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from localdev.graph_standin import StandinControl
 
 _TESTS = Path(__file__).resolve().parent
-_MARKERS = ("unit", "integration", "e2e", "infra", "faults")
+_MARKERS = ("unit", "integration", "e2e", "infra", "faults", "browser")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
