@@ -77,6 +77,7 @@ LINK_TTL = timedelta(minutes=15)
 PAGE_ROWS = 1000
 MANIFEST = "manifest.json"
 BLOB_CHUNK = 4 * 1024 * 1024  # bytes of a blob read (and staged) at a time
+READ_BACK = 1024 * 1024  # bytes of a committed file read at a time to checksum it
 
 # Tables whose rows are not the partner's data to take away, and why.
 NOT_RETURNED: dict[str, str] = {
@@ -489,21 +490,18 @@ class DataReturns:
     ) -> str:
         from azure.storage.blob import BlobBlock, ContentSettings
 
-        blob.commit_block_list(
+        committed = blob.commit_block_list(
             [BlobBlock(block_id=b) for b in state["blocks"]],
             content_settings=ContentSettings(content_type="application/x-ndjson"),
         )
-        digest, size = hashlib.sha256(), 0
-        for chunk in blob.download_blob().chunks():  # streamed: never the whole file in memory
-            digest.update(chunk)
-            size += len(chunk)
+        size, sha256 = self._checksum(blob, str(committed["etag"]))
         state["done"].append(
             {
                 "category": category,
                 "file": package_file(category),
                 "rows": state["rows"],
                 "bytes": size,
-                "sha256": digest.hexdigest(),
+                "sha256": sha256,
             }
         )
         state["index"] += 1
@@ -515,6 +513,28 @@ class DataReturns:
             0,
         )
         return self._save(account, state, etag)
+
+    def _checksum(self, blob: Any, etag: str) -> tuple[int, str]:
+        """A committed file's byte count and SHA-256, read back a range of at most `READ_BACK` at a time.
+
+        Not `download_blob().chunks()`: its first read takes up to the SDK's single-get size (32 MiB)
+        in one piece, so the export's peak grew with the partner's largest file (issue #15). Small
+        ranges also because the SDK lists a range's pieces in a list sized by its byte count (8
+        bytes of pointers per byte read), which moves malloc's thresholds up with it.
+        """
+        from azure.core import MatchConditions
+
+        guard: dict[str, Any] = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        size = blob.get_blob_properties(**guard).size
+        step = min(self.blob_chunk, READ_BACK)
+        digest, offset = hashlib.sha256(), 0
+        while offset < size:
+            read = blob.download_blob(offset=offset, length=min(step, size - offset), **guard).readall()
+            if not read:  # short of its size under the same ETag: never loop on it
+                raise RuntimeError(f"{blob.blob_name} ended at {offset} of its {size} bytes")
+            digest.update(read)
+            offset += len(read)
+        return offset, digest.hexdigest()
 
     def _manifest(self, account: AccountStorage, state: dict[str, Any]) -> None:
         manifest = {
