@@ -15,7 +15,7 @@ import { OrgDetails } from "./OrgDetails";
 import { OrgUsers } from "./OrgUsers";
 import { Rules } from "./Rules";
 import { strings } from "./strings";
-import { TabStrip } from "./TabStrip";
+import { TabStrip } from "../../components/TabStrip";
 import type { Org } from "./types";
 
 const tabs = ["details", "users", "rules", "notifications"] as const;

@@ -14,7 +14,7 @@ import { ConfigurationTab } from "./ConfigurationTab";
 import { LinkButton } from "./LinkButton";
 import { OverviewTab } from "./OverviewTab";
 import { strings } from "./strings";
-import { TabStrip } from "./TabStrip";
+import { TabStrip } from "../../components/TabStrip";
 import { GroupsTab, UsersTab } from "./TenantTabs";
 
 type Tenant = Schemas["TenantOut"];
