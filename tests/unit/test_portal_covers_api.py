@@ -14,7 +14,6 @@ PORTAL_SOURCE = Path(__file__).resolve().parents[2] / "portal" / "src"
 _CALL = re.compile(r"\.(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS)\(\s*([\"'`])(/api/[^\"'`$]*)\2")
 
 
-
 def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (method.upper(), path): operation
