@@ -194,6 +194,8 @@ EXPECTED_ROUTES: dict[str, str] = {
     "PUT partners/{partnerId}/invoices/{invoiceId}/status": "operator",
     "POST partners/{partnerId}/invoices/{invoiceId}/credit-note": "operator",
     "GET notices": "public",
+    # Who the signed-in person is: a person's own token only, about no partner in its path.
+    "GET me": "bearer",
     "GET partners/{partnerId}/standard-settings": "read",
     "GET partners/{partnerId}/standards": "read",
     "POST partners/{partnerId}/standards": "write",
