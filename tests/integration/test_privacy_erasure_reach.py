@@ -19,6 +19,7 @@ from localdev.graph_standin import StandinControl
 from shared.access.principals import Actor
 from shared.audit.context import ActionContext
 from shared.audit.log import AuditLog, iter_all
+from shared.clock import isoformat
 from shared.notifications.models import Business, OrgIn, SystemUserIn
 from shared.notifications.payload import NewNotification, Payload
 from shared.notifications.secrets import TokenCipher
@@ -241,12 +242,19 @@ def test_an_erased_partner_person_is_named_in_no_api_call_or_session(partner: Pa
     account = deps.storage().region(partner.region)
     person_id, object_id = f"P{uuid.uuid4().hex[:12].upper()}", str(uuid.uuid4())
     name, other = f"Petra {uuid.uuid4().hex[:6]}", f"Q{uuid.uuid4().hex[:12].upper()}"
+    # A whole person row, as AccessService.invite writes one: other modules of the worker (the
+    # portal's sign-in picker) list every partner's people through the product.
+    now = isoformat(deps.clock().now())
     account.table(PERSONNEL).create_entity(
         {
             "PartitionKey": partner.id,
             "RowKey": f"p-{person_id}",
             "objectId": object_id,
             "email": "p@msp.example",
+            "role": "viewer",
+            "status": "active",
+            "createdAt": now,
+            "updatedAt": now,
         }
     )
     calls = CallLog(lambda region: deps.storage().region(region), background=False)
