@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # spent waiting on a subprocess, so a worker more than the cores still pays.
 TEST_WORKERS ?= 3
 # Schemathesis gives every operation's test one node id, and xdist's loadfile keys tests by node
-# id (it ran one operation of 182): that module runs in a pytest process of its own, beside the rest.
+# id (it ran one operation of 182): that module runs in a pytest process of its own, after the rest.
 SCHEMATHESIS := tests/e2e/test_schemathesis.py
 # apt-get needs root: sudo only for a person who is not.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -68,13 +68,13 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
-# Four jobs at once: lint, typecheck, the suite in xdist workers and the schemathesis module in a
-# pytest process of its own (each process starts its own stacks). A job's output is printed whole
-# when it ends (-O), so logs don't interleave; -k lets the others finish, so one run shows every
-# failure, and make exits non-zero if any job failed. On 2 cores this takes about the longest job
-# (the xdist run) instead of the sum of all four.
+# Lint, typecheck and the suite in xdist workers at once: a job's output is printed whole when it
+# ends (-O), -k lets the others finish so one run shows every failure, and make exits non-zero if
+# any failed. The schemathesis module (its own pytest process) runs after them: beside the suite's
+# browsers and hosts on 2 cores, its requests outran their 10-second timeout.
 test: setup chromium portal
-	@$(MAKE) --no-print-directory -k -j4 -O lint typecheck test-suite test-schemathesis
+	@$(MAKE) --no-print-directory -k -j3 -O lint typecheck test-suite
+	@$(MAKE) --no-print-directory test-schemathesis
 
 test-suite: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --deselect $(SCHEMATHESIS) $(PYTEST_ARGS)
