@@ -39,8 +39,11 @@ def start_test_azurite(data_dir: Path | None = None) -> tuple[Azurite, dict[str,
     return azurite, env
 
 
-def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition") -> T:
-    """Polls `check` until it returns something truthy; fails the test with `what` after `timeout`.
+def wait_until(
+    check: Callable[[], T | None], *, timeout: float = 20.0, what: str | Callable[[], str] = "condition"
+) -> T:
+    """Polls `check` until it returns something truthy; fails the test with `what` after `timeout`
+    (a callable `what` is asked then, to describe the state the wait ended in).
 
     Polling an observable outcome is how these tests synchronise with background work;
     a fixed sleep would either waste time or flake.
@@ -51,7 +54,8 @@ def wait_until(check: Callable[[], T | None], *, timeout: float = 20.0, what: st
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {described}")
         time.sleep(0.05)
 
 

@@ -123,6 +123,18 @@ def empty_key_state(partner_id: str) -> str:
     return str(signer.dumps({"p": partner_id, "s": "01SIGNIN"}))
 
 
+def request_rows(account: Any, partner_id: str) -> list[tuple[str, str, str]]:
+    """Each request row and slot of the partner: key, state and the key id its hash is under."""
+    from shared.keys import stored_key_id
+    from shared.storage import tables
+
+    rows = account.table("privacyrequests").query_entities(tables.partition(partner_id))
+    return [
+        (str(r["RowKey"]), str(r.get("state") or r.get("requestId")), stored_key_id(str(r.get("subjectHash") or "")))
+        for r in rows
+    ]
+
+
 def pepper_counts(api: str) -> dict[str, int | None]:
     report = web.get(f"{api}/api/operator/key-versions", headers=OPERATOR, timeout=60)
     assert report.status_code == 200, report.text
@@ -193,7 +205,7 @@ def test_pepper_version_one_is_dropped_after_re_keying(
         wait_until(
             lambda: set(request_dependencies(account, partner.id)) == {V2},
             timeout=30,
-            what="the erased subject's requests and slots under v2",
+            what=lambda: f"the erased subject's requests and slots under v2: {request_rows(account, partner.id)}",
         )
         assert set(consent_dependencies(account, partner.id)) == {V2}
         assert V1 not in device_target_dependencies(account, org["id"])
