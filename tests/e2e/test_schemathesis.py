@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from functions.meta import openapi_document
 from localdev.graph_standin import StandinControl
 from localdev.stack import local_host, wait_until
 from tests.e2e.actors import OPERATOR, add_proven_tenant, make_partner
@@ -27,26 +29,32 @@ from tests.e2e.dataverse import add_rule, register_org
 from tests.stack import GRAPH, STACK_ENV
 from tests.web import web
 
-# One local host for the whole module; schemathesis needs the schema at collection time.
-_HOST = local_host(STACK_ENV)
-BASE = _HOST.__enter__()
-schema = schemathesis.openapi.from_url(f"{BASE}/api/openapi.json")
-schema.config.base_url = BASE
+# The document is the one the host serves (the same function answers /api/openapi.json), read
+# here without a host: every xdist worker imports this module when it collects (and deselects it,
+# see the Makefile), and a host started at import would live through that worker's whole session,
+# taking its queue messages with the settings of no test (a pepper-rotation test's erasure job
+# was once run by it).
+schema = schemathesis.openapi.from_dict(openapi_document())
 # Unknown query parameters are ignored on purpose (shared/models.py QueryInput: proxies and caches
 # add their own), so a request carrying one is not schema-violating input for this API.
 schema.config.generation.update(allow_extra_parameters=False)
+# The seeded partner's key, its owner's token and the real ids of what it has (set by `_host`).
+_SEEDED: dict[str, dict[str, str]] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _stop_host():  # type: ignore[no-untyped-def]
-    yield
-    _HOST.__exit__(None, None, None)
+def _host() -> Iterator[None]:
+    """One local host for the module's tests, with a partner seeded with one of everything."""
+    with local_host(STACK_ENV) as base:
+        schema.config.base_url = base
+        _SEEDED["key"], _SEEDED["ids"], _SEEDED["owner"] = _seed(base)
+        yield
 
 
-def _seed() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+def _seed(base: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """A partner with one of everything; returns its key header, path parameter -> real id and its
     owner's token header (for routes only a person may call)."""
-    partner = make_partner(BASE, "eu")
+    partner = make_partner(base, "eu")
     key = {"x-api-key": partner.key}
     http = httpx.Client(base_url=partner.url, headers=key, timeout=60)
 
@@ -99,15 +107,11 @@ def _seed() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     return key, ids, {"Authorization": partner.bearer()["authorization"]}
 
 
-_PARTNER_KEY, _IDS, _OWNER_TOKEN = _seed()
-_OPERATOR = OPERATOR
-
-
 def _credentials(schemes: set[str]) -> dict[str, str]:
     if "bearer" not in schemes:
-        return _OPERATOR
+        return OPERATOR
     # A person's own route (GET /api/me) takes no key: a key names no person.
-    return _PARTNER_KEY if "apiKey" in schemes else _OWNER_TOKEN
+    return _SEEDED["key"] if "apiKey" in schemes else _SEEDED["owner"]
 
 
 def _prepare(case: schemathesis.Case) -> dict[str, str]:
@@ -120,9 +124,10 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
         name for requirement in case.operation.definition.raw.get("security", []) for name in requirement
     }
     params = case.path_parameters or {}
+    ids = _SEEDED["ids"]
     partner_route = "bearer" in schemes
     if partner_route and "partnerId" in params:
-        params["partnerId"] = _IDS["partnerId"]
+        params["partnerId"] = ids["partnerId"]
     credentials = _credentials(schemes)
     if not case.meta or case.meta.generation.mode.is_negative:
         return credentials
@@ -138,13 +143,13 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
     # the tenant or organisation a privacy request is about).
     if isinstance(case.body, dict):
         if case.body.get("tenantId") is not None:
-            case.body["tenantId"] = _IDS["tenantId"]
+            case.body["tenantId"] = ids["tenantId"]
         if case.body.get("orgId") is not None:
-            case.body["orgId"] = _IDS["orgId"]
+            case.body["orgId"] = ids["orgId"]
         # "Within the last 90 days" moves with the clock: no fixed schema can say it.
         case.body.pop("receivedAt", None)
         if "affectedPartners" in case.body:
-            case.body["affectedPartners"] = [_IDS["partnerId"]]
+            case.body["affectedPartners"] = [ids["partnerId"]]
             case.body["region"] = "eu"
     if not partner_route:
         return credentials
@@ -152,8 +157,8 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
     if case.method.upper() == "DELETE" and names:
         names = names[:-1]
     for name in names:
-        if name in _IDS:
-            params[name] = _IDS[name]
+        if name in ids:
+            params[name] = ids[name]
     return credentials
 
 
