@@ -130,8 +130,12 @@ def request_rows(account: Any, partner_id: str) -> list[tuple[str, str, str]]:
 
     rows = account.table("privacyrequests").query_entities(tables.partition(partner_id))
     return [
-        (str(r["RowKey"]), str(r.get("state") or r.get("requestId")), stored_key_id(str(r.get("subjectHash") or "")))
-        for r in rows
+        (
+            str(row["RowKey"]),
+            str(row.get("state") or row.get("requestId")),
+            stored_key_id(str(row.get("subjectHash") or "")),
+        )
+        for row in rows
     ]
 
 
@@ -205,7 +209,9 @@ def test_pepper_version_one_is_dropped_after_re_keying(
         wait_until(
             lambda: set(request_dependencies(account, partner.id)) == {V2},
             timeout=30,
-            what=lambda: f"the erased subject's requests and slots under v2: {request_rows(account, partner.id)}",
+            what=lambda: (
+                f"the erased subject's requests and slots under v2 ({request_rows(account, partner.id)})"
+            ),
         )
         assert set(consent_dependencies(account, partner.id)) == {V2}
         assert V1 not in device_target_dependencies(account, org["id"])
