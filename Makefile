@@ -68,13 +68,11 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
-# Lint, typecheck and the suite in xdist workers at once: a job's output is printed whole when it
-# ends (-O), -k lets the others finish so one run shows every failure, and make exits non-zero if
-# any failed. The schemathesis module (its own pytest process) runs after them: beside the suite's
-# browsers and hosts on 2 cores, its requests outran their 10-second timeout.
+# Lint, typecheck, the suite in xdist workers and the schemathesis module (its own pytest
+# process) at once: a job's output is printed whole when it ends (-O), -k lets the others finish so
+# one run shows every failure, and make exits non-zero if any failed.
 test: setup chromium portal
-	@$(MAKE) --no-print-directory -k -j3 -O lint typecheck test-suite
-	@$(MAKE) --no-print-directory test-schemathesis
+	@$(MAKE) --no-print-directory -k -j4 -O lint typecheck test-suite test-schemathesis
 
 test-suite: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --deselect $(SCHEMATHESIS) $(PYTEST_ARGS)
