@@ -528,14 +528,15 @@ def request_dependencies(
 
     query = tables.partition(partner_id) if partner_id is not None else "RowKey ne ''"
     rows = account.table(TABLE).query_entities(query, select=["RowKey", "subjectHash"], results_per_page=1000)
+    return dependency_report(stored_subject_hash(row) for row in islice(rows, limit))
 
-    def hashed(row: Any) -> str:
-        key = str(row["RowKey"])
-        if key.startswith(_OPEN_PREFIX):
-            return key[len(_OPEN_PREFIX) :].split("~", 1)[0]
-        return str(row.get("subjectHash") or "")
 
-    return dependency_report(hashed(row) for row in islice(rows, limit))
+def stored_subject_hash(row: Any) -> str:
+    """The subject hash a request row stores, or the one an open-request slot is keyed by."""
+    key = str(row["RowKey"])
+    if key.startswith(_OPEN_PREFIX):
+        return key[len(_OPEN_PREFIX) :].split("~", 1)[0]
+    return str(row.get("subjectHash") or "")
 
 
 def _open_key(hashed: str, request_type: str, lift: bool) -> str:

@@ -21,13 +21,14 @@ from functions import deps
 from localdev.graph_standin import StandinControl
 from localdev.proving import sign_in_through_api
 from localdev.stack import local_host, wait_until
-from shared.keys import key_id, pepper_ring
+from shared.keys import key_id, pepper_ring, stored_key_id
 from shared.notifications.devices import device_secret_dependencies, device_target_dependencies
 from shared.notifications.orgs import org_key_dependencies
 from shared.notifications.subjects import OrgSubjects
 from shared.partners.access import api_key_dependencies
 from shared.privacy.consent import consent_dependencies
-from shared.privacy.subject_requests import request_dependencies
+from shared.privacy.subject_requests import TABLE as REQUESTS
+from shared.privacy.subject_requests import request_dependencies, stored_subject_hash
 from shared.privacy.subjects.index import index_key
 from shared.privacy.subjects.reindex import IndexedRows, SubjectIndexRekey
 from shared.storage.rekeying import RekeyJob
@@ -125,15 +126,14 @@ def empty_key_state(partner_id: str) -> str:
 
 def request_rows(account: Any, partner_id: str) -> list[tuple[str, str, str]]:
     """Each request row and slot of the partner: key, state and the key id its hash is under."""
-    from shared.keys import stored_key_id
     from shared.storage import tables
 
-    rows = account.table("privacyrequests").query_entities(tables.partition(partner_id))
+    rows = account.table(REQUESTS).query_entities(tables.partition(partner_id))
     return [
         (
             str(row["RowKey"]),
             str(row.get("state") or row.get("requestId")),
-            stored_key_id(str(row.get("subjectHash") or "")),
+            stored_key_id(stored_subject_hash(row)),
         )
         for row in rows
     ]
