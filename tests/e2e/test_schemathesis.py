@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -41,23 +42,27 @@ schema.config.generation.update(allow_extra_parameters=False)
 # A guard against a hung request, not a speed check: beside the suite's browsers and hosts on
 # 2 cores, a PATCH once took longer than schemathesis' default 10 seconds.
 schema.config.update(request_timeout=60)
-# The seeded partner's key, its owner's token, the real ids of what it has and the host's base URL
-# (set by `_host`).
-_SEEDED: dict[str, dict[str, str]] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _host() -> Iterator[None]:
+@dataclass(frozen=True)
+class Seeded:
+    """The module's host and its partner with one of everything."""
+
+    base: str  # the host's base URL
+    key: dict[str, str]  # the partner's key header
+    ids: dict[str, str]  # path parameter -> the real id of what the partner has
+    owner: dict[str, str]  # its owner's token header (for routes only a person may call)
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[Seeded]:
     """One local host for the module's tests, with a partner seeded with one of everything."""
     with local_host(STACK_ENV) as base:
-        _SEEDED["key"], _SEEDED["ids"], _SEEDED["owner"] = _seed(base)
-        _SEEDED["host"] = {"base": base}
-        yield
+        yield _seed(base)
 
 
-def _seed(base: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """A partner with one of everything; returns its key header, path parameter -> real id and its
-    owner's token header (for routes only a person may call)."""
+def _seed(base: str) -> Seeded:
+    """A partner with one of everything, at the host at `base`."""
     partner = make_partner(base, "eu")
     key = {"x-api-key": partner.key}
     http = httpx.Client(base_url=partner.url, headers=key, timeout=60)
@@ -108,17 +113,17 @@ def _seed(base: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     }
     http.close()
     # Spelled as the ignored-auth check spells the header it takes away to call without credentials.
-    return key, ids, {"Authorization": partner.bearer()["authorization"]}
+    return Seeded(base, key, ids, {"Authorization": partner.bearer()["authorization"]})
 
 
-def _credentials(schemes: set[str]) -> dict[str, str]:
+def _credentials(schemes: set[str], seeded: Seeded) -> dict[str, str]:
     if "bearer" not in schemes:
         return OPERATOR
     # A person's own route (GET /api/me) takes no key: a key names no person.
-    return _SEEDED["key"] if "apiKey" in schemes else _SEEDED["owner"]
+    return seeded.key if "apiKey" in schemes else seeded.owner
 
 
-def _prepare(case: schemathesis.Case) -> dict[str, str]:
+def _prepare(case: schemathesis.Case, seeded: Seeded) -> dict[str, str]:
     """The credentials for the case; a positive case gets the seeded partner's real ids.
 
     A delete keeps its generated id for what it deletes (only the parents are real), so that
@@ -128,11 +133,11 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
         name for requirement in case.operation.definition.raw.get("security", []) for name in requirement
     }
     params = case.path_parameters or {}
-    ids = _SEEDED["ids"]
+    ids = seeded.ids
     partner_route = "bearer" in schemes
     if partner_route and "partnerId" in params:
         params["partnerId"] = ids["partnerId"]
-    credentials = _credentials(schemes)
+    credentials = _credentials(schemes, seeded)
     if not case.meta or case.meta.generation.mode.is_negative:
         return credentials
     # A continuation token is an identifier the server issued (as the document says): a positive
@@ -175,29 +180,29 @@ def _prepare(case: schemathesis.Case) -> dict[str, str]:
     # SCHEMATHESIS_RANDOM=1 explores new ones (run it when changing the API).
     derandomize=os.environ.get("SCHEMATHESIS_RANDOM") != "1",
 )
-def test_api_conforms(case: schemathesis.Case) -> None:
-    headers = _prepare(case)
+def test_api_conforms(case: schemathesis.Case, seeded: Seeded) -> None:
+    headers = _prepare(case, seeded)
     route = (case.method.upper(), case.operation.path)
     if route in _SIGNED_INPUT:
         # Their input is a value only the server signs (a consent link's token, the state of an
         # admin-consent sign-in): no generated value is valid, so "accept valid data" cannot
         # apply; every other check does, and what replaces it is asserted here.
         response = case.call_and_validate(
-            base_url=_SEEDED["host"]["base"],
+            base_url=seeded.base,
             headers=headers,
             excluded_checks=[checks.positive_data_acceptance],
         )
         _assert_refused_as_a_problem(route, response.status_code, response.headers)
     elif route in _GRAPHS_ANSWER:
         response = case.call_and_validate(
-            base_url=_SEEDED["host"]["base"],
+            base_url=seeded.base,
             headers=headers,
             excluded_checks=[checks.positive_data_acceptance],
         )
         if response.status_code >= 300:
             _assert_refused_as_a_problem(route, response.status_code, response.headers)
     else:
-        case.call_and_validate(base_url=_SEEDED["host"]["base"], headers=headers)
+        case.call_and_validate(base_url=seeded.base, headers=headers)
 
 
 def _assert_refused_as_a_problem(route: tuple[str, str], status: int, headers: Any) -> None:
